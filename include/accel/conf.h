@@ -1,0 +1,87 @@
+/* conf.h - accel.conf parsed into an immutable struct conf.
+ *
+ * Syntax: one directive a line ("name arg arg"), an optional trailing ';', '#' starts a comment,
+ * blocks as "name { ... }" (none defined yet), arguments may be double-quoted. Sizes take k, m, g
+ * suffixes (powers of 1024); durations take ms, s, m, h, d (a bare number is seconds).
+ * Every error names the file, the line and what was expected. A reload parses anew and swaps
+ * the pointer: a struct conf never changes once conf_load() returned it. */
+#ifndef ACCEL_CONF_H
+#define ACCEL_CONF_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define CONF_MAX_LISTEN 16
+
+enum log_level {
+    LOG_LVL_DEBUG = 0,
+    LOG_LVL_INFO,
+    LOG_LVL_WARN,
+    LOG_LVL_ERROR,
+};
+
+struct conf_addr {
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    char text[80]; /* as written, for messages: "127.0.0.1:8080", "[::1]:8080" */
+};
+
+struct conf {
+    char *path; /* the file it came from */
+
+    struct conf_addr listen[CONF_MAX_LISTEN];
+    unsigned n_listen; /* >= 1 */
+    unsigned workers;  /* >= 1; "auto" resolves to the number of online CPUs */
+
+    struct conf_addr origin;   /* resolved once, at load */
+    char *origin_host;         /* "origin" argument's host[:port], the default Host when none */
+    char *host_header;         /* NULL: pass the client's Host through; else send this one */
+    unsigned origin_keepalive; /* idle origin connections kept per worker */
+
+    /* Limits */
+    size_t max_uri_length;         /* 414 past it */
+    size_t max_header_size;        /* request head bytes; 431 past it */
+    unsigned max_headers;          /* request header fields; 431 past it */
+    uint64_t max_body_size;        /* request body bytes; 413 past it; 0 = unlimited */
+    size_t max_origin_header_size; /* response head bytes from the origin; 502 past it */
+    unsigned max_connections;      /* client connections, all workers together */
+
+    /* Timeouts, in milliseconds */
+    uint64_t client_header_timeout; /* whole request head */
+    uint64_t client_body_timeout;   /* between two reads of a request body */
+    uint64_t keepalive_timeout;     /* idle between requests */
+    uint64_t send_timeout;          /* a write to the client making no progress */
+    uint64_t origin_connect_timeout;
+    uint64_t origin_timeout; /* origin silent while we wait for its response: 504 */
+    uint64_t drain_timeout;  /* SIGTERM: longest wait for in-flight requests */
+
+    char *access_log; /* NULL when off */
+    char *error_log;  /* NULL: stderr */
+    enum log_level error_log_level;
+};
+
+/* Parses the file at <path>. On success returns 0 and a new conf in *<out>, owned by the
+ * caller (conf_free). On error returns -EINVAL (or a negative errno when the file cannot be
+ * read) and writes a one-line message "<file>:<line>: <what>" into <err> (<errlen> bytes). */
+int conf_load(const char *path, struct conf **out, char *err, size_t errlen);
+
+/* Same, from the <len> bytes at <text>; <name> stands for the file in messages. */
+int conf_parse(const char *name, const char *text, size_t len, struct conf **out, char *err,
+               size_t errlen);
+
+void conf_free(struct conf **cp);
+
+/* "30s", "500ms", "2m", "1h", "1d", "15" (seconds). Returns 0 and milliseconds in *<out>, or
+ * -EINVAL. */
+int conf_parse_duration(const char *s, uint64_t *out);
+
+/* "512", "4k", "256m", "1g". Returns 0 and bytes in *<out>, or -EINVAL (also on overflow). */
+int conf_parse_size(const char *s, uint64_t *out);
+
+/* "127.0.0.1:8080", "[::1]:8080", "*:8080", "8080" (all IPv4 addresses), "localhost:80"
+ * (resolved, numeric first). Returns 0 and fills *<out>, or -EINVAL with a reason in <err>. */
+int conf_parse_addr(const char *s, struct conf_addr *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,63 @@
+/* origin.h - connections to the origin and each worker's keep-alive pool of them.
+ *
+ * A pool belongs to one worker and its loop; nothing here is shared between threads. An
+ * upstream is either idle in the pool (watched for the origin closing it) or lent to one user,
+ * which receives its I/O events through on_event until it gives it back with origin_put() or
+ * closes it with origin_close(). */
+#ifndef ACCEL_ORIGIN_H
+#define ACCEL_ORIGIN_H
+
+#include <ev.h>
+#include <stddef.h>
+
+#include "accel/base.h"
+#include "accel/conf.h"
+
+#define UPSTREAM_MAGIC 0x7570737au
+
+struct origin_pool;
+
+struct upstream {
+    unsigned magic;
+    struct origin_pool *pool;
+    int fd;
+    int connected; /* connect() finished */
+    int reused;    /* this is not the first exchange on it */
+    ev_io rio, wio;
+    ev_timer idle; /* while idle in the pool */
+    struct upstream *next_idle;
+    /* While lent: events for the user. <revents> is EV_READ and/or EV_WRITE. */
+    void (*on_event)(struct upstream *u, int revents);
+    void *user;
+};
+
+/* A pool of at most <c>->origin_keepalive idle connections on <loop>. */
+struct origin_pool *origin_pool_new(struct ev_loop *loop, const struct conf *c);
+/* Closes every idle connection and frees the pool; no upstream may still be lent. */
+void origin_pool_free(struct origin_pool **pp);
+
+/* Lends an upstream to <user>: an idle pooled one if any (reused = 1), else a new non-blocking
+ * connect (connected = 0; its completion is an EV_WRITE event). Watchers start stopped; the
+ * user starts what it needs with origin_want(). Returns 0, or a negative errno when the socket
+ * cannot even be created (the caller answers 502). */
+int origin_get(struct origin_pool *p, void (*on_event)(struct upstream *, int), void *user,
+               struct upstream **out);
+
+/* Sets which events the user wants: <rd>, <wr> 0 or 1. */
+void origin_want(struct upstream *u, int rd, int wr);
+
+/* Gives <u> back after a complete exchange on a connection that may be reused. Closes it when
+ * the pool is full. *<up> is set to NULL. */
+void origin_put(struct upstream **up);
+
+/* Closes <u> (the exchange failed or the connection cannot be reused). *<up> is set to NULL. */
+void origin_close(struct upstream **up);
+
+/* After EV_WRITE on an unconnected upstream: 0 when the connection is up, else the negative
+ * errno of the failed connect. */
+int origin_check_connect(struct upstream *u);
+
+/* Number of idle connections in the pool. */
+unsigned origin_pool_idle(const struct origin_pool *p);
+
+#endif

@@ -1,0 +1,85 @@
+/* worker.h - one thread, one libev loop: its listening sockets (SO_REUSEPORT, one per listen
+ * address), its client connections, its origin pool and its counters.
+ *
+ * The main thread creates the workers, binds their sockets (worker_bind_all), starts them and
+ * later asks them to drain (worker_stop) from its signal handlers; the only cross-thread calls
+ * are worker_stop() and worker_stats_sum(), which go through an ev_async and atomics. */
+#ifndef ACCEL_WORKER_H
+#define ACCEL_WORKER_H
+
+#include <ev.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "accel/conf.h"
+
+#define WORKER_MAGIC 0x776f726bu
+
+struct conn;
+struct origin_pool;
+
+/* Counters a worker bumps without a lock; readers sum them across workers. */
+struct worker_stats {
+    atomic_uint_fast64_t requests;
+    atomic_uint_fast64_t responses_2xx, responses_3xx, responses_4xx, responses_5xx;
+    atomic_uint_fast64_t origin_requests, origin_errors, origin_retries, origin_connects;
+    atomic_uint_fast64_t bad_requests;
+    atomic_uint_fast64_t bytes_in, bytes_out;
+    atomic_uint_fast64_t connections, connections_current;
+};
+
+struct worker {
+    unsigned magic;
+    unsigned id;
+    pthread_t thread;
+    struct ev_loop *loop;
+    const struct conf *conf;
+    struct origin_pool *pool;
+
+    int lfd[CONF_MAX_LISTEN];
+    ev_io lio[CONF_MAX_LISTEN];
+    unsigned n_listen;
+    int accepting;
+
+    ev_async wake;
+    atomic_int stop_requested;
+    ev_prepare prep;
+    ev_timer drain_timer;
+    int draining;
+
+    struct conn *conns;  /* live connections (doubly linked through conn->prev/next) */
+    struct conn *closed; /* closed, freed by the prepare hook */
+    unsigned n_conns, max_conns;
+
+    long date_sec;
+    char date[30]; /* IMF-fixdate of date_sec */
+
+    struct worker_stats stats;
+};
+
+/* Creates <n> workers for <c> (not started). */
+struct worker **worker_create(const struct conf *c, unsigned n);
+
+/* Binds every listen address of the configuration for every worker (SO_REUSEPORT). A port 0
+ * is resolved by the first bind and reused for the other workers. Logs "listening on ...".
+ * Returns 0, or a negative errno with a message in <err>. */
+int worker_bind_all(struct worker **ws, unsigned n, char *err, size_t errlen);
+
+/* Starts the thread of <w>. Returns 0 or a negative errno. */
+int worker_start(struct worker *w);
+
+/* Asks <w> (from any thread) to stop accepting, finish its in-flight requests within the
+ * drain timeout and return from its loop. */
+void worker_stop(struct worker *w);
+
+/* Waits for the thread of <w> and frees it. */
+void worker_join_free(struct worker **wp);
+
+/* The IMF-fixdate for the loop's current time (cached per second). */
+const char *worker_date(struct worker *w);
+
+/* Called by conn when a connection is closed or freed. */
+void worker_conn_closed(struct worker *w);
+
+#endif

@@ -1,0 +1,999 @@
+/* conn.c - a client connection and the origin exchange it drives.
+ *
+ * States (enum conn_state): HEAD reads and parses a request head; START validates it and opens
+ * the exchange on a pooled origin connection; EXCHANGE streams the request body to the origin
+ * and the response back to the client; ERROR queues an answer of accel's own; FLUSH waits for
+ * the output to drain; DONE logs the request and either starts the next one (keep-alive,
+ * pipelining) or closes. conn_run() calls the current state's function until one returns
+ * CONN_WAIT; I/O callbacks only move bytes into buffers and call conn_run().
+ *
+ * Buffers and backpressure: <in> holds the request head from offset 0 while it is parsed (spans
+ * point into it; it is compacted only between requests or while a body streams); <uin> holds
+ * origin bytes. A parser is fed only as many bytes as the buffer it writes to (<uout> towards
+ * the origin, <out> towards the client) has room for below BUF_HIGH, so memory per connection
+ * stays bounded whatever the speeds of the two sides: a slow client stops us reading the
+ * origin, a slow origin stops us reading the client.
+ *
+ * Ownership: the conn owns its socket, its buffers and, during an exchange, its upstream
+ * (returned to the pool after a clean exchange, closed otherwise). conn_close() is idempotent
+ * and only queues the conn; the worker's prepare hook frees it once nothing is on the stack. */
+#include "accel/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "accel/base.h"
+#include "accel/http.h"
+#include "accel/log.h"
+#include "accel/origin.h"
+#include "accel/worker.h"
+
+#define CONN_MAGIC  0x636f6e6eu
+#define BUF_HIGH    (64 * 1024) /* most bytes queued towards either side */
+#define IN_INITIAL  4096
+#define UIN_INITIAL 16384
+#define READ_MAX    (64 * 1024)
+
+enum conn_state {
+    CONN_HEAD = 0,
+    CONN_START,
+    CONN_EXCHANGE,
+    CONN_ERROR,
+    CONN_FLUSH,
+    CONN_DONE,
+    CONN_WAIT,
+};
+
+static const char *const state_names[] = {"head",  "start", "exchange", "error",
+                                          "flush", "done",  "wait"};
+
+enum timer_mode {
+    TM_NONE = 0,
+    TM_KEEPALIVE,
+    TM_HEADER,
+    TM_BODY,
+    TM_ORIGIN,
+    TM_SEND,
+};
+
+struct conn {
+    unsigned magic;
+    struct worker *w;
+    struct conn *prev, *next;
+    int fd;
+    ev_io rio, wio;
+    ev_timer timer;
+    enum timer_mode tmode;
+    enum conn_state state;
+    int closing;
+    char ip[INET6_ADDRSTRLEN];
+
+    /* client input */
+    char *in;
+    size_t in_len, in_cap, in_pos;
+    struct http_parser req;
+    int client_eof;
+
+    /* client output */
+    struct buf out;
+
+    /* the exchange */
+    struct upstream *up;
+    struct buf uout;
+    char *uin;
+    size_t uin_len, uin_cap, uin_pos;
+    struct http_parser resp;
+    int u_eof, u_err;
+    struct http_fwd fwd;
+
+    /* this request */
+    unsigned head_started : 1; /* a byte of the current request arrived */
+    unsigned req_done : 1;     /* the whole request was read */
+    unsigned req_ka : 1;       /* the client wants keep-alive */
+    unsigned v10 : 1;          /* HTTP/1.0 client */
+    unsigned head_req : 1;
+    unsigned has_body : 1;
+    unsigned resp_started : 1; /* a byte of the origin's response arrived */
+    unsigned resp_head_sent : 1;
+    unsigned resp_done : 1;
+    unsigned skip_interim : 1; /* the response being parsed is a 1xx, not forwarded */
+    unsigned chunk_out : 1;
+    unsigned close_after : 1;
+    unsigned draining : 1;
+    unsigned retried : 1;
+    unsigned upstream_reusable : 1;
+    unsigned req_kick : 1; /* parse once more even without new bytes (after a head) */
+    unsigned resp_kick : 1;
+    unsigned up_wdead : 1; /* the origin stopped reading our request */
+    unsigned err_status;
+    const char *err_msg;
+    unsigned status, up_status;
+    uint64_t req_body, resp_body_out;
+    ev_tstamp t_start;
+    struct buf logreq; /* "request line\0referer\0user-agent\0" copied for the access log */
+};
+
+static void on_origin_event(struct upstream *u, int revents);
+static void conn_run(struct conn *c);
+
+/* ---------------------------------------------------------------------------------------- */
+
+static const struct conf *cf(const struct conn *c)
+{
+    return c->w->conf;
+}
+
+static void set_timer(struct conn *c, enum timer_mode m, uint64_t ms, int refresh)
+{
+    if (m == TM_NONE) {
+        ev_timer_stop(c->w->loop, &c->timer);
+        c->tmode = TM_NONE;
+        return;
+    }
+    if (c->tmode == m && !refresh)
+        return;
+    c->tmode = m;
+    c->timer.repeat = (double)ms / 1000.0;
+    ev_timer_again(c->w->loop, &c->timer);
+}
+
+static void want_client(struct conn *c, int rd, int wr)
+{
+    struct ev_loop *loop = c->w->loop;
+
+    if (rd && !ev_is_active(&c->rio))
+        ev_io_start(loop, &c->rio);
+    else if (!rd && ev_is_active(&c->rio))
+        ev_io_stop(loop, &c->rio);
+    if (wr && !ev_is_active(&c->wio))
+        ev_io_start(loop, &c->wio);
+    else if (!wr && ev_is_active(&c->wio))
+        ev_io_stop(loop, &c->wio);
+}
+
+void conn_close(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    CHECK_OBJ(c, CONN_MAGIC);
+    if (c->closing)
+        return;
+    c->closing = 1;
+    ev_io_stop(w->loop, &c->rio);
+    ev_io_stop(w->loop, &c->wio);
+    ev_timer_stop(w->loop, &c->timer);
+    origin_close(&c->up);
+    close(c->fd);
+    c->fd = -1;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->prev = NULL;
+    c->next = w->closed;
+    w->closed = c;
+    log_debug("conn %p closed", (void *)c);
+}
+
+void conn_free_closed(struct worker *w)
+{
+    while (w->closed != NULL) {
+        struct conn *c = w->closed;
+
+        w->closed = c->next;
+        http_parser_fini(&c->req);
+        http_parser_fini(&c->resp);
+        buf_free(&c->out);
+        buf_free(&c->uout);
+        buf_free(&c->logreq);
+        free(c->in);
+        free(c->uin);
+        c->magic = 0;
+        free(c);
+        worker_conn_closed(w);
+    }
+}
+
+struct conn *conn_next(struct conn *c)
+{
+    return c->next;
+}
+
+void conn_drain(struct conn *c)
+{
+    CHECK_OBJ(c, CONN_MAGIC);
+    c->draining = 1;
+    if (c->state == CONN_HEAD && !c->head_started && c->in_len == c->in_pos)
+        conn_close(c);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Writing to the client */
+
+/* Writes what is pending in <out>. Returns 0 (maybe with bytes left), or -1 when the client is
+ * gone (the caller closes). */
+static int flush_client(struct conn *c)
+{
+    while (buf_pending(&c->out) > 0) {
+        ssize_t n = write(c->fd, c->out.p + c->out.off, buf_pending(&c->out));
+        if (n > 0) {
+            buf_consume(&c->out, (size_t)n);
+            atomic_fetch_add_explicit(&c->w->stats.bytes_out, (uint64_t)n, memory_order_relaxed);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        return -1;
+    }
+    if (c->out.cap > 4 * BUF_HIGH) {
+        /* A large head or error once grew it: do not keep that memory on an idle conn. */
+        buf_free(&c->out);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Request side */
+
+static int on_req_body(void *ctx, const char *p, size_t n)
+{
+    struct conn *c = ctx;
+    uint64_t max = cf(c)->max_body_size;
+
+    c->req_body += n;
+    if (max != 0 && c->req_body > max) {
+        c->req.err_status = 413;
+        c->req.err_reason = "request body too large";
+        return -1;
+    }
+    if (c->req.head.flags & HTTP_F_CHUNKED)
+        buf_printf(&c->uout, "%zx\r\n", n);
+    buf_append(&c->uout, p, n);
+    if (c->req.head.flags & HTTP_F_CHUNKED)
+        buf_append_str(&c->uout, "\r\n");
+    return 0;
+}
+
+static enum conn_state fail(struct conn *c, unsigned status, const char *msg)
+{
+    c->err_status = status;
+    c->err_msg = msg;
+    return CONN_ERROR;
+}
+
+static void reset_request(struct conn *c)
+{
+    c->head_started = c->req_done = c->req_ka = c->v10 = c->head_req = c->has_body = 0;
+    c->resp_started = c->resp_head_sent = c->resp_done = c->skip_interim = 0;
+    c->chunk_out = c->close_after = c->retried = c->upstream_reusable = 0;
+    c->req_kick = c->resp_kick = c->up_wdead = 0;
+    c->err_status = c->status = c->up_status = 0;
+    c->err_msg = NULL;
+    c->req_body = c->resp_body_out = 0;
+    c->u_eof = c->u_err = 0;
+    c->uin_len = c->uin_pos = 0;
+    buf_free(&c->uout);
+    c->logreq.off = c->logreq.len = 0;
+    memset(&c->fwd, 0, sizeof(c->fwd));
+}
+
+static enum conn_state conn_head(struct conn *c)
+{
+    const struct conf *conf = cf(c);
+    size_t used;
+    enum http_ev ev;
+
+    if (!c->head_started) {
+        /* A new request: move what is left of the input to the start, so that the head can
+         * grow in place and its spans stay valid. */
+        if (c->in_pos > 0) {
+            memmove(c->in, c->in + c->in_pos, c->in_len - c->in_pos);
+            c->in_len -= c->in_pos;
+            c->in_pos = 0;
+        }
+        if (c->in_len == 0) {
+            if (c->client_eof || c->draining)
+                return CONN_DONE;
+            want_client(c, 1, 0);
+            set_timer(
+                c, TM_KEEPALIVE,
+                conf->keepalive_timeout ? conf->keepalive_timeout : conf->client_header_timeout, 0);
+            return CONN_WAIT;
+        }
+        c->head_started = 1;
+        c->t_start = ev_now(c->w->loop);
+        set_timer(c, TM_HEADER, conf->client_header_timeout, 0);
+    }
+    ev = http_parse(&c->req, c->in + c->in_pos, c->in_len - c->in_pos, &used);
+    c->in_pos += used;
+    switch (ev) {
+    case HTTP_EV_HEAD:
+        return CONN_START;
+    case HTTP_EV_ERROR:
+        return fail(c, (unsigned)c->req.err_status, c->req.err_reason);
+    case HTTP_EV_DONE:
+        /* on_headers_complete always pauses first */
+        return fail(c, 400, "unexpected message end");
+    case HTTP_EV_MORE:
+        break;
+    }
+    if (c->client_eof)
+        return CONN_DONE;
+    if (c->in_len == c->in_cap) {
+        if (c->in_cap >= conf->max_header_size)
+            return fail(c, c->req.in_url ? 414 : 431,
+                        c->req.in_url ? "request target too long" : "request head too large");
+        /* Grow, then parse the head again from its start: the spans pointed into the old
+         * buffer. */
+        c->in_cap = c->in_cap * 2 > conf->max_header_size ? conf->max_header_size : c->in_cap * 2;
+        c->in = xrealloc(c->in, c->in_cap);
+        http_parser_init(&c->req, 1, conf->max_headers, conf->max_uri_length);
+        c->in_pos = 0;
+        return CONN_HEAD;
+    }
+    want_client(c, 1, 0);
+    return CONN_WAIT;
+}
+
+static void copy_for_log(struct conn *c)
+{
+    const struct http_head *h = &c->req.head;
+    const struct http_hdr *ref = http_find(h, "referer"), *ua = http_find(h, "user-agent");
+    size_t tlen = h->target.len > 2048 ? 2048 : h->target.len;
+
+    if (!log_access_enabled())
+        return;
+    buf_printf(&c->logreq, "%s ", llhttp_method_name((llhttp_method_t)h->method));
+    buf_append(&c->logreq, h->target.p, tlen);
+    buf_printf(&c->logreq, " HTTP/%u.%u", h->vmajor, h->vminor);
+    buf_append(&c->logreq, "", 1);
+    if (ref != NULL)
+        buf_append(&c->logreq, ref->value.p, ref->value.len > 1024 ? 1024 : ref->value.len);
+    else
+        buf_append_str(&c->logreq, "-");
+    buf_append(&c->logreq, "", 1);
+    if (ua != NULL)
+        buf_append(&c->logreq, ua->value.p, ua->value.len > 1024 ? 1024 : ua->value.len);
+    else
+        buf_append_str(&c->logreq, "-");
+    buf_append(&c->logreq, "", 1);
+}
+
+static int is_idempotent(int method)
+{
+    return method == HTTP_GET || method == HTTP_HEAD || method == HTTP_OPTIONS ||
+           method == HTTP_PUT || method == HTTP_DELETE || method == HTTP_TRACE;
+}
+
+static enum conn_state open_exchange(struct conn *c)
+{
+    int rc;
+
+    AZ(c->up);
+    rc = origin_get(c->w->pool, on_origin_event, c, &c->up);
+    if (rc < 0) {
+        log_error("origin %s: cannot create socket: %s", cf(c)->origin.text, strerror(-rc));
+        atomic_fetch_add_explicit(&c->w->stats.origin_errors, 1, memory_order_relaxed);
+        return fail(c, 502, "cannot connect to the origin");
+    }
+    if (!c->up->reused)
+        atomic_fetch_add_explicit(&c->w->stats.origin_connects, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->w->stats.origin_requests, 1, memory_order_relaxed);
+    if (c->uin == NULL) {
+        c->uin_cap = UIN_INITIAL;
+        c->uin = xmalloc(c->uin_cap);
+    }
+    http_parser_init(&c->resp, 0, 1000, 0);
+    c->resp.head_only = c->head_req;
+    c->resp_kick = 0;
+    c->up_wdead = 0;
+    c->req_kick = !c->req_done;
+    http_write_request(&c->uout, &c->req.head, &c->fwd);
+    return CONN_EXCHANGE;
+}
+
+static enum conn_state conn_start(struct conn *c)
+{
+    const struct conf *conf = cf(c);
+    struct http_head *h = &c->req.head;
+    const struct http_hdr *expect;
+
+    atomic_fetch_add_explicit(&c->w->stats.requests, 1, memory_order_relaxed);
+    c->v10 = h->vmajor == 1 && h->vminor == 0;
+    c->head_req = h->method == HTTP_HEAD;
+    c->has_body = (h->flags & HTTP_F_CHUNKED) || h->content_length > 0;
+    copy_for_log(c);
+    if (http_request_host(h, &c->fwd.client_host) < 0)
+        return fail(c, 400, "missing or invalid Host");
+    if (h->method == HTTP_CONNECT)
+        return fail(c, 405, "CONNECT is not supported by a reverse proxy");
+    if ((h->flags & HTTP_F_TE) && !(h->flags & HTTP_F_CHUNKED))
+        return fail(c, 400, "unsupported Transfer-Encoding");
+    if (conf->max_body_size != 0 && (h->flags & HTTP_F_LENGTH) &&
+        h->content_length > conf->max_body_size)
+        return fail(c, 413, "request body too large");
+    c->fwd.client_ip = c->ip;
+    c->fwd.proto = "http";
+    if (conf->host_header != NULL)
+        c->fwd.host = span_of(conf->host_header, strlen(conf->host_header));
+    else if (c->fwd.client_host.len > 0)
+        c->fwd.host = c->fwd.client_host;
+    else
+        c->fwd.host = span_of(conf->origin_host, strlen(conf->origin_host));
+    expect = http_find(h, "expect");
+    if (expect != NULL && c->has_body && !c->v10 &&
+        span_eq_ci(span_trim(expect->value), "100-continue"))
+        buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+    return open_exchange(c);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Response side */
+
+static int on_resp_body(void *ctx, const char *p, size_t n)
+{
+    struct conn *c = ctx;
+
+    if (c->skip_interim)
+        return 0;
+    if (c->chunk_out)
+        buf_printf(&c->out, "%zx\r\n", n);
+    buf_append(&c->out, p, n);
+    if (c->chunk_out)
+        buf_append_str(&c->out, "\r\n");
+    c->resp_body_out += n;
+    return 0;
+}
+
+static void on_resp_head(struct conn *c)
+{
+    struct http_head *h = &c->resp.head;
+    int nobody = (h->flags & HTTP_F_NOBODY) != 0;
+    int length = (h->flags & HTTP_F_LENGTH) && !(h->flags & HTTP_F_TE);
+
+    if (h->status / 100 == 1) {
+        /* Interim answers (100, 103) are not forwarded: we answered 100-continue ourselves. */
+        c->skip_interim = 1;
+        return;
+    }
+    c->up_status = c->status = h->status;
+    c->close_after = c->close_after || !c->req_ka || c->draining;
+    if (!nobody && !length) {
+        if (c->v10)
+            c->close_after = 1; /* the end of the body is the end of the connection */
+        else
+            c->chunk_out = 1;
+    }
+    http_write_response_head(&c->out, h, worker_date(c->w), c->chunk_out, c->close_after,
+                             c->v10 && !c->close_after);
+    c->resp_head_sent = 1;
+}
+
+/* The origin failed before its response was complete. Decides between a retry, an error answer
+ * and, when the client already has part of the answer, closing. */
+static enum conn_state origin_failed(struct conn *c, unsigned status, const char *what)
+{
+    int reused = c->up != NULL && c->up->reused;
+
+    origin_close(&c->up);
+    if (!c->resp_started && reused && !c->retried && !c->has_body &&
+        is_idempotent(c->req.head.method)) {
+        /* A pooled connection the origin had already closed: try once more on a new one. */
+        c->retried = 1;
+        atomic_fetch_add_explicit(&c->w->stats.origin_retries, 1, memory_order_relaxed);
+        log_debug("origin closed a reused connection (%s): retrying", what);
+        buf_free(&c->uout);
+        c->u_eof = c->u_err = 0;
+        c->uin_len = c->uin_pos = 0;
+        return open_exchange(c);
+    }
+    atomic_fetch_add_explicit(&c->w->stats.origin_errors, 1, memory_order_relaxed);
+    log_error("origin %s: %s (client %s)", cf(c)->origin.text, what, c->ip);
+    if (c->resp_head_sent) {
+        c->close_after = 1;
+        c->resp_done = 1;
+        return CONN_DONE; /* truncated: closing tells the client */
+    }
+    return fail(c, status,
+                status == 504 ? "the origin did not answer in time"
+                              : "the origin failed to answer");
+}
+
+/* Feeds origin bytes to the response parser, as many as <out> has room for. */
+static enum conn_state pump_response(struct conn *c, int *progress)
+{
+    while (!c->resp_done && (c->uin_pos < c->uin_len || c->resp_kick) &&
+           buf_pending(&c->out) < BUF_HIGH) {
+        size_t room = BUF_HIGH - buf_pending(&c->out);
+        size_t n = c->uin_len - c->uin_pos, used;
+        enum http_ev ev;
+
+        if (c->resp_head_sent && n > room)
+            n = room;
+        c->resp_kick = 0;
+        ev = http_parse(&c->resp, c->uin + c->uin_pos, n, &used);
+        c->uin_pos += used;
+        *progress = 1;
+        if (ev == HTTP_EV_ERROR) {
+            log_warn("origin %s: malformed response: %s", cf(c)->origin.text,
+                     c->resp.err_reason ? c->resp.err_reason : "?");
+            return origin_failed(c, 502, "malformed response");
+        }
+        if (ev == HTTP_EV_HEAD) {
+            on_resp_head(c);
+            c->resp_kick = 1;
+            continue;
+        }
+        if (ev == HTTP_EV_DONE) {
+            if (c->skip_interim) {
+                c->skip_interim = 0;
+                continue;
+            }
+            if (c->chunk_out)
+                buf_append_str(&c->out, "0\r\n\r\n");
+            c->resp_done = 1;
+            c->upstream_reusable = (c->resp.head.flags & HTTP_F_KEEPALIVE) != 0;
+        }
+    }
+    if (c->uin_pos == c->uin_len)
+        c->uin_pos = c->uin_len = 0;
+    if (!c->resp_done && c->uin_pos == c->uin_len && (c->u_eof || c->u_err)) {
+        enum http_ev ev = c->u_err ? HTTP_EV_ERROR : http_finish(&c->resp);
+
+        if (ev == HTTP_EV_DONE && c->resp_head_sent && !c->skip_interim) {
+            if (c->chunk_out)
+                buf_append_str(&c->out, "0\r\n\r\n");
+            c->resp_done = 1;
+            c->upstream_reusable = 0;
+            *progress = 1;
+        } else if (c->u_err) {
+            return origin_failed(c, 502, strerror(c->u_err));
+        } else {
+            return origin_failed(c, 502,
+                                 c->resp_started ? "connection closed in the middle of the response"
+                                                 : "connection closed without a response");
+        }
+    }
+    return CONN_EXCHANGE;
+}
+
+/* Feeds client bytes to the request parser, as many as <uout> has room for. */
+static enum conn_state pump_request(struct conn *c, int *progress)
+{
+    while (!c->req_done && (c->in_pos < c->in_len || c->req_kick) &&
+           buf_pending(&c->uout) < BUF_HIGH) {
+        size_t n = c->in_len - c->in_pos, used;
+        size_t room = BUF_HIGH - buf_pending(&c->uout);
+        enum http_ev ev;
+
+        if (n > room)
+            n = room;
+        c->req_kick = 0;
+        ev = http_parse(&c->req, c->in + c->in_pos, n, &used);
+        c->in_pos += used;
+        *progress = 1;
+        if (ev == HTTP_EV_ERROR) {
+            c->close_after = 1;
+            if (c->resp_head_sent)
+                return CONN_DONE;
+            origin_close(&c->up);
+            return fail(c, (unsigned)c->req.err_status, c->req.err_reason);
+        }
+        if (ev == HTTP_EV_DONE) {
+            c->req_done = 1;
+            c->req_ka = (c->req.head.flags & HTTP_F_KEEPALIVE) != 0;
+            if (c->req.head.flags & HTTP_F_CHUNKED)
+                buf_append_str(&c->uout, "0\r\n\r\n");
+        }
+    }
+    if (!c->req_done && c->in_pos == c->in_len) {
+        /* The head's bytes are no longer needed: make room for more body. */
+        c->in_len = c->in_pos = 0;
+    }
+    return CONN_EXCHANGE;
+}
+
+static int flush_origin(struct conn *c, int *progress)
+{
+    struct upstream *u = c->up;
+
+    if (c->up_wdead) {
+        buf_free(&c->uout);
+        return 0;
+    }
+    while (u->connected && buf_pending(&c->uout) > 0) {
+        ssize_t n = send(u->fd, c->uout.p + c->uout.off, buf_pending(&c->uout), MSG_NOSIGNAL);
+        if (n > 0) {
+            buf_consume(&c->uout, (size_t)n);
+            *progress = 1;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        return n < 0 ? -errno : -EPIPE;
+    }
+    return 0;
+}
+
+static enum conn_state conn_exchange(struct conn *c)
+{
+    const struct conf *conf = cf(c);
+    enum conn_state next;
+    int progress, rc;
+
+    do {
+        progress = 0;
+        next = pump_request(c, &progress);
+        if (next != CONN_EXCHANGE)
+            return next;
+        if (c->up != NULL && (rc = flush_origin(c, &progress)) < 0) {
+            /* The origin stopped reading. It may have answered already (a 413, say): the
+             * answer still goes to the client, the rest of the request goes nowhere. */
+            c->up_wdead = 1;
+            c->close_after = 1;
+            buf_free(&c->uout);
+            if (!c->resp_started && !c->resp_done)
+                return origin_failed(c, 502, strerror(-rc));
+        }
+        if (c->up != NULL || c->uin_pos < c->uin_len) {
+            next = pump_response(c, &progress);
+            if (next != CONN_EXCHANGE)
+                return next;
+        }
+        if (flush_client(c) < 0) {
+            conn_close(c);
+            return CONN_WAIT;
+        }
+    } while (progress);
+
+    if (c->resp_done) {
+        if (!c->req_done) {
+            /* The origin answered before reading the whole body: this connection cannot be
+             * resynchronised on either side. */
+            c->close_after = 1;
+            origin_close(&c->up);
+        } else if (c->up != NULL) {
+            if (c->upstream_reusable && c->uin_len == 0 && buf_pending(&c->uout) == 0 && !c->u_eof)
+                origin_put(&c->up);
+            else
+                origin_close(&c->up);
+        }
+        return CONN_FLUSH;
+    }
+    if (c->up == NULL)
+        return fail(c, 502, "the origin connection was lost");
+
+    /* Wait: read the client while the request goes on and the origin side has room, read the
+     * origin while the client side has room. */
+    want_client(c,
+                !c->req_done && buf_pending(&c->uout) < BUF_HIGH && c->in_len < c->in_cap &&
+                    !c->client_eof,
+                buf_pending(&c->out) > 0);
+    origin_want(c->up,
+                c->up->connected && buf_pending(&c->out) < BUF_HIGH && c->uin_len < c->uin_cap,
+                !c->up->connected || buf_pending(&c->uout) > 0);
+    if (buf_pending(&c->out) > 0)
+        set_timer(c, TM_SEND, conf->send_timeout, 1);
+    else if (!c->req_done && buf_pending(&c->uout) < BUF_HIGH)
+        set_timer(c, TM_BODY, conf->client_body_timeout, 1);
+    else
+        set_timer(c, TM_ORIGIN,
+                  c->up->connected ? conf->origin_timeout : conf->origin_connect_timeout, 1);
+    return CONN_WAIT;
+}
+
+static enum conn_state conn_error(struct conn *c)
+{
+    unsigned st = c->err_status ? c->err_status : 500;
+
+    if (st / 100 == 4)
+        atomic_fetch_add_explicit(&c->w->stats.bad_requests, 1, memory_order_relaxed);
+    origin_close(&c->up);
+    /* Unless the whole request was read, the rest of the input cannot be trusted. */
+    if (!c->req_done || st == 400 || st == 408 || st == 413 || st == 414 || st == 431)
+        c->close_after = 1;
+    if (c->err_msg != NULL && st / 100 == 4)
+        log_info("client %s: %u %s", c->ip, st, c->err_msg);
+    c->status = st;
+    c->out.off = c->out.len = 0; /* drop a queued 100 Continue */
+    http_write_error(&c->out, st, c->err_msg ? c->err_msg : http_reason(st), worker_date(c->w),
+                     c->close_after, c->head_req);
+    c->resp_done = 1;
+    return CONN_FLUSH;
+}
+
+static enum conn_state conn_flush(struct conn *c)
+{
+    if (flush_client(c) < 0) {
+        conn_close(c);
+        return CONN_WAIT;
+    }
+    if (buf_pending(&c->out) > 0) {
+        want_client(c, 0, 1);
+        set_timer(c, TM_SEND, cf(c)->send_timeout, 1);
+        return CONN_WAIT;
+    }
+    return CONN_DONE;
+}
+
+static void access_log(struct conn *c)
+{
+    char line[4096 + 512], tbuf[64];
+    const char *rl = "-", *ref = "-", *ua = "-";
+    time_t now = (time_t)ev_now(c->w->loop);
+    struct tm tm;
+    double rt = ev_now(c->w->loop) - c->t_start;
+    char ups[16] = "-";
+    int n;
+
+    if (c->logreq.len > 0) {
+        rl = c->logreq.p;
+        ref = rl + strlen(rl) + 1;
+        ua = ref + strlen(ref) + 1;
+    }
+    gmtime_r(&now, &tm);
+    strftime(tbuf, sizeof(tbuf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    if (c->up_status)
+        snprintf(ups, sizeof(ups), "%u", c->up_status);
+    n = snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %u %llu \"%s\" \"%s\" %.3f %s\n", c->ip,
+                 tbuf, rl, c->status, (unsigned long long)c->resp_body_out, ref, ua,
+                 rt < 0 ? 0.0 : rt, ups);
+    if (n > 0)
+        log_access_line(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static void count_status(struct conn *c)
+{
+    struct worker_stats *s = &c->w->stats;
+
+    switch (c->status / 100) {
+    case 2:
+        atomic_fetch_add_explicit(&s->responses_2xx, 1, memory_order_relaxed);
+        break;
+    case 3:
+        atomic_fetch_add_explicit(&s->responses_3xx, 1, memory_order_relaxed);
+        break;
+    case 4:
+        atomic_fetch_add_explicit(&s->responses_4xx, 1, memory_order_relaxed);
+        break;
+    case 5:
+        atomic_fetch_add_explicit(&s->responses_5xx, 1, memory_order_relaxed);
+        break;
+    default:
+        break;
+    }
+}
+
+static enum conn_state conn_done(struct conn *c)
+{
+    if (c->head_started && c->status != 0) {
+        count_status(c);
+        if (log_access_enabled())
+            access_log(c);
+    }
+    if (c->close_after || c->draining || c->client_eof || (c->head_started && !c->req_ka) ||
+        (c->head_started && !c->req_done) || cf(c)->keepalive_timeout == 0) {
+        conn_close(c);
+        return CONN_WAIT;
+    }
+    reset_request(c);
+    return CONN_HEAD;
+}
+
+static void conn_run(struct conn *c)
+{
+    enum conn_state next;
+
+    while (!c->closing) {
+        switch (c->state) {
+        case CONN_HEAD:
+            next = conn_head(c);
+            break;
+        case CONN_START:
+            next = conn_start(c);
+            break;
+        case CONN_EXCHANGE:
+            next = conn_exchange(c);
+            break;
+        case CONN_ERROR:
+            next = conn_error(c);
+            break;
+        case CONN_FLUSH:
+            next = conn_flush(c);
+            break;
+        case CONN_DONE:
+            next = conn_done(c);
+            break;
+        default:
+            AZ(1);
+            return;
+        }
+        if (next == CONN_WAIT)
+            return;
+        if (next != c->state)
+            log_debug("conn %p: %s -> %s", (void *)c, state_names[c->state], state_names[next]);
+        c->state = next;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* I/O callbacks */
+
+static void on_client_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn *c = w->data;
+    ssize_t n;
+
+    (void)loop;
+    (void)revents;
+    CHECK_OBJ(c, CONN_MAGIC);
+    if (c->in_len == c->in_cap) {
+        ev_io_stop(c->w->loop, &c->rio);
+        return;
+    }
+    n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+    if (n > 0) {
+        c->in_len += (size_t)n;
+        atomic_fetch_add_explicit(&c->w->stats.bytes_in, (uint64_t)n, memory_order_relaxed);
+    } else if (n == 0) {
+        c->client_eof = 1;
+        ev_io_stop(c->w->loop, &c->rio);
+        if (c->state == CONN_EXCHANGE && !c->req_done) {
+            /* The client left in the middle of its request body. */
+            conn_close(c);
+            return;
+        }
+        if (c->state == CONN_HEAD && !c->head_started) {
+            conn_close(c);
+            return;
+        }
+    } else if (errno != EAGAIN && errno != EINTR) {
+        conn_close(c);
+        return;
+    }
+    conn_run(c);
+}
+
+static void on_client_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn *c = w->data;
+
+    (void)loop;
+    (void)revents;
+    CHECK_OBJ(c, CONN_MAGIC);
+    conn_run(c);
+}
+
+static void on_origin_event(struct upstream *u, int revents)
+{
+    struct conn *c = u->user;
+    ssize_t n;
+
+    CHECK_OBJ(c, CONN_MAGIC);
+    if ((revents & EV_WRITE) && !u->connected) {
+        int rc = origin_check_connect(u);
+        if (rc < 0) {
+            enum conn_state next;
+
+            log_debug("origin connect failed: %s", strerror(-rc));
+            next = origin_failed(c, 502, strerror(-rc));
+            c->state = next;
+            conn_run(c);
+            return;
+        }
+    }
+    if (revents & EV_READ) {
+        if (c->uin_len == c->uin_cap && !c->resp_head_sent) {
+            /* A response head larger than the buffer: grow it up to the limit, then parse the
+             * head again from its start, its spans pointed into the old buffer. */
+            if (c->uin_cap >= cf(c)->max_origin_header_size) {
+                c->state = origin_failed(c, 502, "response head too large");
+                conn_run(c);
+                return;
+            }
+            c->uin_cap *= 2;
+            c->uin = xrealloc(c->uin, c->uin_cap);
+            http_parser_init(&c->resp, 0, 1000, 0);
+            c->resp.head_only = c->head_req;
+            c->uin_pos = 0;
+        }
+        n = read(u->fd, c->uin + c->uin_len, c->uin_cap - c->uin_len);
+        if (n > 0) {
+            c->uin_len += (size_t)n;
+            c->resp_started = 1;
+        } else if (n == 0) {
+            c->u_eof = 1;
+            origin_want(u, 0, 0);
+        } else if (errno != EAGAIN && errno != EINTR) {
+            c->u_err = errno;
+            origin_want(u, 0, 0);
+        }
+    }
+    conn_run(c);
+}
+
+static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct conn *c = w->data;
+
+    (void)loop;
+    (void)revents;
+    CHECK_OBJ(c, CONN_MAGIC);
+    switch (c->tmode) {
+    case TM_KEEPALIVE:
+    case TM_SEND:
+    case TM_NONE:
+        conn_close(c);
+        return;
+    case TM_HEADER:
+    case TM_BODY:
+        if (c->resp_head_sent) {
+            conn_close(c);
+            return;
+        }
+        log_info("client %s: timed out sending its request", c->ip);
+        origin_close(&c->up);
+        c->state = fail(c, 408, "request timeout");
+        break;
+    case TM_ORIGIN:
+        if (c->resp_head_sent) {
+            log_error("origin %s: timed out in the middle of a response", cf(c)->origin.text);
+            conn_close(c);
+            return;
+        }
+        c->retried = 1; /* a timeout is not retried */
+        c->state = origin_failed(c, 504, "timed out");
+        break;
+    }
+    set_timer(c, TM_NONE, 0, 0);
+    conn_run(c);
+}
+
+void conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+    struct conn *c = xcalloc(1, sizeof(*c));
+    const struct conf *conf = w->conf;
+    int one = 1;
+
+    (void)salen;
+    c->magic = CONN_MAGIC;
+    c->w = w;
+    c->fd = fd;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->ip, sizeof(c->ip));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->ip, sizeof(c->ip));
+    else
+        snprintf(c->ip, sizeof(c->ip), "unix");
+    c->in_cap = conf->max_header_size < IN_INITIAL ? conf->max_header_size : IN_INITIAL;
+    c->in = xmalloc(c->in_cap);
+    c->req.on_body = on_req_body;
+    c->req.ctx = c;
+    c->resp.on_body = on_resp_body;
+    c->resp.ctx = c;
+    http_parser_init(&c->req, 1, conf->max_headers, conf->max_uri_length);
+    ev_io_init(&c->rio, on_client_readable, fd, EV_READ);
+    ev_io_init(&c->wio, on_client_writable, fd, EV_WRITE);
+    ev_init(&c->timer, on_timeout);
+    c->rio.data = c->wio.data = c->timer.data = c;
+    c->next = w->conns;
+    if (w->conns != NULL)
+        w->conns->prev = c;
+    w->conns = c;
+    c->state = CONN_HEAD;
+    conn_run(c);
+}

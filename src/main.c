@@ -1,0 +1,137 @@
+/* main.c - command line, signals and wiring: load the configuration, open the logs, bind and
+ * start the workers, then wait on the default loop for signals. No proxy logic here. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "accel/base.h"
+#include "accel/conf.h"
+#include "accel/log.h"
+#include "accel/worker.h"
+
+static struct worker **workers;
+static unsigned n_workers;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: accel [-c FILE] [-t] [-V] [-h]\n"
+               "  -c FILE  configuration file (default ./accel.conf)\n"
+               "  -t       check the configuration and exit\n"
+               "  -V       print the version and exit\n"
+               "  -h       this help\n"
+               "signals: TERM/INT drain and exit, USR1 reopen the logs\n");
+}
+
+static void on_stop(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    (void)revents;
+    log_info("signal %d: draining %u worker(s)", s->signum, n_workers);
+    for (unsigned i = 0; i < n_workers; i++)
+        worker_stop(workers[i]);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_usr1(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    (void)loop;
+    (void)s;
+    (void)revents;
+    log_reopen();
+}
+
+static void on_hup(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    (void)loop;
+    (void)s;
+    (void)revents;
+    /* XXX(#2): SIGHUP should parse the configuration anew and swap it in. */
+    log_warn("SIGHUP: configuration reload is not supported yet; restart accel to apply changes");
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = "accel.conf";
+    int check = 0, opt, rc;
+    char err[512];
+    struct conf *conf = NULL;
+    struct ev_loop *loop;
+    ev_signal sig_term, sig_int, sig_usr1, sig_hup;
+
+    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 't':
+            check = 1;
+            break;
+        case 'V':
+            printf("accel %s\n", ACCEL_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "accel: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (conf_load(path, &conf, err, sizeof(err)) < 0) {
+        fprintf(stderr, "accel: %s\n", err);
+        return 1;
+    }
+    if (check) {
+        printf("accel: the configuration file %s syntax is ok\n", path);
+        conf_free(&conf);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (log_open(conf) < 0)
+        return 1;
+
+    n_workers = conf->workers;
+    workers = worker_create(conf, n_workers);
+    if (worker_bind_all(workers, n_workers, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        if (conf->error_log != NULL)
+            fprintf(stderr, "accel: %s\n", err);
+        return 1;
+    }
+    loop = ev_default_loop(EVFLAG_AUTO);
+    ev_signal_init(&sig_term, on_stop, SIGTERM);
+    ev_signal_init(&sig_int, on_stop, SIGINT);
+    ev_signal_init(&sig_usr1, on_usr1, SIGUSR1);
+    ev_signal_init(&sig_hup, on_hup, SIGHUP);
+    ev_signal_start(loop, &sig_term);
+    ev_signal_start(loop, &sig_int);
+    ev_signal_start(loop, &sig_usr1);
+    ev_signal_start(loop, &sig_hup);
+
+    for (unsigned i = 0; i < n_workers; i++) {
+        rc = worker_start(workers[i]);
+        if (rc < 0) {
+            log_error("cannot start worker %u: %s", i, strerror(-rc));
+            return 1;
+        }
+    }
+    log_info("accel ready: %u worker(s), origin %s", n_workers, conf->origin.text);
+    ev_run(loop, 0);
+
+    for (unsigned i = 0; i < n_workers; i++)
+        worker_join_free(&workers[i]);
+    free(workers);
+    log_info("accel stopped");
+    log_close();
+    conf_free(&conf);
+    return 0;
+}

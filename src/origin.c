@@ -1,0 +1,209 @@
+/* origin.c - connections to the origin and the per-worker keep-alive pool.
+ *
+ * An idle upstream sits on the pool's list with its read watcher on: readable there means the
+ * origin closed it (or sent bytes nobody asked for), and either way it is closed. An idle timer
+ * closes connections unused for the keepalive time. A lent upstream belongs to its user, which
+ * gets every event through on_event. Everything runs on the pool's loop. */
+#include "accel/origin.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "accel/log.h"
+
+struct origin_pool {
+    struct ev_loop *loop;
+    const struct conf *conf;
+    struct upstream *idle;
+    unsigned n_idle;
+};
+
+struct origin_pool *origin_pool_new(struct ev_loop *loop, const struct conf *c)
+{
+    struct origin_pool *p = xcalloc(1, sizeof(*p));
+
+    p->loop = loop;
+    p->conf = c;
+    return p;
+}
+
+static void unlink_idle(struct upstream *u)
+{
+    struct origin_pool *p = u->pool;
+
+    for (struct upstream **pp = &p->idle; *pp != NULL; pp = &(*pp)->next_idle) {
+        if (*pp == u) {
+            *pp = u->next_idle;
+            u->next_idle = NULL;
+            p->n_idle--;
+            return;
+        }
+    }
+}
+
+static void destroy(struct upstream *u)
+{
+    ev_io_stop(u->pool->loop, &u->rio);
+    ev_io_stop(u->pool->loop, &u->wio);
+    ev_timer_stop(u->pool->loop, &u->idle);
+    if (u->fd >= 0)
+        close(u->fd);
+    u->magic = 0;
+    free(u);
+}
+
+void origin_pool_free(struct origin_pool **pp)
+{
+    struct origin_pool *p = *pp;
+
+    if (p == NULL)
+        return;
+    while (p->idle != NULL) {
+        struct upstream *u = p->idle;
+        unlink_idle(u);
+        destroy(u);
+    }
+    free(p);
+    *pp = NULL;
+}
+
+static void on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct upstream *u = w->data;
+
+    (void)loop;
+    CHECK_OBJ(u, UPSTREAM_MAGIC);
+    if (u->on_event == NULL) {
+        /* Idle: the origin closed it or spoke out of turn. */
+        unlink_idle(u);
+        destroy(u);
+        return;
+    }
+    u->on_event(u, revents & (EV_READ | EV_WRITE));
+}
+
+static void on_idle_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct upstream *u = w->data;
+
+    (void)loop;
+    (void)revents;
+    CHECK_OBJ(u, UPSTREAM_MAGIC);
+    unlink_idle(u);
+    destroy(u);
+}
+
+int origin_get(struct origin_pool *p, void (*on_event)(struct upstream *, int), void *user,
+               struct upstream **out)
+{
+    struct upstream *u = p->idle;
+    const struct conf_addr *a = &p->conf->origin;
+    int fd, one = 1;
+
+    if (u != NULL) {
+        unlink_idle(u);
+        ev_io_stop(p->loop, &u->rio);
+        ev_timer_stop(p->loop, &u->idle);
+        u->reused = 1;
+        u->on_event = on_event;
+        u->user = user;
+        *out = u;
+        return 0;
+    }
+    fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    u = xcalloc(1, sizeof(*u));
+    u->magic = UPSTREAM_MAGIC;
+    u->pool = p;
+    u->fd = fd;
+    ev_io_init(&u->rio, on_io, fd, EV_READ);
+    ev_io_init(&u->wio, on_io, fd, EV_WRITE);
+    ev_init(&u->idle, on_idle_timeout);
+    u->rio.data = u->wio.data = u->idle.data = u;
+    u->on_event = on_event;
+    u->user = user;
+    if (connect(fd, (const struct sockaddr *)&a->sa, a->salen) == 0)
+        u->connected = 1;
+    else if (errno != EINPROGRESS) {
+        int e = errno;
+        destroy(u);
+        return -e;
+    }
+    *out = u;
+    return 0;
+}
+
+void origin_want(struct upstream *u, int rd, int wr)
+{
+    struct ev_loop *loop = u->pool->loop;
+
+    if (rd && !ev_is_active(&u->rio))
+        ev_io_start(loop, &u->rio);
+    else if (!rd && ev_is_active(&u->rio))
+        ev_io_stop(loop, &u->rio);
+    if (wr && !ev_is_active(&u->wio))
+        ev_io_start(loop, &u->wio);
+    else if (!wr && ev_is_active(&u->wio))
+        ev_io_stop(loop, &u->wio);
+}
+
+void origin_put(struct upstream **up)
+{
+    struct upstream *u = *up;
+    struct origin_pool *p;
+    uint64_t idle_ms;
+
+    *up = NULL;
+    CHECK_OBJ(u, UPSTREAM_MAGIC);
+    p = u->pool;
+    if (!u->connected || p->n_idle >= p->conf->origin_keepalive) {
+        destroy(u);
+        return;
+    }
+    u->on_event = NULL;
+    u->user = NULL;
+    ev_io_stop(p->loop, &u->wio);
+    ev_io_start(p->loop, &u->rio);
+    /* Close before the origin is likely to: most servers keep idle connections 60 s or more. */
+    idle_ms = p->conf->keepalive_timeout ? p->conf->keepalive_timeout : 1000;
+    ev_timer_set(&u->idle, (double)idle_ms / 1000.0, 0.0);
+    ev_timer_start(p->loop, &u->idle);
+    u->next_idle = p->idle;
+    p->idle = u;
+    p->n_idle++;
+}
+
+void origin_close(struct upstream **up)
+{
+    struct upstream *u = *up;
+
+    *up = NULL;
+    if (u == NULL)
+        return;
+    CHECK_OBJ(u, UPSTREAM_MAGIC);
+    destroy(u);
+}
+
+int origin_check_connect(struct upstream *u)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return -errno;
+    if (err != 0)
+        return -err;
+    u->connected = 1;
+    return 0;
+}
+
+unsigned origin_pool_idle(const struct origin_pool *p)
+{
+    return p->n_idle;
+}

@@ -1,0 +1,285 @@
+/* worker.c - one thread, one libev loop.
+ *
+ * Each worker owns one listening socket per listen address (SO_REUSEPORT: the kernel spreads
+ * connections across workers), its connections, its origin pool and its counters. Other
+ * threads talk to it only through worker_stop() (an atomic flag and the ev_async) and by
+ * reading its counters. Closed connections are freed in the ev_prepare hook, when nothing of
+ * theirs is on the stack. Draining: listeners are closed (new connections are refused), idle
+ * connections are closed, busy ones close after their exchange; the loop ends when none is
+ * left or the drain timeout fires. */
+#include "accel/worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "accel/base.h"
+#include "accel/conn.h"
+#include "accel/http.h"
+#include "accel/log.h"
+#include "accel/origin.h"
+
+#define ACCEPT_BATCH 64
+
+struct worker **worker_create(const struct conf *c, unsigned n)
+{
+    struct worker **ws = xcalloc(n, sizeof(*ws));
+
+    for (unsigned i = 0; i < n; i++) {
+        struct worker *w = xcalloc(1, sizeof(*w));
+
+        w->magic = WORKER_MAGIC;
+        w->id = i;
+        w->conf = c;
+        w->max_conns = c->max_connections / n;
+        if (w->max_conns == 0)
+            w->max_conns = 1;
+        for (unsigned j = 0; j < CONF_MAX_LISTEN; j++)
+            w->lfd[j] = -1;
+        ws[i] = w;
+    }
+    return ws;
+}
+
+static int bind_one(struct conf_addr *a, char *err, size_t errlen)
+{
+    int fd, one = 1;
+
+    fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+        goto fail;
+    if (a->sa.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&a->sa, a->salen) < 0 || listen(fd, 1024) < 0)
+        goto fail;
+    return fd;
+fail:
+    snprintf(err, errlen, "cannot listen on %s: %s", a->text, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static void addr_port_text(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+        snprintf(out, len, "%s:%u", host, ntohs(s4->sin_port));
+    } else {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+        snprintf(out, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+    }
+}
+
+int worker_bind_all(struct worker **ws, unsigned n, char *err, size_t errlen)
+{
+    const struct conf *c = ws[0]->conf;
+
+    for (unsigned j = 0; j < c->n_listen; j++) {
+        struct conf_addr a = c->listen[j];
+        char text[96];
+
+        for (unsigned i = 0; i < n; i++) {
+            int fd = bind_one(&a, err, errlen);
+            if (fd < 0)
+                return -EADDRINUSE;
+            ws[i]->lfd[j] = fd;
+            ws[i]->n_listen = j + 1;
+            if (i == 0) {
+                /* Port 0: the kernel chose one; every other worker must share it. */
+                a.salen = sizeof(a.sa);
+                if (getsockname(fd, (struct sockaddr *)&a.sa, &a.salen) < 0) {
+                    snprintf(err, errlen, "getsockname: %s", strerror(errno));
+                    return -errno;
+                }
+            }
+        }
+        addr_port_text(&a.sa, text, sizeof(text));
+        log_info("listening on %s", text);
+    }
+    return 0;
+}
+
+const char *worker_date(struct worker *w)
+{
+    long now = (long)ev_now(w->loop);
+
+    if (now != w->date_sec) {
+        w->date_sec = now;
+        http_date(now, w->date);
+    }
+    return w->date;
+}
+
+static void set_accepting(struct worker *w, int on)
+{
+    if (w->accepting == on || w->draining)
+        return;
+    w->accepting = on;
+    for (unsigned j = 0; j < w->n_listen; j++) {
+        if (on)
+            ev_io_start(w->loop, &w->lio[j]);
+        else
+            ev_io_stop(w->loop, &w->lio[j]);
+    }
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct worker *w = io->data;
+
+    (void)loop;
+    (void)revents;
+    CHECK_OBJ(w, WORKER_MAGIC);
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd;
+
+        if (w->n_conns >= w->max_conns) {
+            log_warn("worker %u: max_connections reached, not accepting for now", w->id);
+            set_accepting(w, 0);
+            return;
+        }
+        fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                log_error("accept: %s", strerror(errno));
+            return;
+        }
+        w->n_conns++;
+        atomic_fetch_add_explicit(&w->stats.connections, 1, memory_order_relaxed);
+        atomic_store_explicit(&w->stats.connections_current, w->n_conns, memory_order_relaxed);
+        conn_new(w, fd, (struct sockaddr *)&ss, len);
+    }
+}
+
+void worker_conn_closed(struct worker *w)
+{
+    AN(w->n_conns > 0);
+    w->n_conns--;
+    atomic_store_explicit(&w->stats.connections_current, w->n_conns, memory_order_relaxed);
+    if (w->n_conns < w->max_conns)
+        set_accepting(w, 1);
+}
+
+static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+    struct worker *w = p->data;
+
+    (void)revents;
+    conn_free_closed(w);
+    if (w->draining && w->n_conns == 0)
+        ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_drain_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct worker *w = t->data;
+
+    (void)loop;
+    (void)revents;
+    log_warn("worker %u: drain timeout, closing %u connection(s)", w->id, w->n_conns);
+    while (w->conns != NULL)
+        conn_close(w->conns);
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
+{
+    struct worker *w = a->data;
+
+    (void)revents;
+    if (!atomic_load(&w->stop_requested) || w->draining)
+        return;
+    set_accepting(w, 0);
+    w->draining = 1;
+    for (unsigned j = 0; j < w->n_listen; j++) {
+        close(w->lfd[j]);
+        w->lfd[j] = -1;
+    }
+    for (struct conn *c = w->conns, *next; c != NULL; c = next) {
+        next = conn_next(c);
+        conn_drain(c);
+    }
+    ev_timer_set(&w->drain_timer, (double)w->conf->drain_timeout / 1000.0, 0.0);
+    ev_timer_start(loop, &w->drain_timer);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    ev_run(w->loop, 0);
+    conn_free_closed(w);
+    return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+    sigset_t all, old;
+    int rc;
+
+    w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (w->loop == NULL)
+        return -ENOMEM;
+    w->pool = origin_pool_new(w->loop, w->conf);
+    for (unsigned j = 0; j < w->n_listen; j++) {
+        ev_io_init(&w->lio[j], on_accept, w->lfd[j], EV_READ);
+        w->lio[j].data = w;
+    }
+    set_accepting(w, 1);
+    ev_async_init(&w->wake, on_wake);
+    w->wake.data = w;
+    ev_async_start(w->loop, &w->wake);
+    ev_prepare_init(&w->prep, on_prepare);
+    w->prep.data = w;
+    ev_prepare_start(w->loop, &w->prep);
+    ev_init(&w->drain_timer, on_drain_timeout);
+    w->drain_timer.data = w;
+
+    /* Signals are the main thread's business. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    rc = pthread_create(&w->thread, NULL, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return -rc;
+}
+
+void worker_stop(struct worker *w)
+{
+    atomic_store(&w->stop_requested, 1);
+    ev_async_send(w->loop, &w->wake);
+}
+
+void worker_join_free(struct worker **wp)
+{
+    struct worker *w = *wp;
+
+    if (w == NULL)
+        return;
+    if (w->loop != NULL) {
+        pthread_join(w->thread, NULL);
+        origin_pool_free(&w->pool);
+        ev_loop_destroy(w->loop);
+    }
+    for (unsigned j = 0; j < w->n_listen; j++)
+        if (w->lfd[j] >= 0)
+            close(w->lfd[j]);
+    w->magic = 0;
+    free(w);
+    *wp = NULL;
+}
