@@ -1,0 +1,921 @@
+/* conf.c - accel.conf -> struct conf.
+ *
+ * Three small steps. The tokenizer (lex_*) turns the text into words (unquoted, or double-quoted
+ * with \" and \\), ';', '{', '}' and ends of lines, dropping '#' comments. The parser (parse_list)
+ * builds a tree of statements: a struct stmt holds the words of one directive, its line and, for
+ * "name ... { ... }", the statements nested in the block. apply() walks a list of statements
+ * against a table of directives (name, argument count, flags, handler, field and range) and the
+ * handlers fill struct conf. A block directive (none yet) is flagged DIR_BLOCK; its handler gets
+ * the statement and applies st->block with its own table through apply().
+ *
+ * Invariants: the first error ends the parse and is the only message, "<file>:<line>: <what>";
+ * a struct conf is handed out only when every statement applied and the required directives were
+ * given, and nobody changes it afterwards (a reload parses anew).
+ * Ownership: the statement tree and the tokenizer's word buffer live for one conf_parse(); every
+ * string in struct conf is its own heap copy, freed by conf_free().
+ */
+#include "accel/conf.h"
+#include "accel/base.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define CONF_MAX_FILE    (1024 * 1024) /* conf_load() refuses larger files */
+#define CONF_MAX_ARGS    64            /* words in one statement, the name included */
+#define CONF_MAX_DEPTH   8             /* nested blocks; bounds the parser's recursion */
+#define CONF_MAX_WORKERS 256
+#define CONF_QUOTE_MAX   60 /* longest argument echoed in a message */
+#define CONF_KIB         1024ull
+#define CONF_MIB         (1024ull * 1024)
+
+_Static_assert(sizeof(unsigned) == sizeof(uint32_t), "unsigned fields are stored as uint32_t");
+
+/* One parse: the name used in messages, the caller's error buffer and the conf being filled. */
+struct pctx {
+    const char *name;
+    char *err;
+    size_t errlen;
+    struct conf *c;
+};
+
+__attribute__((format(printf, 3, 4))) static void errf(char *err, size_t errlen, const char *fmt,
+                                                       ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Writes "<file>:<line>: <what>" and returns -EINVAL, so that handlers end with return fail(). */
+__attribute__((format(printf, 3, 4))) static int fail(struct pctx *pc, unsigned line,
+                                                      const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    errf(pc->err, pc->errlen, "%s:%u: %s", pc->name, line, msg);
+    return -EINVAL;
+}
+
+/* <s> between double quotes, cut at CONF_QUOTE_MAX bytes so that a runaway argument cannot push
+ * the rest of the message out of the caller's buffer. Returns <buf>. */
+static const char *quoted(char *buf, size_t n, const char *s)
+{
+    if (strlen(s) > CONF_QUOTE_MAX)
+        snprintf(buf, n, "\"%.*s...\"", CONF_QUOTE_MAX, s);
+    else
+        snprintf(buf, n, "\"%s\"", s);
+    return buf;
+}
+
+/* --- tokenizer ------------------------------------------------------------------------------ */
+
+enum tok {
+    TOK_EOF = 0,
+    TOK_WORD, /* in lx->word, unescaped and NUL-terminated */
+    TOK_SEMI,
+    TOK_EOL,
+    TOK_OPEN,
+    TOK_CLOSE,
+};
+
+struct lexer {
+    const char *p, *end;
+    unsigned line;     /* of the next byte */
+    unsigned tok_line; /* of the token just returned */
+    char *word;        /* owned; grows as needed */
+    size_t wlen, wcap;
+};
+
+static void word_push(struct lexer *lx, char ch)
+{
+    if (lx->wlen + 2 > lx->wcap) {
+        lx->wcap = lx->wcap ? 2 * lx->wcap : 64;
+        lx->word = xrealloc(lx->word, lx->wcap);
+    }
+    lx->word[lx->wlen++] = ch;
+    lx->word[lx->wlen] = '\0';
+}
+
+static void word_reset(struct lexer *lx)
+{
+    if (lx->word == NULL) {
+        lx->wcap = 64;
+        lx->word = xmalloc(lx->wcap);
+    }
+    lx->wlen = 0;
+    lx->word[0] = '\0';
+}
+
+static int is_sep(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == ';' || ch == '{' ||
+           ch == '}' || ch == '#';
+}
+
+/* Control bytes (NUL among them) have no business in a word: they would cut a C string short or
+ * end up in a log line or a header. */
+static int is_bad_byte(unsigned char ch)
+{
+    return (ch < 0x20 && ch != '\t') || ch == 0x7f;
+}
+
+static int lex_quoted(struct pctx *pc, struct lexer *lx)
+{
+    unsigned char ch;
+
+    lx->p++; /* the opening quote */
+    for (;;) {
+        if (lx->p == lx->end || *lx->p == '\n')
+            return fail(pc, lx->tok_line, "unterminated quoted string");
+        ch = (unsigned char)*lx->p++;
+        if (ch == '"')
+            break;
+        if (ch == '\\') {
+            if (lx->p == lx->end || (*lx->p != '"' && *lx->p != '\\'))
+                return fail(pc, lx->tok_line,
+                            "bad escape in quoted string (only \\\" and \\\\ are known)");
+            ch = (unsigned char)*lx->p++;
+        } else if (is_bad_byte(ch)) {
+            return fail(pc, lx->tok_line, "unexpected byte 0x%02x in quoted string", ch);
+        }
+        word_push(lx, (char)ch);
+    }
+    if (lx->p < lx->end && !is_sep(*lx->p))
+        return fail(pc, lx->tok_line, "expected a space after the closing quote");
+    return TOK_WORD;
+}
+
+/* Returns the next token (enum tok) or -EINVAL after writing the error. */
+static int lex_next(struct pctx *pc, struct lexer *lx)
+{
+    unsigned char ch;
+
+    for (;;) {
+        while (lx->p < lx->end && (*lx->p == ' ' || *lx->p == '\t' || *lx->p == '\r'))
+            lx->p++;
+        lx->tok_line = lx->line;
+        if (lx->p == lx->end)
+            return TOK_EOF;
+        if (*lx->p != '#')
+            break;
+        while (lx->p < lx->end && *lx->p != '\n')
+            lx->p++;
+    }
+    switch (*lx->p) {
+    case '\n':
+        lx->p++;
+        lx->line++;
+        return TOK_EOL;
+    case ';':
+        lx->p++;
+        return TOK_SEMI;
+    case '{':
+        lx->p++;
+        return TOK_OPEN;
+    case '}':
+        lx->p++;
+        return TOK_CLOSE;
+    }
+    word_reset(lx);
+    if (*lx->p == '"')
+        return lex_quoted(pc, lx);
+    while (lx->p < lx->end && !is_sep(*lx->p)) {
+        ch = (unsigned char)*lx->p;
+        if (ch == '"')
+            return fail(pc, lx->tok_line, "unexpected '\"' inside a word (quote the whole word)");
+        if (is_bad_byte(ch))
+            return fail(pc, lx->tok_line, "unexpected byte 0x%02x", ch);
+        word_push(lx, (char)ch);
+        lx->p++;
+    }
+    return TOK_WORD;
+}
+
+/* --- parser: statements ---------------------------------------------------------------------- */
+
+struct stmt {
+    unsigned line;
+    unsigned argc; /* >= 1: argv[0] is the directive's name */
+    char **argv;
+    int has_block;
+    struct stmt *block; /* statements inside "name ... { ... }" */
+    struct stmt *next;
+};
+
+static void stmt_free(struct stmt *st)
+{
+    struct stmt *next;
+
+    for (; st != NULL; st = next) {
+        next = st->next;
+        stmt_free(st->block);
+        for (unsigned i = 0; i < st->argc; i++)
+            free(st->argv[i]);
+        free(st->argv);
+        free(st);
+    }
+}
+
+/* Reads statements into the list at *<head> until the '}' that closes the block opened at
+ * <open_line> (<depth> > 0) or the end of the text (<depth> 0). Statements join the list as soon
+ * as they start, so the caller frees the whole tree on error too. */
+static int parse_list(struct pctx *pc, struct lexer *lx, unsigned depth, unsigned open_line,
+                      struct stmt **head)
+{
+    struct stmt **tail = head, *cur = NULL;
+    int t;
+
+    for (;;) {
+        t = lex_next(pc, lx);
+        switch (t) {
+        case TOK_WORD:
+            if (cur == NULL) {
+                cur = xcalloc(1, sizeof *cur);
+                cur->line = lx->tok_line;
+                *tail = cur;
+                tail = &cur->next;
+            }
+            if (cur->argc == CONF_MAX_ARGS)
+                return fail(pc, cur->line, "too many arguments (at most %d)", CONF_MAX_ARGS - 1);
+            cur->argv = xrealloc(cur->argv, (cur->argc + 1) * sizeof *cur->argv);
+            cur->argv[cur->argc++] = xstrndup(lx->word, lx->wlen);
+            break;
+        case TOK_SEMI:
+            if (cur == NULL)
+                return fail(pc, lx->tok_line, "unexpected \";\"");
+            cur = NULL;
+            break;
+        case TOK_EOL:
+            cur = NULL;
+            break;
+        case TOK_OPEN:
+            if (cur == NULL)
+                return fail(pc, lx->tok_line,
+                            "\"{\" must follow its directive's name on the same line");
+            if (depth + 1 > CONF_MAX_DEPTH)
+                return fail(pc, lx->tok_line, "blocks nested too deeply (at most %d)",
+                            CONF_MAX_DEPTH);
+            cur->has_block = 1;
+            t = parse_list(pc, lx, depth + 1, lx->tok_line, &cur->block);
+            if (t < 0)
+                return t;
+            cur = NULL;
+            break;
+        case TOK_CLOSE:
+            if (depth == 0)
+                return fail(pc, lx->tok_line, "unexpected \"}\"");
+            return 0;
+        case TOK_EOF:
+            if (depth > 0)
+                return fail(pc, open_line, "\"{\" is never closed");
+            return 0;
+        default:
+            return t;
+        }
+    }
+}
+
+/* --- values ---------------------------------------------------------------------------------- */
+
+/* A run of decimal digits at <s> into *<out>; *<endp> gets the first byte after it. Unlike bare
+ * strtoull, refuses a sign, leading space, no digit at all and overflow. */
+static int parse_digits(const char *s, uint64_t *out, const char **endp)
+{
+    unsigned long long v;
+    char *end;
+
+    if (*s < '0' || *s > '9')
+        return -EINVAL;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno == ERANGE)
+        return -EINVAL;
+    *out = v;
+    *endp = end;
+    return 0;
+}
+
+int conf_parse_size(const char *s, uint64_t *out)
+{
+    const char *p;
+    uint64_t v, mul = 1;
+
+    AN(s);
+    AN(out);
+    if (parse_digits(s, &v, &p) < 0)
+        return -EINVAL;
+    switch (*p) {
+    case 'k':
+    case 'K':
+        mul = CONF_KIB;
+        p++;
+        break;
+    case 'm':
+    case 'M':
+        mul = CONF_MIB;
+        p++;
+        break;
+    case 'g':
+    case 'G':
+        mul = CONF_MIB * 1024;
+        p++;
+        break;
+    }
+    if (*p == 'b' || *p == 'B')
+        p++;
+    if (*p != '\0' || v > UINT64_MAX / mul)
+        return -EINVAL;
+    *out = v * mul;
+    return 0;
+}
+
+int conf_parse_duration(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {
+        {"", 1000},       {"ms", 1},          {"s", 1000},
+        {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000},
+    };
+    const char *p;
+    uint64_t v;
+
+    AN(s);
+    AN(out);
+    if (parse_digits(s, &v, &p) < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < countof(units); i++) {
+        if (strcasecmp(p, units[i].unit) != 0)
+            continue;
+        if (v > UINT64_MAX / units[i].ms)
+            return -EINVAL;
+        *out = v * units[i].ms;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* --- addresses ------------------------------------------------------------------------------- */
+
+static uint16_t addr_port(const struct conf_addr *a)
+{
+    if (a->sa.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+}
+
+static int addr_is_any(const struct conf_addr *a)
+{
+    if (a->sa.ss_family == AF_INET6)
+        return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr);
+    return ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+/* Numeric first; a name goes to the resolver, and of its answers the first IPv4 one wins (the
+ * usual origin listens on 127.0.0.1 while "localhost" may come back as ::1 first), else the
+ * first IPv6 one. <v6> (the host was in brackets) accepts only a numeric IPv6 address. */
+static int addr_resolve(const char *host, int v6, const char *q, struct conf_addr *out, char *err,
+                        size_t errlen)
+{
+    struct addrinfo hints = {0}, *res = NULL, *pick = NULL;
+    int rc;
+
+    hints.ai_family = v6 ? AF_INET6 : AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST;
+    rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0 && v6) {
+        errf(err, errlen, "%s: bad IPv6 address", q);
+        return -EINVAL;
+    }
+    if (rc != 0) {
+        hints.ai_flags = 0;
+        rc = getaddrinfo(host, NULL, &hints, &res);
+    }
+    if (rc != 0) {
+        errf(err, errlen, "cannot resolve \"%s\": %s", host, gai_strerror(rc));
+        return -EINVAL;
+    }
+    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+        if (ai->ai_family == AF_INET && ai->ai_addrlen <= sizeof out->sa) {
+            pick = ai;
+            break;
+        }
+        if (pick == NULL && ai->ai_family == AF_INET6 && ai->ai_addrlen <= sizeof out->sa)
+            pick = ai;
+    }
+    if (pick == NULL) {
+        freeaddrinfo(res);
+        errf(err, errlen, "cannot resolve \"%s\": no IPv4 or IPv6 address", host);
+        return -EINVAL;
+    }
+    memcpy(&out->sa, pick->ai_addr, pick->ai_addrlen);
+    out->salen = pick->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+int conf_parse_addr(const char *s, struct conf_addr *out, char *err, size_t errlen)
+{
+    struct conf_addr a;
+    char host[256], h[INET6_ADDRSTRLEN + IF_NAMESIZE + 1], q[80];
+    const char *hostp = s, *portp, *colon, *end;
+    size_t hlen = 0;
+    uint64_t port;
+    int v6 = 0, any = 0, rc;
+
+    AN(s);
+    AN(out);
+    quoted(q, sizeof q, s);
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (rb == NULL) {
+            errf(err, errlen, "%s: missing \"]\" after the IPv6 address", q);
+            return -EINVAL;
+        }
+        if (rb[1] != ':') {
+            errf(err, errlen, "%s: expected \":port\" after \"]\", as in \"[::1]:8080\"", q);
+            return -EINVAL;
+        }
+        v6 = 1;
+        hostp = s + 1;
+        hlen = (size_t)(rb - hostp);
+        portp = rb + 2;
+    } else if ((colon = strchr(s, ':')) != NULL) {
+        if (strchr(colon + 1, ':') != NULL) {
+            errf(err, errlen, "%s: an IPv6 address needs brackets, as in \"[::1]:8080\"", q);
+            return -EINVAL;
+        }
+        hlen = (size_t)(colon - s);
+        if (hlen == 0) {
+            errf(err, errlen, "%s: missing host before \":\" (\"*\" means all addresses)", q);
+            return -EINVAL;
+        }
+        any = hlen == 1 && s[0] == '*';
+        portp = colon + 1;
+    } else if (s[0] != '\0' && strspn(s, "0123456789") == strlen(s)) {
+        any = 1;
+        portp = s;
+    } else {
+        errf(err, errlen, "%s: expected host:port, [IPv6]:port or a port", q);
+        return -EINVAL;
+    }
+    if (hlen >= sizeof host) {
+        errf(err, errlen, "%s: host name too long", q);
+        return -EINVAL;
+    }
+    memcpy(host, hostp, hlen);
+    host[hlen] = '\0';
+    if (parse_digits(portp, &port, &end) < 0 || *end != '\0' || port > 65535) {
+        errf(err, errlen, "%s: port must be a number from 0 to 65535", q);
+        return -EINVAL;
+    }
+
+    memset(&a, 0, sizeof a);
+    if (any) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&a.sa;
+        sin->sin_family = AF_INET;
+        sin->sin_addr.s_addr = htonl(INADDR_ANY);
+        a.salen = sizeof *sin;
+    } else {
+        rc = addr_resolve(host, v6, q, &a, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    if (a.sa.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&a.sa)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)&a.sa)->sin_port = htons((uint16_t)port);
+
+    if (getnameinfo((struct sockaddr *)&a.sa, a.salen, h, sizeof h, NULL, 0, NI_NUMERICHOST) != 0)
+        snprintf(h, sizeof h, "?");
+    snprintf(a.text, sizeof a.text, a.sa.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", h,
+             (unsigned)port);
+    *out = a;
+    return 0;
+}
+
+/* --- directives ------------------------------------------------------------------------------ */
+
+enum {
+    DIR_REPEAT = 1 << 0, /* may be given more than once */
+    DIR_BLOCK = 1 << 1,  /* takes "{ ... }"; the handler applies st->block */
+};
+
+struct directive {
+    const char *name;
+    int (*set)(struct pctx *pc, const struct directive *d, const struct stmt *st);
+    unsigned min_args, max_args;
+    unsigned flags;    /* DIR_* */
+    size_t off, width; /* the field of struct conf that set_num/size/duration fill */
+    uint64_t min, max; /* and the values they accept */
+};
+
+static void store(struct conf *c, const struct directive *d, uint64_t v)
+{
+    char *p = (char *)c + d->off;
+
+    if (d->width == sizeof(uint64_t)) {
+        uint64_t x = v;
+        memcpy(p, &x, sizeof x);
+    } else {
+        uint32_t x = (uint32_t)v;
+        CHECK(d->width == sizeof x && v <= UINT32_MAX);
+        memcpy(p, &x, sizeof x);
+    }
+}
+
+/* A size in its shortest exact form: 1048576 -> "1m". */
+static const char *size_text(char *buf, size_t n, uint64_t v)
+{
+    static const struct {
+        char sfx;
+        unsigned shift;
+    } units[] = {{'g', 30}, {'m', 20}, {'k', 10}};
+
+    for (size_t i = 0; i < countof(units); i++) {
+        if (v != 0 && v % (1ull << units[i].shift) == 0) {
+            snprintf(buf, n, "%" PRIu64 "%c", v >> units[i].shift, units[i].sfx);
+            return buf;
+        }
+    }
+    snprintf(buf, n, "%" PRIu64, v);
+    return buf;
+}
+
+static int set_num(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    const char *end;
+    uint64_t v;
+    char q[80];
+
+    if (parse_digits(st->argv[1], &v, &end) < 0 || *end != '\0' || v < d->min || v > d->max)
+        return fail(pc, st->line, "%s: expected a number from %" PRIu64 " to %" PRIu64 ", got %s",
+                    d->name, d->min, d->max, quoted(q, sizeof q, st->argv[1]));
+    store(pc->c, d, v);
+    return 0;
+}
+
+static int set_size(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    char q[80], lo[32], hi[32];
+    uint64_t v;
+
+    if (conf_parse_size(st->argv[1], &v) == 0 && v >= d->min && v <= d->max) {
+        store(pc->c, d, v);
+        return 0;
+    }
+    quoted(q, sizeof q, st->argv[1]);
+    if (d->max != UINT64_MAX)
+        return fail(pc, st->line, "%s: expected a size from %s to %s, got %s", d->name,
+                    size_text(lo, sizeof lo, d->min), size_text(hi, sizeof hi, d->max), q);
+    return fail(pc, st->line, "%s: expected a size (bytes, or with a k, m or g suffix), got %s",
+                d->name, q);
+}
+
+static int set_duration(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    uint64_t v;
+    char q[80];
+
+    if (conf_parse_duration(st->argv[1], &v) == 0 && v >= d->min && v <= d->max) {
+        store(pc->c, d, v);
+        return 0;
+    }
+    return fail(pc, st->line, "%s: expected a duration%s (as in \"30s\" or \"500ms\"), got %s",
+                d->name, d->min > 0 ? " greater than 0" : "", quoted(q, sizeof q, st->argv[1]));
+}
+
+static unsigned online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (n < 1)
+        return 1;
+    return n > CONF_MAX_WORKERS ? CONF_MAX_WORKERS : (unsigned)n;
+}
+
+static int set_workers(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    const char *end;
+    uint64_t v;
+    char q[80];
+
+    if (strcmp(st->argv[1], "auto") == 0) {
+        pc->c->workers = online_cpus();
+        return 0;
+    }
+    if (parse_digits(st->argv[1], &v, &end) < 0 || *end != '\0' || v < 1 || v > CONF_MAX_WORKERS)
+        return fail(pc, st->line, "%s: expected a number from 1 to %d or \"auto\", got %s", d->name,
+                    CONF_MAX_WORKERS, quoted(q, sizeof q, st->argv[1]));
+    pc->c->workers = (unsigned)v;
+    return 0;
+}
+
+static int set_listen(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    struct conf *c = pc->c;
+    struct conf_addr a;
+    char why[256];
+
+    if (c->n_listen == CONF_MAX_LISTEN)
+        return fail(pc, st->line, "%s: too many addresses (at most %d)", d->name, CONF_MAX_LISTEN);
+    if (conf_parse_addr(st->argv[1], &a, why, sizeof why) < 0)
+        return fail(pc, st->line, "%s: %s", d->name, why);
+    /* Port 0 asks the kernel for a fresh port each time, so only fixed ports can collide. */
+    for (unsigned i = 0; i < c->n_listen; i++) {
+        if (addr_port(&a) != 0 && c->listen[i].salen == a.salen &&
+            memcmp(&c->listen[i].sa, &a.sa, a.salen) == 0)
+            return fail(pc, st->line, "%s: %s is already listed", d->name, a.text);
+    }
+    c->listen[c->n_listen++] = a;
+    return 0;
+}
+
+static int set_origin(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    struct conf *c = pc->c;
+    struct conf_addr a;
+    char why[256], q[80];
+
+    if (conf_parse_addr(st->argv[1], &a, why, sizeof why) < 0)
+        return fail(pc, st->line, "%s: %s", d->name, why);
+    if (addr_is_any(&a))
+        return fail(pc, st->line, "%s: expected the host to connect to, got %s", d->name,
+                    quoted(q, sizeof q, st->argv[1]));
+    if (addr_port(&a) == 0)
+        return fail(pc, st->line, "%s: port 0 is not allowed, got %s", d->name,
+                    quoted(q, sizeof q, st->argv[1]));
+    c->origin = a;
+    free(c->origin_host);
+    c->origin_host = xstrndup(st->argv[1], strlen(st->argv[1]));
+    return 0;
+}
+
+static int set_host_header(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    const char *s = st->argv[1];
+    char q[80];
+
+    /* It goes out verbatim in a request head: no spaces, no control bytes. */
+    for (const char *p = s; *p != '\0'; p++) {
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return fail(pc, st->line, "%s: expected a host name (printable ASCII), got %s", d->name,
+                        quoted(q, sizeof q, s));
+    }
+    if (*s == '\0')
+        return fail(pc, st->line, "%s: expected a host name, got \"\"", d->name);
+    free(pc->c->host_header);
+    pc->c->host_header = xstrndup(s, strlen(s));
+    return 0;
+}
+
+static int set_access_log(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    const char *s = st->argv[1];
+
+    if (*s == '\0')
+        return fail(pc, st->line, "%s: expected a path or \"off\", got \"\"", d->name);
+    free(pc->c->access_log);
+    pc->c->access_log = strcmp(s, "off") == 0 ? NULL : xstrndup(s, strlen(s));
+    return 0;
+}
+
+static int set_error_log(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    static const char *const levels[] = {
+        [LOG_LVL_DEBUG] = "debug",
+        [LOG_LVL_INFO] = "info",
+        [LOG_LVL_WARN] = "warn",
+        [LOG_LVL_ERROR] = "error",
+    };
+    const char *s = st->argv[1];
+    char q[80];
+    size_t i = 0;
+
+    if (*s == '\0')
+        return fail(pc, st->line, "%s: expected a path or \"stderr\", got \"\"", d->name);
+    if (st->argc > 2) {
+        for (i = 0; i < countof(levels); i++) {
+            if (strcmp(st->argv[2], levels[i]) == 0)
+                break;
+        }
+        if (i == countof(levels))
+            return fail(pc, st->line, "%s: expected a level (debug, info, warn or error), got %s",
+                        d->name, quoted(q, sizeof q, st->argv[2]));
+        pc->c->error_log_level = (enum log_level)i;
+    }
+    free(pc->c->error_log);
+    pc->c->error_log = strcmp(s, "stderr") == 0 ? NULL : xstrndup(s, strlen(s));
+    return 0;
+}
+
+#define FIELD(m) offsetof(struct conf, m), sizeof(((struct conf *)0)->m)
+/* name, handler, arguments (min, max), flags; for set_num/size/duration the field and range */
+static const struct directive conf_directives[] = {
+    {"listen", set_listen, 1, 1, DIR_REPEAT},
+    {"workers", set_workers, 1, 1},
+    {"origin", set_origin, 1, 1},
+    {"host_header", set_host_header, 1, 1},
+    {"origin_keepalive", set_num, 1, 1, 0, FIELD(origin_keepalive), 0, 100000},
+    {"max_uri_length", set_size, 1, 1, 0, FIELD(max_uri_length), 1, CONF_MIB},
+    {"max_header_size", set_size, 1, 1, 0, FIELD(max_header_size), CONF_KIB, CONF_MIB},
+    {"max_headers", set_num, 1, 1, 0, FIELD(max_headers), 1, 10000},
+    {"max_body_size", set_size, 1, 1, 0, FIELD(max_body_size), 0, UINT64_MAX},
+    {"max_origin_header_size", set_size, 1, 1, 0, FIELD(max_origin_header_size), CONF_KIB,
+     CONF_MIB},
+    {"max_connections", set_num, 1, 1, 0, FIELD(max_connections), 1, 1000000},
+    {"client_header_timeout", set_duration, 1, 1, 0, FIELD(client_header_timeout), 1, UINT64_MAX},
+    {"client_body_timeout", set_duration, 1, 1, 0, FIELD(client_body_timeout), 1, UINT64_MAX},
+    {"keepalive_timeout", set_duration, 1, 1, 0, FIELD(keepalive_timeout), 0, UINT64_MAX},
+    {"send_timeout", set_duration, 1, 1, 0, FIELD(send_timeout), 1, UINT64_MAX},
+    {"origin_connect_timeout", set_duration, 1, 1, 0, FIELD(origin_connect_timeout), 1, UINT64_MAX},
+    {"origin_timeout", set_duration, 1, 1, 0, FIELD(origin_timeout), 1, UINT64_MAX},
+    {"drain_timeout", set_duration, 1, 1, 0, FIELD(drain_timeout), 1, UINT64_MAX},
+    {"access_log", set_access_log, 1, 1},
+    {"error_log", set_error_log, 1, 2},
+};
+
+/* Applies the statements at <st> with the <n> directives of <tab>; <seen>[i] holds the line
+ * where tab[i] was first given (0: not yet). A block handler calls this for st->block. */
+static int apply(struct pctx *pc, const struct directive *tab, size_t n, unsigned *seen,
+                 const struct stmt *st)
+{
+    const struct directive *d;
+    unsigned nargs;
+    char q[80];
+    size_t i;
+    int rc;
+
+    for (; st != NULL; st = st->next) {
+        for (i = 0; i < n && strcmp(tab[i].name, st->argv[0]) != 0; i++)
+            continue;
+        if (i == n)
+            return fail(pc, st->line, "unknown directive %s", quoted(q, sizeof q, st->argv[0]));
+        d = &tab[i];
+        if (seen[i] != 0 && !(d->flags & DIR_REPEAT))
+            return fail(pc, st->line, "duplicate directive \"%s\" (first at line %u)", d->name,
+                        seen[i]);
+        if (seen[i] == 0)
+            seen[i] = st->line;
+        if (st->has_block && !(d->flags & DIR_BLOCK))
+            return fail(pc, st->line, "%s: takes no \"{ ... }\" block", d->name);
+        if (!st->has_block && (d->flags & DIR_BLOCK))
+            return fail(pc, st->line, "%s: expected a \"{ ... }\" block", d->name);
+        nargs = st->argc - 1;
+        if (nargs < d->min_args || nargs > d->max_args) {
+            if (d->min_args == d->max_args)
+                return fail(pc, st->line, "%s: expected %u argument%s, got %u", d->name,
+                            d->min_args, d->min_args == 1 ? "" : "s", nargs);
+            return fail(pc, st->line, "%s: expected from %u to %u arguments, got %u", d->name,
+                        d->min_args, d->max_args, nargs);
+        }
+        rc = d->set(pc, d, st);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void conf_defaults(struct conf *c)
+{
+    c->workers = online_cpus();
+    c->origin_keepalive = 32;
+    c->max_uri_length = 8 * CONF_KIB;
+    c->max_header_size = 32 * CONF_KIB;
+    c->max_headers = 100;
+    c->max_body_size = 10 * CONF_MIB;
+    c->max_origin_header_size = 64 * CONF_KIB;
+    c->max_connections = 10000;
+    c->client_header_timeout = 10 * 1000;
+    c->client_body_timeout = 30 * 1000;
+    c->keepalive_timeout = 60 * 1000;
+    c->send_timeout = 30 * 1000;
+    c->origin_connect_timeout = 5 * 1000;
+    c->origin_timeout = 30 * 1000;
+    c->drain_timeout = 10 * 1000;
+    c->error_log_level = LOG_LVL_INFO;
+}
+
+/* --- API ------------------------------------------------------------------------------------- */
+
+int conf_parse(const char *name, const char *text, size_t len, struct conf **out, char *err,
+               size_t errlen)
+{
+    struct pctx pc = {.name = name, .err = err, .errlen = errlen};
+    struct lexer lx = {.p = text, .end = text + len, .line = 1};
+    unsigned seen[countof(conf_directives)] = {0};
+    struct stmt *top = NULL;
+    struct conf *c;
+    unsigned last_line;
+    int rc;
+
+    AN(name);
+    AN(out);
+    AN(text != NULL || len == 0);
+    errf(err, errlen, "%s", "");
+    c = xcalloc(1, sizeof *c);
+    c->path = xstrndup(name, strlen(name));
+    conf_defaults(c);
+    pc.c = c;
+
+    rc = parse_list(&pc, &lx, 0, 0, &top);
+    if (rc < 0)
+        goto out;
+    rc = apply(&pc, conf_directives, countof(conf_directives), seen, top);
+    if (rc < 0)
+        goto out;
+    /* The line of the last byte: a final newline does not start another line. */
+    last_line = (len > 0 && text[len - 1] == '\n') ? lx.line - 1 : lx.line;
+    if (c->n_listen == 0)
+        rc = fail(&pc, last_line, "missing required directive \"listen\"");
+    else if (c->origin_host == NULL)
+        rc = fail(&pc, last_line, "missing required directive \"origin\"");
+out:
+    stmt_free(top);
+    free(lx.word);
+    if (rc < 0) {
+        conf_free(&c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int conf_load(const char *path, struct conf **out, char *err, size_t errlen)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    ssize_t n;
+    int fd, rc;
+
+    AN(path);
+    AN(out);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        errf(err, errlen, "%s: %s", path, strerror(-rc));
+        return rc;
+    }
+    /* One byte more than the cap tells a file at the cap from a larger one. */
+    buf = xmalloc(CONF_MAX_FILE + 1);
+    for (;;) {
+        n = read(fd, buf + len, CONF_MAX_FILE + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            errf(err, errlen, "%s: %s", path, strerror(-rc));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > CONF_MAX_FILE) {
+            rc = -EFBIG;
+            errf(err, errlen, "%s: larger than 1 MiB", path);
+            goto out;
+        }
+    }
+    rc = conf_parse(path, buf, len, out, err, errlen);
+out:
+    close(fd);
+    free(buf);
+    return rc;
+}
+
+void conf_free(struct conf **cp)
+{
+    struct conf *c;
+
+    AN(cp);
+    c = *cp;
+    if (c == NULL)
+        return;
+    free(c->path);
+    free(c->origin_host);
+    free(c->host_header);
+    free(c->access_log);
+    free(c->error_log);
+    free(c);
+    *cp = NULL;
+}

@@ -1,0 +1,925 @@
+/* test_conf.c - the conf suite: accel.conf syntax, every directive, its defaults and every error
+ * message, through conf_parse() on strings and conf_load() on files. */
+#include "accel/conf.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The two required directives; a test appends its own lines, which start at line 3. */
+#define BASE "listen 127.0.0.1:0\norigin 127.0.0.1:8080\n"
+
+static struct conf *parse_ok(const char *text)
+{
+    struct conf *c = NULL;
+    char err[512] = "";
+    int rc;
+
+    rc = conf_parse("t.conf", text, strlen(text), &c, err, sizeof err);
+    cr_assert_eq(rc, 0, "conf_parse: %d %s", rc, err);
+    cr_assert_not_null(c);
+    cr_assert_str_empty(err);
+    return c;
+}
+
+static void expect_err_len(const char *text, size_t len, const char *msg)
+{
+    struct conf *c = NULL;
+    char err[512] = "";
+    int rc;
+
+    rc = conf_parse("t.conf", text, len, &c, err, sizeof err);
+    cr_assert_eq(rc, -EINVAL, "rc %d for <%s>", rc, text);
+    cr_assert_null(c);
+    cr_assert_str_eq(err, msg);
+}
+
+static void expect_err(const char *text, const char *msg)
+{
+    expect_err_len(text, strlen(text), msg);
+}
+
+static uint16_t port_of(const struct conf_addr *a)
+{
+    if (a->sa.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+}
+
+/* Writes <len> bytes of <text> to a fresh temporary file; returns its path (free it). */
+static char *temp_file(const char *text, size_t len)
+{
+    char *path = strdup("/tmp/test_conf.XXXXXX");
+    int fd;
+
+    cr_assert_not_null(path);
+    fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    while (len > 0) {
+        ssize_t n = write(fd, text, len);
+        cr_assert_gt(n, 0);
+        text += n;
+        len -= (size_t)n;
+    }
+    close(fd);
+    return path;
+}
+
+/* --- defaults and the whole syntax ----------------------------------------------------------- */
+
+Test(conf, defaults)
+{
+    struct conf *c = parse_ok(BASE);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    cr_assert_str_eq(c->path, "t.conf");
+    cr_assert_eq(c->n_listen, 1);
+    cr_assert_str_eq(c->listen[0].text, "127.0.0.1:0");
+    cr_assert_eq(c->workers, cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned)cpus);
+    cr_assert_str_eq(c->origin.text, "127.0.0.1:8080");
+    cr_assert_str_eq(c->origin_host, "127.0.0.1:8080");
+    cr_assert_null(c->host_header);
+    cr_assert_eq(c->origin_keepalive, 32);
+    cr_assert_eq(c->max_uri_length, 8 * 1024);
+    cr_assert_eq(c->max_header_size, 32 * 1024);
+    cr_assert_eq(c->max_headers, 100);
+    cr_assert_eq(c->max_body_size, 10 * 1024 * 1024);
+    cr_assert_eq(c->max_origin_header_size, 64 * 1024);
+    cr_assert_eq(c->max_connections, 10000);
+    cr_assert_eq(c->client_header_timeout, 10000);
+    cr_assert_eq(c->client_body_timeout, 30000);
+    cr_assert_eq(c->keepalive_timeout, 60000);
+    cr_assert_eq(c->send_timeout, 30000);
+    cr_assert_eq(c->origin_connect_timeout, 5000);
+    cr_assert_eq(c->origin_timeout, 30000);
+    cr_assert_eq(c->drain_timeout, 10000);
+    cr_assert_null(c->access_log);
+    cr_assert_null(c->error_log);
+    cr_assert_eq(c->error_log_level, LOG_LVL_INFO);
+    conf_free(&c);
+    cr_assert_null(c);
+}
+
+Test(conf, every_directive)
+{
+    struct conf *c = parse_ok("listen 127.0.0.1:8080\n"
+                              "listen [::1]:8081\n"
+                              "workers 4\n"
+                              "origin 127.0.0.1:9000\n"
+                              "host_header example.com\n"
+                              "origin_keepalive 0\n"
+                              "max_uri_length 4k\n"
+                              "max_header_size 1m\n"
+                              "max_headers 10000\n"
+                              "max_body_size 0\n"
+                              "max_origin_header_size 1k\n"
+                              "max_connections 1000000\n"
+                              "client_header_timeout 500ms\n"
+                              "client_body_timeout 2m\n"
+                              "keepalive_timeout 0\n"
+                              "send_timeout 1h\n"
+                              "origin_connect_timeout 1d\n"
+                              "origin_timeout 7\n"
+                              "drain_timeout 1s\n"
+                              "access_log /var/log/accel/access.log\n"
+                              "error_log /var/log/accel/error.log warn\n");
+
+    cr_assert_eq(c->n_listen, 2);
+    cr_assert_eq(c->listen[0].sa.ss_family, AF_INET);
+    cr_assert_eq(c->listen[1].sa.ss_family, AF_INET6);
+    cr_assert_str_eq(c->listen[1].text, "[::1]:8081");
+    cr_assert_eq(c->workers, 4);
+    cr_assert_eq(port_of(&c->origin), 9000);
+    cr_assert_str_eq(c->host_header, "example.com");
+    cr_assert_eq(c->origin_keepalive, 0);
+    cr_assert_eq(c->max_uri_length, 4096);
+    cr_assert_eq(c->max_header_size, 1024 * 1024);
+    cr_assert_eq(c->max_headers, 10000);
+    cr_assert_eq(c->max_body_size, 0);
+    cr_assert_eq(c->max_origin_header_size, 1024);
+    cr_assert_eq(c->max_connections, 1000000);
+    cr_assert_eq(c->client_header_timeout, 500);
+    cr_assert_eq(c->client_body_timeout, 120000);
+    cr_assert_eq(c->keepalive_timeout, 0);
+    cr_assert_eq(c->send_timeout, 3600000);
+    cr_assert_eq(c->origin_connect_timeout, 86400000);
+    cr_assert_eq(c->origin_timeout, 7000);
+    cr_assert_eq(c->drain_timeout, 1000);
+    cr_assert_str_eq(c->access_log, "/var/log/accel/access.log");
+    cr_assert_str_eq(c->error_log, "/var/log/accel/error.log");
+    cr_assert_eq(c->error_log_level, LOG_LVL_WARN);
+    conf_free(&c);
+}
+
+Test(conf, semicolons_comments_blank_lines_crlf)
+{
+    struct conf *c = parse_ok("# accel.conf\n"
+                              "\n"
+                              "   \t\n"
+                              "listen 127.0.0.1:8080;   # trailing comment\n"
+                              "\tlisten   127.0.0.1:8081 ;\r\n"
+                              "origin 127.0.0.1:80;workers 2;\n"
+                              "max_headers 7# glued comment\n"
+                              "# the end, no final newline");
+
+    cr_assert_eq(c->n_listen, 2);
+    cr_assert_eq(port_of(&c->listen[1]), 8081);
+    cr_assert_eq(c->workers, 2);
+    cr_assert_eq(c->max_headers, 7);
+    conf_free(&c);
+}
+
+Test(conf, quoted_arguments)
+{
+    struct conf *c = parse_ok(BASE "access_log \"/logs/a b/#not a comment;{}.log\"\n"
+                                   "error_log \"/q\\\"uote\\\\back\" \"debug\"\n");
+
+    cr_assert_str_eq(c->access_log, "/logs/a b/#not a comment;{}.log");
+    cr_assert_str_eq(c->error_log, "/q\"uote\\back");
+    cr_assert_eq(c->error_log_level, LOG_LVL_DEBUG);
+    conf_free(&c);
+}
+
+Test(conf, quoted_directive_name_and_tab)
+{
+    struct conf *c = parse_ok(BASE "\"workers\" \"3\"\naccess_log \"a\tb\"\n");
+
+    cr_assert_eq(c->workers, 3);
+    cr_assert_str_eq(c->access_log, "a\tb");
+    conf_free(&c);
+}
+
+Test(conf, logs_off_stderr_and_levels)
+{
+    static const struct {
+        const char *level;
+        enum log_level want;
+    } levels[] = {{"debug", LOG_LVL_DEBUG},
+                  {"info", LOG_LVL_INFO},
+                  {"warn", LOG_LVL_WARN},
+                  {"error", LOG_LVL_ERROR}};
+    char text[256];
+    struct conf *c;
+
+    c = parse_ok(BASE "access_log off\nerror_log stderr\n");
+    cr_assert_null(c->access_log);
+    cr_assert_null(c->error_log);
+    cr_assert_eq(c->error_log_level, LOG_LVL_INFO);
+    conf_free(&c);
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+        snprintf(text, sizeof text, BASE "error_log stderr %s\n", levels[i].level);
+        c = parse_ok(text);
+        cr_assert_null(c->error_log);
+        cr_assert_eq(c->error_log_level, levels[i].want, "%s", levels[i].level);
+        conf_free(&c);
+    }
+}
+
+Test(conf, workers_auto)
+{
+    struct conf *c = parse_ok(BASE "workers auto\n");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    cr_assert_eq(c->workers, cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned)cpus);
+    conf_free(&c);
+    c = parse_ok(BASE "workers 256\n");
+    cr_assert_eq(c->workers, 256);
+    conf_free(&c);
+}
+
+Test(conf, listen_up_to_max_and_port_zero_twice)
+{
+    char text[2048];
+    size_t n = 0;
+    struct conf *c;
+
+    n += (size_t)snprintf(text + n, sizeof text - n, "origin 127.0.0.1:80\n");
+    n += (size_t)snprintf(text + n, sizeof text - n, "listen 127.0.0.1:0\nlisten 127.0.0.1:0\n");
+    for (int i = 2; i < CONF_MAX_LISTEN; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "listen 127.0.0.1:%d\n", 9000 + i);
+    c = parse_ok(text);
+    cr_assert_eq(c->n_listen, CONF_MAX_LISTEN);
+    cr_assert_eq(port_of(&c->listen[CONF_MAX_LISTEN - 1]), 9000 + CONF_MAX_LISTEN - 1);
+    conf_free(&c);
+}
+
+Test(conf, origin_host_is_kept_as_written)
+{
+    struct conf *c = parse_ok("listen 8080\norigin localhost:8081\n");
+
+    cr_assert_str_eq(c->origin_host, "localhost:8081");
+    cr_assert_eq(port_of(&c->origin), 8081);
+    cr_assert_str_eq(c->listen[0].text, "0.0.0.0:8080");
+    conf_free(&c);
+}
+
+/* Blocks are tokenized even though no directive takes one yet. */
+Test(conf, block_is_unknown_directive_at_its_line)
+{
+    expect_err(BASE "admin {\n  listen 127.0.0.1:9;\n  token_file /x;\n}\n",
+               "t.conf:3: unknown directive \"admin\"");
+    expect_err(BASE "admin { listen 127.0.0.1:9; token_file /x }\n",
+               "t.conf:3: unknown directive \"admin\"");
+    expect_err(BASE "outer {\n inner { a b; }\n}\n", "t.conf:3: unknown directive \"outer\"");
+    expect_err(BASE "admin{}\n", "t.conf:3: unknown directive \"admin\"");
+}
+
+Test(conf, block_on_known_directive)
+{
+    expect_err(BASE "workers 2 {\n}\n", "t.conf:3: workers: takes no \"{ ... }\" block");
+}
+
+/* --- syntax errors --------------------------------------------------------------------------- */
+
+Test(conf, unbalanced_braces)
+{
+    expect_err(BASE "}\n", "t.conf:3: unexpected \"}\"");
+    expect_err(BASE "admin {\n}\n}\n", "t.conf:5: unexpected \"}\"");
+    expect_err(BASE "\nadmin {\n listen 1;\n", "t.conf:4: \"{\" is never closed");
+    expect_err(BASE "a {\n b {\n }\n", "t.conf:3: \"{\" is never closed");
+    expect_err(BASE "admin\n{\n}\n",
+               "t.conf:4: \"{\" must follow its directive's name on the same line");
+}
+
+Test(conf, nesting_too_deep)
+{
+    expect_err(BASE "a { b { c { d { e { f { g { h { i {\n",
+               "t.conf:3: blocks nested too deeply (at most 8)");
+}
+
+Test(conf, stray_semicolon)
+{
+    expect_err(BASE ";\n", "t.conf:3: unexpected \";\"");
+    expect_err(BASE "workers 2;;\n", "t.conf:3: unexpected \";\"");
+}
+
+Test(conf, quote_errors)
+{
+    expect_err(BASE "access_log \"/a\n", "t.conf:3: unterminated quoted string");
+    expect_err(BASE "access_log \"/a", "t.conf:3: unterminated quoted string");
+    expect_err(BASE "access_log \"/a\\n\"\n",
+               "t.conf:3: bad escape in quoted string (only \\\" and \\\\ are known)");
+    expect_err(BASE "access_log \"/a\\",
+               "t.conf:3: bad escape in quoted string (only \\\" and \\\\ are known)");
+    expect_err(BASE "access_log \"/a\"b\n", "t.conf:3: expected a space after the closing quote");
+    expect_err(BASE "access_log /a\"b\"\n",
+               "t.conf:3: unexpected '\"' inside a word (quote the whole word)");
+    expect_err(BASE "access_log \"a\x01\"\n", "t.conf:3: unexpected byte 0x01 in quoted string");
+}
+
+Test(conf, control_bytes)
+{
+    static const char text[] = BASE "access_log /a\0b\n";
+
+    expect_err_len(text, sizeof text - 1, "t.conf:3: unexpected byte 0x00");
+    expect_err(BASE "access_log /a\x7f\n", "t.conf:3: unexpected byte 0x7f");
+}
+
+Test(conf, control_bytes_in_comments_are_fine)
+{
+    static const char text[] = BASE "# \0\x01\x7f\n";
+    struct conf *c = NULL;
+    char err[256];
+
+    cr_assert_eq(conf_parse("t.conf", text, sizeof text - 1, &c, err, sizeof err), 0, "%s", err);
+    conf_free(&c);
+}
+
+Test(conf, too_many_arguments)
+{
+    char text[1024];
+    size_t n = (size_t)snprintf(text, sizeof text, BASE "error_log");
+
+    for (int i = 0; i < 64; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, " x");
+    expect_err(text, "t.conf:3: too many arguments (at most 63)");
+}
+
+/* --- directive errors ------------------------------------------------------------------------ */
+
+Test(conf, unknown_directive)
+{
+    expect_err(BASE "foo bar\n", "t.conf:3: unknown directive \"foo\"");
+    expect_err(BASE "Workers 2\n", "t.conf:3: unknown directive \"Workers\"");
+}
+
+Test(conf, long_argument_is_cut_in_messages)
+{
+    char text[512], want[256];
+    char name[101];
+
+    memset(name, 'x', 100);
+    name[100] = '\0';
+    snprintf(text, sizeof text, BASE "%s\n", name);
+    snprintf(want, sizeof want, "t.conf:3: unknown directive \"%.60s...\"", name);
+    expect_err(text, want);
+}
+
+Test(conf, duplicate_directive)
+{
+    expect_err(BASE "\nworkers 2\nworkers 3\n",
+               "t.conf:5: duplicate directive \"workers\" (first at line 4)");
+    expect_err(BASE "origin 127.0.0.1:81\n",
+               "t.conf:3: duplicate directive \"origin\" (first at line 2)");
+    expect_err(BASE "access_log off\naccess_log off\n",
+               "t.conf:4: duplicate directive \"access_log\" (first at line 3)");
+}
+
+Test(conf, wrong_argument_count)
+{
+    expect_err(BASE "workers\n", "t.conf:3: workers: expected 1 argument, got 0");
+    expect_err(BASE "workers 1 2;\n", "t.conf:3: workers: expected 1 argument, got 2");
+    expect_err(BASE "listen\n", "t.conf:3: listen: expected 1 argument, got 0");
+    expect_err(BASE "error_log\n", "t.conf:3: error_log: expected from 1 to 2 arguments, got 0");
+    expect_err(BASE "error_log a info x\n",
+               "t.conf:3: error_log: expected from 1 to 2 arguments, got 3");
+}
+
+Test(conf, missing_required)
+{
+    expect_err("", "t.conf:1: missing required directive \"listen\"");
+    expect_err("# nothing\n\n\n", "t.conf:3: missing required directive \"listen\"");
+    expect_err("origin 127.0.0.1:80\nworkers 1", "t.conf:2: missing required directive \"listen\"");
+    expect_err("listen 8080\n\n", "t.conf:2: missing required directive \"origin\"");
+}
+
+Test(conf, workers_errors)
+{
+    expect_err(BASE "workers x\n",
+               "t.conf:3: workers: expected a number from 1 to 256 or \"auto\", got \"x\"");
+    expect_err(BASE "workers 0\n",
+               "t.conf:3: workers: expected a number from 1 to 256 or \"auto\", got \"0\"");
+    expect_err(BASE "workers 257\n",
+               "t.conf:3: workers: expected a number from 1 to 256 or \"auto\", got \"257\"");
+    expect_err(BASE "workers -1\n",
+               "t.conf:3: workers: expected a number from 1 to 256 or \"auto\", got \"-1\"");
+    expect_err(BASE "workers AUTO\n",
+               "t.conf:3: workers: expected a number from 1 to 256 or \"auto\", got \"AUTO\"");
+}
+
+Test(conf, number_errors)
+{
+    expect_err(BASE "max_headers 0\n",
+               "t.conf:3: max_headers: expected a number from 1 to 10000, got \"0\"");
+    expect_err(BASE "max_headers 10001\n",
+               "t.conf:3: max_headers: expected a number from 1 to 10000, got \"10001\"");
+    expect_err(BASE "max_headers +5\n",
+               "t.conf:3: max_headers: expected a number from 1 to 10000, got \"+5\"");
+    expect_err(BASE "max_headers \" 5\"\n",
+               "t.conf:3: max_headers: expected a number from 1 to 10000, got \" 5\"");
+    expect_err(BASE "max_headers 5k\n",
+               "t.conf:3: max_headers: expected a number from 1 to 10000, got \"5k\"");
+    expect_err(BASE "max_headers \"\"\n",
+               "t.conf:3: max_headers: expected a number from 1 to 10000, got \"\"");
+    expect_err(BASE "max_headers 99999999999999999999999\n",
+               "t.conf:3: max_headers: expected a number from 1 to 10000, got "
+               "\"99999999999999999999999\"");
+    expect_err(BASE "origin_keepalive 100001\n",
+               "t.conf:3: origin_keepalive: expected a number from 0 to 100000, got \"100001\"");
+    expect_err(BASE "max_connections 0\n",
+               "t.conf:3: max_connections: expected a number from 1 to 1000000, got \"0\"");
+    expect_err(BASE "max_connections 1000001\n",
+               "t.conf:3: max_connections: expected a number from 1 to 1000000, got \"1000001\"");
+}
+
+Test(conf, size_directive_errors)
+{
+    expect_err(BASE "max_header_size 512\n",
+               "t.conf:3: max_header_size: expected a size from 1k to 1m, got \"512\"");
+    expect_err(BASE "max_header_size 1025k\n",
+               "t.conf:3: max_header_size: expected a size from 1k to 1m, got \"1025k\"");
+    expect_err(BASE "max_origin_header_size 2m\n",
+               "t.conf:3: max_origin_header_size: expected a size from 1k to 1m, got \"2m\"");
+    expect_err(BASE "max_uri_length 0\n",
+               "t.conf:3: max_uri_length: expected a size from 1 to 1m, got \"0\"");
+    expect_err(BASE "max_body_size 10x\n",
+               "t.conf:3: max_body_size: expected a size (bytes, or with a k, m or g suffix), got "
+               "\"10x\"");
+    expect_err(BASE "max_body_size -1\n",
+               "t.conf:3: max_body_size: expected a size (bytes, or with a k, m or g suffix), got "
+               "\"-1\"");
+}
+
+Test(conf, size_directive_bounds_inclusive)
+{
+    struct conf *c = parse_ok(BASE "max_header_size 1024\nmax_origin_header_size 1048576\n"
+                                   "max_uri_length 1\nmax_body_size 16g\n");
+
+    cr_assert_eq(c->max_header_size, 1024);
+    cr_assert_eq(c->max_origin_header_size, 1024 * 1024);
+    cr_assert_eq(c->max_uri_length, 1);
+    cr_assert_eq(c->max_body_size, 16ull << 30);
+    conf_free(&c);
+}
+
+Test(conf, duration_directive_errors)
+{
+    expect_err(BASE "client_header_timeout 0\n",
+               "t.conf:3: client_header_timeout: expected a duration greater than 0 (as in "
+               "\"30s\" or \"500ms\"), got \"0\"");
+    expect_err(BASE "drain_timeout 0ms\n",
+               "t.conf:3: drain_timeout: expected a duration greater than 0 (as in "
+               "\"30s\" or \"500ms\"), got \"0ms\"");
+    expect_err(BASE "keepalive_timeout 5y\n",
+               "t.conf:3: keepalive_timeout: expected a duration (as in \"30s\" or \"500ms\"), "
+               "got \"5y\"");
+    expect_err(BASE "send_timeout -5s\n",
+               "t.conf:3: send_timeout: expected a duration greater than 0 (as in "
+               "\"30s\" or \"500ms\"), got \"-5s\"");
+}
+
+Test(conf, every_nonzero_timeout_refuses_zero)
+{
+    static const char *const names[] = {"client_header_timeout", "client_body_timeout",
+                                        "send_timeout",          "origin_connect_timeout",
+                                        "origin_timeout",        "drain_timeout"};
+    char text[256], want[512];
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(text, sizeof text, BASE "%s 0\n", names[i]);
+        snprintf(want, sizeof want,
+                 "t.conf:3: %s: expected a duration greater than 0 (as in \"30s\" or \"500ms\"), "
+                 "got \"0\"",
+                 names[i]);
+        expect_err(text, want);
+    }
+}
+
+Test(conf, listen_errors)
+{
+    char text[2048];
+    size_t n = (size_t)snprintf(text, sizeof text, "origin 127.0.0.1:80\n");
+
+    for (int i = 0; i <= CONF_MAX_LISTEN; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "listen 127.0.0.1:%d\n", 9000 + i);
+    expect_err(text, "t.conf:18: listen: too many addresses (at most 16)");
+
+    expect_err(BASE "listen 127.0.0.1:8080\nlisten 127.0.0.1:8080\n",
+               "t.conf:4: listen: 127.0.0.1:8080 is already listed");
+    expect_err(BASE "listen 127.0.0.1:65536\n",
+               "t.conf:3: listen: \"127.0.0.1:65536\": port must be a number from 0 to 65535");
+}
+
+Test(conf, listen_unresolvable_name_is_named)
+{
+    const char *text = BASE "listen nosuchhost.invalid:80\n";
+    const char *want = "t.conf:3: listen: cannot resolve \"nosuchhost.invalid\": ";
+    struct conf *c = NULL;
+    char err[256] = "";
+
+    cr_assert_eq(conf_parse("t.conf", text, strlen(text), &c, err, sizeof err), -EINVAL);
+    cr_assert_null(c);
+    cr_assert_eq(strncmp(err, want, strlen(want)), 0, "%s", err);
+    cr_assert_gt(strlen(err), strlen(want));
+}
+
+Test(conf, origin_errors)
+{
+    expect_err("listen 1\norigin 127.0.0.1:0\n",
+               "t.conf:2: origin: port 0 is not allowed, got \"127.0.0.1:0\"");
+    expect_err("listen 1\norigin *:80\n",
+               "t.conf:2: origin: expected the host to connect to, got \"*:80\"");
+    expect_err("listen 1\norigin 80\n",
+               "t.conf:2: origin: expected the host to connect to, got \"80\"");
+    expect_err("listen 1\norigin [::]:80\n",
+               "t.conf:2: origin: expected the host to connect to, got \"[::]:80\"");
+    expect_err("listen 1\norigin 127.0.0.1\n",
+               "t.conf:2: origin: \"127.0.0.1\": expected host:port, [IPv6]:port or a port");
+}
+
+Test(conf, host_header_errors)
+{
+    expect_err(BASE "host_header \"\"\n", "t.conf:3: host_header: expected a host name, got \"\"");
+    expect_err(BASE "host_header \"a b\"\n",
+               "t.conf:3: host_header: expected a host name (printable ASCII), got \"a b\"");
+    expect_err(BASE "host_header \"a\tb\"\n",
+               "t.conf:3: host_header: expected a host name (printable ASCII), got \"a\tb\"");
+    expect_err(BASE "host_header h\xc3\xa9\n",
+               "t.conf:3: host_header: expected a host name (printable ASCII), got "
+               "\"h\xc3\xa9\"");
+}
+
+Test(conf, log_errors)
+{
+    expect_err(BASE "access_log \"\"\n",
+               "t.conf:3: access_log: expected a path or \"off\", got \"\"");
+    expect_err(BASE "error_log \"\"\n",
+               "t.conf:3: error_log: expected a path or \"stderr\", got \"\"");
+    expect_err(BASE "error_log stderr loud\n",
+               "t.conf:3: error_log: expected a level (debug, info, warn or error), got \"loud\"");
+    expect_err(BASE "error_log stderr INFO\n",
+               "t.conf:3: error_log: expected a level (debug, info, warn or error), got \"INFO\"");
+}
+
+Test(conf, first_error_wins)
+{
+    expect_err(BASE "foo\nworkers 0\n", "t.conf:3: unknown directive \"foo\"");
+}
+
+/* --- error buffer ---------------------------------------------------------------------------- */
+
+Test(conf, small_or_no_error_buffer)
+{
+    struct conf *c = NULL;
+    char err[8];
+    const char *text = BASE "foo\n";
+
+    memset(err, 'z', sizeof err);
+    cr_assert_eq(conf_parse("t.conf", text, strlen(text), &c, err, 5), -EINVAL);
+    cr_assert_str_eq(err, "t.co");
+    cr_assert_eq(err[5], 'z');
+    cr_assert_eq(conf_parse("t.conf", text, strlen(text), &c, NULL, 0), -EINVAL);
+    cr_assert_null(c);
+}
+
+Test(conf, parse_leaves_out_alone_on_error)
+{
+    struct conf *c = parse_ok(BASE), *keep = c;
+    char err[128];
+
+    cr_assert_eq(conf_parse("t.conf", "x", 1, &c, err, sizeof err), -EINVAL);
+    cr_assert_eq(c, keep);
+    conf_free(&c);
+}
+
+Test(conf, parse_does_not_read_past_len)
+{
+    /* The bytes past <len> would make it a different (invalid) conf. */
+    const char *text = BASE "workers 2\nfoo";
+    struct conf *c = NULL;
+    char err[128];
+
+    cr_assert_eq(conf_parse("t.conf", text, strlen(text) - 3, &c, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(c->workers, 2);
+    conf_free(&c);
+}
+
+Test(conf, free_null_is_fine)
+{
+    struct conf *c = NULL;
+
+    conf_free(&c);
+    cr_assert_null(c);
+}
+
+/* --- conf_parse_size / conf_parse_duration --------------------------------------------------- */
+
+Test(conf, sizes)
+{
+    static const struct {
+        const char *s;
+        uint64_t want;
+    } ok[] = {
+        {"0", 0},
+        {"512", 512},
+        {"512b", 512},
+        {"4k", 4096},
+        {"4K", 4096},
+        {"4kb", 4096},
+        {"4KB", 4096},
+        {"4kB", 4096},
+        {"256m", 256ull << 20},
+        {"1g", 1ull << 30},
+        {"1G", 1ull << 30},
+        {"007", 7},
+        {"16777215g", 16777215ull << 30},
+        {"18446744073709551615", UINT64_MAX},
+    };
+    uint64_t v;
+
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        v = 1234;
+        cr_assert_eq(conf_parse_size(ok[i].s, &v), 0, "%s", ok[i].s);
+        cr_assert_eq(v, ok[i].want, "%s", ok[i].s);
+    }
+}
+
+Test(conf, size_errors)
+{
+    static const char *const bad[] = {
+        "",
+        "-1",
+        "+1",
+        " 1",
+        "1 ",
+        "k",
+        "kb",
+        "1.5k",
+        "1kk",
+        "1bb",
+        "1t",
+        "1x",
+        "0x10k",
+        "1kbx",
+        "17179869184g",
+        "18446744073709551616",
+        "99999999999999999999k",
+    };
+    uint64_t v = 77;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(conf_parse_size(bad[i], &v), -EINVAL, "%s", bad[i]);
+    cr_assert_eq(v, 77);
+}
+
+Test(conf, durations)
+{
+    static const struct {
+        const char *s;
+        uint64_t want;
+    } ok[] = {
+        {"0", 0},
+        {"15", 15000},
+        {"30s", 30000},
+        {"500ms", 500},
+        {"2m", 120000},
+        {"1h", 3600000},
+        {"1d", 86400000},
+        {"0ms", 0},
+        {"1S", 1000},
+        {"10MS", 10},
+        {"18446744073709551615ms", UINT64_MAX},
+    };
+    uint64_t v;
+
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        v = 1234;
+        cr_assert_eq(conf_parse_duration(ok[i].s, &v), 0, "%s", ok[i].s);
+        cr_assert_eq(v, ok[i].want, "%s", ok[i].s);
+    }
+}
+
+Test(conf, duration_errors)
+{
+    static const char *const bad[] = {
+        "",
+        "-1",
+        "+1s",
+        " 1s",
+        "1s ",
+        "s",
+        "ms",
+        "1.5s",
+        "1sec",
+        "1w",
+        "1y",
+        "1mss",
+        "1 s",
+        "18446744073709551615",
+        "213503982334601d",
+        "99999999999999999999ms",
+    };
+    uint64_t v = 77;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(conf_parse_duration(bad[i], &v), -EINVAL, "%s", bad[i]);
+    cr_assert_eq(v, 77);
+}
+
+/* --- conf_parse_addr ------------------------------------------------------------------------- */
+
+Test(conf, addr_ipv4)
+{
+    struct conf_addr a;
+    char err[256] = "";
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)&a.sa;
+
+    cr_assert_eq(conf_parse_addr("127.0.0.1:8080", &a, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(a.sa.ss_family, AF_INET);
+    cr_assert_eq(a.salen, sizeof(struct sockaddr_in));
+    cr_assert_eq(sin->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+    cr_assert_eq(ntohs(sin->sin_port), 8080);
+    cr_assert_str_eq(a.text, "127.0.0.1:8080");
+
+    cr_assert_eq(conf_parse_addr("10.1.2.3:65535", &a, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(a.text, "10.1.2.3:65535");
+}
+
+Test(conf, addr_ipv6)
+{
+    struct conf_addr a;
+    char err[256] = "";
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a.sa;
+
+    cr_assert_eq(conf_parse_addr("[::1]:8080", &a, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(a.sa.ss_family, AF_INET6);
+    cr_assert_eq(a.salen, sizeof(struct sockaddr_in6));
+    cr_assert(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+    cr_assert_eq(ntohs(sin6->sin6_port), 8080);
+    cr_assert_str_eq(a.text, "[::1]:8080");
+
+    cr_assert_eq(conf_parse_addr("[2001:DB8::0001]:443", &a, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(a.text, "[2001:db8::1]:443");
+}
+
+Test(conf, addr_wildcards)
+{
+    struct conf_addr a;
+    char err[256] = "";
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)&a.sa;
+
+    cr_assert_eq(conf_parse_addr("*:8080", &a, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(a.sa.ss_family, AF_INET);
+    cr_assert_eq(a.salen, sizeof(struct sockaddr_in));
+    cr_assert_eq(sin->sin_addr.s_addr, htonl(INADDR_ANY));
+    cr_assert_eq(ntohs(sin->sin_port), 8080);
+    cr_assert_str_eq(a.text, "0.0.0.0:8080");
+
+    cr_assert_eq(conf_parse_addr("8080", &a, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sin->sin_addr.s_addr, htonl(INADDR_ANY));
+    cr_assert_str_eq(a.text, "0.0.0.0:8080");
+
+    cr_assert_eq(conf_parse_addr("0", &a, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(a.text, "0.0.0.0:0");
+}
+
+Test(conf, addr_name_resolves)
+{
+    struct conf_addr a;
+    char err[256] = "";
+
+    cr_assert_eq(conf_parse_addr("localhost:8080", &a, err, sizeof err), 0, "%s", err);
+    cr_assert(a.sa.ss_family == AF_INET || a.sa.ss_family == AF_INET6);
+    cr_assert_eq(port_of(&a), 8080);
+    cr_assert(strcmp(a.text, "127.0.0.1:8080") == 0 || strcmp(a.text, "[::1]:8080") == 0, "%s",
+              a.text);
+}
+
+Test(conf, addr_errors)
+{
+    static const struct {
+        const char *s, *err;
+    } bad[] = {
+        {"", "\"\": expected host:port, [IPv6]:port or a port"},
+        {"localhost", "\"localhost\": expected host:port, [IPv6]:port or a port"},
+        {"-80", "\"-80\": expected host:port, [IPv6]:port or a port"},
+        {"127.0.0.1:", "\"127.0.0.1:\": port must be a number from 0 to 65535"},
+        {"127.0.0.1:65536", "\"127.0.0.1:65536\": port must be a number from 0 to 65535"},
+        {"127.0.0.1:-1", "\"127.0.0.1:-1\": port must be a number from 0 to 65535"},
+        {"127.0.0.1:+1", "\"127.0.0.1:+1\": port must be a number from 0 to 65535"},
+        {"127.0.0.1:http", "\"127.0.0.1:http\": port must be a number from 0 to 65535"},
+        {"127.0.0.1:99999999999999999999999",
+         "\"127.0.0.1:99999999999999999999999\": port must be a number from 0 to 65535"},
+        {":80", "\":80\": missing host before \":\" (\"*\" means all addresses)"},
+        {"::1:80", "\"::1:80\": an IPv6 address needs brackets, as in \"[::1]:8080\""},
+        {"[::1:80", "\"[::1:80\": missing \"]\" after the IPv6 address"},
+        {"[::1]", "\"[::1]\": expected \":port\" after \"]\", as in \"[::1]:8080\""},
+        {"[::1]80", "\"[::1]80\": expected \":port\" after \"]\", as in \"[::1]:8080\""},
+        {"[]:80", "\"[]:80\": bad IPv6 address"},
+        {"[127.0.0.1]:80", "\"[127.0.0.1]:80\": bad IPv6 address"},
+        {"[localhost]:80", "\"[localhost]:80\": bad IPv6 address"},
+    };
+    struct conf_addr a;
+    char err[256];
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        cr_assert_eq(conf_parse_addr(bad[i].s, &a, err, sizeof err), -EINVAL, "%s", bad[i].s);
+        cr_assert_str_eq(err, bad[i].err);
+    }
+}
+
+Test(conf, addr_unresolvable_name_is_named)
+{
+    struct conf_addr a;
+    char err[256] = "";
+
+    cr_assert_eq(conf_parse_addr("nosuchhost.invalid:80", &a, err, sizeof err), -EINVAL);
+    cr_assert_eq(strncmp(err, "cannot resolve \"nosuchhost.invalid\": ", 37), 0, "%s", err);
+    cr_assert_gt(strlen(err), 37);
+}
+
+Test(conf, addr_host_too_long)
+{
+    char s[400], err[256] = "";
+    struct conf_addr a;
+
+    memset(s, 'a', 300);
+    snprintf(s + 300, sizeof s - 300, ":80");
+    cr_assert_eq(conf_parse_addr(s, &a, err, sizeof err), -EINVAL);
+    cr_assert(strstr(err, "...\": host name too long") != NULL, "%s", err);
+}
+
+/* --- conf_load ------------------------------------------------------------------------------- */
+
+Test(conf, load_file)
+{
+    const char *text = BASE "workers 3\n";
+    char *path = temp_file(text, strlen(text));
+    struct conf *c = NULL;
+    char err[256] = "";
+
+    cr_assert_eq(conf_load(path, &c, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(c->path, path);
+    cr_assert_eq(c->workers, 3);
+    conf_free(&c);
+    unlink(path);
+    free(path);
+}
+
+Test(conf, load_file_error_names_the_path)
+{
+    const char *text = BASE "\nworkers x\n";
+    char *path = temp_file(text, strlen(text));
+    struct conf *c = NULL;
+    char err[256] = "", want[256];
+
+    cr_assert_eq(conf_load(path, &c, err, sizeof err), -EINVAL);
+    cr_assert_null(c);
+    snprintf(want, sizeof want,
+             "%s:4: workers: expected a number from 1 to 256 or \"auto\", got \"x\"", path);
+    cr_assert_str_eq(err, want);
+    unlink(path);
+    free(path);
+}
+
+Test(conf, load_missing_file)
+{
+    struct conf *c = NULL;
+    char err[256] = "";
+
+    cr_assert_eq(conf_load("/nonexistent/accel.conf", &c, err, sizeof err), -ENOENT);
+    cr_assert_null(c);
+    cr_assert_str_eq(err, "/nonexistent/accel.conf: No such file or directory");
+}
+
+Test(conf, load_directory)
+{
+    struct conf *c = NULL;
+    char err[256] = "";
+
+    cr_assert_eq(conf_load("/tmp", &c, err, sizeof err), -EISDIR);
+    cr_assert_null(c);
+    cr_assert_str_eq(err, "/tmp: Is a directory");
+}
+
+Test(conf, load_caps_size_at_1mib)
+{
+    size_t cap = 1024 * 1024;
+    char *text = malloc(cap + 1), *path;
+    struct conf *c = NULL;
+    char err[256] = "", want[256];
+
+    cr_assert_not_null(text);
+    /* Exactly 1 MiB of comments around the required lines loads; one byte more does not. */
+    memset(text, '#', cap + 1);
+    memcpy(text, BASE, strlen(BASE));
+    path = temp_file(text, cap);
+    cr_assert_eq(conf_load(path, &c, err, sizeof err), 0, "%s", err);
+    conf_free(&c);
+    unlink(path);
+    free(path);
+
+    path = temp_file(text, cap + 1);
+    cr_assert_eq(conf_load(path, &c, err, sizeof err), -EFBIG);
+    cr_assert_null(c);
+    snprintf(want, sizeof want, "%s: larger than 1 MiB", path);
+    cr_assert_str_eq(err, want);
+    unlink(path);
+    free(path);
+    free(text);
+}
