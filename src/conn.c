@@ -38,7 +38,7 @@
 #define CONN_MAGIC  0x636f6e6eu
 #define BUF_HIGH    (64 * 1024) /* most bytes queued towards either side */
 #define IN_INITIAL  4096
-#define UIN_INITIAL 16384
+#define UIN_INITIAL (32 * 1024)
 #define READ_MAX    (64 * 1024)
 
 enum conn_state {
@@ -219,14 +219,15 @@ void conn_drain(struct conn *c)
 /* ---------------------------------------------------------------------------------------- */
 /* Writing to the client */
 
-/* Writes what is pending in <out>. Returns 0 (maybe with bytes left), or -1 when the client is
- * gone (the caller closes). */
-static int flush_client(struct conn *c)
+/* Writes what is pending in <out>, setting *<progress> when some bytes went. Returns 0 (maybe
+ * with bytes left), or -1 when the client is gone (the caller closes). */
+static int flush_client(struct conn *c, int *progress)
 {
     while (buf_pending(&c->out) > 0) {
         ssize_t n = write(c->fd, c->out.p + c->out.off, buf_pending(&c->out));
         if (n > 0) {
             buf_consume(&c->out, (size_t)n);
+            *progress = 1;
             atomic_fetch_add_explicit(&c->w->stats.bytes_out, (uint64_t)n, memory_order_relaxed);
             continue;
         }
@@ -546,8 +547,14 @@ static enum conn_state pump_response(struct conn *c, int *progress)
             c->upstream_reusable = (c->resp.head.flags & HTTP_F_KEEPALIVE) != 0;
         }
     }
-    if (c->uin_pos == c->uin_len)
+    if (c->uin_pos == c->uin_len) {
         c->uin_pos = c->uin_len = 0;
+    } else if (c->uin_pos > 0 && c->resp_head_sent) {
+        /* The head was written out, nothing points into <uin> any more: make room. */
+        memmove(c->uin, c->uin + c->uin_pos, c->uin_len - c->uin_pos);
+        c->uin_len -= c->uin_pos;
+        c->uin_pos = 0;
+    }
     if (!c->resp_done && c->uin_pos == c->uin_len && (c->u_eof || c->u_err)) {
         enum http_ev ev = c->u_err ? HTTP_EV_ERROR : http_finish(&c->resp);
 
@@ -653,7 +660,7 @@ static enum conn_state conn_exchange(struct conn *c)
             if (next != CONN_EXCHANGE)
                 return next;
         }
-        if (flush_client(c) < 0) {
+        if (flush_client(c, &progress) < 0) {
             conn_close(c);
             return CONN_WAIT;
         }
@@ -717,7 +724,9 @@ static enum conn_state conn_error(struct conn *c)
 
 static enum conn_state conn_flush(struct conn *c)
 {
-    if (flush_client(c) < 0) {
+    int progress = 0;
+
+    if (flush_client(c, &progress) < 0) {
         conn_close(c);
         return CONN_WAIT;
     }
