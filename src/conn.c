@@ -685,8 +685,10 @@ static enum conn_state conn_exchange(struct conn *c)
 
     /* Wait: read the client while the request goes on and the origin side has room, read the
      * origin while the client side has room. */
+    /* Reading the client goes on after its request (up to a full buffer of pipelined bytes):
+     * it notices a client that leaves, and saves turning the watcher off and on. */
     want_client(c,
-                !c->req_done && buf_pending(&c->uout) < BUF_HIGH && c->in_len < c->in_cap &&
+                (c->req_done || buf_pending(&c->uout) < BUF_HIGH) && c->in_len < c->in_cap &&
                     !c->client_eof,
                 buf_pending(&c->out) > 0);
     origin_want(c->up,
