@@ -38,7 +38,7 @@
 #define CONN_MAGIC  0x636f6e6eu
 #define BUF_HIGH    (64 * 1024) /* most bytes queued towards either side */
 #define IN_INITIAL  4096
-#define UIN_INITIAL (32 * 1024)
+#define UIN_INITIAL (64 * 1024)
 #define READ_MAX    (64 * 1024)
 
 enum conn_state {

@@ -38,16 +38,25 @@ static int on_message_begin(llhttp_t *ll)
     return 0;
 }
 
-/* Extends <s> with the piece at <p>, which must follow it in the same buffer. */
-static void extend(struct span *s, const char *p, size_t n)
+/* Extends <s> with the piece at <p>. Pieces of one field that arrive in separate reads are
+ * contiguous in the caller's buffer; a piece that is not is an obsolete line folding
+ * (RFC 9112 §5.2), which we reject rather than forward. Returns 0 or -1. */
+static int extend(struct span *s, const char *p, size_t n)
 {
     if (s->p == NULL || s->len == 0) {
         s->p = p;
         s->len = n;
-        return;
+        return 0;
     }
-    AN(s->p + s->len == p);
+    if (s->p + s->len != p)
+        return -1;
     s->len += n;
+    return 0;
+}
+
+static int folded(struct http_parser *hp)
+{
+    return fail(hp, hp->ll.type == HTTP_REQUEST ? 400 : 502, "obsolete line folding");
 }
 
 static int on_url(llhttp_t *ll, const char *p, size_t n)
@@ -55,7 +64,8 @@ static int on_url(llhttp_t *ll, const char *p, size_t n)
     struct http_parser *hp = hp_of(ll);
 
     hp->in_url = 1;
-    extend(&hp->head.target, p, n);
+    if (extend(&hp->head.target, p, n) < 0)
+        return folded(hp);
     if (hp->head.target.len > hp->max_uri)
         return fail(hp, 414, "request target too long");
     return 0;
@@ -69,7 +79,8 @@ static int on_url_complete(llhttp_t *ll)
 
 static int on_status(llhttp_t *ll, const char *p, size_t n)
 {
-    extend(&hp_of(ll)->head.reason, p, n);
+    if (extend(&hp_of(ll)->head.reason, p, n) < 0)
+        return folded(hp_of(ll));
     return 0;
 }
 
@@ -87,7 +98,8 @@ static int on_header_field(llhttp_t *ll, const char *p, size_t n)
         hp->in_field = 1;
         return 0;
     }
-    extend(&h->hdrs[h->n_hdrs - 1].name, p, n);
+    if (extend(&h->hdrs[h->n_hdrs - 1].name, p, n) < 0)
+        return folded(hp);
     return 0;
 }
 
@@ -98,7 +110,8 @@ static int on_header_value(llhttp_t *ll, const char *p, size_t n)
 
     AN(h->n_hdrs > 0);
     hp->in_field = 0;
-    extend(&h->hdrs[h->n_hdrs - 1].value, p, n);
+    if (extend(&h->hdrs[h->n_hdrs - 1].value, p, n) < 0)
+        return folded(hp);
     return 0;
 }
 

@@ -358,3 +358,13 @@ Test(http, date_is_imf_fixdate)
     http_date(1795203449L, d); /* date -u -d @1795203449 */
     cr_assert_str_eq(d, "Fri, 20 Nov 2026 19:37:29 GMT");
 }
+
+Test(http, obsolete_line_folding_is_400)
+{
+    /* Found by fuzz_http: the continuation arrives as a separate, non-contiguous piece. */
+    const char *r = "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n";
+    int heads, dones;
+
+    cr_assert_eq(feed_all(r, strlen(r), &heads, &dones), HTTP_EV_ERROR);
+    cr_assert_eq(hp.err_status, 400);
+}
