@@ -526,6 +526,9 @@ static enum conn_state pump_response(struct conn *c, int *progress)
         ev = http_parse(&c->resp, c->uin + c->uin_pos, n, &used);
         c->uin_pos += used;
         *progress = 1;
+        if ((ev == HTTP_EV_MORE || ev == HTTP_EV_HEAD) && !c->resp_head_sent &&
+            c->uin_pos > cf(c)->max_origin_header_size)
+            return origin_failed(c, 502, "response head too large");
         if (ev == HTTP_EV_ERROR) {
             log_warn("origin %s: malformed response: %s", cf(c)->origin.text,
                      c->resp.err_reason ? c->resp.err_reason : "?");
@@ -795,8 +798,10 @@ static enum conn_state conn_done(struct conn *c)
         if (log_access_enabled())
             access_log(c);
     }
-    if (c->close_after || c->draining || c->client_eof || (c->head_started && !c->req_ka) ||
-        (c->head_started && !c->req_done) || cf(c)->keepalive_timeout == 0) {
+    /* A client that half-closed after pipelining requests still gets every answer. */
+    if (c->close_after || c->draining || (c->client_eof && c->in_pos >= c->in_len) ||
+        (c->head_started && !c->req_ka) || (c->head_started && !c->req_done) ||
+        cf(c)->keepalive_timeout == 0) {
         conn_close(c);
         return CONN_WAIT;
     }

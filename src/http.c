@@ -121,6 +121,20 @@ static int on_header_value_complete(llhttp_t *ll)
     return 0;
 }
 
+/* RFC 9110 §5.1: a field name is a token. llhttp 8 lets spaces through ("Name : v"), which
+ * RFC 9112 §5.1 says must be rejected. */
+static int is_token(struct span s)
+{
+    if (s.len == 0)
+        return 0;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char ch = (unsigned char)s.p[i];
+        if (!isalnum(ch) && (ch == 0 || !strchr("!#$%&'*+-.^_`|~", ch)))
+            return 0;
+    }
+    return 1;
+}
+
 /* Collects the tokens of every Connection field into conn_tokens. */
 static void collect_conn_tokens(struct http_head *h)
 {
@@ -164,6 +178,9 @@ static int on_headers_complete(llhttp_t *ll)
         ll->flags |= F_SKIPBODY;
         h->flags |= HTTP_F_NOBODY;
     }
+    for (unsigned i = 0; i < h->n_hdrs; i++)
+        if (!is_token(h->hdrs[i].name))
+            return fail(hp, ll->type == HTTP_REQUEST ? 400 : 502, "invalid header field name");
     collect_conn_tokens(h);
     hp->paused_ev = HTTP_EV_HEAD;
     return HPE_PAUSED;
@@ -352,7 +369,7 @@ static int valid_host(struct span v)
     } else {
         for (; i < v.len && v.p[i] != ':'; i++) {
             unsigned char ch = (unsigned char)v.p[i];
-            if (!isalnum(ch) && !strchr("-._~!$&'()*+,;=%", ch))
+            if (!isalnum(ch) && (ch == 0 || !strchr("-._~!$&'()*+,;=%", ch)))
                 return 0;
         }
         if (i == 0)

@@ -16,6 +16,11 @@ struct span {
     size_t len;
 };
 
+/* One header field as views into someone else's bytes: the currency between src/ and cache/. */
+struct field {
+    struct span name, value;
+};
+
 /* Prints "<file>:<line>: <what>" and aborts. The single panic path behind the macros below. */
 _Noreturn void base_panic(const char *file, int line, const char *what);
 
