@@ -28,6 +28,7 @@ static struct body body;
 
 static void setup_req(void)
 {
+    http_parser_fini(&hp); /* a test may set up again */
     memset(&hp, 0, sizeof(hp));
     memset(&body, 0, sizeof(body));
     hp.on_body = collect;
@@ -264,6 +265,7 @@ Test(http, writes_the_forwarded_request)
 
 static void setup_resp(int head_only)
 {
+    http_parser_fini(&hp);
     memset(&hp, 0, sizeof(hp));
     memset(&body, 0, sizeof(body));
     hp.on_body = collect;
