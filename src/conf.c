@@ -799,7 +799,7 @@ static int apply(struct pctx *pc, const struct directive *tab, size_t n, unsigne
 static void conf_defaults(struct conf *c)
 {
     c->workers = online_cpus();
-    c->origin_keepalive = 32;
+    c->origin_keepalive = 256;
     c->max_uri_length = 8 * CONF_KIB;
     c->max_header_size = 32 * CONF_KIB;
     c->max_headers = 100;

@@ -83,7 +83,7 @@ Test(conf, defaults)
     cr_assert_str_eq(c->origin.text, "127.0.0.1:8080");
     cr_assert_str_eq(c->origin_host, "127.0.0.1:8080");
     cr_assert_null(c->host_header);
-    cr_assert_eq(c->origin_keepalive, 32);
+    cr_assert_eq(c->origin_keepalive, 256);
     cr_assert_eq(c->max_uri_length, 8 * 1024);
     cr_assert_eq(c->max_header_size, 32 * 1024);
     cr_assert_eq(c->max_headers, 100);
