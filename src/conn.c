@@ -81,8 +81,12 @@ struct conn {
     struct http_parser req;
     int client_eof;
 
-    /* client output */
+    /* client output: <out>, then body pieces still in <uin> (written without a copy when the
+     * socket takes them; copied into <out> when it does not) */
     struct buf out;
+    struct iovec ziov[16];
+    unsigned n_ziov;
+    int wr_err;
 
     /* the exchange */
     struct upstream *up;
@@ -223,6 +227,8 @@ void conn_drain(struct conn *c)
  * with bytes left), or -1 when the client is gone (the caller closes). */
 static int flush_client(struct conn *c, int *progress)
 {
+    if (c->wr_err)
+        return -1;
     while (buf_pending(&c->out) > 0) {
         ssize_t n = write(c->fd, c->out.p + c->out.off, buf_pending(&c->out));
         if (n > 0) {
@@ -282,6 +288,7 @@ static void reset_request(struct conn *c)
     c->err_status = c->status = c->up_status = 0;
     c->err_msg = NULL;
     c->req_body = c->resp_body_out = 0;
+    c->n_ziov = 0;
     c->u_eof = c->u_err = 0;
     c->uin_len = c->uin_pos = 0;
     buf_free(&c->uout);
@@ -442,18 +449,73 @@ static enum conn_state conn_start(struct conn *c)
 /* ---------------------------------------------------------------------------------------- */
 /* Response side */
 
+/* Copies the body pieces waiting in <ziov> into <out>, keeping their order. */
+static void zsettle(struct conn *c)
+{
+    for (unsigned i = 0; i < c->n_ziov; i++)
+        buf_append(&c->out, c->ziov[i].iov_base, c->ziov[i].iov_len);
+    c->n_ziov = 0;
+}
+
+/* Writes <out> and the body pieces in <ziov> with one writev; what the socket does not take is
+ * copied into <out>, so nothing points into <uin> afterwards. */
+static void zflush(struct conn *c, int *progress)
+{
+    struct iovec iov[countof(c->ziov) + 1];
+    unsigned n = 0;
+    ssize_t w;
+
+    if (c->n_ziov == 0)
+        return;
+    if (buf_pending(&c->out) > 0)
+        iov[n++] = (struct iovec){c->out.p + c->out.off, buf_pending(&c->out)};
+    memcpy(iov + n, c->ziov, c->n_ziov * sizeof(iov[0]));
+    n += c->n_ziov;
+    do
+        w = writev(c->fd, iov, (int)n);
+    while (w < 0 && errno == EINTR);
+    if (w < 0 && errno != EAGAIN) {
+        c->wr_err = 1;
+        c->n_ziov = 0;
+        return;
+    }
+    if (w > 0) {
+        size_t left = (size_t)w, take = left < buf_pending(&c->out) ? left : buf_pending(&c->out);
+
+        *progress = 1;
+        atomic_fetch_add_explicit(&c->w->stats.bytes_out, (uint64_t)w, memory_order_relaxed);
+        buf_consume(&c->out, take);
+        left -= take;
+        for (unsigned i = 0; i < c->n_ziov && left > 0; i++) {
+            size_t t = left < c->ziov[i].iov_len ? left : c->ziov[i].iov_len;
+            c->ziov[i].iov_base = (char *)c->ziov[i].iov_base + t;
+            c->ziov[i].iov_len -= t;
+            left -= t;
+        }
+    }
+    zsettle(c);
+}
+
 static int on_resp_body(void *ctx, const char *p, size_t n)
 {
     struct conn *c = ctx;
 
     if (c->skip_interim)
         return 0;
+    c->resp_body_out += n;
+    if (!c->chunk_out && !ev_is_active(&c->wio)) {
+        /* The common case: the client keeps up. Write straight from <uin>. */
+        if (c->n_ziov == countof(c->ziov))
+            zsettle(c);
+        c->ziov[c->n_ziov++] = (struct iovec){(void *)p, n};
+        return 0;
+    }
+    zsettle(c);
     if (c->chunk_out)
         buf_printf(&c->out, "%zx\r\n", n);
     buf_append(&c->out, p, n);
     if (c->chunk_out)
         buf_append_str(&c->out, "\r\n");
-    c->resp_body_out += n;
     return 0;
 }
 
@@ -526,6 +588,7 @@ static enum conn_state pump_response(struct conn *c, int *progress)
         ev = http_parse(&c->resp, c->uin + c->uin_pos, n, &used);
         c->uin_pos += used;
         *progress = 1;
+        zflush(c, progress);
         if ((ev == HTTP_EV_MORE || ev == HTTP_EV_HEAD) && !c->resp_head_sent &&
             c->uin_pos > cf(c)->max_origin_header_size)
             return origin_failed(c, 502, "response head too large");
