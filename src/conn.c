@@ -989,16 +989,26 @@ static void on_origin_event(struct upstream *u, int revents)
             c->resp.head_only = c->head_req;
             c->uin_pos = 0;
         }
-        n = read(u->fd, c->uin + c->uin_len, c->uin_cap - c->uin_len);
-        if (n > 0) {
-            c->uin_len += (size_t)n;
-            c->resp_started = 1;
-        } else if (n == 0) {
-            c->u_eof = 1;
-            origin_want(u, 0, 0);
-        } else if (errno != EAGAIN && errno != EINTR) {
-            c->u_err = errno;
-            origin_want(u, 0, 0);
+        /* Read until the origin has nothing more for now: while a body streams, that gathers
+         * what has arrived into fewer, larger writes to the client (a write costs more than a
+         * read that finds nothing). */
+        for (;;) {
+            n = read(u->fd, c->uin + c->uin_len, c->uin_cap - c->uin_len);
+            if (n > 0) {
+                c->uin_len += (size_t)n;
+                c->resp_started = 1;
+                if (!c->resp_head_sent || c->uin_len == c->uin_cap)
+                    break;
+                continue;
+            }
+            if (n == 0) {
+                c->u_eof = 1;
+                origin_want(u, 0, 0);
+            } else if (errno != EAGAIN && errno != EINTR) {
+                c->u_err = errno;
+                origin_want(u, 0, 0);
+            }
+            break;
         }
     }
     conn_run(c);
