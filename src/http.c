@@ -458,6 +458,15 @@ static void write_list(struct buf *b, const struct http_head *h, const char *nam
     }
 }
 
+/* Appends "<name>: <value>\r\n", the value trimmed. */
+static void write_field(struct buf *b, struct span name, struct span value)
+{
+    buf_append_span(b, name);
+    buf_append_str(b, ": ");
+    buf_append_span(b, span_trim(value));
+    buf_append_str(b, "\r\n");
+}
+
 static int has_field(const struct http_head *h, const char *name)
 {
     return http_find(h, name) != NULL;
@@ -483,10 +492,7 @@ void http_write_request(struct buf *b, const struct http_head *h, const struct h
             skip = span_eq_ci(name, replaced[j]);
         if (skip)
             continue;
-        buf_append_span(b, name);
-        buf_append_str(b, ": ");
-        buf_append_span(b, span_trim(h->hdrs[i].value));
-        buf_append_str(b, "\r\n");
+        write_field(b, name, h->hdrs[i].value);
     }
     buf_append_str(b, "Via: ");
     write_list(b, h, "via", h->vminor == 0 ? "1.0 accel" : "1.1 accel");
@@ -521,10 +527,7 @@ void http_write_response_head(struct buf *b, const struct http_head *h, const ch
             continue;
         if (chunked && span_eq_ci(name, "content-length"))
             continue;
-        buf_append_span(b, name);
-        buf_append_str(b, ": ");
-        buf_append_span(b, span_trim(h->hdrs[i].value));
-        buf_append_str(b, "\r\n");
+        write_field(b, name, h->hdrs[i].value);
     }
     buf_append_str(b, "Via: ");
     write_list(b, h, "via", h->vminor == 0 ? "1.0 accel" : "1.1 accel");
