@@ -605,6 +605,18 @@ static int set_duration(struct pctx *pc, const struct directive *d, const struct
                 d->name, d->min > 0 ? " greater than 0" : "", quoted(q, sizeof q, st->argv[1]));
 }
 
+static int set_flag(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    char q[80];
+
+    if (strcmp(st->argv[1], "on") == 0 || strcmp(st->argv[1], "off") == 0) {
+        store(pc->c, d, st->argv[1][1] == 'n');
+        return 0;
+    }
+    return fail(pc, st->line, "%s: expected \"on\" or \"off\", got %s", d->name,
+                quoted(q, sizeof q, st->argv[1]));
+}
+
 static unsigned online_cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -753,6 +765,13 @@ static const struct directive conf_directives[] = {
     {"drain_timeout", set_duration, 1, 1, 0, FIELD(drain_timeout), 1, UINT64_MAX},
     {"access_log", set_access_log, 1, 1},
     {"error_log", set_error_log, 1, 2},
+    {"cache_memory", set_size, 1, 1, 0, FIELD(cache_memory), 0, UINT64_MAX},
+    {"max_object_size", set_size, 1, 1, 0, FIELD(max_object_size), 1, UINT64_MAX},
+    {"default_ttl", set_duration, 1, 1, 0, FIELD(default_ttl), 0, UINT64_MAX},
+    {"hit_for_miss_ttl", set_duration, 1, 1, 0, FIELD(hit_for_miss_ttl), 0, UINT64_MAX},
+    {"cache_set_cookie", set_flag, 1, 1, 0, FIELD(cache_set_cookie), 0, 1},
+    {"ignore_client_no_cache", set_flag, 1, 1, 0, FIELD(ignore_client_no_cache), 0, 1},
+    {"cache_shards", set_num, 1, 1, 0, FIELD(cache_shards), 1, 4096},
 };
 
 /* Applies the statements at <st> with the <n> directives of <tab>; <seen>[i] holds the line
@@ -814,6 +833,11 @@ static void conf_defaults(struct conf *c)
     c->origin_timeout = 30 * 1000;
     c->drain_timeout = 10 * 1000;
     c->error_log_level = LOG_LVL_INFO;
+    c->cache_memory = 256 * CONF_MIB;
+    c->max_object_size = 16 * CONF_MIB;
+    c->default_ttl = 0;
+    c->hit_for_miss_ttl = 10 * 1000;
+    c->cache_shards = 64;
 }
 
 /* --- API ------------------------------------------------------------------------------------- */

@@ -539,7 +539,7 @@ static void on_resp_head(struct conn *c)
             c->chunk_out = 1;
     }
     http_write_response_head(&c->out, h, worker_date(c->w), c->chunk_out, c->close_after,
-                             c->v10 && !c->close_after);
+                             c->v10 && !c->close_after, NULL);
     c->resp_head_sent = 1;
 }
 

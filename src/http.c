@@ -511,8 +511,28 @@ void http_write_request(struct buf *b, const struct http_head *h, const struct h
     buf_append_str(b, "\r\n");
 }
 
+void http_write_stored_head(struct buf *b, const struct http_head *h, const char *date)
+{
+    buf_printf(b, "HTTP/1.1 %u ", h->status);
+    if (h->reason.len > 0)
+        buf_append_span(b, h->reason);
+    else
+        buf_append_str(b, http_reason(h->status));
+    buf_append_str(b, "\r\n");
+    for (unsigned i = 0; i < h->n_hdrs; i++) {
+        struct span name = h->hdrs[i].name;
+
+        if (http_is_hop_by_hop(h, name) || span_eq_ci(name, "content-length") ||
+            span_eq_ci(name, "age"))
+            continue;
+        write_field(b, name, h->hdrs[i].value);
+    }
+    if (!has_field(h, "date"))
+        buf_printf(b, "Date: %s\r\n", date);
+}
+
 void http_write_response_head(struct buf *b, const struct http_head *h, const char *date,
-                              int chunked, int close, int keepalive_10)
+                              int chunked, int close, int keepalive_10, const char *extra)
 {
     buf_printf(b, "HTTP/1.1 %u ", h->status);
     if (h->reason.len > 0)
@@ -534,6 +554,8 @@ void http_write_response_head(struct buf *b, const struct http_head *h, const ch
     buf_append_str(b, "\r\n");
     if (!has_field(h, "date"))
         buf_printf(b, "Date: %s\r\n", date);
+    if (extra != NULL)
+        buf_append_str(b, extra);
     if (chunked)
         buf_append_str(b, "Transfer-Encoding: chunked\r\n");
     if (close)

@@ -57,6 +57,15 @@ struct conf {
     uint64_t origin_timeout; /* origin silent while we wait for its response: 504 */
     uint64_t drain_timeout;  /* SIGTERM: longest wait for in-flight requests */
 
+    /* Cache */
+    uint64_t cache_memory;     /* memory tier budget, bytes; 0: no caching */
+    uint64_t max_object_size;  /* larger responses are streamed, not stored */
+    uint64_t default_ttl;      /* ms, for responses that say nothing; 0: not stored */
+    uint64_t hit_for_miss_ttl; /* ms an uncacheable answer sends its key straight to the origin */
+    unsigned cache_set_cookie; /* store responses with Set-Cookie */
+    unsigned ignore_client_no_cache; /* a client's no-cache does not bypass the cache */
+    unsigned cache_shards;           /* memory tier shards (rounded up to a power of two) */
+
     char *access_log; /* NULL when off */
     char *error_log;  /* NULL: stderr */
     enum log_level error_log_level;

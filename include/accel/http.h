@@ -115,9 +115,15 @@ void http_write_request(struct buf *b, const struct http_head *h, const struct h
 /* Appends to <b> the head accel sends to the client for origin response <h>: status line with
  * HTTP/1.1, hop-by-hop fields dropped, Via appended, Date added when missing (<date> is the
  * current IMF-fixdate), then "Transfer-Encoding: chunked" when <chunked>, and "Connection:
- * close" when <close> or "Connection: keep-alive" when <keepalive_10> (HTTP/1.0 client). */
+ * close" when <close> or "Connection: keep-alive" when <keepalive_10> (HTTP/1.0 client).
+ * <extra>, when not NULL, is appended as is before the framing ("Name: value\r\n" lines). */
 void http_write_response_head(struct buf *b, const struct http_head *h, const char *date,
-                              int chunked, int close, int keepalive_10);
+                              int chunked, int close, int keepalive_10, const char *extra);
+
+/* Appends the head accel stores for origin response <h>: status line with HTTP/1.1 and the
+ * end-to-end fields, without hop-by-hop fields, Age and Content-Length (the delivery writes
+ * those), with Date added when missing; no final empty line. */
+void http_write_stored_head(struct buf *b, const struct http_head *h, const char *date);
 
 /* Appends a complete small answer of accel's own: <status> with a text/plain body that says
  * <msg>. With <close>, "Connection: close". <head_only> omits the body (HEAD request). */

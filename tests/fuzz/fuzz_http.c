@@ -41,7 +41,7 @@ static void run(int is_request, const char *buf, size_t len, size_t split)
                 (void)http_request_host(&hp.head, &host);
                 http_write_request(&b, &hp.head, &f);
             } else {
-                http_write_response_head(&b, &hp.head, "D", 1, 0, 0);
+                http_write_response_head(&b, &hp.head, "D", 1, 0, 0, NULL);
             }
             b.off = b.len = 0;
             continue;

@@ -334,7 +334,7 @@ Test(http, writes_the_response_head)
     cr_assert_eq(http_parse(&hp, r, strlen(r), &used), HTTP_EV_ERROR);
     setup_resp(0);
     cr_assert_eq(http_parse(&hp, r2, strlen(r2), &used), HTTP_EV_HEAD);
-    http_write_response_head(&b, &hp.head, "Sun, 29 Nov 2026 19:37:29 GMT", 1, 0, 0);
+    http_write_response_head(&b, &hp.head, "Sun, 29 Nov 2026 19:37:29 GMT", 1, 0, 0, NULL);
     buf_append(&b, "", 1);
     cr_assert_str_eq(b.p, "HTTP/1.1 404 Nope\r\nX-Keep: 2\r\nDate: yesterday\r\n"
                           "Via: 1.0 accel\r\nTransfer-Encoding: chunked\r\n\r\n");

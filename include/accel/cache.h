@@ -1,0 +1,82 @@
+/* cache.h - lookup and insertion across tiers, busy objects and hit-for-miss markers: what a
+ * request gets from the cache, decided atomically under one shard lock.
+ *
+ * cache_lookup() answers HIT (a fresh, complete object that matches the request's Vary), BUSY
+ * (an object still being fetched: subscribe and stream it), MISS (a new busy object the caller
+ * now owns and must fetch), PASS (the key is marked uncacheable: go to the origin alone) or NONE
+ * (not cached, and the request said only-if-cached). */
+#ifndef ACCEL_CACHE_H
+#define ACCEL_CACHE_H
+
+#include <stdint.h>
+
+#include "accel/base.h"
+#include "accel/key.h"
+#include "accel/obj.h"
+#include "accel/policy.h"
+
+struct cache;
+
+struct cache_conf {
+    uint64_t memory; /* bytes; 0: the cache stores nothing */
+    unsigned shards;
+    uint64_t max_object_size;
+    struct policy_conf policy;
+    int ignore_client_no_cache;
+};
+
+enum cache_res {
+    CACHE_HIT = 0,
+    CACHE_BUSY,
+    CACHE_MISS,
+    CACHE_PASS,
+    CACHE_NONE,
+};
+
+struct cache_req {
+    struct key key;
+    const struct field *fields; /* the request's header fields, for Vary */
+    unsigned n_fields;
+    struct cc cc; /* the request's Cache-Control */
+    int64_t now;  /* seconds */
+    uint64_t now_ms;
+};
+
+struct cache_stats {
+    uint64_t objects, bytes, budget, evictions;
+};
+
+struct cache *cache_new(const struct cache_conf *cc);
+void cache_free(struct cache **cp);
+
+const struct cache_conf *cache_conf_of(const struct cache *c);
+
+/* Looks <r> up. HIT, BUSY and MISS give a new reference in *<out> (the caller unrefs it);
+ * PASS and NONE give NULL. */
+enum cache_res cache_lookup(struct cache *c, const struct cache_req *r, struct obj **out);
+
+/* 1 if the stored request values of <o>'s Vary match the request fields <f>. Objects without
+ * Vary match everything. Only after obj_has_head(o). */
+int cache_vary_match(const struct obj *o, const struct field *f, unsigned n);
+
+/* Builds the "name\0value\0" list of Vary <vary> (the response's field value) from request
+ * fields <f>; returns its length (0 when Vary names nothing) and the bytes in *<out>
+ * (malloc'd, the caller owns them). */
+size_t cache_vary_build(struct span vary, const struct field *f, unsigned n, char **out);
+
+/* The fetch of busy object <o> found it cannot be stored: marks its key uncacheable until
+ * <until> (seconds) with a small marker object and removes <o> from the index. */
+void cache_mark_pass(struct cache *c, struct obj *o, int64_t until);
+
+/* Accounts <delta> more bytes to busy object <o> (evicting others as needed). */
+void cache_grow(struct cache *c, struct obj *o, size_t delta);
+
+/* The fetch completed <o>: it replaces older objects of the same key and Vary values. */
+void cache_complete(struct cache *c, struct obj *o);
+
+/* The fetch of <o> failed, or <o> outgrew max_object_size: removes it from the index. */
+void cache_remove(struct cache *c, struct obj *o);
+
+void cache_get_stats(struct cache *c, struct cache_stats *out);
+
+#endif
