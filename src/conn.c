@@ -30,6 +30,9 @@
 #include <unistd.h>
 
 #include "accel/base.h"
+#include "accel/cache.h"
+#include "accel/deliver.h"
+#include "accel/fetch.h"
 #include "accel/http.h"
 #include "accel/log.h"
 #include "accel/origin.h"
@@ -48,11 +51,12 @@ enum conn_state {
     CONN_ERROR,
     CONN_FLUSH,
     CONN_DONE,
+    CONN_DELIVER,
     CONN_WAIT,
 };
 
 static const char *const state_names[] = {"head",  "start", "exchange", "error",
-                                          "flush", "done",  "wait"};
+                                          "flush", "done",  "deliver",  "wait"};
 
 enum timer_mode {
     TM_NONE = 0,
@@ -122,10 +126,27 @@ struct conn {
     uint64_t req_body, resp_body_out;
     ev_tstamp t_start;
     struct buf logreq; /* "request line\0referer\0user-agent\0" copied for the access log */
+
+    /* the cache: the object this request reads (a hit, a busy object it subscribed to, or the
+     * one it fetches as owner), the delivery walk over it, and the X-Cache/Cache-Status lines */
+    struct obj *obj;
+    struct deliver dl;
+    enum cache_res cres;
+    const char *xcache;
+    char xbuf[160];
+    struct buf keybuf;
+    struct cc rcc;
+    int64_t t_req;
+    unsigned owner : 1;      /* this request fetches c->obj */
+    unsigned dhead_done : 1; /* the object's head was written */
+    unsigned waiting : 1;    /* on the worker's list of conns waiting for busy objects */
+    struct conn *wprev, *wnext;
 };
 
 static void on_origin_event(struct upstream *u, int revents);
 static void conn_run(struct conn *c);
+static enum conn_state cache_start(struct conn *c);
+static int owner_decides(struct conn *c);
 
 /* ---------------------------------------------------------------------------------------- */
 
@@ -162,6 +183,43 @@ static void want_client(struct conn *c, int rd, int wr)
         ev_io_stop(loop, &c->wio);
 }
 
+static void unwait(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    if (!c->waiting)
+        return;
+    if (c->wprev != NULL)
+        c->wprev->wnext = c->wnext;
+    else
+        w->waiting = c->wnext;
+    if (c->wnext != NULL)
+        c->wnext->wprev = c->wprev;
+    c->wprev = c->wnext = NULL;
+    c->waiting = 0;
+}
+
+static void drop_obj(struct conn *c)
+{
+    unwait(c);
+    if (c->owner && c->obj != NULL && !obj_has_head(c->obj)) {
+        /* The fetch this request owned never got a usable head: release the subscribers. */
+        cache_remove(c->w->cache, c->obj);
+        obj_finish(c->obj, OBJ_FAILED);
+    }
+    obj_unref(&c->obj);
+    c->owner = 0;
+    c->dhead_done = 0;
+}
+
+void conn_wake_waiting(struct worker *w)
+{
+    for (struct conn *c = w->waiting, *next; c != NULL; c = next) {
+        next = c->wnext;
+        conn_run(c);
+    }
+}
+
 void conn_close(struct conn *c)
 {
     struct worker *w = c->w;
@@ -173,6 +231,7 @@ void conn_close(struct conn *c)
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->timer);
+    drop_obj(c);
     origin_close(&c->up);
     close(c->fd);
     c->fd = -1;
@@ -199,6 +258,7 @@ void conn_free_closed(struct worker *w)
         buf_free(&c->out);
         buf_free(&c->uout);
         buf_free(&c->logreq);
+        buf_free(&c->keybuf);
         free(c->in);
         free(c->uin);
         c->magic = 0;
@@ -294,6 +354,8 @@ static void reset_request(struct conn *c)
     buf_free(&c->uout);
     c->logreq.off = c->logreq.len = 0;
     memset(&c->fwd, 0, sizeof(c->fwd));
+    drop_obj(c);
+    c->xcache = NULL;
 }
 
 static enum conn_state conn_head(struct conn *c)
@@ -357,7 +419,7 @@ static enum conn_state conn_head(struct conn *c)
 static void copy_for_log(struct conn *c)
 {
     const struct http_head *h = &c->req.head;
-    const struct http_hdr *ref = http_find(h, "referer"), *ua = http_find(h, "user-agent");
+    const struct field *ref = http_find(h, "referer"), *ua = http_find(h, "user-agent");
     size_t tlen = h->target.len > 2048 ? 2048 : h->target.len;
 
     if (!log_access_enabled())
@@ -411,11 +473,255 @@ static enum conn_state open_exchange(struct conn *c)
     return CONN_EXCHANGE;
 }
 
+/* The request's Cache-Control (Pragma: no-cache when there is none, RFC 9111 §5.4). */
+static void parse_request_cc(struct conn *c)
+{
+    const struct http_head *h = &c->req.head;
+    int seen = 0;
+
+    policy_cc_init(&c->rcc);
+    for (unsigned i = 0; i < h->n_hdrs; i++) {
+        if (span_eq_ci(h->hdrs[i].name, "cache-control")) {
+            policy_cc_parse(h->hdrs[i].value, &c->rcc);
+            seen = 1;
+        }
+    }
+    if (!seen) {
+        const struct field *pragma = http_find(h, "pragma");
+        if (pragma != NULL && span_eq_ci(span_trim(pragma->value), "no-cache"))
+            c->rcc.flags |= CC_NO_CACHE;
+    }
+}
+
+static enum conn_state cache_start(struct conn *c)
+{
+    const struct conf *conf = cf(c);
+    struct cache_req r;
+    struct span host = c->fwd.client_host;
+    ev_tstamp now = ev_now(c->w->loop);
+
+    if (c->w->cache == NULL || conf->cache_memory == 0) {
+        c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=bypass\r\n";
+        return open_exchange(c);
+    }
+    if (host.len == 0)
+        host = span_of(conf->origin_host, strlen(conf->origin_host));
+    parse_request_cc(c);
+    c->keybuf.off = c->keybuf.len = 0;
+    if (key_build(&c->keybuf, "http", host, http_request_path(&c->req.head), &r.key) < 0) {
+        c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=bypass\r\n";
+        return open_exchange(c);
+    }
+    r.fields = c->req.head.hdrs;
+    r.n_fields = c->req.head.n_hdrs;
+    r.cc = c->rcc;
+    r.now = (int64_t)now;
+    r.now_ms = (uint64_t)(now * 1000.0);
+    r.no_make = c->head_req; /* a HEAD miss goes to the origin as HEAD, nothing is stored */
+    c->t_req = r.now;
+    c->cres = cache_lookup(c->w->cache, &r, &c->obj);
+    switch (c->cres) {
+    case CACHE_HIT:
+        atomic_fetch_add_explicit(&c->w->stats.cache_hits, 1, memory_order_relaxed);
+        deliver_init(&c->dl, c->obj);
+        return CONN_DELIVER;
+    case CACHE_BUSY:
+        atomic_fetch_add_explicit(&c->w->stats.cache_coalesced, 1, memory_order_relaxed);
+        deliver_init(&c->dl, c->obj);
+        return CONN_DELIVER;
+    case CACHE_MISS:
+        atomic_fetch_add_explicit(&c->w->stats.cache_misses, 1, memory_order_relaxed);
+        c->owner = 1;
+        return open_exchange(c);
+    case CACHE_PASS:
+        atomic_fetch_add_explicit(&c->w->stats.cache_passes, 1, memory_order_relaxed);
+        c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=uri-miss; detail=hit-for-miss\r\n";
+        return open_exchange(c);
+    case CACHE_NONE:
+        break;
+    }
+    if (c->rcc.flags & CC_ONLY_IF_CACHED)
+        return fail(c, 504, "not in the cache (only-if-cached)");
+    atomic_fetch_add_explicit(&c->w->stats.cache_misses, 1, memory_order_relaxed);
+    c->xcache = "X-Cache: MISS\r\nCache-Status: accel; fwd=miss\r\n";
+    return open_exchange(c);
+}
+
+static void wait_for(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    if (c->waiting)
+        return;
+    obj_wait(c->obj, w->id);
+    c->waiting = 1;
+    c->wprev = NULL;
+    c->wnext = w->waiting;
+    if (w->waiting != NULL)
+        w->waiting->wprev = c;
+    w->waiting = c;
+}
+
+static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
+{
+    const struct obj *o = c->obj;
+    int64_t now = (int64_t)ev_now(c->w->loop);
+    int64_t age = policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, now);
+    uint64_t length = st == OBJ_COMPLETE ? avail : o->content_length;
+
+    c->status = o->status;
+    c->close_after = c->close_after || !c->req_ka || c->draining;
+    if (length == OBJ_LEN_UNKNOWN && !c->head_req) {
+        if (c->v10)
+            c->close_after = 1;
+        else
+            c->chunk_out = 1;
+    }
+    switch (c->cres) {
+    case CACHE_HIT:
+        snprintf(c->xbuf, sizeof(c->xbuf), "X-Cache: HIT\r\nCache-Status: accel; hit; ttl=%lld\r\n",
+                 (long long)(o->ttl - age));
+        break;
+    case CACHE_BUSY:
+        snprintf(c->xbuf, sizeof(c->xbuf),
+                 "X-Cache: HIT\r\nCache-Status: accel; hit; ttl=%lld; detail=collapsed\r\n",
+                 (long long)(o->ttl - age));
+        break;
+    default:
+        snprintf(c->xbuf, sizeof(c->xbuf),
+                 "X-Cache: MISS\r\nCache-Status: accel; fwd=%s; stored; ttl=%lld\r\n",
+                 (c->rcc.flags & CC_NO_CACHE) ? "request" : "miss", (long long)(o->ttl - age));
+        break;
+    }
+    deliver_head(&c->out, o, age, length, c->chunk_out, c->close_after, c->v10 && !c->close_after,
+                 c->xbuf);
+    c->dhead_done = 1;
+}
+
+/* Writes what is pending in <out> and the object's bytes after the delivery position, up to
+ * <avail>. Returns -1 when the client is gone. */
+static int deliver_write(struct conn *c, uint64_t avail, int *progress)
+{
+    struct iovec iov[17];
+    unsigned n = 0;
+    ssize_t w;
+
+    if (c->chunk_out) {
+        /* Unknown length: frame what is there as one chunk (copied: rare, not the hit path). */
+        unsigned k = deliver_iov(&c->dl, avail, iov, 16);
+        uint64_t total = 0;
+
+        for (unsigned i = 0; i < k; i++)
+            total += iov[i].iov_len;
+        if (total > 0) {
+            buf_printf(&c->out, "%llx\r\n", (unsigned long long)total);
+            for (unsigned i = 0; i < k; i++)
+                buf_append(&c->out, iov[i].iov_base, iov[i].iov_len);
+            buf_append_str(&c->out, "\r\n");
+            deliver_advance(&c->dl, total);
+            *progress = 1;
+        }
+        return flush_client(c, progress);
+    }
+    if (buf_pending(&c->out) > 0)
+        iov[n++] = (struct iovec){c->out.p + c->out.off, buf_pending(&c->out)};
+    n += deliver_iov(&c->dl, avail, iov + n, 16);
+    if (n == 0)
+        return 0;
+    do
+        w = writev(c->fd, iov, (int)n);
+    while (w < 0 && errno == EINTR);
+    if (w < 0)
+        return errno == EAGAIN ? 0 : -1;
+    if (w > 0) {
+        size_t take = (size_t)w < buf_pending(&c->out) ? (size_t)w : buf_pending(&c->out);
+
+        *progress = 1;
+        atomic_fetch_add_explicit(&c->w->stats.bytes_out, (uint64_t)w, memory_order_relaxed);
+        buf_consume(&c->out, take);
+        deliver_advance(&c->dl, (uint64_t)w - take);
+    }
+    return 0;
+}
+
+static enum conn_state conn_deliver(struct conn *c)
+{
+    struct obj *o = c->obj;
+    const struct conf *conf = cf(c);
+
+    CHECK_OBJ(o, OBJ_MAGIC);
+    if (obj_state(o) == OBJ_BUSY)
+        wait_for(c); /* before looking, so that no publication can slip between */
+    if (!c->dhead_done) {
+        if (!obj_has_head(o)) {
+            if (obj_state(o) == OBJ_FAILED) {
+                int private = (o->flags & OBJ_F_PRIVATE) != 0;
+
+                drop_obj(c);
+                if (!private)
+                    return fail(c, 502, "the origin failed to answer");
+                c->xcache =
+                    "X-Cache: PASS\r\nCache-Status: accel; fwd=uri-miss; detail=hit-for-miss\r\n";
+                return open_exchange(c);
+            }
+            set_timer(c, TM_ORIGIN, conf->origin_timeout, 0);
+            return CONN_WAIT;
+        }
+        if (c->cres == CACHE_BUSY && !cache_vary_match(o, c->req.head.hdrs, c->req.head.n_hdrs)) {
+            drop_obj(c);
+            c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=vary-miss\r\n";
+            return open_exchange(c);
+        }
+        {
+            enum obj_state st = obj_state(o);
+            deliver_start(c, st, obj_avail(o));
+        }
+        if (c->head_req || o->status == 204 || o->status == 304) {
+            drop_obj(c);
+            c->resp_done = 1;
+            return CONN_FLUSH;
+        }
+    }
+    for (;;) {
+        int progress = 0;
+        enum obj_state st = obj_state(o); /* before avail: COMPLETE means avail is final */
+        uint64_t avail = obj_avail(o);
+
+        if (deliver_write(c, avail, &progress) < 0) {
+            conn_close(c);
+            return CONN_WAIT;
+        }
+        c->resp_body_out = c->dl.pos;
+        if (c->dl.pos == avail && buf_pending(&c->out) == 0) {
+            if (st == OBJ_COMPLETE) {
+                if (c->chunk_out)
+                    buf_append_str(&c->out, "0\r\n\r\n");
+                drop_obj(c);
+                c->resp_done = 1;
+                return CONN_FLUSH;
+            }
+            if (st == OBJ_FAILED) {
+                /* The fetch broke in the middle of the body: closing tells the client. */
+                conn_close(c);
+                return CONN_WAIT;
+            }
+            want_client(c, c->in_len < c->in_cap && !c->client_eof, 0);
+            set_timer(c, TM_ORIGIN, conf->origin_timeout, 1);
+            return CONN_WAIT;
+        }
+        if (!progress) {
+            want_client(c, c->in_len < c->in_cap && !c->client_eof, 1);
+            set_timer(c, TM_SEND, conf->send_timeout, 1);
+            return CONN_WAIT;
+        }
+    }
+}
+
 static enum conn_state conn_start(struct conn *c)
 {
     const struct conf *conf = cf(c);
     struct http_head *h = &c->req.head;
-    const struct http_hdr *expect;
+    const struct field *expect;
 
     atomic_fetch_add_explicit(&c->w->stats.requests, 1, memory_order_relaxed);
     c->v10 = h->vmajor == 1 && h->vminor == 0;
@@ -443,6 +749,9 @@ static enum conn_state conn_start(struct conn *c)
     if (expect != NULL && c->has_body && !c->v10 &&
         span_eq_ci(span_trim(expect->value), "100-continue"))
         buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+    if ((h->method == HTTP_GET || h->method == HTTP_HEAD) && !c->has_body)
+        return cache_start(c);
+    c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=method\r\n";
     return open_exchange(c);
 }
 
@@ -519,6 +828,73 @@ static int on_resp_body(void *ctx, const char *p, size_t n)
     return 0;
 }
 
+/* The owner of a busy object got the response head: store it (the fetch goes on by itself and
+ * this request reads the object like any other) or not (the key is marked hit-for-miss, the
+ * subscribers go to the origin alone and this request streams the answer through). Returns 1
+ * when stored. */
+static int owner_decides(struct conn *c)
+{
+    struct obj *o = c->obj;
+    const struct http_head *h = &c->resp.head;
+    const struct cache_conf *cc = cache_conf_of(c->w->cache);
+    int64_t now = (int64_t)ev_now(c->w->loop);
+    int has_auth = http_find(&c->req.head, "authorization") != NULL;
+    uint64_t len = ((h->flags & HTTP_F_LENGTH) && !(h->flags & HTTP_F_TE)) ? h->content_length
+                                                                           : OBJ_LEN_UNKNOWN;
+    const struct field *vary;
+    struct policy_resp pr;
+    struct fetch_handover ho;
+    struct buf hb = {0};
+
+    c->owner = 0;
+    policy_response(&cc->policy, "GET", &c->rcc, has_auth, h->status, h->hdrs, h->n_hdrs, now, &pr);
+    if (pr.storable && len != OBJ_LEN_UNKNOWN && len > cc->max_object_size) {
+        pr.storable = 0;
+        pr.reason = "too large";
+    }
+    if (!pr.storable) {
+        o->flags |= OBJ_F_PRIVATE; /* before the state is published: subscribers go alone */
+        cache_mark_pass(c->w->cache, o, now + (int64_t)(cf(c)->hit_for_miss_ttl / 1000));
+        obj_finish(o, OBJ_FAILED);
+        drop_obj(c);
+        snprintf(c->xbuf, sizeof(c->xbuf),
+                 "X-Cache: PASS\r\nCache-Status: accel; fwd=uri-miss; detail=\"%s\"\r\n",
+                 pr.reason);
+        c->xcache = c->xbuf;
+        atomic_fetch_add_explicit(&c->w->stats.cache_passes, 1, memory_order_relaxed);
+        return 0;
+    }
+    o->status = h->status;
+    o->t_req = c->t_req;
+    o->t_resp = now;
+    o->date = pr.date;
+    o->age_value = pr.age;
+    o->ttl = pr.ttl;
+    o->swr = pr.swr;
+    o->sie = pr.sie;
+    o->cc_flags = pr.cc_flags;
+    o->content_length = (h->flags & HTTP_F_NOBODY) ? 0 : len;
+    vary = http_find(h, "vary");
+    if (vary != NULL)
+        o->vary_len = cache_vary_build(vary->value, c->req.head.hdrs, c->req.head.n_hdrs, &o->vary);
+    http_write_stored_head(&hb, h, worker_date(c->w));
+    obj_set_head(o, hb.p, hb.len);
+    buf_free(&hb);
+    ho.up = c->up;
+    ho.in = c->uin;
+    ho.len = c->uin_len;
+    ho.cap = c->uin_cap;
+    ho.pos = c->uin_pos;
+    ho.resp = &c->resp;
+    c->up = NULL;
+    c->uin = NULL;
+    c->uin_len = c->uin_pos = c->uin_cap = 0;
+    c->resp_started = 0;
+    fetch_adopt(c->w, o, &ho);
+    deliver_init(&c->dl, o);
+    return 1;
+}
+
 static void on_resp_head(struct conn *c)
 {
     struct http_head *h = &c->resp.head;
@@ -531,6 +907,8 @@ static void on_resp_head(struct conn *c)
         return;
     }
     c->up_status = c->status = h->status;
+    if (c->owner && owner_decides(c))
+        return;
     c->close_after = c->close_after || !c->req_ka || c->draining;
     if (!nobody && !length) {
         if (c->v10)
@@ -539,7 +917,7 @@ static void on_resp_head(struct conn *c)
             c->chunk_out = 1;
     }
     http_write_response_head(&c->out, h, worker_date(c->w), c->chunk_out, c->close_after,
-                             c->v10 && !c->close_after, NULL);
+                             c->v10 && !c->close_after, c->xcache);
     c->resp_head_sent = 1;
 }
 
@@ -599,6 +977,8 @@ static enum conn_state pump_response(struct conn *c, int *progress)
         }
         if (ev == HTTP_EV_HEAD) {
             on_resp_head(c);
+            if (c->obj != NULL && !c->owner) /* stored: the fetch goes on alone */
+                return CONN_DELIVER;
             c->resp_kick = 1;
             continue;
         }
@@ -896,6 +1276,9 @@ static void conn_run(struct conn *c)
         case CONN_DONE:
             next = conn_done(c);
             break;
+        case CONN_DELIVER:
+            next = conn_deliver(c);
+            break;
         default:
             AZ(1);
             return;
@@ -1038,7 +1421,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
         c->state = fail(c, 408, "request timeout");
         break;
     case TM_ORIGIN:
-        if (c->resp_head_sent) {
+        if (c->resp_head_sent || c->dhead_done) {
             log_error("origin %s: timed out in the middle of a response", cf(c)->origin.text);
             conn_close(c);
             return;

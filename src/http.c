@@ -29,7 +29,7 @@ static int fail(struct http_parser *hp, int status, const char *reason)
 static int on_message_begin(llhttp_t *ll)
 {
     struct http_parser *hp = hp_of(ll);
-    struct http_hdr *hdrs = hp->head.hdrs;
+    struct field *hdrs = hp->head.hdrs;
 
     memset(&hp->head, 0, sizeof(hp->head));
     hp->head.hdrs = hdrs;
@@ -223,7 +223,7 @@ static const llhttp_settings_t settings = {
 
 void http_parser_init(struct http_parser *hp, int is_request, unsigned max_hdrs, size_t max_uri)
 {
-    struct http_hdr *hdrs = hp->head.hdrs;
+    struct field *hdrs = hp->head.hdrs;
     unsigned old_max = hp->max_hdrs;
     int (*body_cb)(void *, const char *, size_t) = hp->on_body;
     void *ctx = hp->ctx;
@@ -329,7 +329,7 @@ int http_in_message(const struct http_parser *hp)
     return llhttp_message_needs_eof(&hp->ll) || hp->ll.finish != HTTP_FINISH_SAFE;
 }
 
-const struct http_hdr *http_find(const struct http_head *h, const char *name)
+const struct field *http_find(const struct http_head *h, const char *name)
 {
     for (unsigned i = 0; i < h->n_hdrs; i++)
         if (span_eq_ci(h->hdrs[i].name, name))
@@ -418,7 +418,7 @@ struct span http_request_path(const struct http_head *h)
 
 int http_request_host(const struct http_head *h, struct span *host)
 {
-    const struct http_hdr *found = NULL;
+    const struct field *found = NULL;
     struct span a = target_authority(h->target);
 
     for (unsigned i = 0; i < h->n_hdrs; i++) {

@@ -10,6 +10,7 @@
 #include <ev.h>
 
 #include "accel/base.h"
+#include "accel/cache.h"
 #include "accel/conf.h"
 #include "accel/log.h"
 #include "accel/worker.h"
@@ -59,6 +60,7 @@ int main(int argc, char **argv)
     int check = 0, opt, rc;
     char err[512];
     struct conf *conf = NULL;
+    struct cache *cache = NULL;
     struct ev_loop *loop;
     ev_signal sig_term, sig_int, sig_usr1, sig_hup;
 
@@ -99,8 +101,25 @@ int main(int argc, char **argv)
     if (log_open(conf) < 0)
         return 1;
 
+    {
+        struct cache_conf cc = {
+            .memory = conf->cache_memory,
+            .shards = conf->cache_shards,
+            .max_object_size = conf->max_object_size,
+            .policy =
+                {
+                    .default_ttl = (int64_t)(conf->default_ttl / 1000),
+                    .heuristic_max = 86400,
+                    .heuristic_pct = 10,
+                    .cache_set_cookie = (int)conf->cache_set_cookie,
+                    .hit_for_miss_ttl = (int64_t)(conf->hit_for_miss_ttl / 1000),
+                },
+            .ignore_client_no_cache = (int)conf->ignore_client_no_cache,
+        };
+        cache = cache_new(&cc);
+    }
     n_workers = conf->workers;
-    workers = worker_create(conf, n_workers);
+    workers = worker_create(conf, n_workers, cache);
     if (worker_bind_all(workers, n_workers, err, sizeof(err)) < 0) {
         log_error("%s", err);
         if (conf->error_log != NULL)
@@ -130,6 +149,7 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < n_workers; i++)
         worker_join_free(&workers[i]);
     free(workers);
+    cache_free(&cache);
     log_info("accel stopped");
     log_close();
     conf_free(&conf);

@@ -22,13 +22,26 @@
 
 #include "accel/base.h"
 #include "accel/conn.h"
+#include "accel/fetch.h"
 #include "accel/http.h"
 #include "accel/log.h"
+#include "accel/obj.h"
 #include "accel/origin.h"
 
 #define ACCEPT_BATCH 64
 
-struct worker **worker_create(const struct conf *c, unsigned n)
+static struct worker **all_workers;
+static unsigned n_all_workers;
+
+/* The object waker: a publication on a busy object wakes the workers with readers on it. */
+static void wake_workers(unsigned mask)
+{
+    for (unsigned i = 0; i < n_all_workers && mask != 0; i++, mask >>= 1)
+        if ((mask & 1u) && all_workers[i]->loop != NULL)
+            ev_async_send(all_workers[i]->loop, &all_workers[i]->wake);
+}
+
+struct worker **worker_create(const struct conf *c, unsigned n, struct cache *cache)
 {
     struct worker **ws = xcalloc(n, sizeof(*ws));
 
@@ -38,6 +51,7 @@ struct worker **worker_create(const struct conf *c, unsigned n)
         w->magic = WORKER_MAGIC;
         w->id = i;
         w->conf = c;
+        w->cache = cache;
         w->max_conns = c->max_connections / n;
         if (w->max_conns == 0)
             w->max_conns = 1;
@@ -45,6 +59,9 @@ struct worker **worker_create(const struct conf *c, unsigned n)
             w->lfd[j] = -1;
         ws[i] = w;
     }
+    all_workers = ws;
+    n_all_workers = n;
+    obj_set_waker(wake_workers);
     return ws;
 }
 
@@ -203,6 +220,7 @@ static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
     struct worker *w = a->data;
 
     (void)revents;
+    conn_wake_waiting(w);
     if (!atomic_load(&w->stop_requested) || w->draining)
         return;
     set_accepting(w, 0);
@@ -224,6 +242,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
 
     ev_run(w->loop, 0);
+    fetch_abort_all(w);
     conn_free_closed(w);
     return NULL;
 }

@@ -40,6 +40,7 @@ struct cache_req {
     struct cc cc; /* the request's Cache-Control */
     int64_t now;  /* seconds */
     uint64_t now_ms;
+    int no_make; /* do not insert a busy object on a miss (HEAD) */
 };
 
 struct cache_stats {

@@ -20,6 +20,9 @@ void conn_close(struct conn *c);
 /* Frees the connections <w> closed; run from the worker's ev_prepare hook. */
 void conn_free_closed(struct worker *w);
 
+/* Runs every connection of <w> waiting for a busy object (after a wake-up). */
+void conn_wake_waiting(struct worker *w);
+
 /* Next connection in <w>'s live list after <c> (NULL at the end). */
 struct conn *conn_next(struct conn *c);
 

@@ -24,10 +24,6 @@ enum http_ev {
     HTTP_EV_ERROR,    /* malformed: see err_status and err_reason */
 };
 
-struct http_hdr {
-    struct span name, value;
-};
-
 #define HTTP_F_CHUNKED   0x01u /* Transfer-Encoding ends in chunked */
 #define HTTP_F_LENGTH    0x02u /* Content-Length given (content_length) */
 #define HTTP_F_TE        0x04u /* some Transfer-Encoding */
@@ -39,7 +35,7 @@ struct http_head {
     unsigned status;
     unsigned vmajor, vminor;
     struct span target, reason;
-    struct http_hdr *hdrs; /* owned by the parser, max_hdrs of them */
+    struct field *hdrs; /* owned by the parser, max_hdrs of them */
     unsigned n_hdrs;
     uint64_t content_length;
     unsigned flags;
@@ -85,7 +81,7 @@ enum http_ev http_finish(struct http_parser *hp);
 int http_in_message(const struct http_parser *hp);
 
 /* Returns the first field named <name> (case-insensitive), or NULL. */
-const struct http_hdr *http_find(const struct http_head *h, const char *name);
+const struct field *http_find(const struct http_head *h, const char *name);
 
 /* 1 if the field <name> must not be forwarded: the fixed hop-by-hop list of RFC 9110 §7.6.1
  * (Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade) or a field

@@ -16,7 +16,9 @@
 
 #define WORKER_MAGIC 0x776f726bu
 
+struct cache;
 struct conn;
+struct fetch;
 struct origin_pool;
 
 /* Counters a worker bumps without a lock; readers sum them across workers. */
@@ -27,6 +29,7 @@ struct worker_stats {
     atomic_uint_fast64_t bad_requests;
     atomic_uint_fast64_t bytes_in, bytes_out;
     atomic_uint_fast64_t connections, connections_current;
+    atomic_uint_fast64_t cache_hits, cache_misses, cache_coalesced, cache_passes;
 };
 
 struct worker {
@@ -36,6 +39,9 @@ struct worker {
     struct ev_loop *loop;
     const struct conf *conf;
     struct origin_pool *pool;
+    struct cache *cache;   /* shared by every worker; NULL: no caching */
+    struct fetch *fetches; /* fetches filling busy objects on this loop */
+    struct conn *waiting;  /* conns waiting for busy objects to grow */
 
     int lfd[CONF_MAX_LISTEN];
     ev_io lio[CONF_MAX_LISTEN];
@@ -58,8 +64,9 @@ struct worker {
     struct worker_stats stats;
 };
 
-/* Creates <n> workers for <c> (not started). */
-struct worker **worker_create(const struct conf *c, unsigned n);
+/* Creates <n> workers for <c> (not started), sharing <cache> (may be NULL). Installs the
+ * object waker that turns publications into ev_async wake-ups. */
+struct worker **worker_create(const struct conf *c, unsigned n, struct cache *cache);
 
 /* Binds every listen address of the configuration for every worker (SO_REUSEPORT). A port 0
  * is resolved by the first bind and reused for the other workers. Logs "listening on ...".

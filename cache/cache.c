@@ -1,0 +1,271 @@
+/* cache.c - what a request gets from the cache.
+ *
+ * One lookup is one lru_find(): the pick callback looks at each object of the key under the
+ * shard lock and takes the first usable one (a pass marker still in force, a busy object, a
+ * fresh complete object whose Vary values match); when none is, make() inserts a new busy
+ * object, so two requests for a cold key can never both fetch it. Stale objects are skipped:
+ * the new busy object replaces them when its fetch completes (cache_complete).
+ * XXX(#3): stale objects should be revalidated (conditional request, 304) and served under
+ * stale-while-revalidate / stale-if-error instead of refetched.
+ *
+ * Vary: an object carries the request values of the fields its response's Vary names, as
+ * "name\0value\0" pairs. A busy object whose head has not arrived is taken by anyone (Varnish
+ * does the same): a subscriber whose Vary values turn out different goes to the origin alone. */
+#include "accel/cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "accel/lru.h"
+
+struct cache {
+    struct cache_conf conf;
+    struct lru *mem;
+};
+
+struct cache *cache_new(const struct cache_conf *cc)
+{
+    struct cache *c = xcalloc(1, sizeof(*c));
+
+    c->conf = *cc;
+    key_init();
+    c->mem = lru_new(cc->memory, cc->shards ? cc->shards : 1);
+    return c;
+}
+
+void cache_free(struct cache **cp)
+{
+    struct cache *c = *cp;
+
+    if (c == NULL)
+        return;
+    lru_free(&c->mem);
+    free(c);
+    *cp = NULL;
+}
+
+const struct cache_conf *cache_conf_of(const struct cache *c)
+{
+    return &c->conf;
+}
+
+/* The request's value for field <name>: every field of that name joined by ", ", trimmed. */
+static size_t req_value(const struct field *f, unsigned n, struct span name, char *out, size_t cap)
+{
+    size_t len = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        struct span v;
+
+        if (f[i].name.len != name.len || strncasecmp(f[i].name.p, name.p, name.len) != 0)
+            continue;
+        v = span_trim(f[i].value);
+        if (len > 0 && len + 2 <= cap) {
+            memcpy(out + len, ", ", 2);
+            len += 2;
+        }
+        if (len + v.len > cap)
+            v.len = cap - len;
+        memcpy(out + len, v.p, v.len);
+        len += v.len;
+    }
+    return len;
+}
+
+#define VARY_VALUE_MAX 1024
+
+size_t cache_vary_build(struct span vary, const struct field *f, unsigned n, char **out)
+{
+    struct buf b = {0};
+    size_t start = 0;
+
+    for (size_t i = 0; i <= vary.len; i++) {
+        char val[VARY_VALUE_MAX];
+        struct span name;
+        size_t vlen;
+
+        if (i < vary.len && vary.p[i] != ',')
+            continue;
+        name = span_trim(span_of(vary.p + start, i - start));
+        start = i + 1;
+        if (name.len == 0)
+            continue;
+        for (size_t j = 0; j < name.len; j++) {
+            char ch = name.p[j];
+            buf_append(&b, (ch >= 'A' && ch <= 'Z') ? &(char){(char)(ch + 32)} : &ch, 1);
+        }
+        buf_append(&b, "", 1);
+        vlen = req_value(f, n, name, val, sizeof(val));
+        buf_append(&b, val, vlen);
+        buf_append(&b, "", 1);
+    }
+    *out = b.p;
+    return b.len;
+}
+
+int cache_vary_match(const struct obj *o, const struct field *f, unsigned n)
+{
+    const char *p = o->vary, *end = o->vary + o->vary_len;
+
+    while (p != NULL && p < end) {
+        struct span name = span_of(p, strlen(p));
+        const char *val = p + name.len + 1;
+        size_t vlen = strlen(val);
+        char mine[VARY_VALUE_MAX];
+        size_t mlen = req_value(f, n, name, mine, sizeof(mine));
+
+        if (mlen != vlen || memcmp(mine, val, vlen) != 0)
+            return 0;
+        p = val + vlen + 1;
+    }
+    return 1;
+}
+
+struct lookup {
+    struct cache *c;
+    const struct cache_req *r;
+    enum cache_res res;
+};
+
+static enum lru_pick pick(struct obj *o, void *arg)
+{
+    struct lookup *lk = arg;
+    const struct cache_req *r = lk->r;
+    enum policy_use use;
+    int64_t age;
+
+    if (o->flags & OBJ_F_PASS) {
+        if (o->pass_until > r->now) {
+            lk->res = CACHE_PASS;
+            return LRU_TAKE;
+        }
+        return LRU_SKIP;
+    }
+    if (obj_state(o) == OBJ_FAILED)
+        return LRU_SKIP;
+    if (!obj_has_head(o)) {
+        lk->res = CACHE_BUSY;
+        return LRU_TAKE;
+    }
+    if (!cache_vary_match(o, r->fields, r->n_fields))
+        return LRU_SKIP;
+    if (obj_state(o) == OBJ_BUSY) {
+        /* Fresh by definition; a client's no-cache asked for exactly this new copy. */
+        lk->res = CACHE_BUSY;
+        return LRU_TAKE;
+    }
+    age = policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, r->now);
+    use = policy_use(o->ttl, age, 0, o->cc_flags, &r->cc, lk->c->conf.ignore_client_no_cache);
+    if (use == POLICY_FRESH || use == POLICY_STALE_OK) {
+        lk->res = CACHE_HIT;
+        return LRU_TAKE;
+    }
+    return LRU_SKIP;
+}
+
+static struct obj *make(void *arg)
+{
+    struct lookup *lk = arg;
+
+    lk->res = CACHE_MISS;
+    return obj_new(lk->r->key.p, lk->r->key.len, lk->r->key.hash, 0);
+}
+
+enum cache_res cache_lookup(struct cache *c, const struct cache_req *r, struct obj **out)
+{
+    struct lookup lk = {.c = c, .r = r, .res = CACHE_NONE};
+    int only_if_cached = (r->cc.flags & CC_ONLY_IF_CACHED) != 0;
+    int made = 0;
+    struct obj *o;
+
+    *out = NULL;
+    if (c->conf.memory == 0)
+        return only_if_cached ? CACHE_NONE : CACHE_PASS;
+    o = lru_find(c->mem, &r->key, pick, (only_if_cached || r->no_make) ? NULL : make, &lk,
+                 r->now_ms, &made);
+    if (o == NULL)
+        return CACHE_NONE;
+    if (lk.res == CACHE_PASS) {
+        obj_unref(&o);
+        return only_if_cached ? CACHE_NONE : CACHE_PASS;
+    }
+    if (only_if_cached && lk.res == CACHE_BUSY) {
+        obj_unref(&o);
+        return CACHE_NONE;
+    }
+    *out = o;
+    return lk.res;
+}
+
+void cache_mark_pass(struct cache *c, struct obj *o, int64_t until)
+{
+    struct obj *m;
+
+    lru_remove(c->mem, o);
+    if (until <= 0)
+        return;
+    m = obj_new(o->key, o->key_len, o->hash, OBJ_F_PASS);
+    m->pass_until = until;
+    obj_finish(m, OBJ_COMPLETE);
+    lru_insert(c->mem, m);
+    obj_unref(&m);
+}
+
+void cache_grow(struct cache *c, struct obj *o, size_t delta)
+{
+    lru_grow(c->mem, o, delta);
+}
+
+struct replace {
+    struct obj *self;
+    struct obj *old[8];
+    unsigned n;
+};
+
+static enum lru_pick collect_old(struct obj *o, void *arg)
+{
+    struct replace *rp = arg;
+
+    if (o == rp->self || rp->n == countof(rp->old))
+        return LRU_SKIP;
+    if (o->flags & OBJ_F_PASS) {
+        rp->old[rp->n++] = obj_ref(o); /* a stale marker: the key is cacheable now */
+        return LRU_SKIP;
+    }
+    if (obj_state(o) == OBJ_BUSY || !obj_has_head(o))
+        return LRU_SKIP;
+    if (o->vary_len == rp->self->vary_len &&
+        (o->vary_len == 0 || memcmp(o->vary, rp->self->vary, o->vary_len) == 0))
+        rp->old[rp->n++] = obj_ref(o);
+    return LRU_SKIP;
+}
+
+void cache_complete(struct cache *c, struct obj *o)
+{
+    struct replace rp = {.self = o};
+    struct key k = {.p = o->key, .len = o->key_len, .hash = o->hash};
+    int made = 0;
+
+    (void)lru_find(c->mem, &k, collect_old, NULL, &rp, 0, &made);
+    for (unsigned i = 0; i < rp.n; i++) {
+        lru_remove(c->mem, rp.old[i]);
+        obj_unref(&rp.old[i]);
+    }
+}
+
+void cache_remove(struct cache *c, struct obj *o)
+{
+    lru_remove(c->mem, o);
+}
+
+void cache_get_stats(struct cache *c, struct cache_stats *out)
+{
+    struct lru_stats s;
+
+    lru_get_stats(c->mem, &s);
+    out->objects = s.objects;
+    out->bytes = s.bytes;
+    out->budget = s.budget;
+    out->evictions = s.evictions;
+}

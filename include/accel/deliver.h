@@ -1,0 +1,36 @@
+/* deliver.h - an object (complete or still growing) to one client: the head rewrite and the
+ * walk over body chunks as iovecs, so that a hit is written straight from the object's memory
+ * with no copy and no allocation. No sockets here: the connection does the writev. */
+#ifndef ACCEL_DELIVER_H
+#define ACCEL_DELIVER_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "accel/base.h"
+#include "accel/obj.h"
+
+struct deliver {
+    struct obj *o;              /* not owned: the caller holds a reference */
+    uint64_t pos;               /* body bytes delivered */
+    const struct obj_chunk *ch; /* the chunk holding byte <pos>, NULL before the first */
+    uint64_t ch_start;          /* body offset of ch's first byte */
+};
+
+void deliver_init(struct deliver *d, struct obj *o);
+
+/* Fills at most <max> iovecs with the body bytes from pos up to <avail> (a value of
+ * obj_avail(o) the caller loaded). Returns how many iovecs. */
+unsigned deliver_iov(struct deliver *d, uint64_t avail, struct iovec *iov, unsigned max);
+
+/* Marks <n> more body bytes delivered (they must have been offered by deliver_iov). */
+void deliver_advance(struct deliver *d, uint64_t n);
+
+/* Appends the head for <o> to <b>: its stored head, then Age <age>, Content-Length <length>
+ * (unless it is OBJ_LEN_UNKNOWN, or the status has no body), Via, <extra> (as is: X-Cache,
+ * Cache-Status), "Transfer-Encoding: chunked" when <chunked>, "Connection: close" when
+ * <close> or "Connection: keep-alive" when <keepalive_10>, and the empty line. */
+void deliver_head(struct buf *b, const struct obj *o, int64_t age, uint64_t length, int chunked,
+                  int close, int keepalive_10, const char *extra);
+
+#endif

@@ -1,0 +1,206 @@
+/* fetch.c - an origin fetch that fills a busy object on its own.
+ *
+ * Adopted from a client exchange after the response head (see fetch.h), it owns the upstream,
+ * the input buffer, the parser and one reference to the object. It reads as fast as the origin
+ * sends (readers never push back: they stream from the object), appends each body piece to the
+ * object, and finishes the object exactly once: complete when the parser says the message
+ * ended, failed on an origin error, a timeout, or a body past max_object_size. Then it gives
+ * the upstream back to the pool (or closes it) and frees itself. Everything runs on the loop of
+ * the worker that adopted it; the worker's list of fetches lets shutdown abort them. */
+#include "accel/fetch.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "accel/cache.h"
+#include "accel/log.h"
+#include "accel/worker.h"
+
+#define FETCH_MAGIC 0x66657463u
+
+struct fetch {
+    unsigned magic;
+    struct worker *w;
+    struct obj *obj;
+    struct upstream *up;
+    char *in;
+    size_t len, cap, pos;
+    struct http_parser resp;
+    int kick; /* parse once more without new bytes */
+    int eof, err;
+    uint64_t max;
+    ev_timer timer;
+    struct fetch *prev, *next;
+};
+
+static void on_fetch_io(struct upstream *u, int revents);
+static void fetch_run(struct fetch *f);
+
+static void unlink_fetch(struct fetch *f)
+{
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else
+        f->w->fetches = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
+}
+
+/* Finishes the object and frees the fetch. */
+static void fetch_end(struct fetch *f, enum obj_state st, const char *why)
+{
+    struct worker *w = f->w;
+
+    CHECK_OBJ(f, FETCH_MAGIC);
+    ev_timer_stop(w->loop, &f->timer);
+    if (st == OBJ_COMPLETE) {
+        obj_finish(f->obj, OBJ_COMPLETE);
+        cache_complete(w->cache, f->obj);
+        if (f->up != NULL && (f->resp.head.flags & HTTP_F_KEEPALIVE) && f->pos == f->len &&
+            !f->eof && !f->err)
+            origin_put(&f->up);
+    } else {
+        log_warn("origin %s: fetch of %.*s failed: %s", w->conf->origin.text,
+                 (int)(f->obj->key_len > 200 ? 200 : f->obj->key_len), f->obj->key, why);
+        atomic_fetch_add_explicit(&w->stats.origin_errors, 1, memory_order_relaxed);
+        cache_remove(w->cache, f->obj);
+        obj_finish(f->obj, OBJ_FAILED);
+    }
+    origin_close(&f->up);
+    unlink_fetch(f);
+    obj_unref(&f->obj);
+    http_parser_fini(&f->resp);
+    free(f->in);
+    f->magic = 0;
+    free(f);
+}
+
+static int on_fetch_body(void *ctx, const char *p, size_t n)
+{
+    struct fetch *f = ctx;
+    uint64_t had = obj_avail(f->obj);
+
+    if (had + n > f->max) {
+        f->resp.err_status = 502;
+        f->resp.err_reason = "body larger than max_object_size";
+        return -1;
+    }
+    obj_append(f->obj, p, n);
+    cache_grow(f->w->cache, f->obj, n);
+    return 0;
+}
+
+static void on_fetch_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct fetch *f = t->data;
+
+    (void)loop;
+    (void)revents;
+    fetch_end(f, OBJ_FAILED, "origin timeout");
+}
+
+void fetch_adopt(struct worker *w, struct obj *o, struct fetch_handover *h)
+{
+    struct fetch *f = xcalloc(1, sizeof(*f));
+
+    f->magic = FETCH_MAGIC;
+    f->w = w;
+    f->obj = obj_ref(o);
+    f->up = h->up;
+    f->in = h->in;
+    f->len = h->len;
+    f->cap = h->cap;
+    f->pos = h->pos;
+    h->up = NULL;
+    h->in = NULL;
+    /* The parser holds a pointer to itself (llhttp's data) and its header array: move both. */
+    f->resp = *h->resp;
+    f->resp.ll.data = &f->resp;
+    f->resp.on_body = on_fetch_body;
+    f->resp.ctx = f;
+    h->resp->head.hdrs = NULL;
+    f->kick = 1;
+    f->max = cache_conf_of(w->cache)->max_object_size;
+    f->up->on_event = on_fetch_io;
+    f->up->user = f;
+    ev_init(&f->timer, on_fetch_timeout);
+    f->timer.data = f;
+    f->timer.repeat = (double)w->conf->origin_timeout / 1000.0;
+    ev_timer_again(w->loop, &f->timer);
+    f->next = w->fetches;
+    if (w->fetches != NULL)
+        w->fetches->prev = f;
+    w->fetches = f;
+    fetch_run(f);
+}
+
+/* Parses what is buffered; returns 1 when the fetch ended (and is freed). */
+static int fetch_parse(struct fetch *f)
+{
+    while (f->pos < f->len || f->kick) {
+        size_t used;
+        enum http_ev ev;
+
+        f->kick = 0;
+        ev = http_parse(&f->resp, f->in + f->pos, f->len - f->pos, &used);
+        f->pos += used;
+        if (ev == HTTP_EV_DONE) {
+            fetch_end(f, OBJ_COMPLETE, NULL);
+            return 1;
+        }
+        if (ev == HTTP_EV_ERROR) {
+            fetch_end(f, OBJ_FAILED, f->resp.err_reason ? f->resp.err_reason : "bad response");
+            return 1;
+        }
+    }
+    f->pos = f->len = 0;
+    if (f->eof || f->err) {
+        enum http_ev ev = f->err ? HTTP_EV_ERROR : http_finish(&f->resp);
+
+        if (ev == HTTP_EV_DONE)
+            fetch_end(f, OBJ_COMPLETE, NULL);
+        else
+            fetch_end(f, OBJ_FAILED, f->err ? strerror(f->err) : "connection closed early");
+        return 1;
+    }
+    return 0;
+}
+
+static void fetch_run(struct fetch *f)
+{
+    if (fetch_parse(f))
+        return;
+    origin_want(f->up, 1, 0);
+}
+
+static void on_fetch_io(struct upstream *u, int revents)
+{
+    struct fetch *f = u->user;
+
+    CHECK_OBJ(f, FETCH_MAGIC);
+    if (!(revents & EV_READ))
+        return;
+    for (;;) {
+        ssize_t n = read(u->fd, f->in + f->len, f->cap - f->len);
+
+        if (n > 0) {
+            f->len += (size_t)n;
+            ev_timer_again(f->w->loop, &f->timer);
+            if (f->len < f->cap)
+                continue;
+        } else if (n == 0) {
+            f->eof = 1;
+        } else if (errno != EAGAIN && errno != EINTR) {
+            f->err = errno;
+        }
+        break;
+    }
+    fetch_run(f);
+}
+
+void fetch_abort_all(struct worker *w)
+{
+    while (w->fetches != NULL)
+        fetch_end(w->fetches, OBJ_FAILED, "shutting down");
+}
