@@ -412,7 +412,10 @@ enum policy_use policy_use(int64_t ttl, int64_t age, int64_t swr, unsigned rflag
         return POLICY_REVALIDATE;
     if ((rcc->flags & CC_NO_CACHE) && !ignore_req_no_cache)
         return POLICY_REVALIDATE;
-    if (rcc->max_age >= 0 && age > rcc->max_age)
+    /* max-age=0 is how browsers ask for a reload: treated like no-cache */
+    if (rcc->max_age == 0 && !ignore_req_no_cache)
+        return POLICY_REVALIDATE;
+    if (rcc->max_age > 0 && age > rcc->max_age)
         fresh = 0;
     if (rcc->min_fresh >= 0 && fresh_left < rcc->min_fresh)
         fresh = 0;

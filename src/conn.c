@@ -506,6 +506,16 @@ static enum conn_state cache_start(struct conn *c)
     }
     if (host.len == 0)
         host = span_of(conf->origin_host, strlen(conf->origin_host));
+    {
+        /* A GET or HEAD without a body ends with its head: take that end now, so that
+         * keep-alive is known whether the answer comes from the cache or the origin. */
+        size_t used;
+
+        if (http_parse(&c->req, c->in + c->in_pos, 0, &used) == HTTP_EV_DONE) {
+            c->req_done = 1;
+            c->req_ka = (c->req.head.flags & HTTP_F_KEEPALIVE) != 0;
+        }
+    }
     parse_request_cc(c);
     c->keybuf.off = c->keybuf.len = 0;
     if (key_build(&c->keybuf, "http", host, http_request_path(&c->req.head), &r.key) < 0) {
@@ -853,8 +863,14 @@ static int owner_decides(struct conn *c)
         pr.reason = "too large";
     }
     if (!pr.storable) {
+        int64_t hfm = (int64_t)(cf(c)->hit_for_miss_ttl / 1000);
+
+        /* A reason of this request's own (no-store, credentials) says nothing of the next
+         * request: no hit-for-miss marker then. */
+        if (strcmp(pr.reason, "request no-store") == 0 || strcmp(pr.reason, "authorization") == 0)
+            hfm = 0;
         o->flags |= OBJ_F_PRIVATE; /* before the state is published: subscribers go alone */
-        cache_mark_pass(c->w->cache, o, now + (int64_t)(cf(c)->hit_for_miss_ttl / 1000));
+        cache_mark_pass(c->w->cache, o, hfm > 0 ? now + hfm : 0);
         obj_finish(o, OBJ_FAILED);
         drop_obj(c);
         snprintf(c->xbuf, sizeof(c->xbuf),

@@ -116,6 +116,10 @@ int main(int argc, char **argv)
                 },
             .ignore_client_no_cache = (int)conf->ignore_client_no_cache,
         };
+        /* Each shard evicts on its own share of the budget: keep shares of at least 1 MiB so
+         * that a small cache still evicts close to a global LRU order. */
+        while (cc.shards > 1 && cc.memory / cc.shards < (1u << 20))
+            cc.shards /= 2;
         cache = cache_new(&cc);
     }
     n_workers = conf->workers;

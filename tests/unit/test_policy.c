@@ -207,4 +207,8 @@ Test(policy, use_of_a_stored_response)
     cr_assert_eq(policy_use(60, 80, 30, 0, &none, 0), POLICY_STALE_SWR);
     cr_assert_eq(policy_use(60, 95, 30, 0, &none, 0), POLICY_REVALIDATE);
     cr_assert_eq(policy_use(60, 10, 0, CC_NO_CACHE, &none, 0), POLICY_REVALIDATE);
+    /* max-age=0 is a reload: like no-cache, and ignored with it */
+    struct cc ma0 = cc_of("max-age=0");
+    cr_assert_eq(policy_use(60, 0, 0, 0, &ma0, 0), POLICY_REVALIDATE);
+    cr_assert_eq(policy_use(60, 0, 0, 0, &ma0, 1), POLICY_FRESH);
 }
