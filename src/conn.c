@@ -140,6 +140,7 @@ struct conn {
     unsigned owner : 1;      /* this request fetches c->obj */
     unsigned dhead_done : 1; /* the object's head was written */
     unsigned waiting : 1;    /* on the worker's list of conns waiting for busy objects */
+    unsigned tee : 1;        /* streaming the answer through and into c->obj (unknown length) */
     struct conn *wprev, *wnext;
 };
 
@@ -202,13 +203,15 @@ static void unwait(struct conn *c)
 static void drop_obj(struct conn *c)
 {
     unwait(c);
-    if (c->owner && c->obj != NULL && !obj_has_head(c->obj)) {
-        /* The fetch this request owned never got a usable head: release the subscribers. */
+    if (c->obj != NULL &&
+        ((c->owner && !obj_has_head(c->obj)) || (c->tee && obj_state(c->obj) == OBJ_BUSY))) {
+        /* The fetch this request drove did not finish: release the subscribers. */
         cache_remove(c->w->cache, c->obj);
         obj_finish(c->obj, OBJ_FAILED);
     }
     obj_unref(&c->obj);
     c->owner = 0;
+    c->tee = 0;
     c->dhead_done = 0;
 }
 
@@ -815,12 +818,25 @@ static void zflush(struct conn *c, int *progress)
     zsettle(c);
 }
 
+static void tee_body(struct conn *c, const char *p, size_t n)
+{
+    if (obj_avail(c->obj) + n > cache_conf_of(c->w->cache)->max_object_size) {
+        log_debug("%.*s outgrew max_object_size: not stored", (int)c->obj->key_len, c->obj->key);
+        drop_obj(c); /* fails it for the subscribers, this client goes on */
+        return;
+    }
+    obj_append(c->obj, p, n);
+    cache_grow(c->w->cache, c->obj, n);
+}
+
 static int on_resp_body(void *ctx, const char *p, size_t n)
 {
     struct conn *c = ctx;
 
     if (c->skip_interim)
         return 0;
+    if (c->tee)
+        tee_body(c, p, n);
     c->resp_body_out += n;
     if (!c->chunk_out && !ev_is_active(&c->wio)) {
         /* The common case: the client keeps up. Write straight from <uin>. */
@@ -896,6 +912,15 @@ static int owner_decides(struct conn *c)
     http_write_stored_head(&hb, h, worker_date(c->w));
     obj_set_head(o, hb.p, hb.len);
     buf_free(&hb);
+    atomic_fetch_add_explicit(&c->w->stats.cache_stored, 1, memory_order_relaxed);
+    if (o->content_length == OBJ_LEN_UNKNOWN) {
+        /* Unknown length: it may outgrow max_object_size, and then this client must still get
+         * all of it. Stream it through as a pass (with backpressure) and copy it into the
+         * object for the subscribers on the way; past the limit only the copy stops. */
+        c->tee = 1;
+        c->xcache = "X-Cache: MISS\r\nCache-Status: accel; fwd=miss; stored\r\n";
+        return 0;
+    }
     ho.up = c->up;
     ho.in = c->uin;
     ho.len = c->uin_len;
@@ -968,6 +993,13 @@ static enum conn_state origin_failed(struct conn *c, unsigned status, const char
 }
 
 /* Feeds origin bytes to the response parser, as many as <out> has room for. */
+static void tee_done(struct conn *c)
+{
+    obj_finish(c->obj, OBJ_COMPLETE);
+    cache_complete(c->w->cache, c->obj);
+    drop_obj(c);
+}
+
 static enum conn_state pump_response(struct conn *c, int *progress)
 {
     while (!c->resp_done && (c->uin_pos < c->uin_len || c->resp_kick) &&
@@ -993,7 +1025,7 @@ static enum conn_state pump_response(struct conn *c, int *progress)
         }
         if (ev == HTTP_EV_HEAD) {
             on_resp_head(c);
-            if (c->obj != NULL && !c->owner) /* stored: the fetch goes on alone */
+            if (c->obj != NULL && !c->owner && !c->tee) /* stored: the fetch goes on alone */
                 return CONN_DELIVER;
             c->resp_kick = 1;
             continue;
@@ -1007,6 +1039,8 @@ static enum conn_state pump_response(struct conn *c, int *progress)
                 buf_append_str(&c->out, "0\r\n\r\n");
             c->resp_done = 1;
             c->upstream_reusable = (c->resp.head.flags & HTTP_F_KEEPALIVE) != 0;
+            if (c->tee)
+                tee_done(c);
         }
     }
     if (c->uin_pos == c->uin_len) {
@@ -1025,6 +1059,8 @@ static enum conn_state pump_response(struct conn *c, int *progress)
                 buf_append_str(&c->out, "0\r\n\r\n");
             c->resp_done = 1;
             c->upstream_reusable = 0;
+            if (c->tee)
+                tee_done(c);
             *progress = 1;
         } else if (c->u_err) {
             return origin_failed(c, 502, strerror(c->u_err));

@@ -29,7 +29,7 @@ struct worker_stats {
     atomic_uint_fast64_t bad_requests;
     atomic_uint_fast64_t bytes_in, bytes_out;
     atomic_uint_fast64_t connections, connections_current;
-    atomic_uint_fast64_t cache_hits, cache_misses, cache_coalesced, cache_passes;
+    atomic_uint_fast64_t cache_hits, cache_misses, cache_coalesced, cache_passes, cache_stored;
 };
 
 struct worker {
