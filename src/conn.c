@@ -509,7 +509,7 @@ static enum conn_state cache_start(struct conn *c)
     }
     if (host.len == 0)
         host = span_of(conf->origin_host, strlen(conf->origin_host));
-    {
+    if (!c->req_done) {
         /* A GET or HEAD without a body ends with its head: take that end now, so that
          * keep-alive is known whether the answer comes from the cache or the origin. */
         size_t used;
@@ -681,9 +681,10 @@ static enum conn_state conn_deliver(struct conn *c)
             return CONN_WAIT;
         }
         if (c->cres == CACHE_BUSY && !cache_vary_match(o, c->req.head.hdrs, c->req.head.n_hdrs)) {
+            /* Another variant: look again, now that this object's Vary values are known (it
+             * is skipped this time), to find or fetch our own. */
             drop_obj(c);
-            c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=vary-miss\r\n";
-            return open_exchange(c);
+            return cache_start(c);
         }
         {
             enum obj_state st = obj_state(o);
@@ -818,12 +819,26 @@ static void zflush(struct conn *c, int *progress)
     zsettle(c);
 }
 
+/* Copies a body piece into the object of a tee. Past max_object_size the object leaves the
+ * index (it will not be stored, nobody new joins) but keeps growing for the subscribers it
+ * has, up to twice the limit; with none left, or past that, the copy stops (failing it for any
+ * subscriber still there) while this client goes on. */
 static void tee_body(struct conn *c, const char *p, size_t n)
 {
-    if (obj_avail(c->obj) + n > cache_conf_of(c->w->cache)->max_object_size) {
-        log_debug("%.*s outgrew max_object_size: not stored", (int)c->obj->key_len, c->obj->key);
-        drop_obj(c); /* fails it for the subscribers, this client goes on */
-        return;
+    uint64_t have = obj_avail(c->obj), max = cache_conf_of(c->w->cache)->max_object_size;
+
+    if (have + n > max) {
+        if (have <= max) {
+            log_debug("%.*s outgrew max_object_size: not stored", (int)c->obj->key_len,
+                      c->obj->key);
+            cache_mark_pass(c->w->cache, c->obj,
+                            (int64_t)ev_now(c->w->loop) +
+                                (int64_t)(cf(c)->hit_for_miss_ttl / 1000));
+        }
+        if (atomic_load(&c->obj->refs) == 1 || have + n > 2 * max) {
+            drop_obj(c);
+            return;
+        }
     }
     obj_append(c->obj, p, n);
     cache_grow(c->w->cache, c->obj, n);
@@ -995,8 +1010,11 @@ static enum conn_state origin_failed(struct conn *c, unsigned status, const char
 /* Feeds origin bytes to the response parser, as many as <out> has room for. */
 static void tee_done(struct conn *c)
 {
+    int stored = obj_avail(c->obj) <= cache_conf_of(c->w->cache)->max_object_size;
+
     obj_finish(c->obj, OBJ_COMPLETE);
-    cache_complete(c->w->cache, c->obj);
+    if (stored)
+        cache_complete(c->w->cache, c->obj);
     drop_obj(c);
 }
 
