@@ -182,6 +182,10 @@ void e2e_accel_kill(struct e2e_accel *a); /* SIGKILL to its process group and re
 int e2e_accel_signal(struct e2e_accel *a, int sig);
 int e2e_accel_alive(struct e2e_accel *a);   /* 1 while the process has not exited */
 long e2e_accel_rss_kb(struct e2e_accel *a); /* VmRSS, or -1 */
+/* Waits up to <ms> until at least <n> client connections to <a>'s port are established and
+ * accel has read every byte sent on them (their receive queues in /proc/net/tcp are empty):
+ * a barrier for "all these requests have reached accel". Returns 0 or -ETIMEDOUT. */
+int e2e_accel_wait_conns_read(struct e2e_accel *a, unsigned n, int ms);
 /* Returns the whole file at <path> NUL-terminated (caller frees), or NULL. */
 char *e2e_read_file(const char *path, size_t *len);
 /* Waits up to <ms> for a line of <path> to contain <needle>; returns a malloc'd copy of the

@@ -292,3 +292,48 @@ int e2e_run_accel(const char *const *argv, char **out, char **err)
         *err = e2e_read_file(err_path, NULL);
     return rc;
 }
+
+/* Counts the established IPv4 sockets whose local port is <port>; sets *<unread> to how many
+ * of them hold received bytes nobody has read. Returns -1 when /proc/net/tcp is unreadable. */
+static int count_server_conns(int port, unsigned *unread)
+{
+    char *text = e2e_read_file("/proc/net/tcp", NULL);
+    char *line;
+    int n = 0;
+
+    *unread = 0;
+    if (text == NULL)
+        return -1;
+    line = strchr(text, '\n'); /* skip the title line */
+    while (line != NULL && *++line != '\0') {
+        unsigned lport, st;
+        unsigned long txq, rxq;
+
+        /* "  12: 0100007F:1F90 0100007F:D2A4 01 00000000:00000000 ..." */
+        if (sscanf(line, "%*u: %*x:%x %*x:%*x %x %lx:%lx", &lport, &st, &txq, &rxq) == 4 &&
+            (int)lport == port && st == 0x01) {
+            n++;
+            if (rxq > 0)
+                (*unread)++;
+        }
+        line = strchr(line, '\n');
+    }
+    free(text);
+    return n;
+}
+
+int e2e_accel_wait_conns_read(struct e2e_accel *a, unsigned n, int ms)
+{
+    uint64_t deadline = e2e_now_ms() + (uint64_t)ms;
+
+    for (;;) {
+        unsigned unread;
+        int have = count_server_conns(a->port, &unread);
+
+        if (have >= 0 && (unsigned)have >= n && unread == 0)
+            return 0;
+        if (e2e_now_ms() >= deadline)
+            return -ETIMEDOUT;
+        e2e_sleep_ms(5);
+    }
+}
