@@ -141,6 +141,8 @@ struct conn {
     unsigned dhead_done : 1; /* the object's head was written */
     unsigned waiting : 1;    /* on the worker's list of conns waiting for busy objects */
     unsigned tee : 1;        /* streaming the answer through and into c->obj (unknown length) */
+    unsigned d_nobody : 1;   /* the answer from c->obj has no body (HEAD, 304, 416, 204) */
+    uint64_t dl_end;         /* delivery stops before this body offset (a range) */
     struct conn *wprev, *wnext;
 };
 
@@ -359,6 +361,8 @@ static void reset_request(struct conn *c)
     memset(&c->fwd, 0, sizeof(c->fwd));
     drop_obj(c);
     c->xcache = NULL;
+    c->d_nobody = 0;
+    c->dl_end = UINT64_MAX;
 }
 
 static enum conn_state conn_head(struct conn *c)
@@ -471,6 +475,7 @@ static enum conn_state open_exchange(struct conn *c)
     c->resp.head_only = c->head_req;
     c->resp_kick = 0;
     c->up_wdead = 0;
+    c->fwd.whole = c->owner;
     c->req_kick = !c->req_done;
     http_write_request(&c->uout, &c->req.head, &c->fwd);
     return CONN_EXCHANGE;
@@ -575,39 +580,77 @@ static void wait_for(struct conn *c)
     w->waiting = c;
 }
 
+/* Writes the head of the answer from c->obj: 304 when the client's validators match, 206 or 416
+ * for a byte range of a complete object, else the stored status. Sets the delivery window
+ * [dl.pos, dl_end) and c->d_nobody when no body follows. */
 static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
 {
     const struct obj *o = c->obj;
+    const struct field *f = c->req.head.hdrs;
+    unsigned nf = c->req.head.n_hdrs;
     int64_t now = (int64_t)ev_now(c->w->loop);
     int64_t age = policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, now);
-    uint64_t length = st == OBJ_COMPLETE ? avail : o->content_length;
+    uint64_t length = st == OBJ_COMPLETE ? avail : o->content_length, first = 0, last = 0;
+    const char *status_line = NULL;
+    enum deliver_range rg = DELIVER_FULL;
+    size_t xlen;
 
     c->status = o->status;
+    c->dl_end = UINT64_MAX;
     c->close_after = c->close_after || !c->req_ka || c->draining;
+    switch (c->cres) {
+    case CACHE_HIT:
+        xlen = (size_t)snprintf(c->xbuf, sizeof(c->xbuf),
+                                "X-Cache: HIT\r\nCache-Status: accel; hit; ttl=%lld\r\n",
+                                (long long)(o->ttl - age));
+        break;
+    case CACHE_BUSY:
+        xlen = (size_t)snprintf(
+            c->xbuf, sizeof(c->xbuf),
+            "X-Cache: HIT\r\nCache-Status: accel; hit; ttl=%lld; detail=collapsed\r\n",
+            (long long)(o->ttl - age));
+        break;
+    default:
+        xlen = (size_t)snprintf(
+            c->xbuf, sizeof(c->xbuf),
+            "X-Cache: MISS\r\nCache-Status: accel; fwd=%s; stored; ttl=%lld\r\n",
+            (c->rcc.flags & CC_NO_CACHE) ? "request" : "miss", (long long)(o->ttl - age));
+        break;
+    }
+    if (deliver_not_modified(o, f, nf, now)) {
+        c->status = 304;
+        c->d_nobody = 1;
+        deliver_head(&c->out, o, "HTTP/1.1 304 Not Modified", age, OBJ_LEN_UNKNOWN, 0,
+                     c->close_after, c->v10 && !c->close_after, c->xbuf);
+        c->dhead_done = 1;
+        return;
+    }
+    if (st == OBJ_COMPLETE)
+        rg = deliver_range(o, length, f, nf, &first, &last);
+    if (rg == DELIVER_UNSATISFIABLE) {
+        c->status = 416;
+        c->d_nobody = 1;
+        status_line = "HTTP/1.1 416 Range Not Satisfiable";
+        snprintf(c->xbuf + xlen, sizeof(c->xbuf) - xlen, "Content-Range: bytes */%llu\r\n",
+                 (unsigned long long)length);
+        length = 0;
+    } else if (rg == DELIVER_PARTIAL) {
+        c->status = 206;
+        status_line = "HTTP/1.1 206 Partial Content";
+        snprintf(c->xbuf + xlen, sizeof(c->xbuf) - xlen, "Content-Range: bytes %llu-%llu/%llu\r\n",
+                 (unsigned long long)first, (unsigned long long)last, (unsigned long long)length);
+        c->dl.pos = first;
+        c->dl_end = last + 1;
+        length = last - first + 1;
+    }
     if (length == OBJ_LEN_UNKNOWN && !c->head_req) {
         if (c->v10)
             c->close_after = 1;
         else
             c->chunk_out = 1;
     }
-    switch (c->cres) {
-    case CACHE_HIT:
-        snprintf(c->xbuf, sizeof(c->xbuf), "X-Cache: HIT\r\nCache-Status: accel; hit; ttl=%lld\r\n",
-                 (long long)(o->ttl - age));
-        break;
-    case CACHE_BUSY:
-        snprintf(c->xbuf, sizeof(c->xbuf),
-                 "X-Cache: HIT\r\nCache-Status: accel; hit; ttl=%lld; detail=collapsed\r\n",
-                 (long long)(o->ttl - age));
-        break;
-    default:
-        snprintf(c->xbuf, sizeof(c->xbuf),
-                 "X-Cache: MISS\r\nCache-Status: accel; fwd=%s; stored; ttl=%lld\r\n",
-                 (c->rcc.flags & CC_NO_CACHE) ? "request" : "miss", (long long)(o->ttl - age));
-        break;
-    }
-    deliver_head(&c->out, o, age, length, c->chunk_out, c->close_after, c->v10 && !c->close_after,
-                 c->xbuf);
+    deliver_head(&c->out, o, status_line, age, length, c->chunk_out, c->close_after,
+                 c->v10 && !c->close_after, c->xbuf);
     c->dhead_done = 1;
 }
 
@@ -690,7 +733,7 @@ static enum conn_state conn_deliver(struct conn *c)
             enum obj_state st = obj_state(o);
             deliver_start(c, st, obj_avail(o));
         }
-        if (c->head_req || o->status == 204 || o->status == 304) {
+        if (c->head_req || c->d_nobody || o->status == 204 || o->status == 304) {
             drop_obj(c);
             c->resp_done = 1;
             return CONN_FLUSH;
@@ -700,6 +743,11 @@ static enum conn_state conn_deliver(struct conn *c)
         int progress = 0;
         enum obj_state st = obj_state(o); /* before avail: COMPLETE means avail is final */
         uint64_t avail = obj_avail(o);
+
+        if (avail >= c->dl_end) {
+            avail = c->dl_end;
+            st = OBJ_COMPLETE; /* the range is all there */
+        }
 
         if (deliver_write(c, avail, &progress) < 0) {
             conn_close(c);

@@ -6,8 +6,13 @@
  * writer published after linking it. */
 #include "accel/deliver.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "accel/policy.h"
 
 void deliver_init(struct deliver *d, struct obj *o)
 {
@@ -63,13 +68,22 @@ void deliver_advance(struct deliver *d, uint64_t n)
     d->pos += n;
 }
 
-void deliver_head(struct buf *b, const struct obj *o, int64_t age, uint64_t length, int chunked,
-                  int close, int keepalive_10, const char *extra)
+void deliver_head(struct buf *b, const struct obj *o, const char *status_line, int64_t age,
+                  uint64_t length, int chunked, int close, int keepalive_10, const char *extra)
 {
     int bodiless = o->status == 204 || o->status == 304 || o->status < 200;
 
     buf_reserve(b, o->head_len + 256);
-    buf_append(b, o->head, o->head_len);
+    if (status_line == NULL) {
+        buf_append(b, o->head, o->head_len);
+    } else {
+        const char *fields = memchr(o->head, '\n', o->head_len);
+        size_t skip = fields != NULL ? (size_t)(fields + 1 - o->head) : o->head_len;
+
+        buf_append_str(b, status_line);
+        buf_append_str(b, "\r\n");
+        buf_append(b, o->head + skip, o->head_len - skip);
+    }
     buf_printf(b, "Age: %" PRId64 "\r\n", age < 0 ? 0 : age);
     if (length != OBJ_LEN_UNKNOWN && !bodiless)
         buf_printf(b, "Content-Length: %" PRIu64 "\r\n", length);
@@ -83,4 +97,147 @@ void deliver_head(struct buf *b, const struct obj *o, int64_t age, uint64_t leng
     else if (keepalive_10)
         buf_append_str(b, "Connection: keep-alive\r\n");
     buf_append_str(b, "\r\n");
+}
+
+static struct span find(const struct field *f, unsigned n, const char *name)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (span_eq_ci(f[i].name, name))
+            return span_trim(f[i].value);
+    return span_of(NULL, 0);
+}
+
+/* The opaque part of an entity-tag ("W/" dropped); *<weak> says whether it was weak. */
+static struct span opaque(struct span t, int *weak)
+{
+    t = span_trim(t);
+    *weak = t.len >= 2 && t.p[0] == 'W' && t.p[1] == '/';
+    if (*weak) {
+        t.p += 2;
+        t.len -= 2;
+    }
+    return t;
+}
+
+/* Does the entity-tag list <list> hold <etag>? Weak comparison unless <strong>. */
+static int etag_in(struct span list, struct span etag, int strong)
+{
+    int ew, lw;
+    struct span e = opaque(etag, &ew);
+    size_t i = 0;
+
+    if (e.len == 0 || (strong && ew))
+        return 0;
+    while (i < list.len) {
+        size_t start;
+
+        while (i < list.len && (list.p[i] == ' ' || list.p[i] == '\t' || list.p[i] == ','))
+            i++;
+        start = i;
+        if (i + 1 < list.len && list.p[i] == 'W' && list.p[i + 1] == '/')
+            i += 2;
+        if (i < list.len && list.p[i] == '"') {
+            for (i++; i < list.len && list.p[i] != '"'; i++)
+                ;
+            if (i < list.len)
+                i++;
+        } else {
+            while (i < list.len && list.p[i] != ',')
+                i++;
+        }
+        struct span t = opaque(span_of(list.p + start, i - start), &lw);
+        if (t.len == e.len && memcmp(t.p, e.p, e.len) == 0 && !(strong && lw))
+            return 1;
+    }
+    return 0;
+}
+
+int deliver_not_modified(const struct obj *o, const struct field *f, unsigned n, int64_t now)
+{
+    struct span inm = find(f, n, "if-none-match"), ims, lm;
+    int64_t since, mod;
+
+    if (o->status != 200)
+        return 0;
+    if (inm.p != NULL) {
+        if (inm.len == 1 && inm.p[0] == '*')
+            return 1;
+        return etag_in(inm, obj_field(o, "etag"), 0);
+    }
+    ims = find(f, n, "if-modified-since");
+    lm = obj_field(o, "last-modified");
+    if (ims.p == NULL || lm.p == NULL)
+        return 0;
+    since = policy_parse_date(ims);
+    mod = policy_parse_date(lm);
+    return since >= 0 && mod >= 0 && since <= now && mod <= since;
+}
+
+/* Reads decimal digits at *<p> into *<out>. Returns -1 when there are none or on overflow. */
+static int number(const char **p, const char *end, uint64_t *out)
+{
+    uint64_t x = 0;
+    const char *s = *p;
+
+    if (s == end || !isdigit((unsigned char)*s))
+        return -1;
+    for (; s < end && isdigit((unsigned char)*s); s++) {
+        if (x > (UINT64_MAX - 9) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(*s - '0');
+    }
+    *p = s;
+    *out = x;
+    return 0;
+}
+
+enum deliver_range deliver_range(const struct obj *o, uint64_t len, const struct field *f,
+                                 unsigned n, uint64_t *first, uint64_t *last)
+{
+    struct span r = find(f, n, "range"), ifr = find(f, n, "if-range");
+    const char *p, *end;
+    uint64_t a, b;
+
+    if (r.p == NULL || o->status != 200 || r.len < 6 || strncasecmp(r.p, "bytes=", 6) != 0)
+        return DELIVER_FULL;
+    if (ifr.p != NULL) {
+        struct span lm = obj_field(o, "last-modified");
+
+        if (ifr.len > 0 && (ifr.p[0] == '"' || ifr.p[0] == 'W')) {
+            if (!etag_in(ifr, obj_field(o, "etag"), 1))
+                return DELIVER_FULL;
+        } else if (lm.p == NULL || policy_parse_date(ifr) < 0 ||
+                   policy_parse_date(ifr) != policy_parse_date(lm)) {
+            return DELIVER_FULL;
+        }
+    }
+    p = r.p + 6;
+    end = r.p + r.len;
+    if (memchr(p, ',', (size_t)(end - p)) != NULL)
+        return DELIVER_FULL; /* several ranges: the whole answer is allowed instead */
+    while (p < end && *p == ' ')
+        p++;
+    if (p < end && *p == '-') {
+        p++;
+        if (number(&p, end, &b) < 0 || p != end)
+            return DELIVER_FULL;
+        if (b == 0 || len == 0)
+            return DELIVER_UNSATISFIABLE;
+        *first = b >= len ? 0 : len - b;
+        *last = len - 1;
+        return DELIVER_PARTIAL;
+    }
+    if (number(&p, end, &a) < 0 || p == end || *p != '-')
+        return DELIVER_FULL;
+    p++;
+    if (p == end) {
+        b = UINT64_MAX;
+    } else if (number(&p, end, &b) < 0 || p != end || b < a) {
+        return DELIVER_FULL;
+    }
+    if (a >= len)
+        return DELIVER_UNSATISFIABLE;
+    *first = a;
+    *last = b >= len ? len - 1 : b;
+    return DELIVER_PARTIAL;
 }

@@ -477,6 +477,10 @@ void http_write_request(struct buf *b, const struct http_head *h, const struct h
     static const char *const replaced[] = {
         "host",   "via",           "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
         "expect", "content-length"};
+    /* The cache needs the whole, current representation; it answers these itself. */
+    static const char *const partial[] = {"range",         "if-range",
+                                          "if-none-match", "if-modified-since",
+                                          "if-match",      "if-unmodified-since"};
     const char *method = llhttp_method_name((llhttp_method_t)h->method);
 
     buf_printf(b, "%s ", method);
@@ -490,6 +494,8 @@ void http_write_request(struct buf *b, const struct http_head *h, const struct h
 
         for (size_t j = 0; !skip && j < countof(replaced); j++)
             skip = span_eq_ci(name, replaced[j]);
+        for (size_t j = 0; !skip && f->whole && j < countof(partial); j++)
+            skip = span_eq_ci(name, partial[j]);
         if (skip)
             continue;
         write_field(b, name, h->hdrs[i].value);

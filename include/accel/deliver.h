@@ -26,11 +26,30 @@ unsigned deliver_iov(struct deliver *d, uint64_t avail, struct iovec *iov, unsig
 /* Marks <n> more body bytes delivered (they must have been offered by deliver_iov). */
 void deliver_advance(struct deliver *d, uint64_t n);
 
-/* Appends the head for <o> to <b>: its stored head, then Age <age>, Content-Length <length>
+/* Appends the head for <o> to <b>: its stored head (with <status_line>, such as "HTTP/1.1 206
+ * Partial Content", in place of the stored one when not NULL), then Age <age>, Content-Length
+ * <length>
  * (unless it is OBJ_LEN_UNKNOWN, or the status has no body), Via, <extra> (as is: X-Cache,
  * Cache-Status), "Transfer-Encoding: chunked" when <chunked>, "Connection: close" when
  * <close> or "Connection: keep-alive" when <keepalive_10>, and the empty line. */
-void deliver_head(struct buf *b, const struct obj *o, int64_t age, uint64_t length, int chunked,
-                  int close, int keepalive_10, const char *extra);
+void deliver_head(struct buf *b, const struct obj *o, const char *status_line, int64_t age,
+                  uint64_t length, int chunked, int close, int keepalive_10, const char *extra);
+
+/* RFC 9110 §13: does the request's If-None-Match (weak comparison, "*" matches) or, without
+ * it, If-Modified-Since (against Last-Modified) let a stored 200 <o> be answered with 304?
+ * Returns 1 for 304, 0 for the full answer. <now> bounds If-Modified-Since dates. */
+int deliver_not_modified(const struct obj *o, const struct field *f, unsigned n, int64_t now);
+
+enum deliver_range {
+    DELIVER_FULL = 0,      /* no Range, or one accel ignores (several ranges, other units) */
+    DELIVER_PARTIAL,       /* 206 with [*first, *last] */
+    DELIVER_UNSATISFIABLE, /* 416 */
+};
+
+/* RFC 9110 §14: a single "bytes" range of the request <f> on a complete representation of
+ * <len> bytes, honouring If-Range (an ETag, strong comparison, or a date equal to
+ * Last-Modified). */
+enum deliver_range deliver_range(const struct obj *o, uint64_t len, const struct field *f,
+                                 unsigned n, uint64_t *first, uint64_t *last);
 
 #endif

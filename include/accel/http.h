@@ -101,6 +101,7 @@ struct http_fwd {
     const char *client_ip;
     const char *proto;       /* "http" */
     struct span client_host; /* the Host the client sent, for X-Forwarded-Host */
+    int whole;               /* fetching for the cache: drop Range and the client's conditionals */
 };
 
 /* Appends to <b> the head accel sends to the origin for request <h>: origin-form target,
