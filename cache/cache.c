@@ -254,6 +254,35 @@ void cache_complete(struct cache *c, struct obj *o)
     }
 }
 
+static enum lru_pick collect_any(struct obj *o, void *arg)
+{
+    struct replace *rp = arg;
+
+    if (rp->n < countof(rp->old))
+        rp->old[rp->n++] = obj_ref(o);
+    return LRU_SKIP;
+}
+
+unsigned cache_invalidate(struct cache *c, const struct key *k)
+{
+    unsigned total = 0, n;
+
+    if (c->conf.memory == 0)
+        return 0;
+    do {
+        struct replace rp = {.self = NULL};
+        int made = 0;
+
+        (void)lru_find(c->mem, k, collect_any, NULL, &rp, 0, &made);
+        n = rp.n;
+        for (unsigned i = 0; i < n; i++) {
+            total += (unsigned)lru_remove(c->mem, rp.old[i]);
+            obj_unref(&rp.old[i]);
+        }
+    } while (n == countof(((struct replace *)0)->old));
+    return total;
+}
+
 void cache_remove(struct cache *c, struct obj *o)
 {
     lru_remove(c->mem, o);

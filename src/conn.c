@@ -999,6 +999,53 @@ static int owner_decides(struct conn *c)
     return 1;
 }
 
+/* Removes what the cache holds for <uri> (a path, or an absolute URI of the same <host>). */
+static void invalidate_uri(struct conn *c, struct span host, struct span uri)
+{
+    struct span path = span_trim(uri);
+    struct key k;
+
+    if (path.len == 0)
+        return;
+    if (path.p[0] != '/') {
+        const char *sep = memmem(path.p, path.len, "://", 3), *end = path.p + path.len, *a;
+
+        if (sep == NULL)
+            return;
+        a = sep + 3;
+        sep = a;
+        while (sep < end && *sep != '/' && *sep != '?')
+            sep++;
+        if ((size_t)(sep - a) == host.len && strncasecmp(a, host.p, host.len) == 0)
+            path = sep < end ? span_of(sep, (size_t)(end - sep)) : span_of("/", 1);
+        else
+            return; /* another host: not ours to touch (RFC 9111 §4.4) */
+    }
+    c->keybuf.off = c->keybuf.len = 0;
+    if (key_build(&c->keybuf, "http", host, path, &k) == 0 && cache_invalidate(c->w->cache, &k))
+        log_debug("invalidated %.*s", (int)k.len, k.p);
+}
+
+/* RFC 9111 §4.4: a successful unsafe request invalidates its target and the same-host
+ * Location and Content-Location of the answer. */
+static void invalidate_after(struct conn *c, const struct http_head *h)
+{
+    int m = c->req.head.method;
+    struct span host = c->fwd.client_host;
+    const struct field *f;
+
+    if (c->w->cache == NULL || m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS ||
+        m == HTTP_TRACE || h->status < 200 || h->status >= 400)
+        return;
+    if (host.len == 0)
+        host = span_of(cf(c)->origin_host, strlen(cf(c)->origin_host));
+    invalidate_uri(c, host, http_request_path(&c->req.head));
+    if ((f = http_find(h, "location")) != NULL)
+        invalidate_uri(c, host, f->value);
+    if ((f = http_find(h, "content-location")) != NULL)
+        invalidate_uri(c, host, f->value);
+}
+
 static void on_resp_head(struct conn *c)
 {
     struct http_head *h = &c->resp.head;
@@ -1013,6 +1060,7 @@ static void on_resp_head(struct conn *c)
     c->up_status = c->status = h->status;
     if (c->owner && owner_decides(c))
         return;
+    invalidate_after(c, h);
     c->close_after = c->close_after || !c->req_ka || c->draining;
     if (!nobody && !length) {
         if (c->v10)

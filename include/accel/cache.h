@@ -78,6 +78,10 @@ void cache_complete(struct cache *c, struct obj *o);
 /* The fetch of <o> failed, or <o> outgrew max_object_size: removes it from the index. */
 void cache_remove(struct cache *c, struct obj *o);
 
+/* RFC 9111 §4.4: removes every object stored under <k> (all variants, pass markers, busy
+ * objects: their fetches go on for their readers but are not stored). Returns how many. */
+unsigned cache_invalidate(struct cache *c, const struct key *k);
+
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 
 #endif
