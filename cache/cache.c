@@ -126,6 +126,7 @@ struct lookup {
     struct cache *c;
     const struct cache_req *r;
     enum cache_res res;
+    struct obj *stale; /* newest usable-after-validation object seen, with a reference */
 };
 
 static enum lru_pick pick(struct obj *o, void *arg)
@@ -161,6 +162,11 @@ static enum lru_pick pick(struct obj *o, void *arg)
         lk->res = CACHE_HIT;
         return LRU_TAKE;
     }
+    if (lk->stale == NULL || lk->stale->t_resp < o->t_resp) {
+        if (lk->stale != NULL)
+            obj_unref(&lk->stale); /* not the last reference: the index holds one */
+        lk->stale = obj_ref(o);
+    }
     return LRU_SKIP;
 }
 
@@ -172,7 +178,21 @@ static struct obj *make(void *arg)
     return obj_new(lk->r->key.p, lk->r->key.len, lk->r->key.hash, 0);
 }
 
-enum cache_res cache_lookup(struct cache *c, const struct cache_req *r, struct obj **out)
+static enum cache_res cache_find(struct cache *c, const struct cache_req *r, struct obj **out,
+                                 struct obj **stale);
+
+enum cache_res cache_lookup(struct cache *c, const struct cache_req *r, struct obj **out,
+                            struct obj **stale)
+{
+    enum cache_res res = cache_find(c, r, out, stale);
+
+    if (stale != NULL && res == CACHE_HIT)
+        obj_unref(stale);
+    return res;
+}
+
+static enum cache_res cache_find(struct cache *c, const struct cache_req *r, struct obj **out,
+                                 struct obj **stale)
 {
     struct lookup lk = {.c = c, .r = r, .res = CACHE_NONE};
     int only_if_cached = (r->cc.flags & CC_ONLY_IF_CACHED) != 0;
@@ -180,10 +200,16 @@ enum cache_res cache_lookup(struct cache *c, const struct cache_req *r, struct o
     struct obj *o;
 
     *out = NULL;
+    if (stale != NULL)
+        *stale = NULL;
     if (c->conf.memory == 0)
         return only_if_cached ? CACHE_NONE : CACHE_PASS;
     o = lru_find(c->mem, &r->key, pick, (only_if_cached || r->no_make) ? NULL : make, &lk,
                  r->now_ms, &made);
+    if (stale != NULL)
+        *stale = lk.stale;
+    else
+        obj_unref(&lk.stale);
     if (o == NULL)
         return CACHE_NONE;
     if (lk.res == CACHE_PASS) {

@@ -78,22 +78,13 @@ void obj_unref(struct obj **op)
         obj_free(o);
 }
 
-void obj_set_head(struct obj *o, const char *head, size_t len)
+unsigned obj_split_fields(const char *head, size_t len, struct field *out, unsigned max)
 {
-    unsigned n = 0, cap = 16;
-    const char *p, *end, *eol;
+    const char *p = memchr(head, '\n', len), *end = head + len, *eol;
+    unsigned n = 0;
 
-    CHECK_OBJ(o, OBJ_MAGIC);
-    AZ(atomic_load(&o->head_ready));
-    o->head = xmalloc(len + 1);
-    memcpy(o->head, head, len);
-    o->head[len] = '\0';
-    o->head_len = len;
-    o->fields = xcalloc(cap, sizeof(*o->fields));
-    /* The head is ours (the fetch wrote it): "status line\r\n(Name: value\r\n)*". */
-    p = memchr(o->head, '\n', len);
-    end = o->head + len;
-    for (p = p ? p + 1 : end; p < end; p = eol + 1) {
+    /* The head is ours (a fetch wrote it): "status line\r\n(Name: value\r\n)*". */
+    for (p = p ? p + 1 : end; p < end && n < max; p = eol + 1) {
         const char *colon;
 
         eol = memchr(p, '\n', (size_t)(end - p));
@@ -102,16 +93,27 @@ void obj_set_head(struct obj *o, const char *head, size_t len)
         colon = memchr(p, ':', (size_t)(eol - p));
         if (colon == NULL)
             continue;
-        if (n == cap) {
-            cap *= 2;
-            o->fields = xrealloc(o->fields, cap * sizeof(*o->fields));
-        }
-        o->fields[n].name = span_of(p, (size_t)(colon - p));
-        o->fields[n].value =
-            span_trim(span_of(colon + 1, (size_t)(eol - colon - 1 - (eol[-1] == '\r'))));
+        out[n].name = span_of(p, (size_t)(colon - p));
+        out[n].value = span_trim(span_of(colon + 1, (size_t)(eol - colon - 1 - (eol[-1] == '\r'))));
         n++;
     }
-    o->n_fields = n;
+    return n;
+}
+
+void obj_set_head(struct obj *o, const char *head, size_t len)
+{
+    unsigned cap = 1;
+
+    CHECK_OBJ(o, OBJ_MAGIC);
+    AZ(atomic_load(&o->head_ready));
+    o->head = xmalloc(len + 1);
+    memcpy(o->head, head, len);
+    o->head[len] = '\0';
+    o->head_len = len;
+    for (size_t i = 0; i < len; i++)
+        cap += head[i] == '\n';
+    o->fields = xcalloc(cap, sizeof(*o->fields));
+    o->n_fields = obj_split_fields(o->head, len, o->fields, cap);
     atomic_store_explicit(&o->head_ready, 1, memory_order_release);
     wake(o);
 }

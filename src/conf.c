@@ -772,6 +772,7 @@ static const struct directive conf_directives[] = {
     {"cache_set_cookie", set_flag, 1, 1, 0, FIELD(cache_set_cookie), 0, 1},
     {"ignore_client_no_cache", set_flag, 1, 1, 0, FIELD(ignore_client_no_cache), 0, 1},
     {"cache_shards", set_num, 1, 1, 0, FIELD(cache_shards), 1, 4096},
+    {"grace", set_duration, 1, 1, 0, FIELD(grace), 0, UINT64_MAX},
 };
 
 /* Applies the statements at <st> with the <n> directives of <tab>; <seen>[i] holds the line
@@ -838,6 +839,7 @@ static void conf_defaults(struct conf *c)
     c->default_ttl = 0;
     c->hit_for_miss_ttl = 10 * 1000;
     c->cache_shards = 64;
+    c->grace = 10 * 1000;
 }
 
 /* --- API ------------------------------------------------------------------------------------- */

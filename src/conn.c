@@ -142,6 +142,8 @@ struct conn {
     unsigned waiting : 1;    /* on the worker's list of conns waiting for busy objects */
     unsigned tee : 1;        /* streaming the answer through and into c->obj (unknown length) */
     unsigned d_nobody : 1;   /* the answer from c->obj has no body (HEAD, 304, 416, 204) */
+    struct obj *stale;       /* what a conditional fetch revalidates, what stale-if-error serves */
+    char cond[512];          /* the conditional fields of a revalidation */
     uint64_t dl_end;         /* delivery stops before this body offset (a range) */
     struct conn *wprev, *wnext;
 };
@@ -150,6 +152,8 @@ static void on_origin_event(struct upstream *u, int revents);
 static void conn_run(struct conn *c);
 static enum conn_state cache_start(struct conn *c);
 static int owner_decides(struct conn *c);
+static int stale_usable(const struct conn *c);
+static void serve_stale(struct conn *c);
 
 /* ---------------------------------------------------------------------------------------- */
 
@@ -205,6 +209,7 @@ static void unwait(struct conn *c)
 static void drop_obj(struct conn *c)
 {
     unwait(c);
+    obj_unref(&c->stale);
     if (c->obj != NULL &&
         ((c->owner && !obj_has_head(c->obj)) || (c->tee && obj_state(c->obj) == OBJ_BUSY))) {
         /* The fetch this request drove did not finish: release the subscribers. */
@@ -476,6 +481,21 @@ static enum conn_state open_exchange(struct conn *c)
     c->resp_kick = 0;
     c->up_wdead = 0;
     c->fwd.whole = c->owner;
+    c->fwd.extra = NULL;
+    if (c->owner && c->stale != NULL) {
+        /* Revalidate what we have: a 304 saves the body (RFC 9111 §4.3.1). */
+        struct span etag = obj_field(c->stale, "etag"), lm = obj_field(c->stale, "last-modified");
+        int n = 0;
+
+        if (etag.p != NULL && etag.len < 200)
+            n += snprintf(c->cond + n, sizeof(c->cond) - (size_t)n, "If-None-Match: %.*s\r\n",
+                          (int)etag.len, etag.p);
+        if (lm.p != NULL && lm.len < 64)
+            n += snprintf(c->cond + n, sizeof(c->cond) - (size_t)n, "If-Modified-Since: %.*s\r\n",
+                          (int)lm.len, lm.p);
+        if (n > 0)
+            c->fwd.extra = c->cond;
+    }
     c->req_kick = !c->req_done;
     http_write_request(&c->uout, &c->req.head, &c->fwd);
     return CONN_EXCHANGE;
@@ -537,7 +557,8 @@ static enum conn_state cache_start(struct conn *c)
     r.now_ms = (uint64_t)(now * 1000.0);
     r.no_make = c->head_req; /* a HEAD miss goes to the origin as HEAD, nothing is stored */
     c->t_req = r.now;
-    c->cres = cache_lookup(c->w->cache, &r, &c->obj);
+    obj_unref(&c->stale);
+    c->cres = cache_lookup(c->w->cache, &r, &c->obj, &c->stale);
     switch (c->cres) {
     case CACHE_HIT:
         atomic_fetch_add_explicit(&c->w->stats.cache_hits, 1, memory_order_relaxed);
@@ -556,6 +577,8 @@ static enum conn_state cache_start(struct conn *c)
         c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=uri-miss; detail=hit-for-miss\r\n";
         return open_exchange(c);
     case CACHE_NONE:
+    case CACHE_REVALIDATED:
+    case CACHE_STALE:
         break;
     }
     if (c->rcc.flags & CC_ONLY_IF_CACHED)
@@ -609,6 +632,18 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
             c->xbuf, sizeof(c->xbuf),
             "X-Cache: HIT\r\nCache-Status: accel; hit; ttl=%lld; detail=collapsed\r\n",
             (long long)(o->ttl - age));
+        break;
+    case CACHE_REVALIDATED:
+        xlen = (size_t)snprintf(
+            c->xbuf, sizeof(c->xbuf),
+            "X-Cache: REVALIDATED\r\nCache-Status: accel; fwd=stale; fwd-status=304; ttl=%lld\r\n",
+            (long long)(o->ttl - age));
+        break;
+    case CACHE_STALE:
+        xlen = (size_t)snprintf(c->xbuf, sizeof(c->xbuf),
+                                "X-Cache: STALE\r\nCache-Status: accel; hit; ttl=%lld; "
+                                "detail=stale-if-error\r\n",
+                                (long long)(o->ttl - age));
         break;
     default:
         xlen = (size_t)snprintf(
@@ -713,6 +748,10 @@ static enum conn_state conn_deliver(struct conn *c)
             if (obj_state(o) == OBJ_FAILED) {
                 int private = (o->flags & OBJ_F_PRIVATE) != 0;
 
+                if (!private && stale_usable(c)) {
+                    serve_stale(c);
+                    return CONN_DELIVER;
+                }
                 drop_obj(c);
                 if (!private)
                     return fail(c, 502, "the origin failed to answer");
@@ -921,6 +960,130 @@ static int on_resp_body(void *ctx, const char *p, size_t n)
  * this request reads the object like any other) or not (the key is marked hit-for-miss, the
  * subscribers go to the origin alone and this request streams the answer through). Returns 1
  * when stored. */
+/* May c->stale stand in for an origin that fails (stale-if-error, or the configured grace)? */
+static int stale_usable(const struct conn *c)
+{
+    const struct obj *o = c->stale;
+    int64_t now = (int64_t)ev_now(c->w->loop), window = (int64_t)(cf(c)->grace / 1000);
+
+    if (o == NULL || (o->cc_flags & (CC_MUST_REVALIDATE | CC_PROXY_REVALIDATE | CC_NO_CACHE)))
+        return 0;
+    if (o->sie > window)
+        window = o->sie;
+    return policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, now) - o->ttl <= window;
+}
+
+/* Fails the busy object this request owned (its subscribers learn it), then answers from the
+ * stale copy instead. */
+static void serve_stale(struct conn *c)
+{
+    if (c->obj != NULL && c->owner) {
+        cache_remove(c->w->cache, c->obj);
+        if (!obj_has_head(c->obj))
+            obj_finish(c->obj, OBJ_FAILED);
+    }
+    unwait(c);
+    obj_unref(&c->obj);
+    c->owner = 0;
+    c->obj = c->stale;
+    c->stale = NULL;
+    c->cres = CACHE_STALE;
+    deliver_init(&c->dl, c->obj);
+    atomic_fetch_add_explicit(&c->w->stats.cache_stale, 1, memory_order_relaxed);
+}
+
+/* Gives the upstream back (or closes it) once the current response, which has no body, ends. */
+static void finish_bodiless(struct conn *c)
+{
+    size_t used;
+    enum http_ev ev = http_parse(&c->resp, c->uin + c->uin_pos, c->uin_len - c->uin_pos, &used);
+
+    c->uin_pos += used;
+    if (ev == HTTP_EV_DONE && (c->resp.head.flags & HTTP_F_KEEPALIVE) && c->uin_pos == c->uin_len)
+        origin_put(&c->up);
+    else
+        origin_close(&c->up);
+    c->uin_pos = c->uin_len = 0;
+}
+
+/* 1 if response <h> carries a field named <name>. */
+static int resp_has(const struct http_head *h, struct span name)
+{
+    for (unsigned j = 0; j < h->n_hdrs; j++)
+        if (h->hdrs[j].name.len == name.len &&
+            strncasecmp(h->hdrs[j].name.p, name.p, name.len) == 0)
+            return 1;
+    return 0;
+}
+
+/* The origin confirmed c->stale with a 304: the busy object gets the stored head updated with
+ * the 304's fields (RFC 9111 §4.3.4), fresh times, and the stored body, and completes. */
+static void revalidated(struct conn *c)
+{
+    struct obj *o = c->obj, *old = c->stale;
+    const struct http_head *h = &c->resp.head;
+    const struct cache_conf *cc = cache_conf_of(c->w->cache);
+    int64_t now = (int64_t)ev_now(c->w->loop);
+    const char *eol = memchr(old->head, '\n', old->head_len);
+    struct field tmp[256];
+    struct policy_resp pr;
+    struct buf hb = {0};
+    unsigned n;
+
+    buf_append(&hb, old->head, eol != NULL ? (size_t)(eol + 1 - old->head) : old->head_len);
+    for (unsigned i = 0; i < old->n_fields; i++) {
+        const struct field *f = &old->fields[i];
+
+        if (resp_has(h, f->name))
+            continue;
+        buf_append_span(&hb, f->name);
+        buf_append_str(&hb, ": ");
+        buf_append_span(&hb, f->value);
+        buf_append_str(&hb, "\r\n");
+    }
+    for (unsigned j = 0; j < h->n_hdrs; j++) {
+        struct span name = h->hdrs[j].name;
+
+        if (http_is_hop_by_hop(h, name) || span_eq_ci(name, "content-length") ||
+            span_eq_ci(name, "age"))
+            continue;
+        buf_append_span(&hb, name);
+        buf_append_str(&hb, ": ");
+        buf_append_span(&hb, span_trim(h->hdrs[j].value));
+        buf_append_str(&hb, "\r\n");
+    }
+    n = obj_split_fields(hb.p, hb.len, tmp, countof(tmp));
+    policy_response(&cc->policy, "GET", &c->rcc, 0, old->status, tmp, n, now, &pr);
+    o->status = old->status;
+    o->t_req = c->t_req;
+    o->t_resp = now;
+    o->date = pr.date;
+    o->age_value = pr.age;
+    o->ttl = pr.storable ? pr.ttl : 0;
+    o->swr = pr.swr;
+    o->sie = pr.sie;
+    o->cc_flags = pr.cc_flags;
+    o->content_length = obj_avail(old);
+    if (old->vary_len > 0) {
+        o->vary = xmalloc(old->vary_len);
+        memcpy(o->vary, old->vary, old->vary_len);
+        o->vary_len = old->vary_len;
+    }
+    obj_set_head(o, hb.p, hb.len);
+    buf_free(&hb);
+    for (const struct obj_chunk *ch = old->first; ch != NULL; ch = ch->next)
+        obj_append(o, ch->data, ch->len);
+    cache_grow(c->w->cache, o, (size_t)obj_avail(o));
+    obj_finish(o, OBJ_COMPLETE);
+    cache_complete(c->w->cache, o);
+    finish_bodiless(c);
+    obj_unref(&c->stale);
+    c->owner = 0;
+    c->cres = CACHE_REVALIDATED;
+    deliver_init(&c->dl, o);
+    atomic_fetch_add_explicit(&c->w->stats.cache_revalidated, 1, memory_order_relaxed);
+}
+
 static int owner_decides(struct conn *c)
 {
     struct obj *o = c->obj;
@@ -935,6 +1098,18 @@ static int owner_decides(struct conn *c)
     struct fetch_handover ho;
     struct buf hb = {0};
 
+    if (c->stale != NULL && h->status == 304) {
+        revalidated(c);
+        return 1;
+    }
+    if (c->stale != NULL && h->status >= 500 && stale_usable(c)) {
+        log_info("origin answered %u for %.*s: serving the stale copy", h->status, (int)o->key_len,
+                 o->key);
+        origin_close(&c->up);
+        c->uin_pos = c->uin_len = 0;
+        serve_stale(c);
+        return 1;
+    }
     c->owner = 0;
     policy_response(&cc->policy, "GET", &c->rcc, has_auth, h->status, h->hdrs, h->n_hdrs, now, &pr);
     if (pr.storable && len != OBJ_LEN_UNKNOWN && len > cc->max_object_size) {
@@ -1093,6 +1268,11 @@ static enum conn_state origin_failed(struct conn *c, unsigned status, const char
     }
     atomic_fetch_add_explicit(&c->w->stats.origin_errors, 1, memory_order_relaxed);
     log_error("origin %s: %s (client %s)", cf(c)->origin.text, what, c->ip);
+    if (!c->resp_head_sent && c->owner && stale_usable(c)) {
+        c->uin_pos = c->uin_len = 0;
+        serve_stale(c);
+        return CONN_DELIVER;
+    }
     if (c->resp_head_sent) {
         c->close_after = 1;
         c->resp_done = 1;

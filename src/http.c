@@ -510,6 +510,8 @@ void http_write_request(struct buf *b, const struct http_head *h, const struct h
         buf_append_span(b, f->client_host);
         buf_append_str(b, "\r\n");
     }
+    if (f->extra != NULL)
+        buf_append_str(b, f->extra);
     if (h->flags & HTTP_F_CHUNKED)
         buf_append_str(b, "Transfer-Encoding: chunked\r\n");
     else if (h->flags & HTTP_F_LENGTH)

@@ -31,6 +31,9 @@ enum cache_res {
     CACHE_MISS,
     CACHE_PASS,
     CACHE_NONE,
+    /* Not answers of cache_lookup(): how the server ended up answering from an object. */
+    CACHE_REVALIDATED, /* a stale object the origin confirmed with 304 */
+    CACHE_STALE,       /* a stale object standing in for a failing origin */
 };
 
 struct cache_req {
@@ -53,8 +56,12 @@ void cache_free(struct cache **cp);
 const struct cache_conf *cache_conf_of(const struct cache *c);
 
 /* Looks <r> up. HIT, BUSY and MISS give a new reference in *<out> (the caller unrefs it);
- * PASS and NONE give NULL. */
-enum cache_res cache_lookup(struct cache *c, const struct cache_req *r, struct obj **out);
+ * PASS and NONE give NULL. When <stale> is not NULL and the result is not a HIT, it receives a
+ * reference to the newest complete object of the key that matched the request but could not be
+ * used as it is (stale, or the request asked for revalidation), or NULL: what a conditional
+ * request revalidates, and what stale-if-error serves. */
+enum cache_res cache_lookup(struct cache *c, const struct cache_req *r, struct obj **out,
+                            struct obj **stale);
 
 /* 1 if the stored request values of <o>'s Vary match the request fields <f>. Objects without
  * Vary match everything. Only after obj_has_head(o). */

@@ -65,6 +65,7 @@ struct conf {
     unsigned cache_set_cookie; /* store responses with Set-Cookie */
     unsigned ignore_client_no_cache; /* a client's no-cache does not bypass the cache */
     unsigned cache_shards;           /* memory tier shards (rounded up to a power of two) */
+    uint64_t grace; /* ms past expiry a stored answer may stand in for a failing origin */
 
     char *access_log; /* NULL when off */
     char *error_log;  /* NULL: stderr */

@@ -102,6 +102,7 @@ struct http_fwd {
     const char *proto;       /* "http" */
     struct span client_host; /* the Host the client sent, for X-Forwarded-Host */
     int whole;               /* fetching for the cache: drop Range and the client's conditionals */
+    const char *extra;       /* more "Name: value\r\n" lines to send (a revalidation's), or NULL */
 };
 
 /* Appends to <b> the head accel sends to the origin for request <h>: origin-form target,

@@ -112,6 +112,10 @@ static inline enum obj_state obj_state(const struct obj *o)
     return (enum obj_state)atomic_load_explicit(&o->state, memory_order_acquire);
 }
 
+/* Splits a head in the format above into at most <max> fields (views into <head>); returns
+ * how many. */
+unsigned obj_split_fields(const char *head, size_t len, struct field *out, unsigned max);
+
 /* The value of the first head field named <name> (case-insensitive); .p NULL when absent.
  * Only after obj_has_head(). */
 struct span obj_field(const struct obj *o, const char *name);
