@@ -773,6 +773,8 @@ static const struct directive conf_directives[] = {
     {"ignore_client_no_cache", set_flag, 1, 1, 0, FIELD(ignore_client_no_cache), 0, 1},
     {"cache_shards", set_num, 1, 1, 0, FIELD(cache_shards), 1, 4096},
     {"grace", set_duration, 1, 1, 0, FIELD(grace), 0, UINT64_MAX},
+    {"coalesce_max", set_num, 1, 1, 0, FIELD(coalesce_max), 1, 1000000},
+    {"coalesce_timeout", set_duration, 1, 1, 0, FIELD(coalesce_timeout), 1, UINT64_MAX},
 };
 
 /* Applies the statements at <st> with the <n> directives of <tab>; <seen>[i] holds the line
@@ -840,6 +842,8 @@ static void conf_defaults(struct conf *c)
     c->hit_for_miss_ttl = 10 * 1000;
     c->cache_shards = 64;
     c->grace = 10 * 1000;
+    c->coalesce_max = 10000;
+    c->coalesce_timeout = 30 * 1000;
 }
 
 /* --- API ------------------------------------------------------------------------------------- */

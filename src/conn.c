@@ -65,6 +65,7 @@ enum timer_mode {
     TM_BODY,
     TM_ORIGIN,
     TM_SEND,
+    TM_COALESCE,
 };
 
 struct conn {
@@ -565,6 +566,13 @@ static enum conn_state cache_start(struct conn *c)
         deliver_init(&c->dl, c->obj);
         return CONN_DELIVER;
     case CACHE_BUSY:
+        if (atomic_fetch_add(&c->obj->subscribers, 1) >= conf->coalesce_max) {
+            /* Too many waiting on this one already: go alone (counted). */
+            atomic_fetch_add_explicit(&c->w->stats.coalesce_overflows, 1, memory_order_relaxed);
+            drop_obj(c);
+            c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=miss; detail=coalesce-max\r\n";
+            return open_exchange(c);
+        }
         atomic_fetch_add_explicit(&c->w->stats.cache_coalesced, 1, memory_order_relaxed);
         deliver_init(&c->dl, c->obj);
         return CONN_DELIVER;
@@ -759,7 +767,8 @@ static enum conn_state conn_deliver(struct conn *c)
                     "X-Cache: PASS\r\nCache-Status: accel; fwd=uri-miss; detail=hit-for-miss\r\n";
                 return open_exchange(c);
             }
-            set_timer(c, TM_ORIGIN, conf->origin_timeout, 0);
+            set_timer(c, c->owner ? TM_ORIGIN : TM_COALESCE,
+                      c->owner ? conf->origin_timeout : conf->coalesce_timeout, 0);
             return CONN_WAIT;
         }
         if (c->cres == CACHE_BUSY && !cache_vary_match(o, c->req.head.hdrs, c->req.head.n_hdrs)) {
@@ -1766,6 +1775,15 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
         origin_close(&c->up);
         c->state = fail(c, 408, "request timeout");
         break;
+    case TM_COALESCE:
+        /* Waited too long for a busy object's head: go to the origin alone (counted). */
+        atomic_fetch_add_explicit(&c->w->stats.coalesce_overflows, 1, memory_order_relaxed);
+        drop_obj(c);
+        c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=miss; detail=coalesce-timeout\r\n";
+        set_timer(c, TM_NONE, 0, 0);
+        c->state = open_exchange(c);
+        conn_run(c);
+        return;
     case TM_ORIGIN:
         if (c->resp_head_sent || c->dhead_done) {
             log_error("origin %s: timed out in the middle of a response", cf(c)->origin.text);

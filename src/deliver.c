@@ -204,7 +204,11 @@ enum deliver_range deliver_range(const struct obj *o, uint64_t len, const struct
         struct span lm = obj_field(o, "last-modified");
 
         if (ifr.len > 0 && (ifr.p[0] == '"' || ifr.p[0] == 'W')) {
-            if (!etag_in(ifr, obj_field(o, "etag"), 1))
+            /* one entity-tag, compared strongly (RFC 9110 §13.1.5) */
+            int iw, ew;
+            struct span t = opaque(ifr, &iw), e = opaque(obj_field(o, "etag"), &ew);
+
+            if (iw || ew || e.len == 0 || t.len != e.len || memcmp(t.p, e.p, e.len) != 0)
                 return DELIVER_FULL;
         } else if (lm.p == NULL || policy_parse_date(ifr) < 0 ||
                    policy_parse_date(ifr) != policy_parse_date(lm)) {

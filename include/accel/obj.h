@@ -75,7 +75,8 @@ struct obj {
     atomic_int state;
 
     /* readers */
-    atomic_uint waiters; /* bit per worker that has a reader waiting on it */
+    atomic_uint waiters;     /* bit per worker that has a reader waiting on it */
+    atomic_uint subscribers; /* requests that joined it while busy (bounded by the server) */
 };
 
 /* A new busy object for the key of <len> bytes at <key>, hash <hash>; one reference, owned by

@@ -31,6 +31,7 @@ struct worker_stats {
     atomic_uint_fast64_t connections, connections_current;
     atomic_uint_fast64_t cache_hits, cache_misses, cache_coalesced, cache_passes, cache_stored;
     atomic_uint_fast64_t cache_revalidated, cache_stale;
+    atomic_uint_fast64_t coalesce_overflows; /* past coalesce_max or coalesce_timeout */
 };
 
 struct worker {
