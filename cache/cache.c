@@ -157,9 +157,14 @@ static enum lru_pick pick(struct obj *o, void *arg)
         return LRU_TAKE;
     }
     age = policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, r->now);
-    use = policy_use(o->ttl, age, 0, o->cc_flags, &r->cc, lk->c->conf.ignore_client_no_cache);
+    use = policy_use(o->ttl, age, r->no_swr ? 0 : o->swr, o->cc_flags, &r->cc,
+                     lk->c->conf.ignore_client_no_cache);
     if (use == POLICY_FRESH || use == POLICY_STALE_OK) {
         lk->res = CACHE_HIT;
+        return LRU_TAKE;
+    }
+    if (use == POLICY_STALE_SWR) {
+        lk->res = CACHE_HIT_STALE;
         return LRU_TAKE;
     }
     if (lk->stale == NULL || lk->stale->t_resp < o->t_resp) {
@@ -186,7 +191,7 @@ enum cache_res cache_lookup(struct cache *c, const struct cache_req *r, struct o
 {
     enum cache_res res = cache_find(c, r, out, stale);
 
-    if (stale != NULL && res == CACHE_HIT)
+    if (stale != NULL && (res == CACHE_HIT || res == CACHE_HIT_STALE))
         obj_unref(stale);
     return res;
 }

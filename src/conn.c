@@ -21,6 +21,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -142,6 +143,7 @@ struct conn {
     unsigned dhead_done : 1; /* the object's head was written */
     unsigned waiting : 1;    /* on the worker's list of conns waiting for busy objects */
     unsigned tee : 1;        /* streaming the answer through and into c->obj (unknown length) */
+    unsigned background : 1; /* a stale-while-revalidate refresh: no client, output discarded */
     unsigned d_nobody : 1;   /* the answer from c->obj has no body (HEAD, 304, 416, 204) */
     struct obj *stale;       /* what a conditional fetch revalidates, what stale-if-error serves */
     char cond[512];          /* the conditional fields of a revalidation */
@@ -154,6 +156,7 @@ static void conn_run(struct conn *c);
 static enum conn_state cache_start(struct conn *c);
 static int owner_decides(struct conn *c);
 static int stale_usable(const struct conn *c);
+static void spawn_refresh(struct worker *w, const struct obj *stale);
 static void serve_stale(struct conn *c);
 
 /* ---------------------------------------------------------------------------------------- */
@@ -557,12 +560,19 @@ static enum conn_state cache_start(struct conn *c)
     r.now = (int64_t)now;
     r.now_ms = (uint64_t)(now * 1000.0);
     r.no_make = c->head_req; /* a HEAD miss goes to the origin as HEAD, nothing is stored */
+    r.no_swr = c->background;
     c->t_req = r.now;
     obj_unref(&c->stale);
     c->cres = cache_lookup(c->w->cache, &r, &c->obj, &c->stale);
     switch (c->cres) {
     case CACHE_HIT:
         atomic_fetch_add_explicit(&c->w->stats.cache_hits, 1, memory_order_relaxed);
+        deliver_init(&c->dl, c->obj);
+        return CONN_DELIVER;
+    case CACHE_HIT_STALE:
+        atomic_fetch_add_explicit(&c->w->stats.cache_stale, 1, memory_order_relaxed);
+        if (atomic_exchange(&c->obj->refreshing, 1) == 0)
+            spawn_refresh(c->w, c->obj);
         deliver_init(&c->dl, c->obj);
         return CONN_DELIVER;
     case CACHE_BUSY:
@@ -646,6 +656,12 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
             c->xbuf, sizeof(c->xbuf),
             "X-Cache: REVALIDATED\r\nCache-Status: accel; fwd=stale; fwd-status=304; ttl=%lld\r\n",
             (long long)(o->ttl - age));
+        break;
+    case CACHE_HIT_STALE:
+        xlen = (size_t)snprintf(c->xbuf, sizeof(c->xbuf),
+                                "X-Cache: STALE\r\nCache-Status: accel; hit; ttl=%lld; "
+                                "detail=stale-while-revalidate\r\n",
+                                (long long)(o->ttl - age));
         break;
     case CACHE_STALE:
         xlen = (size_t)snprintf(c->xbuf, sizeof(c->xbuf),
@@ -1798,23 +1814,15 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     conn_run(c);
 }
 
-void conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
+static struct conn *conn_alloc(struct worker *w, int fd)
 {
     struct conn *c = xcalloc(1, sizeof(*c));
     const struct conf *conf = w->conf;
-    int one = 1;
 
-    (void)salen;
     c->magic = CONN_MAGIC;
     c->w = w;
     c->fd = fd;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->ip, sizeof(c->ip));
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->ip, sizeof(c->ip));
-    else
-        snprintf(c->ip, sizeof(c->ip), "unix");
+    c->dl_end = UINT64_MAX;
     c->in_cap = conf->max_header_size < IN_INITIAL ? conf->max_header_size : IN_INITIAL;
     c->in = xmalloc(c->in_cap);
     c->req.on_body = on_req_body;
@@ -1831,5 +1839,70 @@ void conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t sal
         w->conns->prev = c;
     w->conns = c;
     c->state = CONN_HEAD;
+    return c;
+}
+
+/* stale-while-revalidate: refreshes <stale> in the background with a connection of our own,
+ * whose request we write and whose answer goes to /dev/null; its lookup (no_swr) revalidates
+ * the stale copy like any miss would, and the refreshed object replaces it. */
+static void spawn_refresh(struct worker *w, const struct obj *stale)
+{
+    const char *end = stale->key + stale->key_len;
+    const char *sep = memmem(stale->key, stale->key_len, "://", 3), *host, *path, *p;
+    struct buf req = {0};
+    struct conn *c;
+    int fd;
+
+    if (sep == NULL)
+        return;
+    host = sep + 3;
+    path = memchr(host, '/', (size_t)(end - host));
+    if (path == NULL)
+        return;
+    buf_printf(&req, "GET %.*s HTTP/1.1\r\nHost: %.*s\r\nUser-Agent: accel-refresh\r\n",
+               (int)(end - path), path, (int)(path - host), host);
+    for (p = stale->vary; p != NULL && p < stale->vary + stale->vary_len;) {
+        const char *val = p + strlen(p) + 1;
+
+        if (*val != '\0')
+            buf_printf(&req, "%s: %s\r\n", p, val);
+        p = val + strlen(val) + 1;
+    }
+    buf_append_str(&req, "\r\n");
+    fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 || req.len > w->conf->max_header_size) {
+        if (fd >= 0)
+            close(fd);
+        buf_free(&req);
+        return;
+    }
+    c = conn_alloc(w, fd);
+    snprintf(c->ip, sizeof(c->ip), "-");
+    c->background = 1;
+    if (req.len > c->in_cap) {
+        c->in_cap = req.len;
+        c->in = xrealloc(c->in, c->in_cap);
+    }
+    memcpy(c->in, req.p, req.len);
+    c->in_len = req.len;
+    buf_free(&req);
+    w->n_conns++;
+    log_debug("stale-while-revalidate: refreshing %.*s", (int)stale->key_len, stale->key);
+    conn_run(c);
+}
+
+void conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+    struct conn *c = conn_alloc(w, fd);
+    int one = 1;
+
+    (void)salen;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->ip, sizeof(c->ip));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->ip, sizeof(c->ip));
+    else
+        snprintf(c->ip, sizeof(c->ip), "unix");
     conn_run(c);
 }

@@ -27,6 +27,7 @@ struct cache_conf {
 
 enum cache_res {
     CACHE_HIT = 0,
+    CACHE_HIT_STALE, /* stale, within stale-while-revalidate: serve it, refresh in background */
     CACHE_BUSY,
     CACHE_MISS,
     CACHE_PASS,
@@ -44,6 +45,7 @@ struct cache_req {
     int64_t now;  /* seconds */
     uint64_t now_ms;
     int no_make; /* do not insert a busy object on a miss (HEAD) */
+    int no_swr;  /* a refresh itself: stale-while-revalidate does not apply */
 };
 
 struct cache_stats {

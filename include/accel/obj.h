@@ -77,6 +77,7 @@ struct obj {
     /* readers */
     atomic_uint waiters;     /* bit per worker that has a reader waiting on it */
     atomic_uint subscribers; /* requests that joined it while busy (bounded by the server) */
+    atomic_int refreshing;   /* a background refresh was started for it (stale-while-revalidate) */
 };
 
 /* A new busy object for the key of <len> bytes at <key>, hash <hash>; one reference, owned by
