@@ -36,8 +36,9 @@ static unsigned n_all_workers;
 /* The object waker: a publication on a busy object wakes the workers with readers on it. */
 static void wake_workers(unsigned mask)
 {
-    for (unsigned i = 0; i < n_all_workers && mask != 0; i++, mask >>= 1)
-        if ((mask & 1u) && all_workers[i]->loop != NULL)
+    /* obj_wait() folds workers past 31 onto the same bits: wake every worker of a set bit. */
+    for (unsigned i = 0; i < n_all_workers; i++)
+        if ((mask & (1u << (i % 32))) && all_workers[i]->loop != NULL)
             ev_async_send(all_workers[i]->loop, &all_workers[i]->wake);
 }
 
