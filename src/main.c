@@ -13,6 +13,7 @@
 #include "accel/cache.h"
 #include "accel/conf.h"
 #include "accel/log.h"
+#include "accel/obj.h"
 #include "accel/worker.h"
 
 static struct worker **workers;
@@ -150,6 +151,9 @@ int main(int argc, char **argv)
     log_info("accel ready: %u worker(s), origin %s", n_workers, conf->origin.text);
     ev_run(loop, 0);
 
+    for (unsigned i = 0; i < n_workers; i++)
+        worker_join(workers[i]);
+    obj_set_waker(NULL);
     for (unsigned i = 0; i < n_workers; i++)
         worker_join_free(&workers[i]);
     free(workers);

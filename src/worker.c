@@ -285,6 +285,14 @@ void worker_stop(struct worker *w)
     ev_async_send(w->loop, &w->wake);
 }
 
+void worker_join(struct worker *w)
+{
+    if (w->loop != NULL && !w->joined) {
+        pthread_join(w->thread, NULL);
+        w->joined = 1;
+    }
+}
+
 void worker_join_free(struct worker **wp)
 {
     struct worker *w = *wp;
@@ -292,7 +300,7 @@ void worker_join_free(struct worker **wp)
     if (w == NULL)
         return;
     if (w->loop != NULL) {
-        pthread_join(w->thread, NULL);
+        worker_join(w);
         origin_pool_free(&w->pool);
         ev_loop_destroy(w->loop);
     }

@@ -55,6 +55,7 @@ struct worker {
     ev_prepare prep;
     ev_timer drain_timer;
     int draining;
+    int joined;
 
     struct conn *conns;  /* live connections (doubly linked through conn->prev/next) */
     struct conn *closed; /* closed, freed by the prepare hook */
@@ -84,6 +85,10 @@ void worker_stop(struct worker *w);
 
 /* Waits for the thread of <w> and frees it. */
 void worker_join_free(struct worker **wp);
+
+/* Waits for the thread of <w> to end. Join every worker before freeing any: a worker that
+ * is still stopping may wake another through its ev_async. */
+void worker_join(struct worker *w);
 
 /* The IMF-fixdate for the loop's current time (cached per second). */
 const char *worker_date(struct worker *w);
