@@ -1202,27 +1202,37 @@ static int owner_decides(struct conn *c)
 /* Removes what the cache holds for <uri> (a path, or an absolute URI of the same <host>). */
 static void invalidate_uri(struct conn *c, struct span host, struct span uri)
 {
-    struct span path = span_trim(uri);
-    struct key k;
+    struct span path = span_trim(uri), auth = host;
+    const char *hash = memchr(path.p, '#', path.len);
+    size_t origin_len;
+    struct key k, mine;
 
-    if (path.len == 0)
+    if (hash != NULL)
+        path.len = (size_t)(hash - path.p); /* a fragment is not part of the URI sent */
+    if (path.len == 0 || (path.p[0] != '/' && memmem(path.p, path.len, "://", 3) == NULL))
         return;
     if (path.p[0] != '/') {
-        const char *sep = memmem(path.p, path.len, "://", 3), *end = path.p + path.len, *a;
+        const char *a = (const char *)memmem(path.p, path.len, "://", 3) + 3,
+                   *end = path.p + path.len;
+        const char *sep = a;
 
-        if (sep == NULL)
-            return;
-        a = sep + 3;
-        sep = a;
         while (sep < end && *sep != '/' && *sep != '?')
             sep++;
-        if ((size_t)(sep - a) == host.len && strncasecmp(a, host.p, host.len) == 0)
-            path = sep < end ? span_of(sep, (size_t)(end - sep)) : span_of("/", 1);
-        else
-            return; /* another host: not ours to touch (RFC 9111 §4.4) */
+        auth = span_of(a, (size_t)(sep - a));
+        path = sep < end ? span_of(sep, (size_t)(end - sep)) : span_of("/", 1);
     }
+    /* Same host, compared as keys compare them (case, default port): else not ours to touch
+     * (RFC 9111 §4.4). */
     c->keybuf.off = c->keybuf.len = 0;
-    if (key_build(&c->keybuf, "http", host, path, &k) == 0 && cache_invalidate(c->w->cache, &k))
+    if (key_build(&c->keybuf, "http", host, span_of("/", 1), &mine) < 0)
+        return;
+    origin_len = mine.len - 1;
+    if (key_build(&c->keybuf, "http", auth, path, &k) < 0)
+        return;
+    mine.p = c->keybuf.p; /* the buffer may have moved */
+    if (k.len < origin_len || memcmp(k.p, mine.p, origin_len) != 0 || k.p[origin_len] != '/')
+        return;
+    if (cache_invalidate(c->w->cache, &k))
         log_debug("invalidated %.*s", (int)k.len, k.p);
 }
 
