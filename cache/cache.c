@@ -127,6 +127,7 @@ struct lookup {
     const struct cache_req *r;
     enum cache_res res;
     struct obj *stale; /* newest usable-after-validation object seen, with a reference */
+    int complete_only; /* first pass: complete objects and markers only, busy ones skipped */
 };
 
 static enum lru_pick pick(struct obj *o, void *arg)
@@ -144,6 +145,8 @@ static enum lru_pick pick(struct obj *o, void *arg)
         return LRU_SKIP;
     }
     if (obj_state(o) == OBJ_FAILED)
+        return LRU_SKIP;
+    if (lk->complete_only && obj_state(o) == OBJ_BUSY)
         return LRU_SKIP;
     if (!obj_has_head(o)) {
         lk->res = CACHE_BUSY;
@@ -209,8 +212,16 @@ static enum cache_res cache_find(struct cache *c, const struct cache_req *r, str
         *stale = NULL;
     if (c->conf.memory == 0)
         return only_if_cached ? CACHE_NONE : CACHE_PASS;
-    o = lru_find(c->mem, &r->key, pick, (only_if_cached || r->no_make) ? NULL : make, &lk,
-                 r->now_ms, &made);
+    /* First what is complete: a stale copy under stale-while-revalidate must win over the
+     * refresh in progress, and the stale copy a failing fetch may fall back on is collected
+     * even when the request ends up waiting on that fetch. */
+    lk.complete_only = 1;
+    o = lru_find(c->mem, &r->key, pick, NULL, &lk, r->now_ms, &made);
+    if (o == NULL) {
+        lk.complete_only = 0;
+        o = lru_find(c->mem, &r->key, pick, (only_if_cached || r->no_make) ? NULL : make, &lk,
+                     r->now_ms, &made);
+    }
     if (stale != NULL)
         *stale = lk.stale;
     else
