@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# zipf-bench.sh - hit ratio under a budget, side by side: accel, nginx, Varnish and HAProxy, each
+# with 40 MiB for its cache, loaded by wrk with keys drawn from Zipf(0.99) over 100,000 URLs of
+# 4 KiB (about 400 MiB in all: ten times the budget), from cold, for 20 s each.
+# hit ratio = 1 - origin requests during the run / requests answered. Also reports req/s, the
+# server's resident memory (its processes summed) and what an ideal LRU would have got.
+# Prints one table and writes it to bench/results/zipf-<date>-<time>.txt.
+#
+# Usage: bench/zipf-bench.sh           (from anywhere; build first: cmake -B build && cmake --build build -j2)
+# Knobs (environment):
+#   ACCEL_BIN=build/accel  ORIGIN_BIN=build/accel-origin
+#   DURATION=20 (s per run)  ROUNDS=1 (each round restarts every cache cold)  WORKERS=1  CONNS=64
+#   BUDGET_MIB=40  KEYS=100000  ZIPF_S=0.99  SEED=42  SIZE=4096  LRU_OBJECTS=8000
+#   CACHES="accel nginx varnish haproxy"
+#   PROXY_CPUS=1  LOAD_CPUS=0   (taskset lists: caches vs wrk + origin)
+#   KEEP_TMP=1 keeps the generated configs and logs.
+# Every server is started by this script on a fixed loopback port and stopped at exit;
+# every wait and every wrk run is bounded in time.
+set -uo pipefail
+
+BENCH=zipf-bench
+# shellcheck source=bench/cache-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cache-lib.sh"
+
+DURATION=${DURATION:-20}
+ROUNDS=${ROUNDS:-1}
+CONNS=${CONNS:-64}
+BUDGET_MIB=${BUDGET_MIB:-40}
+KEYS=${KEYS:-100000}
+ZIPF_S=${ZIPF_S:-0.99}
+SEED=${SEED:-42}
+SIZE=${SIZE:-4096}
+LRU_OBJECTS=${LRU_OBJECTS:-8000}
+read -r -a CACHES <<<"${CACHES:-accel nginx varnish haproxy}"
+for v in DURATION ROUNDS CONNS BUDGET_MIB KEYS SEED SIZE LRU_OBJECTS; do
+    [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a positive number"
+done
+for t in "${CACHES[@]}"; do
+    [[ $t =~ ^(accel|nginx|varnish|haproxy)$ ]] || die "CACHES takes accel, nginx, varnish, haproxy (got '$t')"
+done
+command -v python3 >/dev/null || die "python3 not found: apt-get install python3"
+bench_init
+
+start_origin
+
+REPORT="$RESULTS_DIR/zipf-$STAMP.txt"
+RAW="$TMP/raw.txt"
+: >"$RAW"
+declare -A RPS=() P99=() HIT=() RSS0=() RSS1=() DISK=() LRU=() ERRS=()
+
+# Starts <t> cold, checks it answers a Zipf URL whole, runs wrk once, measures, stops it.
+run_one() {
+    local t=$1 r=$2 out rps p50 p99 errs reqs bytes seen hit rss0 rss1 disk lru k="$1"
+    if ! "start_$t" "$BUDGET_MIB"; then
+        stop "$t"
+        return 1
+    fi
+    out=$(curl -s -m 5 -o /dev/null -w '%{http_code} %{size_download}' \
+        "http://127.0.0.1:${PORT[$t]}/zcheck?size=$SIZE&cc=max-age%3D3600")
+    if [[ $out != "200 $SIZE" ]]; then
+        NOTE[$t]="answers /zcheck with '$out' instead of '200 $SIZE'; left out"
+        stop "$t"
+        return 1
+    fi
+    sleep 1
+    rss0=$(rss_kb "${PID[$t]}")
+    origin_reset
+    out=$(ZIPF_KEYS=$KEYS ZIPF_S=$ZIPF_S ZIPF_SEED=$SEED ZIPF_SIZE=$SIZE \
+        timeout $((DURATION + 30)) "${PIN_LOAD[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
+        -s "$ROOT/bench/zipf.lua" "http://127.0.0.1:${PORT[$t]}" 2>&1) || out=""
+    seen=$(origin_requests)
+    read -r rps p50 p99 errs reqs bytes < <(wrk_parse <<<"$out")
+    if ! check_alive "$t"; then
+        note "$t: ${NOTE[$t]}"
+        return 1
+    fi
+    rss1=$(rss_kb "${PID[$t]}")
+    disk="-"
+    [[ $t == nginx ]] && disk=$(du -sk "$TMP/nginx/cache" 2>/dev/null | awk '{printf "%.1f", $1 / 1024}')
+    stop "$t"
+    if [[ -z $out || $reqs == 0 ]]; then
+        add_note "$t" "wrk failed or timed out (round $r)"
+        return 1
+    fi
+    hit=$(awk -v s="${seen:-0}" -v n="$reqs" 'BEGIN {printf "%.3f", 1 - s / n}')
+    lru=$(timeout 120 python3 "$ROOT/bench/zipf-lru.py" "$reqs" "$LRU_OBJECTS" "$KEYS" "$ZIPF_S" "$SEED")
+    printf 'round %d  %-8s %10s req/s  p50 %8s ms  p99 %8s ms  errors %s  requests %s  origin saw %s  hit %s  ideal LRU %s  RSS %s -> %s KiB  disk %s MiB\n' \
+        "$r" "$t" "$rps" "$p50" "$p99" "$errs" "$reqs" "${seen:-?}" "$hit" "${lru:-?}" "$rss0" "$rss1" "$disk" |
+        tee -a "$RAW" >&2
+    RPS[$k]="${RPS[$k]:-} $rps"
+    P99[$k]="${P99[$k]:-} $p99"
+    HIT[$k]="${HIT[$k]:-} $hit"
+    RSS0[$k]="${RSS0[$k]:-} $rss0"
+    RSS1[$k]="${RSS1[$k]:-} $rss1"
+    LRU[$k]="${LRU[$k]:-} ${lru:-0}"
+    [[ $disk != - ]] && DISK[$k]="${DISK[$k]:-} $disk"
+    ERRS[$k]=$((${ERRS[$k]:-0} + errs))
+    return 0
+}
+
+note "caches ${CACHES[*]}; $ROUNDS round(s) x ${DURATION}s each, every run from cold"
+for ((r = 1; r <= ROUNDS; r++)); do
+    for t in "${CACHES[@]}"; do
+        run_one "$t" "$r"
+        sleep 1
+    done
+done
+
+mean3() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.3f", NF ? s / NF : 0 }' <<<"$1"; }
+
+{
+    echo "accel zipf-bench: hit ratio under a memory budget, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "workload: GET /z<k>?size=$SIZE&cc=max-age%3D3600, k ~ Zipf(s=$ZIPF_S) over $KEYS keys (seed $SEED," \
+        "bench/zipf.lua); wrk -t1 -c$CONNS -d${DURATION}s; each cache started cold; $ROUNDS round(s), means shown"
+    echo "budget: $BUDGET_MIB MiB each (accel cache_memory; nginx max_size, on disk; Varnish -s malloc;" \
+        "HAProxy total-max-size); workers/threads: $WORKERS (Varnish: thread_pools=1); CPU pinning: $PINNING"
+    machine
+    echo "$VERSIONS"
+    echo
+    printf '%-8s %10s %8s %7s %10s %10s %11s %9s %7s\n' cache "req/s" "p99 ms" "hit" "ideal LRU" "RSS MiB" "RSS start" "disk MiB" errors
+    for t in "${CACHES[@]}"; do
+        k=$t
+        [[ -n ${RPS[$k]:-} ]] || continue
+        printf '%-8s %10s %8s %7s %10s %10s %11s %9s %7s\n' "$t" "$(mean "${RPS[$k]}")" "$(mean "${P99[$k]}")" \
+            "$(mean3 "${HIT[$k]}")" "$(mean3 "${LRU[$k]}")" \
+            "$(awk -v v="$(mean "${RSS1[$k]}")" 'BEGIN {printf "%.1f", v / 1024}')" \
+            "$(awk -v v="$(mean "${RSS0[$k]}")" 'BEGIN {printf "%.1f", v / 1024}')" \
+            "$([[ -n ${DISK[$k]:-} ]] && mean "${DISK[$k]}" || echo -)" "${ERRS[$k]}"
+    done
+    echo
+    echo "'hit' = 1 - (origin requests during the run / requests answered), cold start included."
+    echo "'ideal LRU' = an exact LRU holding $LRU_OBJECTS objects, from cold, on as many requests drawn from the"
+    echo "same distribution (bench/zipf-lru.py); ~0.70 in steady state. $((BUDGET_MIB * 1024 / (SIZE / 1024 > 0 ? SIZE / 1024 : 1))) bodies of $SIZE bytes fill $BUDGET_MIB MiB"
+    echo "with no overhead at all; headers and bookkeeping leave a real cache fewer."
+    echo "'RSS MiB' is the resident memory of the cache's processes (nginx master + workers, Varnish manager +"
+    echo "child) after the run; 'RSS start' the same just after start. nginx keeps its cache in files"
+    echo "('disk MiB' after the run, in the page cache rather than in its RSS) and enforces max_size lazily,"
+    echo "from its cache manager process, so it may hold more than the budget for a while."
+    for t in "${CACHES[@]}"; do
+        [[ -n ${NOTE[$t]:-} ]] && echo "note: $t: ${NOTE[$t]}"
+    done
+    echo
+    echo "runs:"
+    cat "$RAW"
+} | tee "$REPORT"
+note "written to ${REPORT#"$ROOT"/}"
