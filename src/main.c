@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -55,6 +56,21 @@ static void on_hup(struct ev_loop *loop, ev_signal *s, int revents)
     log_warn("SIGHUP: configuration reload is not supported yet; restart accel to apply changes");
 }
 
+/* Each client connection may hold an origin connection too: ask for twice max_connections
+ * descriptors (and some for listeners, logs, the pool), as far as the hard limit allows. */
+static void raise_fd_limit(const struct conf *c)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)c->max_connections * 2 + 256;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+        log_warn("open files limited to %llu: max_connections %u needs about %llu",
+                 (unsigned long long)rl.rlim_cur, c->max_connections, (unsigned long long)want);
+}
+
 int main(int argc, char **argv)
 {
     const char *path = "accel.conf";
@@ -101,6 +117,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (log_open(conf) < 0)
         return 1;
+    raise_fd_limit(conf);
 
     {
         struct cache_conf cc = {

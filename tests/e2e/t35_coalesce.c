@@ -103,10 +103,10 @@ static void cacheable_pattern(const struct e2e_req *req, struct e2e_action *act,
 
 /* ---- one fetch for many clients -------------------------------------------------------------- */
 
-Test(coalesce, two_hundred_clients_one_fetch)
+Test(coalesce, a_thousand_clients_one_fetch)
 {
-    enum { N = 200 };
-    static uint64_t len = 256 * KiB;
+    enum { N = 1000 };
+    static uint64_t len = 64 * KiB;
     struct e2e_client *cs[N];
     struct e2e_resp r;
     struct e2e_hold *h;
@@ -133,8 +133,8 @@ Test(coalesce, two_hundred_clients_one_fetch)
         read_pattern(cs[i], &r, len, who);
         e2e_resp_free(&r);
     }
-    cr_log_info("200 subscribers x 256 KiB in %llu ms", (unsigned long long)(e2e_now_ms() - t0));
-    origin_saw(1, "200 concurrent GET /cold");
+    cr_log_info("1000 subscribers x 64 KiB in %llu ms", (unsigned long long)(e2e_now_ms() - t0));
+    origin_saw(1, "1000 concurrent GET /cold");
     e2e_clients_free(cs, N);
     expect_hit_pattern("/cold", len);
     origin_saw(1, "GET /cold once more");
@@ -193,10 +193,10 @@ static void hold_echo(const struct e2e_req *req, struct e2e_action *act, void *a
     act->body = req->target;
 }
 
-Test(coalesce, twenty_urls_ten_clients_each)
+Test(coalesce, a_hundred_urls_fifty_clients_each)
 {
-    enum { URLS = 20, PER = 10, N = URLS * PER };
-    struct e2e_client *cs[N];
+    enum { URLS = 100, PER = 50, N = URLS * PER };
+    static struct e2e_client *cs[N];
     struct e2e_resp r;
     struct e2e_hold *h;
     char path[32];
@@ -222,7 +222,7 @@ Test(coalesce, twenty_urls_ten_clients_each)
         cr_assert_str_eq(r.body, path, "client %d asked for %s, got %s", i, path, r.body);
         e2e_resp_free(&r);
     }
-    origin_saw(URLS, "20 URLs x 10 concurrent clients");
+    origin_saw(URLS, "100 URLs x 50 concurrent clients");
     for (unsigned i = 0; i < URLS; i++) {
         const struct e2e_req *q = e2e_origin_req(origin, i);
 
@@ -327,7 +327,7 @@ static void slow_uncacheable(const struct e2e_req *req, struct e2e_action *act, 
 /* <n> clients at once on <path>; the origin answers each after 300 ms with <headers>. */
 static void parallel_pass(const char *path, const char *headers)
 {
-    enum { N = 50 };
+    enum { N = 200 };
     struct e2e_client *cs[N];
     struct e2e_resp r;
     unsigned before, seen;
@@ -349,12 +349,12 @@ static void parallel_pass(const char *path, const char *headers)
     }
     ms = e2e_now_ms() - t0;
     seen = e2e_origin_nreqs(origin) - before;
-    cr_log_info("%s (uncacheable): 50 clients in %llu ms, %u origin requests", path,
+    cr_log_info("%s (uncacheable): 200 clients in %llu ms, %u origin requests", path,
                 (unsigned long long)ms, seen);
     cr_assert(seen == N || seen == N + 1, "%s: the origin saw %u requests for %d clients", headers,
               seen, N);
     cr_assert_lt(ms, 1500,
-                 "%s: 50 clients took %llu ms with a 300 ms origin: they were not sent to the "
+                 "%s: 200 clients took %llu ms with a 300 ms origin: they were not sent to the "
                  "origin in parallel",
                  headers, (unsigned long long)ms);
     e2e_clients_free(cs, N);
