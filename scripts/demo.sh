@@ -16,9 +16,11 @@ sleep 0.5
 cat <<TXT
 
 accel is running on http://127.0.0.1:8080/ in front of the demo origin on 127.0.0.1:8081.
-Try:
+Try (every answer of the origin takes 300 ms; the second time it comes from the cache):
   curl -i http://127.0.0.1:8080/
-  curl -i 'http://127.0.0.1:8080/hello?size=2k'
+  curl -s -o /dev/null -w '%{time_total}s\n' 'http://127.0.0.1:8080/hello?size=2k'   # twice
+  curl -si 'http://127.0.0.1:8080/hello?size=2k' | grep -E 'X-Cache|Cache-Status|Age'
+  curl -si 'http://127.0.0.1:8080/private?cc=private' | grep X-Cache            # PASS
   curl -s -o /dev/null -w '%{time_total}s\n' 'http://127.0.0.1:8080/slow?delay=1000'
 Ctrl-C stops both.
 TXT

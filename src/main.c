@@ -66,7 +66,7 @@ static void raise_fd_limit(const struct conf *c)
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
         return;
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < (rlim_t)c->max_connections * 2)
         log_warn("open files limited to %llu: max_connections %u needs about %llu",
                  (unsigned long long)rl.rlim_cur, c->max_connections, (unsigned long long)want);
 }
