@@ -682,6 +682,7 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
         deliver_head(&c->out, o, "HTTP/1.1 304 Not Modified", age, OBJ_LEN_UNKNOWN, 0,
                      c->close_after, c->v10 && !c->close_after, c->xbuf);
         c->dhead_done = 1;
+        c->xcache = c->xbuf;
         return;
     }
     if (st == OBJ_COMPLETE)
@@ -711,6 +712,7 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
     deliver_head(&c->out, o, status_line, age, length, c->chunk_out, c->close_after,
                  c->v10 && !c->close_after, c->xbuf);
     c->dhead_done = 1;
+    c->xcache = c->xbuf; /* for the access log */
 }
 
 /* Writes what is pending in <out> and the object's bytes after the delivery position, up to
@@ -1574,7 +1576,7 @@ static void access_log(struct conn *c)
     time_t now = (time_t)ev_now(c->w->loop);
     struct tm tm;
     double rt = ev_now(c->w->loop) - c->t_start;
-    char ups[16] = "-";
+    char ups[16] = "-", cst[16] = "-";
     int n;
 
     if (c->logreq.len > 0) {
@@ -1586,9 +1588,19 @@ static void access_log(struct conn *c)
     strftime(tbuf, sizeof(tbuf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
     if (c->up_status)
         snprintf(ups, sizeof(ups), "%u", c->up_status);
-    n = snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %u %llu \"%s\" \"%s\" %.3f %s\n", c->ip,
+    if (c->xcache != NULL && strncmp(c->xcache, "X-Cache: ", 9) == 0) {
+        /* the cache's verdict, as the X-Cache field said it: HIT, MISS, PASS... */
+        size_t k = 0;
+
+        while (k + 1 < sizeof(cst) && c->xcache[9 + k] != '\r' && c->xcache[9 + k] != '\0') {
+            cst[k] = c->xcache[9 + k];
+            k++;
+        }
+        cst[k] = '\0';
+    }
+    n = snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %u %llu \"%s\" \"%s\" %.3f %s %s\n", c->ip,
                  tbuf, rl, c->status, (unsigned long long)c->resp_body_out, ref, ua,
-                 rt < 0 ? 0.0 : rt, ups);
+                 rt < 0 ? 0.0 : rt, ups, cst);
     if (n > 0)
         log_access_line(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
