@@ -132,3 +132,25 @@ void buf_free(struct buf *b)
     free(b->p);
     memset(b, 0, sizeof(*b));
 }
+
+void buf_append_u64(struct buf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t n = sizeof(tmp);
+
+    do {
+        tmp[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    buf_append(b, tmp + n, sizeof(tmp) - n);
+}
+
+void buf_append_i64(struct buf *b, int64_t v)
+{
+    if (v < 0) {
+        buf_append(b, "-", 1);
+        buf_append_u64(b, (uint64_t)0 - (uint64_t)v);
+        return;
+    }
+    buf_append_u64(b, (uint64_t)v);
+}

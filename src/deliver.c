@@ -84,9 +84,13 @@ void deliver_head(struct buf *b, const struct obj *o, const char *status_line, i
         buf_append_str(b, "\r\n");
         buf_append(b, o->head + skip, o->head_len - skip);
     }
-    buf_printf(b, "Age: %" PRId64 "\r\n", age < 0 ? 0 : age);
-    if (length != OBJ_LEN_UNKNOWN && !bodiless)
-        buf_printf(b, "Content-Length: %" PRIu64 "\r\n", length);
+    buf_append_str(b, "Age: ");
+    buf_append_i64(b, age < 0 ? 0 : age);
+    if (length != OBJ_LEN_UNKNOWN && !bodiless) {
+        buf_append_str(b, "\r\nContent-Length: ");
+        buf_append_u64(b, length);
+    }
+    buf_append_str(b, "\r\n");
     buf_append_str(b, "Via: 1.1 accel\r\n");
     if (extra != NULL)
         buf_append_str(b, extra);
