@@ -1,0 +1,751 @@
+/* disk.c - the disk tier's storage engine over LMDB: opaque blobs by key string, in one file.
+ *
+ * Structures: one environment (MDB_NOSUBDIR: the data file is the path, the lock file
+ * <path>-lock) with three named databases:
+ *   "meta":    "version" -> u32 DISK_VERSION; "seq" -> u64, the last sequence given out.
+ *   "objects": key -> entry header (+ the blob itself when it fits in one chunk);
+ *              key "\0#" u32 big-endian index -> one chunk of the blob. Chunks are DISK_CHUNK
+ *              bytes (the last one less), or map/64 (at least 16 KiB) in a map below 32 MiB.
+ *   "order":   u64 big-endian sequence -> key: insertion order, oldest first.
+ * An entry header is, in host order (the file is not portable across architectures):
+ *   u32 DISK_HMAGIC, u32 nchunks, u64 total length, u64 sequence [, total bytes when nchunks 0].
+ * Chunk keys sort right after their key and never collide with a key, since keys hold no NUL.
+ *
+ * Invariants, after every committed transaction: each entry has exactly one order record, whose
+ * sequence is the one in its header; its chunks 0..nchunks-1 exist and add up to the total.
+ * A file can still break them (a crash of the disk, a bug): readers check and report -EBADMSG,
+ * eviction skips an order record that does not match its entry.
+ *
+ * Ownership: the caller owns the struct disk and serializes the writing calls (see disk.h);
+ * values handed out by LMDB are copied before their transaction ends. The pid file stays locked
+ * (flock) from disk_open to disk_close: the lock is what keeps a second store off the file. */
+#include "accel/disk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DISK_VERSION   1u
+#define DISK_HMAGIC    0x314b5344u /* "DSK1" */
+#define DISK_HDR_LEN   24u
+#define DISK_SUFFIX    6u /* "\0#" + u32 chunk index */
+#define DISK_KEY_MAX   1024u
+#define DISK_MAXREADS  256u
+#define DISK_CHUNK_MIN ((size_t)16 * 1024)
+
+struct disk {
+    MDB_env *env;
+    MDB_dbi meta, objects, order, main;
+    char *path;
+    int pidfd;
+    int reset;
+    size_t maxkey; /* longest key we accept: LMDB's limit less the chunk suffix */
+    uint64_t map_size;
+    size_t chunk; /* chunk size for new blobs: DISK_CHUNK, smaller in a small map */
+    unsigned psize;
+};
+
+struct hdr {
+    uint32_t nchunks;
+    uint64_t total, seq;
+};
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Parses an entry header; returns -EBADMSG when the record cannot be one. */
+static int hdr_parse(const MDB_val *v, struct hdr *h)
+{
+    uint32_t magic;
+
+    if (v->mv_size < DISK_HDR_LEN)
+        return -EBADMSG;
+    memcpy(&magic, v->mv_data, 4);
+    memcpy(&h->nchunks, (const char *)v->mv_data + 4, 4);
+    memcpy(&h->total, (const char *)v->mv_data + 8, 8);
+    memcpy(&h->seq, (const char *)v->mv_data + 16, 8);
+    if (magic != DISK_HMAGIC)
+        return -EBADMSG;
+    if (h->nchunks == 0 ? h->total != v->mv_size - DISK_HDR_LEN : v->mv_size != DISK_HDR_LEN)
+        return -EBADMSG;
+    return 0;
+}
+
+/* Writes into <ck> the key of chunk <i> of <key>; returns its length. */
+static size_t chunk_key(char *ck, const char *key, size_t klen, uint32_t i)
+{
+    memcpy(ck, key, klen);
+    ck[klen] = '\0';
+    ck[klen + 1] = '#';
+    ck[klen + 2] = (char)(i >> 24);
+    ck[klen + 3] = (char)(i >> 16);
+    ck[klen + 4] = (char)(i >> 8);
+    ck[klen + 5] = (char)i;
+    return klen + DISK_SUFFIX;
+}
+
+static int check_key(const struct disk *d, const char *key, size_t klen)
+{
+    if (klen == 0 || memchr(key, '\0', klen) != NULL)
+        return -EINVAL;
+    if (klen > d->maxkey)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+static int mdb_errno(int rc)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case MDB_MAP_FULL:
+        return -ENOSPC;
+    case MDB_NOTFOUND:
+        return -ENOENT;
+    default:
+        return rc > 0 ? -rc : -EIO; /* LMDB passes errno values through */
+    }
+}
+
+/* Pages in use by the data (the two meta pages, the main db and our three), in bytes. Pages on
+ * the free list are not counted: LMDB reuses them. */
+static uint64_t used_bytes(const struct disk *d, MDB_txn *txn)
+{
+    MDB_dbi dbis[] = {d->main, d->meta, d->objects, d->order};
+    uint64_t pages = 2;
+    MDB_stat st;
+
+    for (size_t i = 0; i < countof(dbis); i++) {
+        if (mdb_stat(txn, dbis[i], &st) == 0)
+            pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    }
+    return pages * d->psize;
+}
+
+/* Moves <cur> to the first key after <last> (<k>->mv_size bytes), which <cur> just deleted:
+ * a fresh seek, rather than trusting where a delete leaves the cursor. */
+static int cursor_next_after_del(MDB_cursor *cur, MDB_val *k, MDB_val *v, char *last)
+{
+    k->mv_data = last;
+    return mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+}
+
+/* Deletes every chunk record of <key> (whatever its header says). */
+static int del_chunks(struct disk *d, MDB_txn *txn, const char *key, size_t klen)
+{
+    char ck[DISK_KEY_MAX], last[DISK_KEY_MAX];
+    MDB_val k, v;
+    MDB_cursor *cur;
+    int rc;
+
+    k.mv_size = chunk_key(ck, key, klen, 0);
+    k.mv_data = ck;
+    rc = mdb_cursor_open(txn, d->objects, &cur);
+    if (rc != 0)
+        return mdb_errno(rc);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size == klen + DISK_SUFFIX && memcmp(k.mv_data, ck, klen + 2) == 0) {
+        memcpy(last, k.mv_data, k.mv_size);
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0)
+            break;
+        rc = cursor_next_after_del(cur, &k, &v, last);
+    }
+    mdb_cursor_close(cur);
+    return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : mdb_errno(rc);
+}
+
+/* Deletes the entry under <key> inside <txn>: record, chunks, order record. -ENOENT: absent. */
+static int del_locked(struct disk *d, MDB_txn *txn, const char *key, size_t klen)
+{
+    MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v;
+    unsigned char sk[8];
+    struct hdr h;
+    int rc;
+
+    rc = mdb_get(txn, d->objects, &k, &v);
+    if (rc != 0)
+        return mdb_errno(rc);
+    if (hdr_parse(&v, &h) == 0) {
+        MDB_val ok = {.mv_size = 8, .mv_data = sk};
+
+        put_be64(sk, h.seq);
+        rc = mdb_del(txn, d->order, &ok, NULL);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return mdb_errno(rc);
+    }
+    /* XXX(#4): a corrupt header hides its sequence: its order record stays until eviction
+     * reaches it and finds it does not match. */
+    rc = mdb_del(txn, d->objects, &k, NULL);
+    if (rc != 0)
+        return mdb_errno(rc);
+    return del_chunks(d, txn, key, klen);
+}
+
+/* Removes the oldest entries inside <txn> until used_bytes() <= <target>. Returns how many
+ * were removed, or a negative errno. */
+static int64_t evict_locked(struct disk *d, MDB_txn *txn, uint64_t target)
+{
+    char key[DISK_KEY_MAX];
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int64_t n = 0;
+    int rc;
+
+    rc = mdb_cursor_open(txn, d->order, &cur);
+    if (rc != 0)
+        return mdb_errno(rc);
+    while (used_bytes(d, txn) > target) {
+        MDB_val ek, ev;
+        size_t klen;
+        uint64_t seq;
+        struct hdr h;
+
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        if (rc != 0)
+            break;
+        seq = k.mv_size == 8 ? get_be64(k.mv_data) : 0;
+        klen = v.mv_size < sizeof(key) ? v.mv_size : 0;
+        memcpy(key, v.mv_data, klen);
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0)
+            break;
+        if (klen == 0)
+            continue;
+        ek.mv_size = klen;
+        ek.mv_data = key;
+        rc = mdb_get(txn, d->objects, &ek, &ev);
+        if (rc == MDB_NOTFOUND)
+            continue; /* a stray order record */
+        if (rc != 0)
+            break;
+        if (hdr_parse(&ev, &h) == 0 && h.seq != seq)
+            continue; /* the key was replaced since; its own record comes later */
+        rc = del_locked(d, txn, key, klen);
+        if (rc != 0) {
+            mdb_cursor_close(cur);
+            return rc; /* already a negative errno */
+        }
+        n++;
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return mdb_errno(rc);
+    return n;
+}
+
+uint64_t disk_evict(struct disk *d, uint64_t target)
+{
+    MDB_txn *txn;
+    int64_t n;
+
+    AN(d);
+    if (mdb_txn_begin(d->env, NULL, 0, &txn) != 0)
+        return 0;
+    n = evict_locked(d, txn, target);
+    if (n <= 0 || mdb_txn_commit(txn) != 0) {
+        if (n <= 0)
+            mdb_txn_abort(txn);
+        return 0;
+    }
+    return (uint64_t)n;
+}
+
+/* The room we keep free in the map for deletes and LMDB's own pages. */
+static uint64_t reserve(const struct disk *d)
+{
+    uint64_t r = d->map_size / 8;
+
+    return r > 32 * (uint64_t)d->psize ? r : 32 * (uint64_t)d->psize;
+}
+
+/* One attempt at disk_put: the whole write in one transaction. */
+static int put_once(struct disk *d, const char *key, size_t klen, const void *blob, size_t len)
+{
+    MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v;
+    MDB_val mk = {.mv_size = 3, .mv_data = "seq"};
+    unsigned char sk[8];
+    char ck[DISK_KEY_MAX];
+    uint32_t magic = DISK_HMAGIC;
+    struct hdr h;
+    MDB_txn *txn;
+    int rc;
+
+    rc = mdb_txn_begin(d->env, NULL, 0, &txn);
+    if (rc != 0)
+        return mdb_errno(rc);
+    /* Keep headroom: a map filled to the last page cannot even delete (LMDB copies the pages it
+     * changes), so we call it full before it is. */
+    if (used_bytes(d, txn) + len + (len / d->chunk + 4) * d->psize + reserve(d) > d->map_size) {
+        rc = -ENOSPC;
+        goto out;
+    }
+    rc = del_locked(d, txn, key, klen);
+    if (rc != 0 && rc != -ENOENT)
+        goto out;
+
+    rc = mdb_get(txn, d->meta, &mk, &v);
+    h.seq = 0;
+    if (rc == 0 && v.mv_size == 8)
+        memcpy(&h.seq, v.mv_data, 8);
+    h.seq++;
+    v.mv_size = 8;
+    v.mv_data = &h.seq;
+    rc = mdb_errno(mdb_put(txn, d->meta, &mk, &v, 0));
+    if (rc != 0)
+        goto out;
+
+    h.total = len;
+    h.nchunks = len <= d->chunk ? 0 : (uint32_t)((len + d->chunk - 1) / d->chunk);
+    v.mv_size = DISK_HDR_LEN + (h.nchunks == 0 ? len : 0);
+    rc = mdb_errno(mdb_put(txn, d->objects, &k, &v, MDB_RESERVE));
+    if (rc != 0)
+        goto out;
+    memcpy(v.mv_data, &magic, 4);
+    memcpy((char *)v.mv_data + 4, &h.nchunks, 4);
+    memcpy((char *)v.mv_data + 8, &h.total, 8);
+    memcpy((char *)v.mv_data + 16, &h.seq, 8);
+    if (h.nchunks == 0 && len > 0)
+        memcpy((char *)v.mv_data + DISK_HDR_LEN, blob, len);
+    for (uint32_t i = 0; i < h.nchunks; i++) {
+        size_t off = (size_t)i * d->chunk;
+        MDB_val cv = {.mv_data = (char *)blob + off};
+        MDB_val ckv = {.mv_size = chunk_key(ck, key, klen, i), .mv_data = ck};
+
+        cv.mv_size = len - off < d->chunk ? len - off : d->chunk;
+        rc = mdb_errno(mdb_put(txn, d->objects, &ckv, &cv, 0));
+        if (rc != 0)
+            goto out;
+    }
+
+    put_be64(sk, h.seq);
+    k.mv_size = 8;
+    k.mv_data = sk;
+    v.mv_size = klen;
+    v.mv_data = (void *)key;
+    rc = mdb_errno(mdb_put(txn, d->order, &k, &v, 0));
+    if (rc != 0)
+        goto out;
+    rc = mdb_errno(mdb_txn_commit(txn));
+    return rc;
+out:
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+/* Rewrites the sequence record in a transaction of its own. */
+static void touch_seq(struct disk *d)
+{
+    MDB_val mk = {.mv_size = 3, .mv_data = "seq"}, v;
+    uint64_t seq = 0;
+    MDB_txn *txn;
+
+    if (mdb_txn_begin(d->env, NULL, 0, &txn) != 0)
+        return;
+    if (mdb_get(txn, d->meta, &mk, &v) == 0 && v.mv_size == 8)
+        memcpy(&seq, v.mv_data, 8);
+    v.mv_size = 8;
+    v.mv_data = &seq;
+    if (mdb_put(txn, d->meta, &mk, &v, 0) == 0)
+        mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+}
+
+int disk_put(struct disk *d, const char *key, size_t klen, const void *blob, size_t len)
+{
+    struct disk_stats st;
+    uint64_t need, target;
+    int rc;
+
+    AN(d);
+    AN(key);
+    AN(blob != NULL || len == 0);
+    rc = check_key(d, key, klen);
+    if (rc != 0)
+        return rc;
+    if (len > d->map_size)
+        return -ENOSPC;
+    rc = put_once(d, key, klen, blob, len);
+    if (rc != -ENOSPC)
+        return rc;
+    /* Map full: make room for the blob twice over (pages freed by a transaction are reusable
+     * only once the next one has committed), plus a margin for the trees, then retry once. */
+    if (disk_stats(d, &st) != 0)
+        return -EIO;
+    need = 2 * ((uint64_t)len + klen) + 16 * (uint64_t)d->psize;
+    target = d->map_size / 2 > need ? d->map_size / 2 - need : 0;
+    if (target > st.used)
+        target = st.used > need ? st.used - need : 0;
+    disk_evict(d, target);
+    /* LMDB reuses the pages a transaction freed only once a later one has committed: commit
+     * an empty-handed write (the sequence, rewritten) so the retry can use them. */
+    touch_seq(d);
+    return put_once(d, key, klen, blob, len);
+}
+
+int disk_get(struct disk *d, const char *key, size_t klen, struct buf *out)
+{
+    MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v;
+    char ck[DISK_KEY_MAX];
+    size_t len0 = out->len;
+    uint64_t got = 0;
+    struct hdr h;
+    MDB_txn *txn;
+    int rc;
+
+    AN(d);
+    AN(out);
+    rc = check_key(d, key, klen);
+    if (rc != 0)
+        return rc == -EINVAL ? -ENOENT : rc;
+    rc = mdb_txn_begin(d->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return mdb_errno(rc);
+    rc = mdb_errno(mdb_get(txn, d->objects, &k, &v));
+    if (rc != 0)
+        goto out;
+    rc = hdr_parse(&v, &h);
+    if (rc != 0)
+        goto out;
+    if (h.nchunks == 0) {
+        if (h.total > 0)
+            buf_append(out, (const char *)v.mv_data + DISK_HDR_LEN, h.total);
+        goto out;
+    }
+    /* bounded before anything is allocated: a header is as untrusted as the rest of the file.
+     * The chunk size is not stored (it depends on the map size when the blob was written):
+     * every chunk is non-empty and at most DISK_CHUNK, and they must add up to the total. */
+    if (h.total > d->map_size || h.nchunks > h.total ||
+        h.nchunks < (h.total + DISK_CHUNK - 1) / DISK_CHUNK) {
+        rc = -EBADMSG;
+        goto out;
+    }
+    buf_reserve(out, h.total);
+    for (uint32_t i = 0; i < h.nchunks; i++) {
+        MDB_val ckv = {.mv_size = chunk_key(ck, key, klen, i), .mv_data = ck};
+
+        rc = mdb_get(txn, d->objects, &ckv, &v);
+        if (rc != 0 || v.mv_size == 0 || v.mv_size > DISK_CHUNK || v.mv_size > h.total - got) {
+            rc = (rc == 0 || rc == MDB_NOTFOUND) ? -EBADMSG : mdb_errno(rc);
+            goto out;
+        }
+        buf_append(out, v.mv_data, v.mv_size);
+        got += v.mv_size;
+    }
+    rc = got == h.total ? 0 : -EBADMSG;
+out:
+    mdb_txn_abort(txn);
+    if (rc != 0)
+        out->len = len0;
+    return rc;
+}
+
+int disk_del(struct disk *d, const char *key, size_t klen)
+{
+    MDB_txn *txn;
+    int rc;
+
+    AN(d);
+    rc = check_key(d, key, klen);
+    if (rc != 0)
+        return rc == -EINVAL ? -ENOENT : rc;
+    rc = mdb_txn_begin(d->env, NULL, 0, &txn);
+    if (rc != 0)
+        return mdb_errno(rc);
+    rc = del_locked(d, txn, key, klen);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_errno(mdb_txn_commit(txn));
+}
+
+uint64_t disk_del_prefix(struct disk *d, const char *prefix, size_t plen)
+{
+    MDB_val k = {.mv_size = plen, .mv_data = (void *)prefix}, v;
+    char last[DISK_KEY_MAX];
+    MDB_cursor *cur;
+    MDB_txn *txn;
+    uint64_t n = 0;
+    int rc;
+
+    AN(d);
+    AN(prefix != NULL || plen == 0);
+    if (mdb_txn_begin(d->env, NULL, 0, &txn) != 0)
+        return 0;
+    if (mdb_cursor_open(txn, d->objects, &cur) != 0) {
+        mdb_txn_abort(txn);
+        return 0;
+    }
+    /* Chunk records share their key's prefix and sort right after it: the range holds them. */
+    rc = mdb_cursor_get(cur, &k, &v, plen == 0 ? MDB_FIRST : MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
+        struct hdr h;
+
+        if (memchr(k.mv_data, '\0', k.mv_size) == NULL) {
+            if (hdr_parse(&v, &h) == 0) {
+                unsigned char sk[8];
+                MDB_val ok = {.mv_size = 8, .mv_data = sk};
+
+                put_be64(sk, h.seq);
+                rc = mdb_del(txn, d->order, &ok, NULL);
+                if (rc != 0 && rc != MDB_NOTFOUND)
+                    break;
+            }
+            n++;
+        }
+        if (k.mv_size > sizeof(last)) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(last, k.mv_data, k.mv_size);
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0)
+            break;
+        rc = cursor_next_after_del(cur, &k, &v, last);
+    }
+    mdb_cursor_close(cur);
+    if ((rc != 0 && rc != MDB_NOTFOUND) || mdb_txn_commit(txn) != 0) {
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            mdb_txn_abort(txn);
+        return 0;
+    }
+    return n;
+}
+
+int disk_stats(struct disk *d, struct disk_stats *out)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    int rc;
+
+    AN(d);
+    AN(out);
+    rc = mdb_txn_begin(d->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return mdb_errno(rc);
+    rc = mdb_stat(txn, d->order, &st);
+    if (rc == 0) {
+        out->entries = st.ms_entries;
+        out->used = used_bytes(d, txn);
+        out->map_size = d->map_size;
+    }
+    mdb_txn_abort(txn);
+    return mdb_errno(rc);
+}
+
+int disk_was_reset(const struct disk *d)
+{
+    AN(d);
+    return d->reset;
+}
+
+/* Takes the lock on <path>.pid and writes our pid in it; the fd stays open in d->pidfd. */
+static int lock_pid(struct disk *d, char *err, size_t errlen)
+{
+    char name[4096], pid[32];
+    ssize_t n;
+    int fd, e;
+
+    if ((size_t)snprintf(name, sizeof(name), "%s.pid", d->path) >= sizeof(name)) {
+        snprintf(err, errlen, "%s: path too long", d->path);
+        return -ENAMETOOLONG;
+    }
+    fd = open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        e = errno;
+        snprintf(err, errlen, "%s: %s", name, strerror(e));
+        return -e;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        e = errno;
+        if (e == EWOULDBLOCK) {
+            n = pread(fd, pid, sizeof(pid) - 1, 0);
+            pid[n > 0 ? n : 0] = '\0';
+            pid[strcspn(pid, "\n")] = '\0';
+            snprintf(err, errlen, "%s is in use by process %s", d->path,
+                     pid[0] != '\0' ? pid : "(unknown)");
+            e = EBUSY;
+        } else {
+            snprintf(err, errlen, "%s: lock: %s", name, strerror(e));
+        }
+        close(fd);
+        return -e;
+    }
+    n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        e = errno;
+        snprintf(err, errlen, "%s: %s", name, strerror(e));
+        close(fd);
+        return -e;
+    }
+    d->pidfd = fd;
+    return 0;
+}
+
+/* Opens the environment and the databases, checking the version. Returns 0, -EBADMSG for a
+ * file that is not one of our stores (the caller moves it aside), or another negative errno. */
+static int env_open(struct disk *d, char *err, size_t errlen)
+{
+    MDB_val vk = {.mv_size = 7, .mv_data = "version"}, v;
+    uint32_t version = DISK_VERSION;
+    MDB_envinfo info;
+    MDB_stat st;
+    MDB_txn *txn;
+    int rc, ks;
+
+    rc = mdb_env_create(&d->env);
+    if (rc != 0)
+        goto fail;
+    rc = mdb_env_set_mapsize(d->env, (size_t)d->map_size);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(d->env, 4);
+    if (rc == 0)
+        rc = mdb_env_set_maxreaders(d->env, DISK_MAXREADS);
+    if (rc == 0)
+        rc = mdb_env_open(d->env, d->path, MDB_NOSUBDIR | MDB_NOTLS, 0644);
+    if (rc != 0)
+        goto fail;
+    ks = mdb_env_get_maxkeysize(d->env);
+    d->maxkey = (size_t)ks - DISK_SUFFIX;
+    if (d->maxkey > DISK_KEY_MAX - DISK_SUFFIX)
+        d->maxkey = DISK_KEY_MAX - DISK_SUFFIX;
+    AZ(mdb_env_stat(d->env, &st));
+    d->psize = st.ms_psize;
+
+    rc = mdb_txn_begin(d->env, NULL, 0, &txn);
+    if (rc != 0)
+        goto fail;
+    rc = mdb_dbi_open(txn, NULL, 0, &d->main);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &d->meta);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "objects", MDB_CREATE, &d->objects);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "order", MDB_CREATE, &d->order);
+    if (rc == 0) {
+        rc = mdb_get(txn, d->meta, &vk, &v);
+        if (rc == MDB_NOTFOUND && mdb_stat(txn, d->main, &st) == 0 && st.ms_entries == 3) {
+            /* a new file: only our three databases in it */
+            v.mv_size = sizeof(version);
+            v.mv_data = &version;
+            rc = mdb_put(txn, d->meta, &vk, &v, 0);
+        } else if (rc == MDB_NOTFOUND || (rc == 0 && (v.mv_size != sizeof(version) ||
+                                                      memcmp(v.mv_data, &version, 4) != 0))) {
+            rc = MDB_VERSION_MISMATCH;
+        }
+    }
+    if (rc == 0)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    if (rc != 0)
+        goto fail;
+    AZ(mdb_env_info(d->env, &info));
+    d->map_size = info.me_mapsize; /* XXX(#4): larger than asked when the file holds more */
+    /* Large values take contiguous pages: in a small map, free space is too fragmented for
+     * runs of DISK_CHUNK, so the chunks shrink with the map. */
+    d->chunk = DISK_CHUNK;
+    if (d->map_size / 64 < d->chunk)
+        d->chunk = d->map_size / 64 > DISK_CHUNK_MIN ? (size_t)(d->map_size / 64) : DISK_CHUNK_MIN;
+    return 0;
+fail:
+    snprintf(err, errlen, "%s: %s", d->path, mdb_strerror(rc));
+    if (d->env != NULL)
+        mdb_env_close(d->env);
+    d->env = NULL;
+    switch (rc) {
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INCOMPATIBLE:
+    case MDB_BAD_DBI:
+        return -EBADMSG;
+    default:
+        return mdb_errno(rc);
+    }
+}
+
+int disk_open(const char *path, uint64_t map_size, struct disk **out, char *err, size_t errlen)
+{
+    struct disk *d;
+    char aside[4096], why[512];
+    int rc;
+
+    AN(path);
+    AN(out);
+    AN(err);
+    d = xcalloc(1, sizeof(*d));
+    d->path = xstrndup(path, strlen(path));
+    d->pidfd = -1;
+    d->map_size = map_size;
+    if (errlen > 0)
+        err[0] = '\0';
+    rc = lock_pid(d, err, errlen);
+    if (rc != 0)
+        goto fail;
+    rc = env_open(d, why, sizeof(why));
+    if (rc == -EBADMSG) {
+        snprintf(aside, sizeof(aside), "%s.corrupt-%lld", path, (long long)time(NULL));
+        if (rename(path, aside) != 0) {
+            rc = -errno;
+            snprintf(err, errlen, "%s; cannot move it aside: %s", why, strerror(-rc));
+            goto fail;
+        }
+        d->reset = 1;
+        snprintf(err, errlen, "%s; moved aside to %s, starting empty", why, aside);
+        rc = env_open(d, why, sizeof(why));
+        if (rc != 0)
+            snprintf(err, errlen, "%s", why);
+    } else if (rc != 0) {
+        snprintf(err, errlen, "%s", why);
+    }
+    if (rc != 0)
+        goto fail;
+    *out = d;
+    return 0;
+fail:
+    if (d->pidfd >= 0)
+        close(d->pidfd);
+    free(d->path);
+    free(d);
+    return rc == -EBADMSG ? -EIO : rc;
+}
+
+void disk_close(struct disk **dp)
+{
+    struct disk *d;
+
+    AN(dp);
+    d = *dp;
+    if (d == NULL)
+        return;
+    *dp = NULL;
+    mdb_env_close(d->env);
+    close(d->pidfd); /* releases the flock */
+    free(d->path);
+    free(d);
+}

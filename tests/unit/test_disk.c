@@ -1,0 +1,521 @@
+/* test_disk.c - the disk tier's storage engine: round trips, chunking, replace and delete,
+ * persistence, eviction order and budget, a full map, prefix delete, a corrupt file, a second
+ * opener. Each test works in its own fresh directory under /tmp, removed afterwards. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "accel/disk.h"
+
+static char dir[64];
+static char path[128];
+static char err[512];
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/accel-disk-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/cache.mdb", dir);
+}
+
+static void teardown(void)
+{
+    nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(disk, .init = setup, .fini = teardown);
+
+static struct disk *open_ok(uint64_t map)
+{
+    struct disk *d = NULL;
+    int rc = disk_open(path, map, &d, err, sizeof(err));
+
+    cr_assert_eq(rc, 0, "disk_open: %d %s", rc, err);
+    cr_assert_not_null(d);
+    return d;
+}
+
+/* <n> bytes of a pattern that depends on <seed>, so misplaced chunks show. */
+static char *pattern(size_t n, unsigned seed)
+{
+    char *p = malloc(n ? n : 1);
+
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)((i * 31 + seed + i / 4096) & 0xff);
+    return p;
+}
+
+static void put_str(struct disk *d, const char *k, const char *v)
+{
+    int rc = disk_put(d, k, strlen(k), v, strlen(v));
+
+    cr_assert_eq(rc, 0, "put %s: %d", k, rc);
+}
+
+static void expect(struct disk *d, const char *k, const void *v, size_t len)
+{
+    struct buf b = {0};
+    int rc = disk_get(d, k, strlen(k), &b);
+
+    cr_assert_eq(rc, 0, "get %s: %d", k, rc);
+    cr_assert_eq(buf_pending(&b), len, "get %s: %zu bytes, want %zu", k, buf_pending(&b), len);
+    cr_assert(len == 0 || memcmp(b.p, v, len) == 0, "get %s: bytes differ", k);
+    buf_free(&b);
+}
+
+static void expect_missing(struct disk *d, const char *k)
+{
+    struct buf b = {0};
+
+    cr_assert_eq(disk_get(d, k, strlen(k), &b), -ENOENT, "%s should be absent", k);
+    cr_assert_eq(b.len, 0);
+    buf_free(&b);
+}
+
+static uint64_t entries(struct disk *d)
+{
+    struct disk_stats st;
+
+    cr_assert_eq(disk_stats(d, &st), 0);
+    return st.entries;
+}
+
+Test(disk, round_trip_small_empty_and_chunked)
+{
+    struct disk *d = open_ok(64u << 20);
+    size_t big = 3u << 20; /* 6 chunks */
+    char *p = pattern(big, 7);
+    char *q = pattern(DISK_CHUNK, 9); /* exactly one chunk: stored inline */
+    char *r = pattern(DISK_CHUNK + 1, 11);
+
+    cr_assert_eq(disk_was_reset(d), 0);
+    put_str(d, "http://a/small", "hello");
+    cr_assert_eq(disk_put(d, "http://a/empty", 14, "", 0), 0);
+    cr_assert_eq(disk_put(d, "http://a/big", 12, p, big), 0);
+    cr_assert_eq(disk_put(d, "http://a/one", 12, q, DISK_CHUNK), 0);
+    cr_assert_eq(disk_put(d, "http://a/two", 12, r, DISK_CHUNK + 1), 0);
+    expect(d, "http://a/small", "hello", 5);
+    expect(d, "http://a/empty", "", 0);
+    expect(d, "http://a/big", p, big);
+    expect(d, "http://a/one", q, DISK_CHUNK);
+    expect(d, "http://a/two", r, DISK_CHUNK + 1);
+    expect_missing(d, "http://a/nope");
+    expect_missing(d, "http://a/bi"); /* a prefix of a key is not the key */
+    cr_assert_eq(entries(d), 5);
+
+    /* get appends */
+    struct buf b = {0};
+    buf_append(&b, "xy", 2);
+    cr_assert_eq(disk_get(d, "http://a/small", 14, &b), 0);
+    cr_assert_eq(buf_pending(&b), 7);
+    cr_assert(memcmp(b.p, "xyhello", 7) == 0);
+    buf_free(&b);
+    free(p);
+    free(q);
+    free(r);
+    disk_close(&d);
+    cr_assert_null(d);
+    disk_close(&d);
+}
+
+Test(disk, bad_keys)
+{
+    struct disk *d = open_ok(8u << 20);
+    char longkey[2048];
+    struct buf b = {0};
+
+    memset(longkey, 'k', sizeof(longkey));
+    cr_assert_eq(disk_put(d, longkey, sizeof(longkey), "v", 1), -ENAMETOOLONG);
+    cr_assert_eq(disk_put(d, longkey, 506, "v", 1), -ENAMETOOLONG); /* 511 less the suffix */
+    cr_assert_eq(disk_put(d, longkey, 505, "v", 1), 0);
+    cr_assert_eq(disk_put(d, "a\0b", 3, "v", 1), -EINVAL);
+    cr_assert_eq(disk_put(d, "", 0, "v", 1), -EINVAL);
+    cr_assert_eq(disk_get(d, "", 0, &b), -ENOENT);
+    cr_assert_eq(disk_del(d, "", 0), -ENOENT);
+    disk_close(&d);
+}
+
+Test(disk, replace_and_delete)
+{
+    struct disk *d = open_ok(64u << 20);
+    size_t big = (2u << 20) + 5;
+    char *p = pattern(big, 3);
+
+    cr_assert_eq(disk_put(d, "k1", 2, p, big), 0);
+    put_str(d, "k2", "two");
+    put_str(d, "k1", "small now"); /* chunked -> inline: the chunks go */
+    expect(d, "k1", "small now", 9);
+    cr_assert_eq(entries(d), 2);
+    cr_assert_eq(disk_put(d, "k2", 2, p, big), 0); /* inline -> chunked */
+    expect(d, "k2", p, big);
+    cr_assert_eq(entries(d), 2);
+
+    cr_assert_eq(disk_del(d, "k2", 2), 0);
+    expect_missing(d, "k2");
+    cr_assert_eq(disk_del(d, "k2", 2), -ENOENT);
+    cr_assert_eq(disk_del(d, "nope", 4), -ENOENT);
+    cr_assert_eq(entries(d), 1);
+    /* no chunk of k2 is left behind: everything left is k1 */
+    cr_assert_eq(disk_del_prefix(d, "", 0), 1);
+    cr_assert_eq(entries(d), 0);
+    free(p);
+    disk_close(&d);
+}
+
+Test(disk, persists_across_close_and_open)
+{
+    struct disk *d = open_ok(64u << 20);
+    size_t big = 1500000;
+    char *p = pattern(big, 5);
+
+    put_str(d, "http://h/a", "alpha");
+    cr_assert_eq(disk_put(d, "http://h/big", 12, p, big), 0);
+    disk_close(&d);
+    d = open_ok(64u << 20);
+    cr_assert_eq(disk_was_reset(d), 0);
+    expect(d, "http://h/a", "alpha", 5);
+    expect(d, "http://h/big", p, big);
+    cr_assert_eq(entries(d), 2);
+    /* the sequence survives too: a new entry is newer than the old ones */
+    put_str(d, "http://h/new", "n");
+    cr_assert_eq(disk_evict(d, 0), 3);
+    free(p);
+    disk_close(&d);
+}
+
+Test(disk, evicts_oldest_first_to_the_target)
+{
+    struct disk *d = open_ok(64u << 20);
+    struct disk_stats st0, st;
+    char k[32], *p = pattern(20000, 1);
+    int i;
+
+    for (i = 0; i < 100; i++) {
+        snprintf(k, sizeof(k), "key%03d", i);
+        cr_assert_eq(disk_put(d, k, strlen(k), p, 20000), 0);
+    }
+    put_str(d, "key000", "touched"); /* replaced: now the newest */
+    cr_assert_eq(disk_stats(d, &st0), 0);
+    cr_assert_eq(st0.entries, 100);
+    cr_assert_eq(disk_evict(d, st0.used), 0); /* already there */
+
+    uint64_t n = disk_evict(d, st0.used / 2);
+    cr_assert_gt(n, 30);
+    cr_assert_lt(n, 70);
+    cr_assert_eq(disk_stats(d, &st), 0);
+    cr_assert_leq(st.used, st0.used / 2);
+    cr_assert_eq(st.entries, 100 - n);
+    /* the oldest went: key001..key<n>; key000 was refreshed and stays */
+    for (i = 1; i <= (int)n; i++) {
+        snprintf(k, sizeof(k), "key%03d", i);
+        expect_missing(d, k);
+    }
+    for (; i < 100; i++) {
+        snprintf(k, sizeof(k), "key%03d", i);
+        expect(d, k, p, 20000);
+    }
+    expect(d, "key000", "touched", 7);
+    cr_assert_eq(disk_evict(d, 0), 100 - n);
+    cr_assert_eq(entries(d), 0);
+    free(p);
+    disk_close(&d);
+}
+
+Test(disk, small_map_keeps_taking_puts)
+{
+    uint64_t map = 1u << 20;
+    struct disk *d = open_ok(map);
+    struct disk_stats st;
+    struct stat sb;
+    char k[32];
+    char *p = pattern(40000, 2);
+    int i;
+
+    for (i = 0; i < 2000; i++) {
+        size_t len = 1000 + (size_t)(i * 7919) % 39000;
+
+        snprintf(k, sizeof(k), "http://small/%d", i);
+        cr_assert_eq(disk_put(d, k, strlen(k), p, len), 0, "put %d failed", i);
+        if (i % 100 == 0) {
+            expect(d, k, p, len);
+            cr_assert_eq(stat(path, &sb), 0);
+            cr_assert_leq((uint64_t)sb.st_size, map);
+        }
+    }
+    cr_assert_eq(disk_stats(d, &st), 0);
+    cr_assert_gt(st.entries, 0);
+    cr_assert_lt(st.entries, 2000);
+    cr_assert_leq(st.used, map);
+    cr_assert_eq(st.map_size, map);
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_leq((uint64_t)sb.st_size, map);
+    /* the newest is there, the first is long gone */
+    snprintf(k, sizeof(k), "http://small/%d", 1999);
+    expect(d, k, p, 1000 + (size_t)(1999 * 7919) % 39000);
+    expect_missing(d, "http://small/0");
+    /* a blob larger than the map cannot fit */
+    char *huge = pattern(2u << 20, 4);
+    cr_assert_eq(disk_put(d, "huge", 4, huge, 2u << 20), -ENOSPC);
+    free(huge);
+    free(p);
+    disk_close(&d);
+}
+
+Test(disk, small_map_takes_large_blobs)
+{
+    uint64_t map = 1u << 20;
+    struct disk *d = open_ok(map);
+    size_t sizes[] = {450000, 10, 300000, 520000, 200000, 1000, 400000, 90000};
+    char *p = pattern(900000, 12);
+    struct stat sb;
+    char k[32];
+    int rc;
+
+    for (int i = 0; i < 160; i++) {
+        size_t len = sizes[i % countof(sizes)];
+
+        snprintf(k, sizeof(k), "big/%d", i);
+        cr_assert_eq(disk_put(d, k, strlen(k), p, len), 0, "put %d (%zu bytes)", i, len);
+        expect(d, k, p, len);
+    }
+    /* a blob near the map size may not find room (free space is fragmented): it fails
+     * cleanly, and the store keeps taking puts afterwards */
+    rc = disk_put(d, "near", 4, p, 880000);
+    cr_assert(rc == 0 || rc == -ENOSPC, "rc %d", rc);
+    for (int i = 0; i < 20; i++) {
+        snprintf(k, sizeof(k), "after/%d", i);
+        cr_assert_eq(disk_put(d, k, strlen(k), p, 100000), 0, "put after %d", i);
+    }
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_leq((uint64_t)sb.st_size, map);
+    free(p);
+    disk_close(&d);
+}
+
+Test(disk, deletes_by_prefix)
+{
+    struct disk *d = open_ok(64u << 20);
+    size_t big = 1200000;
+    char *p = pattern(big, 8);
+
+    put_str(d, "http://a.com/x", "1");
+    put_str(d, "http://a.com/y/z", "2");
+    cr_assert_eq(disk_put(d, "http://a.com/big", 16, p, big), 0);
+    put_str(d, "http://a.co", "3");
+    put_str(d, "http://a.com", "4"); /* equal to the prefix: starts with it */
+    put_str(d, "http://b.com/x", "5");
+    put_str(d, "http://a.comz", "6");
+    cr_assert_eq(disk_del_prefix(d, "http://a.com/", 13), 3);
+    expect_missing(d, "http://a.com/x");
+    expect_missing(d, "http://a.com/y/z");
+    expect_missing(d, "http://a.com/big");
+    expect(d, "http://a.co", "3", 1);
+    expect(d, "http://a.com", "4", 1);
+    expect(d, "http://b.com/x", "5", 1);
+    expect(d, "http://a.comz", "6", 1);
+    cr_assert_eq(entries(d), 4);
+    cr_assert_eq(disk_del_prefix(d, "http://a.com", 12), 2);
+    cr_assert_eq(disk_del_prefix(d, "zzz", 3), 0);
+    cr_assert_eq(entries(d), 2);
+    /* order records went with them: evicting everything counts only what is left */
+    cr_assert_eq(disk_evict(d, 0), 2);
+    free(p);
+    disk_close(&d);
+}
+
+static int count_aside(void)
+{
+    char cmd[256];
+    FILE *f;
+    int n = 0;
+
+    snprintf(cmd, sizeof(cmd), "ls %s | grep -c '^cache.mdb.corrupt-'", dir);
+    f = popen(cmd, "r");
+    cr_assert_not_null(f);
+    if (fscanf(f, "%d", &n) != 1)
+        n = -1;
+    pclose(f);
+    return n;
+}
+
+Test(disk, corrupt_file_is_moved_aside)
+{
+    struct disk *d = NULL;
+    FILE *f = fopen(path, "w");
+    char junk[65536];
+
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (char)(i * 131 + 17);
+    fwrite(junk, 1, sizeof(junk), f);
+    fclose(f);
+    cr_assert_eq(disk_open(path, 8u << 20, &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(disk_was_reset(d), 1);
+    cr_assert_not_null(strstr(err, "moved aside"), "%s", err);
+    cr_assert_not_null(strstr(err, ".corrupt-"), "%s", err);
+    cr_assert_eq(count_aside(), 1);
+    put_str(d, "k", "usable");
+    expect(d, "k", "usable", 6);
+    disk_close(&d);
+    d = open_ok(8u << 20);
+    cr_assert_eq(disk_was_reset(d), 0);
+    expect(d, "k", "usable", 6);
+    disk_close(&d);
+}
+
+Test(disk, short_garbage_is_moved_aside)
+{
+    struct disk *d = NULL;
+    FILE *f = fopen(path, "w");
+
+    fputs("not a database", f);
+    fclose(f);
+    cr_assert_eq(disk_open(path, 8u << 20, &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(disk_was_reset(d), 1);
+    cr_assert_eq(count_aside(), 1);
+    put_str(d, "k", "v");
+    expect(d, "k", "v", 1);
+    disk_close(&d);
+}
+
+Test(disk, unreadable_directory_is_an_error)
+{
+    struct disk *d = NULL;
+    char p2[160];
+
+    if (geteuid() == 0)
+        cr_skip_test("root ignores permissions");
+    snprintf(p2, sizeof(p2), "%s/ro/cache.mdb", dir);
+    snprintf(path, sizeof(path), "%s/ro", dir);
+    cr_assert_eq(mkdir(path, 0555), 0);
+    cr_assert_eq(disk_open(p2, 8u << 20, &d, err, sizeof(err)), -EACCES, "%s", err);
+    cr_assert_null(d);
+    cr_assert_neq(err[0], '\0');
+    chmod(path, 0755);
+}
+
+Test(disk, second_open_is_refused)
+{
+    struct disk *d = open_ok(8u << 20), *d2 = NULL;
+    char want[64];
+    pid_t pid;
+    int status;
+
+    put_str(d, "k", "v");
+    snprintf(want, sizeof(want), "in use by process %ld", (long)getpid());
+    cr_assert_eq(disk_open(path, 8u << 20, &d2, err, sizeof(err)), -EBUSY);
+    cr_assert_null(d2);
+    cr_assert_not_null(strstr(err, want), "%s", err);
+    cr_assert_not_null(strstr(err, path), "%s", err);
+
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        struct disk *c = NULL;
+        char cerr[512];
+        int rc = disk_open(path, 8u << 20, &c, cerr, sizeof(cerr));
+
+        _exit(rc == -EBUSY && strstr(cerr, want) != NULL ? 0 : 1);
+    }
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    /* the first store is undisturbed, and once closed the file is free again */
+    expect(d, "k", "v", 1);
+    disk_close(&d);
+    d = open_ok(8u << 20);
+    expect(d, "k", "v", 1);
+    disk_close(&d);
+}
+
+Test(disk, missing_directory_is_an_error)
+{
+    struct disk *d = NULL;
+    char p2[160];
+
+    snprintf(p2, sizeof(p2), "%s/nodir/cache.mdb", dir);
+    cr_assert_eq(disk_open(p2, 8u << 20, &d, err, sizeof(err)), -ENOENT, "%s", err);
+    cr_assert_null(d);
+    cr_assert_not_null(strstr(err, "nodir"), "%s", err);
+}
+
+struct reader {
+    struct disk *d;
+    _Atomic int *stop;
+    char *p;
+    int bad;
+    long gets;
+};
+
+/* Reads keys r/0..r/49 until told to stop: each is absent or whole, never torn. */
+static void *reader_run(void *arg)
+{
+    struct reader *r = arg;
+    struct buf b = {0};
+    char k[32];
+
+    for (unsigned i = 0; !*r->stop; i++) {
+        size_t want = 600000 + (i % 50) * 1000;
+        int rc;
+
+        snprintf(k, sizeof(k), "r/%u", i % 50);
+        b.len = b.off = 0;
+        rc = disk_get(r->d, k, strlen(k), &b);
+        if (rc == 0 && (b.len != want || memcmp(b.p, r->p, want) != 0))
+            r->bad++;
+        else if (rc != 0 && rc != -ENOENT)
+            r->bad++;
+        r->gets++;
+    }
+    buf_free(&b);
+    return NULL;
+}
+
+Test(disk, readers_run_alongside_the_writer)
+{
+    struct disk *d = open_ok(64u << 20);
+    _Atomic int stop = 0;
+    struct reader rd[4];
+    pthread_t th[4];
+    char *p = pattern(700000, 13);
+    char k[32];
+    int failed = -1;
+
+    for (int i = 0; i < 4; i++) {
+        rd[i] = (struct reader){.d = d, .stop = &stop, .p = p};
+        cr_assert_eq(pthread_create(&th[i], NULL, reader_run, &rd[i]), 0);
+    }
+    for (unsigned i = 0; i < 300 && failed < 0; i++) {
+        snprintf(k, sizeof(k), "r/%u", i % 50);
+        if (disk_put(d, k, strlen(k), p, 600000 + (i % 50) * 1000) != 0)
+            failed = (int)i;
+        if (i % 40 == 39)
+            disk_evict(d, 4u << 20);
+        if (i % 70 == 69)
+            disk_del_prefix(d, "r/1", 3);
+    }
+    stop = 1;
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(pthread_join(th[i], NULL), 0);
+    cr_assert_eq(failed, -1, "put %d failed", failed);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(rd[i].bad, 0);
+        cr_assert_gt(rd[i].gets, 0);
+    }
+    free(p);
+    disk_close(&d);
+}
