@@ -1,0 +1,701 @@
+/* cachepath.c - a client connection's use of the cache (part of the conn module, see
+ * conn_int.h): the lookup (hit, subscribe to a busy object, own the fetch, pass), delivery from
+ * an object with head rewrite, 304, ranges and zero-copy writev of its chunks, waiting for busy
+ * objects on the worker's waiting list, the owner's decision when the response head arrives
+ * (store and hand the fetch over, or mark hit-for-miss), revalidation with 304, stale content
+ * (stale-if-error, grace, stale-while-revalidate with a background refresh). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "accel/fetch.h"
+#include "accel/key.h"
+#include "accel/log.h"
+#include "conn_int.h"
+
+static void parse_request_cc(struct conn *c);
+static void wait_for(struct conn *c);
+static size_t say_ttl(char *dst, size_t cap, const char *pre, int64_t ttl);
+static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail);
+static int deliver_write(struct conn *c, uint64_t avail, int *progress);
+static void finish_bodiless(struct conn *c);
+static int resp_has(const struct http_head *h, struct span name);
+static void revalidated(struct conn *c);
+
+void conn_unwait(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    if (!c->waiting)
+        return;
+    if (c->wprev != NULL)
+        c->wprev->wnext = c->wnext;
+    else
+        w->waiting = c->wnext;
+    if (c->wnext != NULL)
+        c->wnext->wprev = c->wprev;
+    c->wprev = c->wnext = NULL;
+    c->waiting = 0;
+}
+
+void conn_drop_obj(struct conn *c)
+{
+    conn_unwait(c);
+    obj_unref(&c->stale);
+    if (c->obj != NULL &&
+        ((c->owner && !obj_has_head(c->obj)) || (c->tee && obj_state(c->obj) == OBJ_BUSY))) {
+        /* The fetch this request drove did not finish: release the subscribers. */
+        cache_remove(c->w->cache, c->obj);
+        obj_finish(c->obj, OBJ_FAILED);
+    }
+    obj_unref(&c->obj);
+    c->owner = 0;
+    c->tee = 0;
+    c->dhead_done = 0;
+}
+
+void conn_wake_waiting(struct worker *w)
+{
+    for (struct conn *c = w->waiting, *next; c != NULL; c = next) {
+        next = c->wnext;
+        conn_run(c);
+    }
+}
+
+/* The request's Cache-Control (Pragma: no-cache when there is none, RFC 9111 §5.4). */
+static void parse_request_cc(struct conn *c)
+{
+    const struct http_head *h = &c->req.head;
+    int seen = 0;
+
+    policy_cc_init(&c->rcc);
+    for (unsigned i = 0; i < h->n_hdrs; i++) {
+        if (span_eq_ci(h->hdrs[i].name, "cache-control")) {
+            policy_cc_parse(h->hdrs[i].value, &c->rcc);
+            seen = 1;
+        }
+    }
+    if (!seen) {
+        const struct field *pragma = http_find(h, "pragma");
+        if (pragma != NULL && span_eq_ci(span_trim(pragma->value), "no-cache"))
+            c->rcc.flags |= CC_NO_CACHE;
+    }
+}
+
+enum conn_state conn_cache_start(struct conn *c)
+{
+    const struct conf *conf = conn_conf(c);
+    struct cache_req r;
+    struct span host = c->fwd.client_host;
+    ev_tstamp now = ev_now(c->w->loop);
+
+    if (c->w->cache == NULL || conf->cache_memory == 0) {
+        c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=bypass\r\n";
+        return conn_open_exchange(c);
+    }
+    if (host.len == 0)
+        host = span_of(conf->origin_host, strlen(conf->origin_host));
+    if (!c->req_done) {
+        /* A GET or HEAD without a body ends with its head: take that end now, so that
+         * keep-alive is known whether the answer comes from the cache or the origin. */
+        size_t used;
+
+        if (http_parse(&c->req, c->in + c->in_pos, 0, &used) == HTTP_EV_DONE) {
+            c->req_done = 1;
+            c->req_ka = (c->req.head.flags & HTTP_F_KEEPALIVE) != 0;
+        }
+    }
+    parse_request_cc(c);
+    c->keybuf.off = c->keybuf.len = 0;
+    if (key_build(&c->keybuf, "http", host, http_request_path(&c->req.head), &r.key) < 0) {
+        c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=bypass\r\n";
+        return conn_open_exchange(c);
+    }
+    r.fields = c->req.head.hdrs;
+    r.n_fields = c->req.head.n_hdrs;
+    r.cc = c->rcc;
+    r.now = (int64_t)now;
+    r.now_ms = (uint64_t)(now * 1000.0);
+    r.no_make = c->head_req; /* a HEAD miss goes to the origin as HEAD, nothing is stored */
+    r.no_swr = c->background;
+    c->t_req = r.now;
+    obj_unref(&c->stale);
+    c->cres = cache_lookup(c->w->cache, &r, &c->obj, &c->stale);
+    switch (c->cres) {
+    case CACHE_HIT:
+        atomic_fetch_add_explicit(&c->w->stats.cache_hits, 1, memory_order_relaxed);
+        deliver_init(&c->dl, c->obj);
+        return CONN_DELIVER;
+    case CACHE_HIT_STALE:
+        atomic_fetch_add_explicit(&c->w->stats.cache_stale, 1, memory_order_relaxed);
+        if (atomic_exchange(&c->obj->refreshing, 1) == 0)
+            conn_spawn_refresh(c->w, c->obj);
+        deliver_init(&c->dl, c->obj);
+        return CONN_DELIVER;
+    case CACHE_BUSY:
+        if (atomic_fetch_add(&c->obj->subscribers, 1) >= conf->coalesce_max) {
+            /* Too many waiting on this one already: go alone (counted). */
+            atomic_fetch_add_explicit(&c->w->stats.coalesce_overflows, 1, memory_order_relaxed);
+            conn_drop_obj(c);
+            c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=miss; detail=coalesce-max\r\n";
+            return conn_open_exchange(c);
+        }
+        atomic_fetch_add_explicit(&c->w->stats.cache_coalesced, 1, memory_order_relaxed);
+        deliver_init(&c->dl, c->obj);
+        return CONN_DELIVER;
+    case CACHE_MISS:
+        atomic_fetch_add_explicit(&c->w->stats.cache_misses, 1, memory_order_relaxed);
+        c->owner = 1;
+        return conn_open_exchange(c);
+    case CACHE_PASS:
+        atomic_fetch_add_explicit(&c->w->stats.cache_passes, 1, memory_order_relaxed);
+        c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=uri-miss; detail=hit-for-miss\r\n";
+        return conn_open_exchange(c);
+    case CACHE_NONE:
+    case CACHE_REVALIDATED:
+    case CACHE_STALE:
+        break;
+    }
+    if (c->rcc.flags & CC_ONLY_IF_CACHED)
+        return conn_fail(c, 504, "not in the cache (only-if-cached)");
+    atomic_fetch_add_explicit(&c->w->stats.cache_misses, 1, memory_order_relaxed);
+    c->xcache = "X-Cache: MISS\r\nCache-Status: accel; fwd=miss\r\n";
+    return conn_open_exchange(c);
+}
+
+static void wait_for(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    if (c->waiting)
+        return;
+    obj_wait(c->obj, w->id);
+    c->waiting = 1;
+    c->wprev = NULL;
+    c->wnext = w->waiting;
+    if (w->waiting != NULL)
+        w->waiting->wprev = c;
+    w->waiting = c;
+}
+
+/* Writes "<pre><ttl>\r\n" into <dst> (at most <cap> bytes, NUL-terminated) and returns its
+ * length: the hit path's one formatted field, without printf. */
+static size_t say_ttl(char *dst, size_t cap, const char *pre, int64_t ttl)
+{
+    char num[24];
+    size_t n = sizeof(num), plen = strlen(pre);
+    uint64_t v = ttl < 0 ? (uint64_t)0 - (uint64_t)ttl : (uint64_t)ttl;
+
+    do {
+        num[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    if (ttl < 0)
+        num[--n] = '-';
+    if (plen + (sizeof(num) - n) + 3 > cap)
+        return (size_t)snprintf(dst, cap, "%s%lld\r\n", pre, (long long)ttl);
+    memcpy(dst, pre, plen);
+    memcpy(dst + plen, num + n, sizeof(num) - n);
+    plen += sizeof(num) - n;
+    memcpy(dst + plen, "\r\n", 3);
+    return plen + 2;
+}
+
+/* Writes the head of the answer from c->obj: 304 when the client's validators match, 206 or 416
+ * for a byte range of a complete object, else the stored status. Sets the delivery window
+ * [dl.pos, dl_end) and c->d_nobody when no body follows. */
+static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
+{
+    const struct obj *o = c->obj;
+    const struct field *f = c->req.head.hdrs;
+    unsigned nf = c->req.head.n_hdrs;
+    int64_t now = (int64_t)ev_now(c->w->loop);
+    int64_t age = policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, now);
+    uint64_t length = st == OBJ_COMPLETE ? avail : o->content_length, first = 0, last = 0;
+    const char *status_line = NULL;
+    enum deliver_range rg = DELIVER_FULL;
+    size_t xlen;
+
+    c->status = o->status;
+    c->dl_end = UINT64_MAX;
+    c->close_after = c->close_after || !c->req_ka || c->draining;
+    switch (c->cres) {
+    case CACHE_HIT:
+        xlen = say_ttl(c->xbuf, sizeof(c->xbuf),
+                       "X-Cache: HIT\r\nCache-Status: accel; hit; ttl=", o->ttl - age);
+        break;
+    case CACHE_BUSY:
+        xlen = (size_t)snprintf(
+            c->xbuf, sizeof(c->xbuf),
+            "X-Cache: HIT\r\nCache-Status: accel; hit; ttl=%lld; detail=collapsed\r\n",
+            (long long)(o->ttl - age));
+        break;
+    case CACHE_REVALIDATED:
+        xlen = (size_t)snprintf(
+            c->xbuf, sizeof(c->xbuf),
+            "X-Cache: REVALIDATED\r\nCache-Status: accel; fwd=stale; fwd-status=304; ttl=%lld\r\n",
+            (long long)(o->ttl - age));
+        break;
+    case CACHE_HIT_STALE:
+        xlen = (size_t)snprintf(c->xbuf, sizeof(c->xbuf),
+                                "X-Cache: STALE\r\nCache-Status: accel; hit; ttl=%lld; "
+                                "detail=stale-while-revalidate\r\n",
+                                (long long)(o->ttl - age));
+        break;
+    case CACHE_STALE:
+        xlen = (size_t)snprintf(c->xbuf, sizeof(c->xbuf),
+                                "X-Cache: STALE\r\nCache-Status: accel; hit; ttl=%lld; "
+                                "detail=stale-if-error\r\n",
+                                (long long)(o->ttl - age));
+        break;
+    default:
+        xlen = (size_t)snprintf(
+            c->xbuf, sizeof(c->xbuf),
+            "X-Cache: MISS\r\nCache-Status: accel; fwd=%s; stored; ttl=%lld\r\n",
+            (c->rcc.flags & CC_NO_CACHE) ? "request" : "miss", (long long)(o->ttl - age));
+        break;
+    }
+    if (deliver_not_modified(o, f, nf, now)) {
+        c->status = 304;
+        c->d_nobody = 1;
+        deliver_head(&c->out, o, "HTTP/1.1 304 Not Modified", age, OBJ_LEN_UNKNOWN, 0,
+                     c->close_after, c->v10 && !c->close_after, c->xbuf);
+        c->dhead_done = 1;
+        c->xcache = c->xbuf;
+        return;
+    }
+    if (st == OBJ_COMPLETE)
+        rg = deliver_range(o, length, f, nf, &first, &last);
+    if (rg == DELIVER_UNSATISFIABLE) {
+        c->status = 416;
+        c->d_nobody = 1;
+        status_line = "HTTP/1.1 416 Range Not Satisfiable";
+        snprintf(c->xbuf + xlen, sizeof(c->xbuf) - xlen, "Content-Range: bytes */%llu\r\n",
+                 (unsigned long long)length);
+        length = 0;
+    } else if (rg == DELIVER_PARTIAL) {
+        c->status = 206;
+        status_line = "HTTP/1.1 206 Partial Content";
+        snprintf(c->xbuf + xlen, sizeof(c->xbuf) - xlen, "Content-Range: bytes %llu-%llu/%llu\r\n",
+                 (unsigned long long)first, (unsigned long long)last, (unsigned long long)length);
+        c->dl.pos = first;
+        c->dl_end = last + 1;
+        length = last - first + 1;
+    }
+    if (length == OBJ_LEN_UNKNOWN && !c->head_req) {
+        if (c->v10)
+            c->close_after = 1;
+        else
+            c->chunk_out = 1;
+    }
+    deliver_head(&c->out, o, status_line, age, length, c->chunk_out, c->close_after,
+                 c->v10 && !c->close_after, c->xbuf);
+    c->dhead_done = 1;
+    c->xcache = c->xbuf; /* for the access log */
+}
+
+/* Writes what is pending in <out> and the object's bytes after the delivery position, up to
+ * <avail>. Returns -1 when the client is gone. */
+static int deliver_write(struct conn *c, uint64_t avail, int *progress)
+{
+    struct iovec iov[17];
+    unsigned n = 0;
+    ssize_t w;
+
+    if (c->chunk_out) {
+        /* Unknown length: frame what is there as one chunk (copied: rare, not the hit path). */
+        unsigned k = deliver_iov(&c->dl, avail, iov, 16);
+        uint64_t total = 0;
+
+        for (unsigned i = 0; i < k; i++)
+            total += iov[i].iov_len;
+        if (total > 0) {
+            buf_printf(&c->out, "%llx\r\n", (unsigned long long)total);
+            for (unsigned i = 0; i < k; i++)
+                buf_append(&c->out, iov[i].iov_base, iov[i].iov_len);
+            buf_append_str(&c->out, "\r\n");
+            deliver_advance(&c->dl, total);
+            *progress = 1;
+        }
+        return conn_flush_client(c, progress);
+    }
+    if (buf_pending(&c->out) > 0)
+        iov[n++] = (struct iovec){c->out.p + c->out.off, buf_pending(&c->out)};
+    n += deliver_iov(&c->dl, avail, iov + n, 16);
+    if (n == 0)
+        return 0;
+    do
+        w = writev(c->fd, iov, (int)n);
+    while (w < 0 && errno == EINTR);
+    if (w < 0)
+        return errno == EAGAIN ? 0 : -1;
+    if (w > 0) {
+        size_t take = (size_t)w < buf_pending(&c->out) ? (size_t)w : buf_pending(&c->out);
+
+        *progress = 1;
+        atomic_fetch_add_explicit(&c->w->stats.bytes_out, (uint64_t)w, memory_order_relaxed);
+        buf_consume(&c->out, take);
+        deliver_advance(&c->dl, (uint64_t)w - take);
+    }
+    return 0;
+}
+
+enum conn_state conn_deliver(struct conn *c)
+{
+    struct obj *o = c->obj;
+    const struct conf *conf = conn_conf(c);
+
+    CHECK_OBJ(o, OBJ_MAGIC);
+    if (obj_state(o) == OBJ_BUSY)
+        wait_for(c); /* before looking, so that no publication can slip between */
+    if (!c->dhead_done) {
+        if (!obj_has_head(o)) {
+            if (obj_state(o) == OBJ_FAILED) {
+                int private = (o->flags & OBJ_F_PRIVATE) != 0;
+
+                if (!private && conn_stale_usable(c)) {
+                    conn_serve_stale(c);
+                    return CONN_DELIVER;
+                }
+                conn_drop_obj(c);
+                if (!private)
+                    return conn_fail(c, 502, "the origin failed to answer");
+                c->xcache =
+                    "X-Cache: PASS\r\nCache-Status: accel; fwd=uri-miss; detail=hit-for-miss\r\n";
+                return conn_open_exchange(c);
+            }
+            conn_set_timer(c, c->owner ? TM_ORIGIN : TM_COALESCE,
+                           c->owner ? conf->origin_timeout : conf->coalesce_timeout, 0);
+            return CONN_WAIT;
+        }
+        if (c->cres == CACHE_BUSY && !cache_vary_match(o, c->req.head.hdrs, c->req.head.n_hdrs)) {
+            /* Another variant: look again, now that this object's Vary values are known (it
+             * is skipped this time), to find or fetch our own. */
+            conn_drop_obj(c);
+            return conn_cache_start(c);
+        }
+        {
+            enum obj_state st = obj_state(o);
+            deliver_start(c, st, obj_avail(o));
+        }
+        if (c->head_req || c->d_nobody || o->status == 204 || o->status == 304) {
+            conn_drop_obj(c);
+            c->resp_done = 1;
+            return CONN_FLUSH;
+        }
+    }
+    for (;;) {
+        int progress = 0;
+        enum obj_state st = obj_state(o); /* before avail: COMPLETE means avail is final */
+        uint64_t avail = obj_avail(o);
+
+        if (avail >= c->dl_end) {
+            avail = c->dl_end;
+            st = OBJ_COMPLETE; /* the range is all there */
+        }
+
+        if (deliver_write(c, avail, &progress) < 0) {
+            conn_close(c);
+            return CONN_WAIT;
+        }
+        c->resp_body_out = c->dl.pos;
+        if (c->dl.pos == avail && buf_pending(&c->out) == 0) {
+            if (st == OBJ_COMPLETE) {
+                if (c->chunk_out)
+                    buf_append_str(&c->out, "0\r\n\r\n");
+                conn_drop_obj(c);
+                c->resp_done = 1;
+                return CONN_FLUSH;
+            }
+            if (st == OBJ_FAILED) {
+                /* The fetch broke in the middle of the body: closing tells the client. */
+                conn_close(c);
+                return CONN_WAIT;
+            }
+            conn_want_client(c, c->in_len < c->in_cap && !c->client_eof, 0);
+            conn_set_timer(c, TM_ORIGIN, conf->origin_timeout, 1);
+            return CONN_WAIT;
+        }
+        if (!progress) {
+            conn_want_client(c, c->in_len < c->in_cap && !c->client_eof, 1);
+            conn_set_timer(c, TM_SEND, conf->send_timeout, 1);
+            return CONN_WAIT;
+        }
+    }
+}
+
+/* The owner of a busy object got the response head: store it (the fetch goes on by itself and
+ * this request reads the object like any other) or not (the key is marked hit-for-miss, the
+ * subscribers go to the origin alone and this request streams the answer through). Returns 1
+ * when stored. */
+/* May c->stale stand in for an origin that fails (stale-if-error, or the configured grace)? */
+int conn_stale_usable(const struct conn *c)
+{
+    const struct obj *o = c->stale;
+    int64_t now = (int64_t)ev_now(c->w->loop), window = (int64_t)(conn_conf(c)->grace / 1000);
+
+    if (o == NULL || (o->cc_flags & (CC_MUST_REVALIDATE | CC_PROXY_REVALIDATE | CC_NO_CACHE)))
+        return 0;
+    if (o->sie > window)
+        window = o->sie;
+    return policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, now) - o->ttl <= window;
+}
+
+/* Fails the busy object this request owned (its subscribers learn it), then answers from the
+ * stale copy instead. */
+void conn_serve_stale(struct conn *c)
+{
+    if (c->obj != NULL && c->owner) {
+        cache_remove(c->w->cache, c->obj);
+        if (!obj_has_head(c->obj))
+            obj_finish(c->obj, OBJ_FAILED);
+    }
+    conn_unwait(c);
+    obj_unref(&c->obj);
+    c->owner = 0;
+    c->obj = c->stale;
+    c->stale = NULL;
+    c->cres = CACHE_STALE;
+    deliver_init(&c->dl, c->obj);
+    atomic_fetch_add_explicit(&c->w->stats.cache_stale, 1, memory_order_relaxed);
+}
+
+/* Gives the upstream back (or closes it) once the current response, which has no body, ends. */
+static void finish_bodiless(struct conn *c)
+{
+    size_t used;
+    enum http_ev ev = http_parse(&c->resp, c->uin + c->uin_pos, c->uin_len - c->uin_pos, &used);
+
+    c->uin_pos += used;
+    if (ev == HTTP_EV_DONE && (c->resp.head.flags & HTTP_F_KEEPALIVE) && c->uin_pos == c->uin_len)
+        origin_put(&c->up);
+    else
+        origin_close(&c->up);
+    c->uin_pos = c->uin_len = 0;
+}
+
+/* 1 if response <h> carries a field named <name>. */
+static int resp_has(const struct http_head *h, struct span name)
+{
+    for (unsigned j = 0; j < h->n_hdrs; j++)
+        if (h->hdrs[j].name.len == name.len &&
+            strncasecmp(h->hdrs[j].name.p, name.p, name.len) == 0)
+            return 1;
+    return 0;
+}
+
+/* The origin confirmed c->stale with a 304: the busy object gets the stored head updated with
+ * the 304's fields (RFC 9111 §4.3.4), fresh times, and the stored body, and completes. */
+static void revalidated(struct conn *c)
+{
+    struct obj *o = c->obj, *old = c->stale;
+    const struct http_head *h = &c->resp.head;
+    const struct cache_conf *cc = cache_conf_of(c->w->cache);
+    int64_t now = (int64_t)ev_now(c->w->loop);
+    const char *eol = memchr(old->head, '\n', old->head_len);
+    struct field tmp[256];
+    struct policy_resp pr;
+    struct buf hb = {0};
+    unsigned n;
+
+    buf_append(&hb, old->head, eol != NULL ? (size_t)(eol + 1 - old->head) : old->head_len);
+    for (unsigned i = 0; i < old->n_fields; i++) {
+        const struct field *f = &old->fields[i];
+
+        if (resp_has(h, f->name))
+            continue;
+        buf_append_span(&hb, f->name);
+        buf_append_str(&hb, ": ");
+        buf_append_span(&hb, f->value);
+        buf_append_str(&hb, "\r\n");
+    }
+    for (unsigned j = 0; j < h->n_hdrs; j++) {
+        struct span name = h->hdrs[j].name;
+
+        if (http_is_hop_by_hop(h, name) || span_eq_ci(name, "content-length") ||
+            span_eq_ci(name, "age"))
+            continue;
+        buf_append_span(&hb, name);
+        buf_append_str(&hb, ": ");
+        buf_append_span(&hb, span_trim(h->hdrs[j].value));
+        buf_append_str(&hb, "\r\n");
+    }
+    n = obj_split_fields(hb.p, hb.len, tmp, countof(tmp));
+    policy_response(&cc->policy, "GET", &c->rcc, 0, old->status, tmp, n, now, &pr);
+    o->status = old->status;
+    o->t_req = c->t_req;
+    o->t_resp = now;
+    o->date = pr.date;
+    o->age_value = pr.age;
+    o->ttl = pr.storable ? pr.ttl : 0;
+    o->swr = pr.swr;
+    o->sie = pr.sie;
+    o->cc_flags = pr.cc_flags;
+    o->content_length = obj_avail(old);
+    if (old->vary_len > 0) {
+        o->vary = xmalloc(old->vary_len);
+        memcpy(o->vary, old->vary, old->vary_len);
+        o->vary_len = old->vary_len;
+    }
+    obj_set_head(o, hb.p, hb.len);
+    buf_free(&hb);
+    for (const struct obj_chunk *ch = old->first; ch != NULL; ch = ch->next)
+        obj_append(o, ch->data, ch->len);
+    cache_grow(c->w->cache, o, (size_t)obj_avail(o));
+    obj_finish(o, OBJ_COMPLETE);
+    cache_complete(c->w->cache, o);
+    finish_bodiless(c);
+    obj_unref(&c->stale);
+    c->owner = 0;
+    c->cres = CACHE_REVALIDATED;
+    deliver_init(&c->dl, o);
+    atomic_fetch_add_explicit(&c->w->stats.cache_revalidated, 1, memory_order_relaxed);
+}
+
+int conn_owner_decides(struct conn *c)
+{
+    struct obj *o = c->obj;
+    const struct http_head *h = &c->resp.head;
+    const struct cache_conf *cc = cache_conf_of(c->w->cache);
+    int64_t now = (int64_t)ev_now(c->w->loop);
+    int has_auth = http_find(&c->req.head, "authorization") != NULL;
+    uint64_t len = ((h->flags & HTTP_F_LENGTH) && !(h->flags & HTTP_F_TE)) ? h->content_length
+                                                                           : OBJ_LEN_UNKNOWN;
+    const struct field *vary;
+    struct policy_resp pr;
+    struct fetch_handover ho;
+    struct buf hb = {0};
+
+    if (c->stale != NULL && h->status == 304) {
+        revalidated(c);
+        return 1;
+    }
+    if (c->stale != NULL && h->status >= 500 && conn_stale_usable(c)) {
+        log_info("origin answered %u for %.*s: serving the stale copy", h->status, (int)o->key_len,
+                 o->key);
+        origin_close(&c->up);
+        c->uin_pos = c->uin_len = 0;
+        conn_serve_stale(c);
+        return 1;
+    }
+    c->owner = 0;
+    policy_response(&cc->policy, "GET", &c->rcc, has_auth, h->status, h->hdrs, h->n_hdrs, now, &pr);
+    if (pr.storable && len != OBJ_LEN_UNKNOWN && len > cc->max_object_size) {
+        pr.storable = 0;
+        pr.reason = "too large";
+    }
+    if (!pr.storable) {
+        int64_t hfm = (int64_t)(conn_conf(c)->hit_for_miss_ttl / 1000);
+
+        /* A reason of this request's own (no-store, credentials) says nothing of the next
+         * request: no hit-for-miss marker then. */
+        if (strcmp(pr.reason, "request no-store") == 0 || strcmp(pr.reason, "authorization") == 0)
+            hfm = 0;
+        o->flags |= OBJ_F_PRIVATE; /* before the state is published: subscribers go alone */
+        cache_mark_pass(c->w->cache, o, hfm > 0 ? now + hfm : 0);
+        obj_finish(o, OBJ_FAILED);
+        conn_drop_obj(c);
+        snprintf(c->xbuf, sizeof(c->xbuf),
+                 "X-Cache: PASS\r\nCache-Status: accel; fwd=uri-miss; detail=\"%s\"\r\n",
+                 pr.reason);
+        c->xcache = c->xbuf;
+        atomic_fetch_add_explicit(&c->w->stats.cache_passes, 1, memory_order_relaxed);
+        return 0;
+    }
+    o->status = h->status;
+    o->t_req = c->t_req;
+    o->t_resp = now;
+    o->date = pr.date;
+    o->age_value = pr.age;
+    o->ttl = pr.ttl;
+    o->swr = pr.swr;
+    o->sie = pr.sie;
+    o->cc_flags = pr.cc_flags;
+    o->content_length = (h->flags & HTTP_F_NOBODY) ? 0 : len;
+    vary = http_find(h, "vary");
+    if (vary != NULL)
+        o->vary_len = cache_vary_build(vary->value, c->req.head.hdrs, c->req.head.n_hdrs, &o->vary);
+    http_write_stored_head(&hb, h, worker_date(c->w));
+    obj_set_head(o, hb.p, hb.len);
+    buf_free(&hb);
+    atomic_fetch_add_explicit(&c->w->stats.cache_stored, 1, memory_order_relaxed);
+    if (o->content_length == OBJ_LEN_UNKNOWN) {
+        /* Unknown length: it may outgrow max_object_size, and then this client must still get
+         * all of it. Stream it through as a pass (with backpressure) and copy it into the
+         * object for the subscribers on the way; past the limit only the copy stops. */
+        c->tee = 1;
+        c->xcache = "X-Cache: MISS\r\nCache-Status: accel; fwd=miss; stored\r\n";
+        return 0;
+    }
+    ho.up = c->up;
+    ho.in = c->uin;
+    ho.len = c->uin_len;
+    ho.cap = c->uin_cap;
+    ho.pos = c->uin_pos;
+    ho.resp = &c->resp;
+    c->up = NULL;
+    c->uin = NULL;
+    c->uin_len = c->uin_pos = c->uin_cap = 0;
+    c->resp_started = 0;
+    fetch_adopt(c->w, o, &ho);
+    deliver_init(&c->dl, o);
+    return 1;
+}
+
+/* stale-while-revalidate: refreshes <stale> in the background with a connection of our own,
+ * whose request we write and whose answer goes to /dev/null; its lookup (no_swr) revalidates
+ * the stale copy like any miss would, and the refreshed object replaces it. */
+void conn_spawn_refresh(struct worker *w, const struct obj *stale)
+{
+    const char *end = stale->key + stale->key_len;
+    const char *sep = memmem(stale->key, stale->key_len, "://", 3), *host, *path, *p;
+    struct buf req = {0};
+    struct conn *c;
+    int fd;
+
+    if (sep == NULL)
+        return;
+    host = sep + 3;
+    path = memchr(host, '/', (size_t)(end - host));
+    if (path == NULL)
+        return;
+    buf_printf(&req, "GET %.*s HTTP/1.1\r\nHost: %.*s\r\nUser-Agent: accel-refresh\r\n",
+               (int)(end - path), path, (int)(path - host), host);
+    for (p = stale->vary; p != NULL && p < stale->vary + stale->vary_len;) {
+        const char *val = p + strlen(p) + 1;
+
+        if (*val != '\0')
+            buf_printf(&req, "%s: %s\r\n", p, val);
+        p = val + strlen(val) + 1;
+    }
+    buf_append_str(&req, "\r\n");
+    fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 || req.len > w->conf->max_header_size) {
+        if (fd >= 0)
+            close(fd);
+        buf_free(&req);
+        return;
+    }
+    c = conn_alloc(w, fd);
+    snprintf(c->ip, sizeof(c->ip), "-");
+    c->background = 1;
+    if (req.len > c->in_cap) {
+        c->in_cap = req.len;
+        c->in = xrealloc(c->in, c->in_cap);
+    }
+    memcpy(c->in, req.p, req.len);
+    c->in_len = req.len;
+    buf_free(&req);
+    w->n_conns++;
+    log_debug("stale-while-revalidate: refreshing %.*s", (int)stale->key_len, stale->key);
+    conn_run(c);
+}

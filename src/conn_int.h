@@ -1,0 +1,163 @@
+/* conn_int.h - the inside of a client connection, shared by the three files that make up the
+ * conn module: conn.c (the client side and the state machine), exchange.c (the origin
+ * exchange: request and response streaming, errors, retries, invalidation) and cachepath.c
+ * (cache lookups, delivery from objects, revalidation, stale content). Nothing outside those
+ * files includes it: other modules see a conn only through accel/conn.h. */
+#ifndef ACCEL_CONN_INT_H
+#define ACCEL_CONN_INT_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <ev.h>
+
+#include "accel/base.h"
+#include "accel/cache.h"
+#include "accel/conn.h"
+#include "accel/deliver.h"
+#include "accel/http.h"
+#include "accel/origin.h"
+#include "accel/policy.h"
+#include "accel/worker.h"
+
+#define CONN_MAGIC  0x636f6e6eu
+#define BUF_HIGH    (64 * 1024) /* most bytes queued towards either side */
+#define IN_INITIAL  4096
+#define UIN_INITIAL (64 * 1024)
+#define READ_MAX    (64 * 1024)
+
+enum conn_state {
+    CONN_HEAD = 0,
+    CONN_START,
+    CONN_EXCHANGE,
+    CONN_ERROR,
+    CONN_FLUSH,
+    CONN_DONE,
+    CONN_DELIVER,
+    CONN_WAIT,
+};
+
+static const char *const state_names[] = {"head",  "start", "exchange", "error",
+                                          "flush", "done",  "deliver",  "wait"};
+
+enum timer_mode {
+    TM_NONE = 0,
+    TM_KEEPALIVE,
+    TM_HEADER,
+    TM_BODY,
+    TM_ORIGIN,
+    TM_SEND,
+    TM_COALESCE,
+};
+
+struct conn {
+    unsigned magic;
+    struct worker *w;
+    struct conn *prev, *next;
+    int fd;
+    ev_io rio, wio;
+    ev_timer timer;
+    enum timer_mode tmode;
+    enum conn_state state;
+    int closing;
+    char ip[INET6_ADDRSTRLEN];
+
+    /* client input */
+    char *in;
+    size_t in_len, in_cap, in_pos;
+    struct http_parser req;
+    int client_eof;
+
+    /* client output: <out>, then body pieces still in <uin> (written without a copy when the
+     * socket takes them; copied into <out> when it does not) */
+    struct buf out;
+    struct iovec ziov[16];
+    unsigned n_ziov;
+    int wr_err;
+
+    /* the exchange */
+    struct upstream *up;
+    struct buf uout;
+    char *uin;
+    size_t uin_len, uin_cap, uin_pos;
+    struct http_parser resp;
+    int u_eof, u_err;
+    struct http_fwd fwd;
+
+    /* this request */
+    unsigned head_started : 1; /* a byte of the current request arrived */
+    unsigned req_done : 1;     /* the whole request was read */
+    unsigned req_ka : 1;       /* the client wants keep-alive */
+    unsigned v10 : 1;          /* HTTP/1.0 client */
+    unsigned head_req : 1;
+    unsigned has_body : 1;
+    unsigned resp_started : 1; /* a byte of the origin's response arrived */
+    unsigned resp_head_sent : 1;
+    unsigned resp_done : 1;
+    unsigned skip_interim : 1; /* the response being parsed is a 1xx, not forwarded */
+    unsigned chunk_out : 1;
+    unsigned close_after : 1;
+    unsigned draining : 1;
+    unsigned retried : 1;
+    unsigned upstream_reusable : 1;
+    unsigned req_kick : 1; /* parse once more even without new bytes (after a head) */
+    unsigned resp_kick : 1;
+    unsigned up_wdead : 1; /* the origin stopped reading our request */
+    unsigned err_status;
+    const char *err_msg;
+    unsigned status, up_status;
+    uint64_t req_body, resp_body_out;
+    ev_tstamp t_start;
+    struct buf logreq; /* "request line\0referer\0user-agent\0" copied for the access log */
+
+    /* the cache: the object this request reads (a hit, a busy object it subscribed to, or the
+     * one it fetches as owner), the delivery walk over it, and the X-Cache/Cache-Status lines */
+    struct obj *obj;
+    struct deliver dl;
+    enum cache_res cres;
+    const char *xcache;
+    char xbuf[160];
+    struct buf keybuf;
+    struct cc rcc;
+    int64_t t_req;
+    unsigned owner : 1;      /* this request fetches c->obj */
+    unsigned dhead_done : 1; /* the object's head was written */
+    unsigned waiting : 1;    /* on the worker's list of conns waiting for busy objects */
+    unsigned tee : 1;        /* streaming the answer through and into c->obj (unknown length) */
+    unsigned background : 1; /* a stale-while-revalidate refresh: no client, output discarded */
+    unsigned d_nobody : 1;   /* the answer from c->obj has no body (HEAD, 304, 416, 204) */
+    struct obj *stale;       /* what a conditional fetch revalidates, what stale-if-error serves */
+    char cond[512];          /* the conditional fields of a revalidation */
+    uint64_t dl_end;         /* delivery stops before this body offset (a range) */
+    struct conn *wprev, *wnext;
+};
+
+/* conn.c */
+const struct conf *conn_conf(const struct conn *c);
+void conn_set_timer(struct conn *c, enum timer_mode m, uint64_t ms, int refresh);
+void conn_want_client(struct conn *c, int rd, int wr);
+int conn_flush_client(struct conn *c, int *progress);
+enum conn_state conn_fail(struct conn *c, unsigned status, const char *msg);
+void conn_run(struct conn *c);
+struct conn *conn_alloc(struct worker *w, int fd);
+
+/* exchange.c */
+int conn_on_req_body(void *ctx, const char *p, size_t n);
+enum conn_state conn_open_exchange(struct conn *c);
+int conn_on_resp_body(void *ctx, const char *p, size_t n);
+enum conn_state conn_origin_failed(struct conn *c, unsigned status, const char *what);
+enum conn_state conn_exchange(struct conn *c);
+void conn_on_origin_event(struct upstream *u, int revents);
+
+/* cachepath.c */
+void conn_unwait(struct conn *c);
+void conn_drop_obj(struct conn *c);
+enum conn_state conn_cache_start(struct conn *c);
+enum conn_state conn_deliver(struct conn *c);
+int conn_stale_usable(const struct conn *c);
+void conn_serve_stale(struct conn *c);
+int conn_owner_decides(struct conn *c);
+void conn_spawn_refresh(struct worker *w, const struct obj *stale);
+
+#endif
