@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <ftw.h>
+#include <lmdb.h> /* only to damage the file behind the module's back */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -516,6 +517,48 @@ Test(disk, readers_run_alongside_the_writer)
         cr_assert_eq(rd[i].bad, 0);
         cr_assert_gt(rd[i].gets, 0);
     }
+    free(p);
+    disk_close(&d);
+}
+
+/* A value whose chunk record is gone is reported corrupt (the caller deletes it), not served.
+ * The chunk is removed with LMDB directly, as a crash or a bug elsewhere could. */
+Test(disk, missing_chunk_is_ebadmsg)
+{
+    struct disk *d = open_ok(64u << 20);
+    size_t big = 3u << 20;
+    char *p = pattern(big, 6);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    char ck[32];
+    struct buf b = {0};
+
+    cr_assert_eq(disk_put(d, "http://c/big", 12, p, big), 0);
+    disk_close(&d);
+
+    /* remove chunk 2 behind the module's back */
+    memcpy(ck, "http://c/big\0#\0\0\0\2", 18);
+    MDB_val k = {.mv_size = 18, .mv_data = ck};
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_set_maxdbs(env, 4), 0);
+    cr_assert_eq(mdb_env_set_mapsize(env, 64u << 20), 0);
+    cr_assert_eq(mdb_env_open(env, path, MDB_NOSUBDIR, 0644), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "objects", 0, &dbi), 0);
+    cr_assert_eq(mdb_del(txn, dbi, &k, NULL), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    d = open_ok(64u << 20);
+    buf_append(&b, "keep", 4);
+    cr_assert_eq(disk_get(d, "http://c/big", 12, &b), -EBADMSG);
+    cr_assert_eq(buf_pending(&b), 4); /* untouched on error */
+    cr_assert_eq(disk_del(d, "http://c/big", 12), 0);
+    expect_missing(d, "http://c/big");
+    cr_assert_eq(entries(d), 0);
+    cr_assert_eq(disk_del_prefix(d, "", 0), 0); /* no chunk left behind */
+    buf_free(&b);
     free(p);
     disk_close(&d);
 }
