@@ -13,16 +13,102 @@
  * does the same): a subscriber whose Vary values turn out different goes to the origin alone. */
 #include "accel/cache.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "accel/disk.h"
+#include "accel/fmt.h"
 #include "accel/lru.h"
+
+#define WQ_CAP 4096 /* objects waiting for the disk writer; past it they are dropped */
+
+/* A job for the disk writer: write <o> (a reference), or delete <key>. */
+struct wjob {
+    struct obj *o;
+    char *key;
+    size_t key_len;
+};
 
 struct cache {
     struct cache_conf conf;
     struct lru *mem;
+    /* the disk tier: one writer thread owns every write; workers only read */
+    struct disk *disk;
+    pthread_t writer;
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;
+    struct wjob q[WQ_CAP];
+    unsigned qhead, qlen;
+    int stop;
+    atomic_uint_fast64_t disk_hits, disk_writes, disk_dropped, disk_errors;
 };
+
+static void *writer_main(void *arg)
+{
+    struct cache *c = arg;
+    struct wjob batch[64];
+    struct buf b = {0};
+
+    for (;;) {
+        unsigned n = 0;
+
+        pthread_mutex_lock(&c->wmu);
+        while (c->qlen == 0 && !c->stop)
+            pthread_cond_wait(&c->wcv, &c->wmu);
+        if (c->qlen == 0 && c->stop) {
+            pthread_mutex_unlock(&c->wmu);
+            break;
+        }
+        while (c->qlen > 0 && n < countof(batch)) {
+            batch[n++] = c->q[c->qhead];
+            c->qhead = (c->qhead + 1) % WQ_CAP;
+            c->qlen--;
+        }
+        pthread_mutex_unlock(&c->wmu);
+        /* XXX(#4): one transaction per job; batch them into one. */
+        for (unsigned i = 0; i < n; i++) {
+            int rc;
+
+            if (batch[i].o != NULL) {
+                b.off = b.len = 0;
+                fmt_encode(batch[i].o, &b);
+                rc = disk_put(c->disk, batch[i].o->key, batch[i].o->key_len, b.p, b.len);
+                obj_unref(&batch[i].o);
+            } else {
+                rc = disk_del(c->disk, batch[i].key, batch[i].key_len);
+                if (rc == -ENOENT)
+                    rc = 0;
+                free(batch[i].key);
+            }
+            if (rc < 0)
+                atomic_fetch_add(&c->disk_errors, 1);
+            else
+                atomic_fetch_add(&c->disk_writes, 1);
+        }
+    }
+    buf_free(&b);
+    return NULL;
+}
+
+/* Queues a job for the writer, or drops it (counted) when the queue is full. */
+static void enqueue(struct cache *c, struct obj *o, const char *key, size_t len)
+{
+    pthread_mutex_lock(&c->wmu);
+    if (c->qlen == WQ_CAP || c->stop) {
+        pthread_mutex_unlock(&c->wmu);
+        atomic_fetch_add(&c->disk_dropped, 1);
+        return;
+    }
+    c->q[(c->qhead + c->qlen) % WQ_CAP] = (struct wjob){
+        .o = o ? obj_ref(o) : NULL, .key = o ? NULL : xstrndup(key, len), .key_len = len};
+    c->qlen++;
+    pthread_cond_signal(&c->wcv);
+    pthread_mutex_unlock(&c->wmu);
+}
 
 struct cache *cache_new(const struct cache_conf *cc)
 {
@@ -31,6 +117,13 @@ struct cache *cache_new(const struct cache_conf *cc)
     c->conf = *cc;
     key_init();
     c->mem = lru_new(cc->memory, cc->shards ? cc->shards : 1);
+    c->disk = cc->disk;
+    c->conf.disk = NULL;
+    if (c->disk != NULL) {
+        AZ(pthread_mutex_init(&c->wmu, NULL));
+        AZ(pthread_cond_init(&c->wcv, NULL));
+        AZ(pthread_create(&c->writer, NULL, writer_main, c));
+    }
     return c;
 }
 
@@ -40,6 +133,16 @@ void cache_free(struct cache **cp)
 
     if (c == NULL)
         return;
+    if (c->disk != NULL) {
+        pthread_mutex_lock(&c->wmu);
+        c->stop = 1;
+        pthread_cond_signal(&c->wcv);
+        pthread_mutex_unlock(&c->wmu);
+        AZ(pthread_join(c->writer, NULL));
+        disk_close(&c->disk);
+        pthread_cond_destroy(&c->wcv);
+        pthread_mutex_destroy(&c->wmu);
+    }
     lru_free(&c->mem);
     free(c);
     *cp = NULL;
@@ -128,6 +231,7 @@ struct lookup {
     enum cache_res res;
     struct obj *stale; /* newest usable-after-validation object seen, with a reference */
     int complete_only; /* first pass: complete objects and markers only, busy ones skipped */
+    unsigned seen;     /* objects of the key met, whatever their state */
 };
 
 static enum lru_pick pick(struct obj *o, void *arg)
@@ -137,6 +241,7 @@ static enum lru_pick pick(struct obj *o, void *arg)
     enum policy_use use;
     int64_t age;
 
+    lk->seen++;
     if (o->flags & OBJ_F_PASS) {
         if (o->pass_until > r->now) {
             lk->res = CACHE_PASS;
@@ -189,6 +294,27 @@ static struct obj *make(void *arg)
 static enum cache_res cache_find(struct cache *c, const struct cache_req *r, struct obj **out,
                                  struct obj **stale);
 
+/* A memory miss: reads the key from the disk tier into a new object and puts it in memory.
+ * Returns 1 when it did. A corrupt entry is deleted. Objects with Vary are not on disk.
+ * XXX(#4): concurrent misses on one key each read and insert it; promote once. */
+static int promote(struct cache *c, const struct cache_req *r)
+{
+    struct buf b = {0};
+    struct obj *o = NULL;
+    int rc = disk_get(c->disk, r->key.p, r->key.len, &b);
+
+    if (rc == 0 && (rc = fmt_decode(b.p, b.len, &o)) == 0) {
+        lru_insert(c->mem, o);
+        obj_unref(&o);
+        atomic_fetch_add(&c->disk_hits, 1);
+    } else if (rc == -EBADMSG || rc == -ENOTSUP) {
+        atomic_fetch_add(&c->disk_errors, 1);
+        enqueue(c, NULL, r->key.p, r->key.len);
+    }
+    buf_free(&b);
+    return rc == 0;
+}
+
 enum cache_res cache_lookup(struct cache *c, const struct cache_req *r, struct obj **out,
                             struct obj **stale)
 {
@@ -217,6 +343,10 @@ static enum cache_res cache_find(struct cache *c, const struct cache_req *r, str
      * even when the request ends up waiting on that fetch. */
     lk.complete_only = 1;
     o = lru_find(c->mem, &r->key, pick, NULL, &lk, r->now_ms, &made);
+    if (o == NULL && lk.seen == 0 && c->disk != NULL && promote(c, r)) {
+        /* found on disk and now in memory: look again (a hit, or a stale copy to revalidate) */
+        o = lru_find(c->mem, &r->key, pick, NULL, &lk, r->now_ms, &made);
+    }
     if (o == NULL) {
         lk.complete_only = 0;
         o = lru_find(c->mem, &r->key, pick, (only_if_cached || r->no_make) ? NULL : make, &lk,
@@ -294,6 +424,10 @@ void cache_complete(struct cache *c, struct obj *o)
         lru_remove(c->mem, rp.old[i]);
         obj_unref(&rp.old[i]);
     }
+    /* Write-through: what is complete and shareable goes to disk (variants stay in memory). */
+    if (c->disk != NULL && o->vary_len == 0 && !(o->flags & (OBJ_F_PASS | OBJ_F_PRIVATE)) &&
+        obj_state(o) == OBJ_COMPLETE)
+        enqueue(c, o, NULL, 0);
 }
 
 static enum lru_pick collect_any(struct obj *o, void *arg)
@@ -322,6 +456,8 @@ unsigned cache_invalidate(struct cache *c, const struct key *k)
             obj_unref(&rp.old[i]);
         }
     } while (n == countof(((struct replace *)0)->old));
+    if (c->disk != NULL)
+        enqueue(c, NULL, k->p, k->len);
     return total;
 }
 
@@ -339,4 +475,8 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
     out->bytes = s.bytes;
     out->budget = s.budget;
     out->evictions = s.evictions;
+    out->disk_hits = atomic_load(&c->disk_hits);
+    out->disk_writes = atomic_load(&c->disk_writes);
+    out->disk_dropped = atomic_load(&c->disk_dropped);
+    out->disk_errors = atomic_load(&c->disk_errors);
 }

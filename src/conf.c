@@ -712,6 +712,22 @@ static int set_access_log(struct pctx *pc, const struct directive *d, const stru
     return 0;
 }
 
+static int set_cache_disk(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    uint64_t v;
+    char q[80];
+
+    if (st->argv[1][0] == '\0')
+        return fail(pc, st->line, "%s: expected a file path, got \"\"", d->name);
+    if (conf_parse_size(st->argv[2], &v) < 0 || v < CONF_MIB)
+        return fail(pc, st->line, "%s: expected a size of at least 1m, got %s", d->name,
+                    quoted(q, sizeof q, st->argv[2]));
+    free(pc->c->cache_disk);
+    pc->c->cache_disk = xstrndup(st->argv[1], strlen(st->argv[1]));
+    pc->c->cache_disk_size = v;
+    return 0;
+}
+
 static int set_error_log(struct pctx *pc, const struct directive *d, const struct stmt *st)
 {
     static const char *const levels[] = {
@@ -765,6 +781,7 @@ static const struct directive conf_directives[] = {
     {"drain_timeout", set_duration, 1, 1, 0, FIELD(drain_timeout), 1, UINT64_MAX},
     {"access_log", set_access_log, 1, 1},
     {"error_log", set_error_log, 1, 2},
+    {"cache_disk", set_cache_disk, 2, 2},
     {"cache_memory", set_size, 1, 1, 0, FIELD(cache_memory), 0, UINT64_MAX},
     {"max_object_size", set_size, 1, 1, 0, FIELD(max_object_size), 1, UINT64_MAX},
     {"default_ttl", set_duration, 1, 1, 0, FIELD(default_ttl), 0, UINT64_MAX},
@@ -946,6 +963,7 @@ void conf_free(struct conf **cp)
     free(c->host_header);
     free(c->access_log);
     free(c->error_log);
+    free(c->cache_disk);
     free(c);
     *cp = NULL;
 }

@@ -13,6 +13,7 @@
 #include "accel/base.h"
 #include "accel/cache.h"
 #include "accel/conf.h"
+#include "accel/disk.h"
 #include "accel/log.h"
 #include "accel/obj.h"
 #include "accel/worker.h"
@@ -138,6 +139,19 @@ int main(int argc, char **argv)
          * that a small cache still evicts close to a global LRU order. */
         while (cc.shards > 1 && cc.memory / cc.shards < (1u << 20))
             cc.shards /= 2;
+        if (conf->cache_disk != NULL) {
+            if (disk_open(conf->cache_disk, conf->cache_disk_size, &cc.disk, err, sizeof(err)) <
+                0) {
+                log_error("cache_disk: %s", err);
+                if (conf->error_log != NULL)
+                    fprintf(stderr, "accel: cache_disk: %s\n", err);
+                return 1;
+            }
+            if (disk_was_reset(cc.disk))
+                log_warn("cache_disk: %s", err);
+            log_info("cache_disk %s: %llu MiB", conf->cache_disk,
+                     (unsigned long long)(conf->cache_disk_size >> 20));
+        }
         cache = cache_new(&cc);
     }
     n_workers = conf->workers;

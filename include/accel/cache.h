@@ -16,6 +16,7 @@
 #include "accel/policy.h"
 
 struct cache;
+struct disk;
 
 struct cache_conf {
     uint64_t memory; /* bytes; 0: the cache stores nothing */
@@ -23,6 +24,7 @@ struct cache_conf {
     uint64_t max_object_size;
     struct policy_conf policy;
     int ignore_client_no_cache;
+    struct disk *disk; /* the disk tier, or NULL; the cache takes it and closes it */
 };
 
 enum cache_res {
@@ -50,9 +52,15 @@ struct cache_req {
 
 struct cache_stats {
     uint64_t objects, bytes, budget, evictions;
+    uint64_t disk_hits, disk_writes, disk_dropped, disk_errors;
 };
 
+/* A cache for <cc>. With a disk tier, starts its writer thread: complete objects are written
+ * through asynchronously (a bounded queue; past it they are dropped and counted), and a memory
+ * miss looks on disk before fetching. */
 struct cache *cache_new(const struct cache_conf *cc);
+
+/* Writes what the writer still has queued, stops it, closes the disk tier, frees the cache. */
 void cache_free(struct cache **cp);
 
 const struct cache_conf *cache_conf_of(const struct cache *c);

@@ -69,8 +69,10 @@ struct conf {
     unsigned coalesce_max; /* requests that may wait on one busy object */
     uint64_t coalesce_timeout; /* ms a request waits for a busy object's head */
 
-    char *access_log; /* NULL when off */
-    char *error_log;  /* NULL: stderr */
+    char *access_log;         /* NULL when off */
+    char *error_log;          /* NULL: stderr */
+    char *cache_disk;         /* LMDB file of the disk tier; NULL: memory only */
+    uint64_t cache_disk_size; /* its map size: the disk budget */
     enum log_level error_log_level;
 };
 
