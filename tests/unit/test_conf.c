@@ -923,3 +923,39 @@ Test(conf, load_caps_size_at_1mib)
     free(path);
     free(text);
 }
+
+Test(conf, cache_directives)
+{
+    struct conf *c = NULL;
+    char err[256];
+    const char *text = BASE "cache_memory 64m\nmax_object_size 2m\ndefault_ttl 30s\n"
+                            "hit_for_miss_ttl 5s\ncache_set_cookie on\nignore_client_no_cache on\n"
+                            "grace 1m\ncoalesce_max 7\ncoalesce_timeout 250ms\n"
+                            "cache_disk \"/tmp/a b/c.mdb\" 1g\n";
+
+    cr_assert_eq(conf_parse("t.conf", text, strlen(text), &c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(c->cache_memory, 64u << 20);
+    cr_assert_eq(c->max_object_size, 2u << 20);
+    cr_assert_eq(c->default_ttl, 30000);
+    cr_assert_eq(c->hit_for_miss_ttl, 5000);
+    cr_assert_eq(c->cache_set_cookie, 1);
+    cr_assert_eq(c->ignore_client_no_cache, 1);
+    cr_assert_eq(c->grace, 60000);
+    cr_assert_eq(c->coalesce_max, 7);
+    cr_assert_eq(c->coalesce_timeout, 250);
+    cr_assert_str_eq(c->cache_disk, "/tmp/a b/c.mdb");
+    cr_assert_eq(c->cache_disk_size, 1ull << 30);
+    conf_free(&c);
+    text = BASE;
+    cr_assert_eq(conf_parse("t.conf", text, strlen(text), &c, err, sizeof(err)), 0);
+    cr_assert_eq(c->cache_memory, 256u << 20, "default cache_memory");
+    cr_assert_null(c->cache_disk, "memory only by default");
+    conf_free(&c);
+    expect_err(BASE "cache_set_cookie yes\n",
+               "t.conf:3: cache_set_cookie: expected \"on\" or \"off\", got \"yes\"");
+    expect_err(BASE "cache_disk /x\n", "t.conf:3: cache_disk: expected 2 arguments, got 1");
+    expect_err(BASE "cache_disk /x 10k\n",
+               "t.conf:3: cache_disk: expected a size of at least 1m, got \"10k\"");
+    expect_err(BASE "coalesce_max 0\n",
+               "t.conf:3: coalesce_max: expected a number from 1 to 1000000, got \"0\"");
+}
