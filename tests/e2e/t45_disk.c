@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "harness.h"
 
@@ -22,7 +23,7 @@ static void cacheable(const struct e2e_req *req, struct e2e_action *act, void *a
     act->pattern_len = SIZE;
 }
 
-/* GET /d<i> with <i> in [0, N_URLS); checks the body and returns the X-Cache value's first
+/* GET /d<i>; checks the body and returns the X-Cache value's first
  * letter ('H', 'M', ...). */
 static char get(struct e2e_accel *a, int i)
 {
@@ -122,5 +123,54 @@ Test(disk, corrupt_file_is_moved_aside_and_accel_starts_cold)
         aside += strstr(de->d_name, "cache.mdb.corrupt-") != NULL;
     closedir(d);
     cr_assert_eq(aside, 1, "the corrupt file was not moved aside");
+    cr_assert_eq(e2e_accel_stop(a, 10000), 0);
+}
+
+Test(disk, kill_9_while_writing_never_serves_a_torn_object)
+{
+    const char *dir = e2e_tmpdir();
+    char extra[256];
+    struct e2e_accel *a;
+
+    origin = e2e_origin_start();
+    e2e_origin_set_handler(origin, cacheable, NULL);
+    a = e2e_accel_start(disk_conf(dir, extra, sizeof(extra)), e2e_origin_port(origin));
+    for (int i = 0; i < N_URLS; i++)
+        (void)get(a, i);
+    /* no drain: whatever the writer was doing is cut short */
+    e2e_accel_kill(a);
+
+    a = e2e_accel_start(extra, e2e_origin_port(origin));
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < N_URLS; i++) {
+            char v = get(a, i); /* checks status, length and every byte */
+
+            cr_assert(v == 'H' || v == 'M', "GET /d%d: X-Cache %c", i, v);
+        }
+    cr_assert_eq(e2e_accel_stop(a, 10000), 0);
+}
+
+Test(disk, small_disk_budget_stays_within_its_file_size)
+{
+    const char *dir = e2e_tmpdir();
+    char extra[256], path[300];
+    struct e2e_accel *a;
+    struct stat st;
+    unsigned hits = 0;
+
+    /* 2 MiB of disk and 1 MiB of memory for 60 objects of 100 KiB (6 MiB) */
+    snprintf(extra, sizeof(extra), "cache_disk %s/cache.mdb 2m\ncache_memory 1m\n", dir);
+    origin = e2e_origin_start();
+    e2e_origin_set_handler(origin, cacheable, NULL);
+    a = e2e_accel_start(extra, e2e_origin_port(origin));
+    for (int i = 0; i < 60; i++)
+        (void)get(a, i);
+    for (int i = 59; i >= 40; i--)
+        hits += get(a, i) == 'H';
+    snprintf(path, sizeof(path), "%s/cache.mdb", dir);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_leq(st.st_size, 2 << 20, "the disk file grew to %lld bytes", (long long)st.st_size);
+    cr_assert_gt(hits, 0, "no hits from either tier for the 20 most recent objects");
+    cr_assert(e2e_accel_alive(a));
     cr_assert_eq(e2e_accel_stop(a, 10000), 0);
 }
