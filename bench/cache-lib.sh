@@ -195,6 +195,10 @@ cache_memory ${mib}m
 error_log $TMP/accel-error.log warn
 access_log off
 EOF
+    # ACCEL_DISK_MIB=N adds the disk tier, N MiB, in the run's temporary directory
+    if [[ -n ${ACCEL_DISK_MIB:-} ]]; then
+        echo "cache_disk $TMP/accel-cache.mdb ${ACCEL_DISK_MIB}m" >>"$TMP/accel.conf"
+    fi
     start accel "$TMP/accel.out" "${PIN_PROXY[@]}" "$ACCEL_BIN" -c "$TMP/accel.conf"
 }
 
