@@ -51,6 +51,8 @@ static void *writer_main(void *arg)
 {
     struct cache *c = arg;
     struct wjob batch[64];
+    struct disk_item items[64];
+    size_t offs[64];
     struct buf b = {0};
 
     for (;;) {
@@ -69,25 +71,36 @@ static void *writer_main(void *arg)
             c->qlen--;
         }
         pthread_mutex_unlock(&c->wmu);
-        /* XXX(#4): one transaction per job; batch them into one. */
-        for (unsigned i = 0; i < n; i++) {
+        /* Runs of writes go in one transaction; a delete goes on its own, in order. */
+        for (unsigned i = 0; i < n;) {
+            unsigned k = 0;
             int rc;
 
-            if (batch[i].o != NULL) {
-                b.off = b.len = 0;
-                fmt_encode(batch[i].o, &b);
-                rc = disk_put(c->disk, batch[i].o->key, batch[i].o->key_len, b.p, b.len);
-                obj_unref(&batch[i].o);
-            } else {
+            if (batch[i].o == NULL) {
                 rc = disk_del(c->disk, batch[i].key, batch[i].key_len);
-                if (rc == -ENOENT)
-                    rc = 0;
                 free(batch[i].key);
+                atomic_fetch_add(rc < 0 && rc != -ENOENT ? &c->disk_errors : &c->disk_writes, 1);
+                i++;
+                continue;
             }
-            if (rc < 0)
-                atomic_fetch_add(&c->disk_errors, 1);
-            else
-                atomic_fetch_add(&c->disk_writes, 1);
+            b.off = b.len = 0;
+            while (i + k < n && batch[i + k].o != NULL) {
+                struct obj *o = batch[i + k].o;
+
+                offs[k] = b.len;
+                fmt_encode(o, &b);
+                items[k] = (struct disk_item){.key = o->key, .klen = o->key_len};
+                k++;
+            }
+            for (unsigned j = 0; j < k; j++) {
+                items[j].blob = b.p + offs[j];
+                items[j].len = (j + 1 < k ? offs[j + 1] : b.len) - offs[j];
+            }
+            rc = disk_put_many(c->disk, items, k);
+            atomic_fetch_add(rc < 0 ? &c->disk_errors : &c->disk_writes, k);
+            for (unsigned j = 0; j < k; j++)
+                obj_unref(&batch[i + j].o);
+            i += k;
         }
     }
     buf_free(&b);

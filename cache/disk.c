@@ -280,8 +280,9 @@ static uint64_t reserve(const struct disk *d)
     return r > 32 * (uint64_t)d->psize ? r : 32 * (uint64_t)d->psize;
 }
 
-/* One attempt at disk_put: the whole write in one transaction. */
-static int put_once(struct disk *d, const char *key, size_t klen, const void *blob, size_t len)
+/* One put inside write transaction <txn>; the caller commits or aborts. */
+static int put_in_txn(struct disk *d, MDB_txn *txn, const char *key, size_t klen, const void *blob,
+                      size_t len)
 {
     MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v;
     MDB_val mk = {.mv_size = 3, .mv_data = "seq"};
@@ -289,21 +290,15 @@ static int put_once(struct disk *d, const char *key, size_t klen, const void *bl
     char ck[DISK_KEY_MAX];
     uint32_t magic = DISK_HMAGIC;
     struct hdr h;
-    MDB_txn *txn;
     int rc;
 
-    rc = mdb_txn_begin(d->env, NULL, 0, &txn);
-    if (rc != 0)
-        return mdb_errno(rc);
     /* Keep headroom: a map filled to the last page cannot even delete (LMDB copies the pages it
      * changes), so we call it full before it is. */
-    if (used_bytes(d, txn) + len + (len / d->chunk + 4) * d->psize + reserve(d) > d->map_size) {
-        rc = -ENOSPC;
-        goto out;
-    }
+    if (used_bytes(d, txn) + len + (len / d->chunk + 4) * d->psize + reserve(d) > d->map_size)
+        return -ENOSPC;
     rc = del_locked(d, txn, key, klen);
     if (rc != 0 && rc != -ENOENT)
-        goto out;
+        return rc;
 
     rc = mdb_get(txn, d->meta, &mk, &v);
     h.seq = 0;
@@ -314,14 +309,14 @@ static int put_once(struct disk *d, const char *key, size_t klen, const void *bl
     v.mv_data = &h.seq;
     rc = mdb_errno(mdb_put(txn, d->meta, &mk, &v, 0));
     if (rc != 0)
-        goto out;
+        return rc;
 
     h.total = len;
     h.nchunks = len <= d->chunk ? 0 : (uint32_t)((len + d->chunk - 1) / d->chunk);
     v.mv_size = DISK_HDR_LEN + (h.nchunks == 0 ? len : 0);
     rc = mdb_errno(mdb_put(txn, d->objects, &k, &v, MDB_RESERVE));
     if (rc != 0)
-        goto out;
+        return rc;
     memcpy(v.mv_data, &magic, 4);
     memcpy((char *)v.mv_data + 4, &h.nchunks, 4);
     memcpy((char *)v.mv_data + 8, &h.total, 8);
@@ -336,7 +331,7 @@ static int put_once(struct disk *d, const char *key, size_t klen, const void *bl
         cv.mv_size = len - off < d->chunk ? len - off : d->chunk;
         rc = mdb_errno(mdb_put(txn, d->objects, &ckv, &cv, 0));
         if (rc != 0)
-            goto out;
+            return rc;
     }
 
     put_be64(sk, h.seq);
@@ -344,13 +339,49 @@ static int put_once(struct disk *d, const char *key, size_t klen, const void *bl
     k.mv_data = sk;
     v.mv_size = klen;
     v.mv_data = (void *)key;
-    rc = mdb_errno(mdb_put(txn, d->order, &k, &v, 0));
+    return mdb_errno(mdb_put(txn, d->order, &k, &v, 0));
+}
+
+/* One attempt at disk_put: the whole write in one transaction. */
+static int put_once(struct disk *d, const char *key, size_t klen, const void *blob, size_t len)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(d->env, NULL, 0, &txn);
+
     if (rc != 0)
-        goto out;
-    rc = mdb_errno(mdb_txn_commit(txn));
-    return rc;
-out:
-    mdb_txn_abort(txn);
+        return mdb_errno(rc);
+    rc = put_in_txn(d, txn, key, klen, blob, len);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_errno(mdb_txn_commit(txn));
+}
+
+int disk_put_many(struct disk *d, const struct disk_item *items, unsigned n)
+{
+    MDB_txn *txn;
+    int rc = 0;
+
+    AN(d);
+    for (unsigned i = 0; i < n && rc == 0; i++)
+        rc = check_key(d, items[i].key, items[i].klen);
+    if (rc == 0 && (rc = mdb_txn_begin(d->env, NULL, 0, &txn)) == 0) {
+        for (unsigned i = 0; i < n && rc == 0; i++)
+            rc = put_in_txn(d, txn, items[i].key, items[i].klen, items[i].blob, items[i].len);
+        if (rc == 0)
+            return mdb_errno(mdb_txn_commit(txn));
+        mdb_txn_abort(txn);
+    }
+    /* Some item does not fit or is refused: one by one, each with disk_put's eviction and its
+     * own answer; the first error is returned. */
+    rc = 0;
+    for (unsigned i = 0; i < n; i++) {
+        int r = disk_put(d, items[i].key, items[i].klen, items[i].blob, items[i].len);
+
+        if (r < 0 && rc == 0)
+            rc = r;
+    }
     return rc;
 }
 

@@ -49,6 +49,18 @@ int disk_was_reset(const struct disk *d);
  * -EIO. On error the store is unchanged (bar the eviction). Nothing is kept of <key>, <blob>. */
 int disk_put(struct disk *d, const char *key, size_t klen, const void *blob, size_t len);
 
+struct disk_item {
+    const char *key;
+    size_t klen;
+    const void *blob;
+    size_t len;
+};
+
+/* Stores the <n> <items> like disk_put(), all in one transaction (the writer's batches). When
+ * they do not all fit, falls back to disk_put() for each, with its eviction. Returns 0 or the
+ * first error. */
+int disk_put_many(struct disk *d, const struct disk_item *items, unsigned n);
+
 /* Appends to <out> the blob stored under <key> (<klen> bytes), reassembled from its chunks.
  * Returns 0; -ENOENT when absent; -EBADMSG when the entry is corrupt (a chunk is missing or the
  * lengths do not add up: the caller deletes it with disk_del()); -EIO. On error <out> holds

@@ -562,3 +562,34 @@ Test(disk, missing_chunk_is_ebadmsg)
     free(p);
     disk_close(&d);
 }
+
+/* The writer's batches: several values in one transaction, and the one-by-one fallback when
+ * one of them cannot fit. */
+Test(disk, put_many_stores_a_batch_and_falls_back)
+{
+    struct disk *d = open_ok(8u << 20);
+    struct disk_item it[10];
+    char keys[10][32];
+    char *vals[10];
+    char *huge = pattern(16u << 20, 9);
+
+    for (unsigned i = 0; i < 10; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "http://h/batch%u", i);
+        vals[i] = pattern(1000 + i * 5000, i);
+        it[i] = (struct disk_item){keys[i], strlen(keys[i]), vals[i], 1000 + i * 5000};
+    }
+    cr_assert_eq(disk_put_many(d, it, 10), 0);
+    for (unsigned i = 0; i < 10; i++)
+        expect(d, keys[i], vals[i], 1000 + i * 5000);
+    /* item 3 is larger than the whole map: the others are still stored */
+    it[3].blob = huge;
+    it[3].len = 16u << 20;
+    cr_assert_eq(disk_put_many(d, it, 10), -ENOSPC);
+    for (unsigned i = 0; i < 10; i++)
+        if (i != 3)
+            expect(d, keys[i], vals[i], 1000 + i * 5000);
+    for (unsigned i = 0; i < 10; i++)
+        free(vals[i]);
+    free(huge);
+    disk_close(&d);
+}
