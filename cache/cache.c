@@ -31,6 +31,7 @@ struct wjob {
     struct obj *o;
     char *key;
     size_t key_len;
+    int prefix; /* delete every key starting with <key> */
 };
 
 struct cache {
@@ -76,6 +77,13 @@ static void *writer_main(void *arg)
             unsigned k = 0;
             int rc;
 
+            if (batch[i].o == NULL && batch[i].prefix) {
+                (void)disk_del_prefix(c->disk, batch[i].key, batch[i].key_len);
+                free(batch[i].key);
+                atomic_fetch_add(&c->disk_writes, 1);
+                i++;
+                continue;
+            }
             if (batch[i].o == NULL) {
                 rc = disk_del(c->disk, batch[i].key, batch[i].key_len);
                 free(batch[i].key);
@@ -108,7 +116,7 @@ static void *writer_main(void *arg)
 }
 
 /* Queues a job for the writer, or drops it (counted) when the queue is full. */
-static void enqueue(struct cache *c, struct obj *o, const char *key, size_t len)
+static void enqueue_job(struct cache *c, struct obj *o, const char *key, size_t len, int prefix)
 {
     pthread_mutex_lock(&c->wmu);
     if (c->qlen == WQ_CAP || c->stop) {
@@ -116,11 +124,18 @@ static void enqueue(struct cache *c, struct obj *o, const char *key, size_t len)
         atomic_fetch_add(&c->disk_dropped, 1);
         return;
     }
-    c->q[(c->qhead + c->qlen) % WQ_CAP] = (struct wjob){
-        .o = o ? obj_ref(o) : NULL, .key = o ? NULL : xstrndup(key, len), .key_len = len};
+    c->q[(c->qhead + c->qlen) % WQ_CAP] = (struct wjob){.o = o ? obj_ref(o) : NULL,
+                                                        .key = o ? NULL : xstrndup(key, len),
+                                                        .key_len = len,
+                                                        .prefix = prefix};
     c->qlen++;
     pthread_cond_signal(&c->wcv);
     pthread_mutex_unlock(&c->wmu);
+}
+
+static void enqueue(struct cache *c, struct obj *o, const char *key, size_t len)
+{
+    enqueue_job(c, o, key, len, 0);
 }
 
 struct cache *cache_new(const struct cache_conf *cc)
@@ -278,7 +293,7 @@ static enum lru_pick pick(struct obj *o, void *arg)
         return LRU_TAKE;
     }
     age = policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, r->now);
-    use = policy_use(o->ttl, age, r->no_swr ? 0 : o->swr, o->cc_flags, &r->cc,
+    use = policy_use(obj_ttl(o), age, r->no_swr ? 0 : o->swr, o->cc_flags, &r->cc,
                      lk->c->conf.ignore_client_no_cache);
     if (use == POLICY_FRESH || use == POLICY_STALE_OK) {
         lk->res = CACHE_HIT;
@@ -439,7 +454,7 @@ void cache_complete(struct cache *c, struct obj *o)
     }
     /* Write-through: what is complete and shareable goes to disk (variants stay in memory). */
     if (c->disk != NULL && o->vary_len == 0 && !(o->flags & (OBJ_F_PASS | OBJ_F_PRIVATE)) &&
-        obj_state(o) == OBJ_COMPLETE)
+        obj_state(o) == OBJ_COMPLETE && lru_indexed(c->mem, o))
         enqueue(c, o, NULL, 0);
 }
 
@@ -477,6 +492,45 @@ unsigned cache_invalidate(struct cache *c, const struct key *k)
 void cache_remove(struct cache *c, struct obj *o)
 {
     lru_remove(c->mem, o);
+}
+
+struct purge {
+    enum cache_purge kind;
+    const char *arg;
+    size_t len;
+    int soft;
+    int64_t now;
+    uint64_t n;
+};
+
+static int purge_one(struct obj *o, void *arg)
+{
+    struct purge *p = arg;
+
+    if (p->kind == CACHE_PURGE_KEY && (o->key_len != p->len || memcmp(o->key, p->arg, p->len)))
+        return 0;
+    if (p->kind == CACHE_PURGE_PREFIX &&
+        (o->key_len < p->len || memcmp(o->key, p->arg, p->len) != 0))
+        return 0;
+    p->n++;
+    if (p->soft && !(o->flags & OBJ_F_PASS) && obj_state(o) == OBJ_COMPLETE) {
+        obj_soft_purge(o, p->now);
+        return 0;
+    }
+    return 1;
+}
+
+uint64_t cache_purge(struct cache *c, enum cache_purge kind, const char *arg, size_t len, int soft,
+                     int64_t now)
+{
+    struct purge p = {.kind = kind, .arg = arg, .len = len, .soft = soft, .now = now};
+
+    if (kind == CACHE_PURGE_ALL)
+        p.len = 0;
+    (void)lru_walk(c->mem, purge_one, &p);
+    if (c->disk != NULL)
+        enqueue_job(c, NULL, kind == CACHE_PURGE_ALL ? "" : arg, p.len, kind != CACHE_PURGE_KEY);
+    return p.n;
 }
 
 void cache_get_stats(struct cache *c, struct cache_stats *out)

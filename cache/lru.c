@@ -366,3 +366,14 @@ void lru_free(struct lru **lp)
     free(l->shards);
     free(l);
 }
+
+int lru_indexed(struct lru *l, struct obj *o)
+{
+    struct shard *s = shard_of(l, o->hash);
+    int in;
+
+    AZ(pthread_mutex_lock(&s->mu));
+    in = o->indexed;
+    AZ(pthread_mutex_unlock(&s->mu));
+    return in;
+}

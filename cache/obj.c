@@ -7,6 +7,8 @@
  * publication the writer calls the waker with the mask of workers that have readers waiting. */
 #include "accel/obj.h"
 
+#include "accel/policy.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,4 +186,21 @@ size_t obj_size(const struct obj *o)
     size_t n = sizeof(*o) + o->key_len + 1 + o->head_len + 1 + o->vary_len;
 
     return n + o->n_fields * sizeof(struct field) + o->chunk_mem;
+}
+
+int64_t obj_ttl(const struct obj *o)
+{
+    int64_t at = atomic_load_explicit(&o->purged_at, memory_order_acquire), age;
+
+    if (at == 0)
+        return o->ttl;
+    age = policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, at);
+    return age < o->ttl ? age : o->ttl;
+}
+
+void obj_soft_purge(struct obj *o, int64_t now)
+{
+    int64_t zero = 0;
+
+    atomic_compare_exchange_strong(&o->purged_at, &zero, now > 0 ? now : 1);
 }

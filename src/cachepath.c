@@ -231,37 +231,37 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
     switch (c->cres) {
     case CACHE_HIT:
         xlen = say_ttl(c->xbuf, sizeof(c->xbuf),
-                       "X-Cache: HIT\r\nCache-Status: accel; hit; ttl=", o->ttl - age);
+                       "X-Cache: HIT\r\nCache-Status: accel; hit; ttl=", obj_ttl(o) - age);
         break;
     case CACHE_BUSY:
         xlen = (size_t)snprintf(
             c->xbuf, sizeof(c->xbuf),
             "X-Cache: HIT\r\nCache-Status: accel; hit; ttl=%lld; detail=collapsed\r\n",
-            (long long)(o->ttl - age));
+            (long long)(obj_ttl(o) - age));
         break;
     case CACHE_REVALIDATED:
         xlen = (size_t)snprintf(
             c->xbuf, sizeof(c->xbuf),
             "X-Cache: REVALIDATED\r\nCache-Status: accel; fwd=stale; fwd-status=304; ttl=%lld\r\n",
-            (long long)(o->ttl - age));
+            (long long)(obj_ttl(o) - age));
         break;
     case CACHE_HIT_STALE:
         xlen = (size_t)snprintf(c->xbuf, sizeof(c->xbuf),
                                 "X-Cache: STALE\r\nCache-Status: accel; hit; ttl=%lld; "
                                 "detail=stale-while-revalidate\r\n",
-                                (long long)(o->ttl - age));
+                                (long long)(obj_ttl(o) - age));
         break;
     case CACHE_STALE:
         xlen = (size_t)snprintf(c->xbuf, sizeof(c->xbuf),
                                 "X-Cache: STALE\r\nCache-Status: accel; hit; ttl=%lld; "
                                 "detail=stale-if-error\r\n",
-                                (long long)(o->ttl - age));
+                                (long long)(obj_ttl(o) - age));
         break;
     default:
         xlen = (size_t)snprintf(
             c->xbuf, sizeof(c->xbuf),
             "X-Cache: MISS\r\nCache-Status: accel; fwd=%s; stored; ttl=%lld\r\n",
-            (c->rcc.flags & CC_NO_CACHE) ? "request" : "miss", (long long)(o->ttl - age));
+            (c->rcc.flags & CC_NO_CACHE) ? "request" : "miss", (long long)(obj_ttl(o) - age));
         break;
     }
     if (deliver_not_modified(o, f, nf, now)) {
@@ -447,7 +447,8 @@ int conn_stale_usable(const struct conn *c)
         return 0;
     if (o->sie > window)
         window = o->sie;
-    return policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, now) - o->ttl <= window;
+    return policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, now) - obj_ttl(o) <=
+           window;
 }
 
 /* Fails the busy object this request owned (its subscribers learn it), then answers from the

@@ -99,6 +99,21 @@ void cache_remove(struct cache *c, struct obj *o);
  * objects: their fetches go on for their readers but are not stored). Returns how many. */
 unsigned cache_invalidate(struct cache *c, const struct key *k);
 
+enum cache_purge {
+    CACHE_PURGE_KEY = 0, /* every variant stored under one key */
+    CACHE_PURGE_PREFIX,  /* every key that starts with the argument */
+    CACHE_PURGE_ALL,
+};
+
+/* Purges from both tiers the objects of <kind> (<arg>, <len>: the key or the prefix). Hard
+ * (<soft> 0): they leave the cache. Soft: in memory they become stale from <now> on and stay for
+ * revalidation, stale-while-revalidate, stale-if-error and grace; on disk they are removed, so
+ * that a restart cannot bring them back fresh. Objects still being fetched leave the index
+ * either way: their fetch completes for its readers but is not stored. Returns how many memory
+ * objects it purged. XXX(#4): by tag. */
+uint64_t cache_purge(struct cache *c, enum cache_purge kind, const char *arg, size_t len, int soft,
+                     int64_t now);
+
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 
 #endif

@@ -61,4 +61,7 @@ uint64_t lru_walk(struct lru *l, int (*fn)(struct obj *, void *), void *arg);
 
 void lru_get_stats(struct lru *l, struct lru_stats *out);
 
+/* 1 if <o> is in the index now (under its shard lock), else 0. */
+int lru_indexed(struct lru *l, struct obj *o);
+
 #endif

@@ -78,6 +78,7 @@ struct obj {
     atomic_uint waiters;     /* bit per worker that has a reader waiting on it */
     atomic_uint subscribers; /* requests that joined it while busy (bounded by the server) */
     atomic_int refreshing;   /* a background refresh was started for it (stale-while-revalidate) */
+    _Atomic int64_t purged_at; /* soft purge: stale from then on (seconds; 0: not purged) */
 };
 
 /* A new busy object for the key of <len> bytes at <key>, hash <hash>; one reference, owned by
@@ -128,6 +129,13 @@ void obj_wait(struct obj *o, unsigned worker);
 /* The function the writer calls after each publication, with the mask of waiting workers.
  * Set once at start-up by the server (it sends each worker an ev_async); NULL: no wake-ups. */
 void obj_set_waker(void (*fn)(unsigned mask));
+
+/* The freshness lifetime of <o> in seconds: its ttl, cut short by a soft purge (from the
+ * purge on, it is stale; stale-while-revalidate, stale-if-error and grace count from then). */
+int64_t obj_ttl(const struct obj *o);
+
+/* Soft purge: marks <o> stale from <now> on (the first purge wins). */
+void obj_soft_purge(struct obj *o, int64_t now);
 
 /* Bytes of memory the object holds (head, body chunks, key, metadata). The writer's, or
  * anyone's once the object is finished. */
