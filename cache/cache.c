@@ -322,19 +322,38 @@ static struct obj *make(void *arg)
 static enum cache_res cache_find(struct cache *c, const struct cache_req *r, struct obj **out,
                                  struct obj **stale);
 
-/* A memory miss: reads the key from the disk tier into a new object and puts it in memory.
- * Returns 1 when it did. A corrupt entry is deleted. Objects with Vary are not on disk.
- * XXX(#4): concurrent misses on one key each read and insert it; promote once. */
+/* promote()'s insertion: under the shard lock, an object of the key that is already there (a
+ * concurrent promotion, or a fetch) wins and ours is dropped. */
+static enum lru_pick any_of_key(struct obj *o, void *arg)
+{
+    (void)o;
+    (void)arg;
+    return LRU_TAKE;
+}
+
+static struct obj *the_decoded(void *arg)
+{
+    struct obj **op = arg, *o = *op;
+
+    *op = NULL; /* the index takes this reference */
+    return o;
+}
+
+/* A memory miss: reads the key from the disk tier into a new object and puts it in memory,
+ * unless another request did so meanwhile. Returns 1 when the key is in memory now. A corrupt
+ * entry is deleted. Objects with Vary are not on disk (XXX(#4)). */
 static int promote(struct cache *c, const struct cache_req *r)
 {
     struct buf b = {0};
-    struct obj *o = NULL;
-    int rc = disk_get(c->disk, r->key.p, r->key.len, &b);
+    struct obj *o = NULL, *in;
+    int made = 0, rc = disk_get(c->disk, r->key.p, r->key.len, &b);
 
     if (rc == 0 && (rc = fmt_decode(b.p, b.len, &o)) == 0) {
-        lru_insert(c->mem, o);
-        obj_unref(&o);
-        atomic_fetch_add(&c->disk_hits, 1);
+        in = lru_find(c->mem, &r->key, any_of_key, the_decoded, &o, r->now_ms, &made);
+        obj_unref(&in);
+        obj_unref(&o); /* ours, when another object was there first */
+        if (made)
+            atomic_fetch_add(&c->disk_hits, 1);
     } else if (rc == -EBADMSG || rc == -ENOTSUP) {
         atomic_fetch_add(&c->disk_errors, 1);
         enqueue(c, NULL, r->key.p, r->key.len);
