@@ -514,10 +514,7 @@ static void revalidated(struct conn *c)
 
         if (resp_has(h, f->name))
             continue;
-        buf_append_span(&hb, f->name);
-        buf_append_str(&hb, ": ");
-        buf_append_span(&hb, f->value);
-        buf_append_str(&hb, "\r\n");
+        http_write_field(&hb, f->name, f->value);
     }
     for (unsigned j = 0; j < h->n_hdrs; j++) {
         struct span name = h->hdrs[j].name;
@@ -525,10 +522,7 @@ static void revalidated(struct conn *c)
         if (http_is_hop_by_hop(h, name) || span_eq_ci(name, "content-length") ||
             span_eq_ci(name, "age"))
             continue;
-        buf_append_span(&hb, name);
-        buf_append_str(&hb, ": ");
-        buf_append_span(&hb, span_trim(h->hdrs[j].value));
-        buf_append_str(&hb, "\r\n");
+        http_write_field(&hb, name, h->hdrs[j].value);
     }
     n = obj_split_fields(hb.p, hb.len, tmp, countof(tmp));
     policy_response(&cc->policy, "GET", &c->rcc, 0, old->status, tmp, n, now, &pr);

@@ -458,8 +458,7 @@ static void write_list(struct buf *b, const struct http_head *h, const char *nam
     }
 }
 
-/* Appends "<name>: <value>\r\n", the value trimmed. */
-static void write_field(struct buf *b, struct span name, struct span value)
+void http_write_field(struct buf *b, struct span name, struct span value)
 {
     buf_append_span(b, name);
     buf_append_str(b, ": ");
@@ -498,7 +497,7 @@ void http_write_request(struct buf *b, const struct http_head *h, const struct h
             skip = span_eq_ci(name, partial[j]);
         if (skip)
             continue;
-        write_field(b, name, h->hdrs[i].value);
+        http_write_field(b, name, h->hdrs[i].value);
     }
     buf_append_str(b, "Via: ");
     write_list(b, h, "via", h->vminor == 0 ? "1.0 accel" : "1.1 accel");
@@ -519,7 +518,8 @@ void http_write_request(struct buf *b, const struct http_head *h, const struct h
     buf_append_str(b, "\r\n");
 }
 
-void http_write_stored_head(struct buf *b, const struct http_head *h, const char *date)
+/* "HTTP/1.1 <status> <reason>\r\n", with the origin's reason phrase when it gave one. */
+static void write_status_line(struct buf *b, const struct http_head *h)
 {
     buf_printf(b, "HTTP/1.1 %u ", h->status);
     if (h->reason.len > 0)
@@ -527,13 +527,18 @@ void http_write_stored_head(struct buf *b, const struct http_head *h, const char
     else
         buf_append_str(b, http_reason(h->status));
     buf_append_str(b, "\r\n");
+}
+
+void http_write_stored_head(struct buf *b, const struct http_head *h, const char *date)
+{
+    write_status_line(b, h);
     for (unsigned i = 0; i < h->n_hdrs; i++) {
         struct span name = h->hdrs[i].name;
 
         if (http_is_hop_by_hop(h, name) || span_eq_ci(name, "content-length") ||
             span_eq_ci(name, "age"))
             continue;
-        write_field(b, name, h->hdrs[i].value);
+        http_write_field(b, name, h->hdrs[i].value);
     }
     if (!has_field(h, "date"))
         buf_printf(b, "Date: %s\r\n", date);
@@ -542,12 +547,7 @@ void http_write_stored_head(struct buf *b, const struct http_head *h, const char
 void http_write_response_head(struct buf *b, const struct http_head *h, const char *date,
                               int chunked, int close, int keepalive_10, const char *extra)
 {
-    buf_printf(b, "HTTP/1.1 %u ", h->status);
-    if (h->reason.len > 0)
-        buf_append_span(b, h->reason);
-    else
-        buf_append_str(b, http_reason(h->status));
-    buf_append_str(b, "\r\n");
+    write_status_line(b, h);
     for (unsigned i = 0; i < h->n_hdrs; i++) {
         struct span name = h->hdrs[i].name;
 
@@ -555,7 +555,7 @@ void http_write_response_head(struct buf *b, const struct http_head *h, const ch
             continue;
         if (chunked && span_eq_ci(name, "content-length"))
             continue;
-        write_field(b, name, h->hdrs[i].value);
+        http_write_field(b, name, h->hdrs[i].value);
     }
     buf_append_str(b, "Via: ");
     write_list(b, h, "via", h->vminor == 0 ? "1.0 accel" : "1.1 accel");

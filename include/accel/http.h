@@ -123,6 +123,9 @@ void http_write_response_head(struct buf *b, const struct http_head *h, const ch
  * those), with Date added when missing; no final empty line. */
 void http_write_stored_head(struct buf *b, const struct http_head *h, const char *date);
 
+/* Appends "<name>: <value>\r\n" to <b>, the value trimmed. */
+void http_write_field(struct buf *b, struct span name, struct span value);
+
 /* Appends a complete small answer of accel's own: <status> with a text/plain body that says
  * <msg>. With <close>, "Connection: close". <head_only> omits the body (HEAD request). */
 void http_write_error(struct buf *b, unsigned status, const char *msg, const char *date, int close,
