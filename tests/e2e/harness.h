@@ -278,4 +278,14 @@ uint64_t e2e_now_ms(void);
 /* Sleeps <ms>; for pacing only (slow clients), never to order events. */
 void e2e_sleep_ms(unsigned ms);
 
+/* ---- cache answers ----------------------------------------------------------------------------
+ */
+
+/* accel's member of the Cache-Status list of <r> (the last one named "accel"), copied into
+ * <out> (<len> bytes); returns 0 when there is none. */
+int e2e_cache_status(const struct e2e_resp *r, char *out, size_t len);
+/* 1 when Cache-Status member <member> has the parameter <name>; its value (unquoted) goes to
+ * <val> (<len> bytes) when <val> is not NULL. */
+int e2e_cs_param(const char *member, const char *name, char *val, size_t len);
+
 #endif

@@ -73,85 +73,12 @@ static void origin_saw(unsigned n, const char *what)
 
 /* ---- Cache-Status (RFC 9211) ----------------------------------------------------------------- */
 
-/* Length of the text at <p> up to the first <sep> outside a quoted string (or the end). */
-static size_t span_to(const char *p, char sep)
-{
-    size_t n = 0;
-    int quoted = 0;
-
-    for (; p[n] != '\0'; n++) {
-        if (quoted && p[n] == '\\' && p[n + 1] != '\0')
-            n++;
-        else if (p[n] == '"')
-            quoted = !quoted;
-        else if (!quoted && p[n] == sep)
-            break;
-    }
-    return n;
-}
-
-/* accel's member of the Cache-Status list (the last one named "accel"), copied into <out>;
- * returns 0 when there is none. */
-static int cache_status(const struct e2e_resp *r, char *out, size_t len)
-{
-    int found = 0;
-
-    for (size_t i = 0; i < r->hdrs.n; i++) {
-        const char *p;
-
-        if (strcasecmp(r->hdrs.v[i].name, "Cache-Status") != 0)
-            continue;
-        p = r->hdrs.v[i].value;
-        while (*p != '\0') {
-            size_t n;
-
-            while (*p == ' ' || *p == '\t')
-                p++;
-            n = span_to(p, ',');
-            if (n >= 5 && strncmp(p, "accel", 5) == 0 && (n == 5 || p[5] == ';' || p[5] == ' ')) {
-                snprintf(out, len, "%.*s", (int)n, p);
-                found = 1;
-            }
-            p += n;
-            if (*p == ',')
-                p++;
-        }
-    }
-    return found;
-}
-
-/* In a Cache-Status member, finds parameter <name>: returns 1 and copies its value (empty for a
- * bare boolean) into <val>, or returns 0. */
-static int cs_param(const char *member, const char *name, char *val, size_t len)
-{
-    const char *p = member + span_to(member, ';');
-    size_t nl = strlen(name);
-
-    while (*p == ';') {
-        size_t n;
-
-        p++;
-        while (*p == ' ')
-            p++;
-        n = span_to(p, ';');
-        while (n > 0 && p[n - 1] == ' ')
-            n--;
-        if (n >= nl && strncasecmp(p, name, nl) == 0 && (n == nl || p[nl] == '=')) {
-            if (val != NULL)
-                snprintf(val, len, "%.*s", n > nl ? (int)(n - nl - 1) : 0, p + nl + 1);
-            return 1;
-        }
-        p += span_to(p, ';');
-    }
-    return 0;
-}
-
 /* The remaining freshness a hit reports in Cache-Status (ttl=), or -1. */
 static long cs_ttl(const struct e2e_resp *r)
 {
     char m[256], v[32];
 
-    if (!cache_status(r, m, sizeof(m)) || !cs_param(m, "ttl", v, sizeof(v)))
+    if (!e2e_cache_status(r, m, sizeof(m)) || !e2e_cs_param(m, "ttl", v, sizeof(v)))
         return -1;
     return strtol(v, NULL, 10);
 }
@@ -182,11 +109,12 @@ static void expect_hit(const struct e2e_resp *r, const char *what)
 
     cr_assert_str_eq(hdr(r, "X-Cache"), "HIT", "%s: X-Cache %s, expected HIT", what,
                      hdr(r, "X-Cache"));
-    cr_assert(cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status: %s", what,
+    cr_assert(e2e_cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status: %s", what,
               hdr(r, "Cache-Status"));
-    cr_assert(cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s' lacks 'hit'", what, m);
+    cr_assert(e2e_cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s' lacks 'hit'", what, m);
     cr_assert(cs_ttl(r) >= 0, "%s: Cache-Status '%s' lacks ttl=", what, m);
-    cr_assert_not(cs_param(m, "fwd", NULL, 0), "%s: Cache-Status '%s': a hit with fwd=", what, m);
+    cr_assert_not(e2e_cs_param(m, "fwd", NULL, 0), "%s: Cache-Status '%s': a hit with fwd=", what,
+                  m);
 }
 
 static void expect_stored_miss(const struct e2e_resp *r, const char *what)
@@ -195,13 +123,15 @@ static void expect_stored_miss(const struct e2e_resp *r, const char *what)
 
     cr_assert_str_eq(hdr(r, "X-Cache"), "MISS", "%s: X-Cache %s, expected MISS", what,
                      hdr(r, "X-Cache"));
-    cr_assert(cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status: %s", what,
+    cr_assert(e2e_cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status: %s", what,
               hdr(r, "Cache-Status"));
-    cr_assert(cs_param(m, "fwd", fwd, sizeof(fwd)), "%s: Cache-Status '%s' lacks fwd=", what, m);
+    cr_assert(e2e_cs_param(m, "fwd", fwd, sizeof(fwd)), "%s: Cache-Status '%s' lacks fwd=", what,
+              m);
     cr_assert(strcmp(fwd, "miss") == 0 || strcmp(fwd, "uri-miss") == 0,
               "%s: Cache-Status '%s': fwd=%s, expected miss or uri-miss", what, m, fwd);
-    cr_assert(cs_param(m, "stored", NULL, 0), "%s: Cache-Status '%s' lacks 'stored'", what, m);
-    cr_assert_not(cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s': a miss with 'hit'", what, m);
+    cr_assert(e2e_cs_param(m, "stored", NULL, 0), "%s: Cache-Status '%s' lacks 'stored'", what, m);
+    cr_assert_not(e2e_cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s': a miss with 'hit'", what,
+                  m);
 }
 
 /* Went to the origin and was not stored (whatever X-Cache says). */
@@ -210,9 +140,10 @@ static void expect_not_stored(const struct e2e_resp *r, const char *what)
     char m[256];
 
     cr_assert_str_neq(hdr(r, "X-Cache"), "HIT", "%s: X-Cache HIT", what);
-    if (cache_status(r, m, sizeof(m))) {
-        cr_assert_not(cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s'", what, m);
-        cr_assert_not(cs_param(m, "stored", NULL, 0), "%s: Cache-Status '%s' says stored", what, m);
+    if (e2e_cache_status(r, m, sizeof(m))) {
+        cr_assert_not(e2e_cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s'", what, m);
+        cr_assert_not(e2e_cs_param(m, "stored", NULL, 0), "%s: Cache-Status '%s' says stored", what,
+                      m);
     }
 }
 
@@ -223,11 +154,11 @@ static void expect_pass(const struct e2e_resp *r, const char *what)
 
     cr_assert_str_eq(hdr(r, "X-Cache"), "PASS", "%s: X-Cache %s, expected PASS", what,
                      hdr(r, "X-Cache"));
-    cr_assert(cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status: %s", what,
+    cr_assert(e2e_cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status: %s", what,
               hdr(r, "Cache-Status"));
-    cr_assert(cs_param(m, "fwd", NULL, 0), "%s: Cache-Status '%s' lacks fwd=", what, m);
-    cr_assert_not(cs_param(m, "stored", NULL, 0), "%s: Cache-Status '%s' says stored", what, m);
-    cr_assert_not(cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s' says hit", what, m);
+    cr_assert(e2e_cs_param(m, "fwd", NULL, 0), "%s: Cache-Status '%s' lacks fwd=", what, m);
+    cr_assert_not(e2e_cs_param(m, "stored", NULL, 0), "%s: Cache-Status '%s' says stored", what, m);
+    cr_assert_not(e2e_cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s' says hit", what, m);
 }
 
 /* Formats <t> as an IMF-fixdate into <out>. */

@@ -137,88 +137,16 @@ static void read_resp(struct e2e_client *c, struct e2e_resp *r, int ms, const ch
 
 /* ---- Cache-Status (RFC 9211), as in t25 ------------------------------------------------------ */
 
-/* Length of the text at <p> up to the first <sep> outside a quoted string (or the end). */
-static size_t span_to(const char *p, char sep)
-{
-    size_t n = 0;
-    int quoted = 0;
-
-    for (; p[n] != '\0'; n++) {
-        if (quoted && p[n] == '\\' && p[n + 1] != '\0')
-            n++;
-        else if (p[n] == '"')
-            quoted = !quoted;
-        else if (!quoted && p[n] == sep)
-            break;
-    }
-    return n;
-}
-
-/* accel's member of the Cache-Status list (the last one named "accel"), copied into <out>;
- * returns 0 when there is none. */
-static int cache_status(const struct e2e_resp *r, char *out, size_t len)
-{
-    int found = 0;
-
-    for (size_t i = 0; i < r->hdrs.n; i++) {
-        const char *p;
-
-        if (strcasecmp(r->hdrs.v[i].name, "Cache-Status") != 0)
-            continue;
-        p = r->hdrs.v[i].value;
-        while (*p != '\0') {
-            size_t n;
-
-            while (*p == ' ' || *p == '\t')
-                p++;
-            n = span_to(p, ',');
-            if (n >= 5 && strncmp(p, "accel", 5) == 0 && (n == 5 || p[5] == ';' || p[5] == ' ')) {
-                snprintf(out, len, "%.*s", (int)n, p);
-                found = 1;
-            }
-            p += n;
-            if (*p == ',')
-                p++;
-        }
-    }
-    return found;
-}
-
-/* In a Cache-Status member, finds parameter <name>: returns 1 and copies its value (empty for a
- * bare boolean) into <val>, or returns 0. */
-static int cs_param(const char *member, const char *name, char *val, size_t len)
-{
-    const char *p = member + span_to(member, ';');
-    size_t nl = strlen(name);
-
-    while (*p == ';') {
-        size_t n;
-
-        p++;
-        while (*p == ' ')
-            p++;
-        n = span_to(p, ';');
-        while (n > 0 && p[n - 1] == ' ')
-            n--;
-        if (n >= nl && strncasecmp(p, name, nl) == 0 && (n == nl || p[nl] == '=')) {
-            if (val != NULL)
-                snprintf(val, len, "%.*s", n > nl ? (int)(n - nl - 1) : 0, p + nl + 1);
-            return 1;
-        }
-        p += span_to(p, ';');
-    }
-    return 0;
-}
-
 /* Cache-Status parameter <name> of <r> has the value <want> (unquoted). */
 static void expect_cs(const struct e2e_resp *r, const char *name, const char *want,
                       const char *what)
 {
     char m[256], v[64];
 
-    cr_assert(cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status: %s", what,
+    cr_assert(e2e_cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status: %s", what,
               hdr(r, "Cache-Status"));
-    cr_assert(cs_param(m, name, v, sizeof(v)), "%s: Cache-Status '%s' lacks %s=", what, m, name);
+    cr_assert(e2e_cs_param(m, name, v, sizeof(v)), "%s: Cache-Status '%s' lacks %s=", what, m,
+              name);
     if (v[0] == '"' && strlen(v) >= 2) { /* a quoted string: compare its content */
         memmove(v, v + 1, strlen(v));
         v[strlen(v) - 1] = '\0';
@@ -230,7 +158,7 @@ static long cs_ttl(const struct e2e_resp *r)
 {
     char m[256], v[32];
 
-    if (!cache_status(r, m, sizeof(m)) || !cs_param(m, "ttl", v, sizeof(v)))
+    if (!e2e_cache_status(r, m, sizeof(m)) || !e2e_cs_param(m, "ttl", v, sizeof(v)))
         return -1;
     return strtol(v, NULL, 10);
 }
@@ -255,9 +183,10 @@ static void expect_hit(const struct e2e_resp *r, const char *body, const char *w
 
     cr_assert_eq(r->status, 200, "%s: status %d", what, r->status);
     expect_xcache(r, "HIT", what);
-    cr_assert(cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status", what);
-    cr_assert(cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s' lacks 'hit'", what, m);
-    cr_assert_not(cs_param(m, "fwd", NULL, 0), "%s: Cache-Status '%s': a hit with fwd=", what, m);
+    cr_assert(e2e_cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status", what);
+    cr_assert(e2e_cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s' lacks 'hit'", what, m);
+    cr_assert_not(e2e_cs_param(m, "fwd", NULL, 0), "%s: Cache-Status '%s': a hit with fwd=", what,
+                  m);
     cr_assert(cs_ttl(r) > 0, "%s: Cache-Status '%s': a hit with ttl %ld", what, m, cs_ttl(r));
     if (body != NULL)
         cr_assert_str_eq(r->body, body, "%s: body '%s', expected '%s'", what, r->body, body);
@@ -272,8 +201,8 @@ static void expect_stale(const struct e2e_resp *r, const char *detail, const cha
     cr_assert_eq(r->status, 200, "%s: status %d, expected the stale 200 (X-Cache %s, body '%s')",
                  what, r->status, hdr(r, "X-Cache"), r->body);
     expect_xcache(r, "STALE", what);
-    cr_assert(cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status", what);
-    cr_assert(cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s' lacks 'hit'", what, m);
+    cr_assert(e2e_cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status", what);
+    cr_assert(e2e_cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s' lacks 'hit'", what, m);
     expect_cs(r, "detail", detail, what);
     if (body != NULL)
         cr_assert_str_eq(r->body, body, "%s: body '%s', expected '%s'", what, r->body, body);
@@ -287,8 +216,8 @@ static int stale_ok(const struct e2e_resp *r, const char *detail, const char *bo
     char m[256] = "", v[64] = "";
     int ok;
 
-    ok = cache_status(r, m, sizeof(m)) && cs_param(m, "hit", NULL, 0) &&
-         cs_param(m, "detail", v, sizeof(v)) && strcmp(v, detail) == 0;
+    ok = e2e_cache_status(r, m, sizeof(m)) && e2e_cs_param(m, "hit", NULL, 0) &&
+         e2e_cs_param(m, "detail", v, sizeof(v)) && strcmp(v, detail) == 0;
     ok = ok && r->status == 200 && strcmp(hdr(r, "X-Cache"), "STALE") == 0 &&
          strcmp(r->body, body) == 0;
     snprintf(got, len, "%d, X-Cache %s, Cache-Status '%s', body '%.40s'", r->status,

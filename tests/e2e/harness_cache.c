@@ -1,0 +1,79 @@
+/* harness_cache.c - reading what accel says about its cache in answers: the accel member of
+ * Cache-Status (RFC 9211) and its parameters. Shared by the cache e2e files. */
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+
+/* Length of the text at <p> up to the first <sep> outside a quoted string (or the end). */
+static size_t span_to(const char *p, char sep)
+{
+    size_t n = 0;
+    int quoted = 0;
+
+    for (; p[n] != '\0'; n++) {
+        if (quoted && p[n] == '\\' && p[n + 1] != '\0')
+            n++;
+        else if (p[n] == '"')
+            quoted = !quoted;
+        else if (!quoted && p[n] == sep)
+            break;
+    }
+    return n;
+}
+
+/* accel's member of the Cache-Status list (the last one named "accel"), copied into <out>;
+ * returns 0 when there is none. */
+int e2e_cache_status(const struct e2e_resp *r, char *out, size_t len)
+{
+    int found = 0;
+
+    for (size_t i = 0; i < r->hdrs.n; i++) {
+        const char *p;
+
+        if (strcasecmp(r->hdrs.v[i].name, "Cache-Status") != 0)
+            continue;
+        p = r->hdrs.v[i].value;
+        while (*p != '\0') {
+            size_t n;
+
+            while (*p == ' ' || *p == '\t')
+                p++;
+            n = span_to(p, ',');
+            if (n >= 5 && strncmp(p, "accel", 5) == 0 && (n == 5 || p[5] == ';' || p[5] == ' ')) {
+                snprintf(out, len, "%.*s", (int)n, p);
+                found = 1;
+            }
+            p += n;
+            if (*p == ',')
+                p++;
+        }
+    }
+    return found;
+}
+
+/* In a Cache-Status member, finds parameter <name>: returns 1 and copies its value (empty for a
+ * bare boolean) into <val>, or returns 0. */
+int e2e_cs_param(const char *member, const char *name, char *val, size_t len)
+{
+    const char *p = member + span_to(member, ';');
+    size_t nl = strlen(name);
+
+    while (*p == ';') {
+        size_t n;
+
+        p++;
+        while (*p == ' ')
+            p++;
+        n = span_to(p, ';');
+        while (n > 0 && p[n - 1] == ' ')
+            n--;
+        if (n >= nl && strncasecmp(p, name, nl) == 0 && (n == nl || p[nl] == '=')) {
+            if (val != NULL)
+                snprintf(val, len, "%.*s", n > nl ? (int)(n - nl - 1) : 0, p + nl + 1);
+            return 1;
+        }
+        p += span_to(p, ';');
+    }
+    return 0;
+}
