@@ -25,7 +25,6 @@
 #define BUF_HIGH    (64 * 1024) /* most bytes queued towards either side */
 #define IN_INITIAL  4096
 #define UIN_INITIAL (64 * 1024)
-#define READ_MAX    (64 * 1024)
 
 enum conn_state {
     CONN_HEAD = 0,
