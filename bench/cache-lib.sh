@@ -1,11 +1,15 @@
-# cache-lib.sh - shared by hit-bench.sh, coalesce-bench.sh and zipf-bench.sh (sourced, not run):
-# fixed loopback ports, CPU pinning, bounded start-up, cleanup at exit, the origin's counters,
-# wrk output parsing, and one generated config per cache (accel, nginx, Varnish, HAProxy) so the
-# three scripts configure every competitor the same way.
+# cache-lib.sh - shared by hit-bench.sh, coalesce-bench.sh, zipf-bench.sh and restart-bench.sh
+# (sourced, not run): fixed loopback ports, CPU pinning, bounded start-up, cleanup at exit, the
+# origin's counters, wrk output parsing, and one generated config per cache (accel, nginx, Varnish,
+# HAProxy) so the scripts configure every competitor the same way.
 #
 # The sourcing script sets BENCH (its name, for messages) and may preset the knobs below; then it
 # calls bench_init, starts the servers it needs with start_origin / start_<cache> / start_fixed,
 # and reads ENABLED, NOTE and PORT. Every server started here is stopped at exit.
+# Optional knobs, defaults unchanged for every script: WAIT_STEP_MS (100: how often a server being
+# started is polled), STOP_WAIT_S (5: how long stop() waits after SIGTERM before SIGKILL; it leaves
+# the exit status in STOP_RC), ACCEL_SRC (the source tree the accel binary was built from, for the
+# commit in the report; default: this repository).
 # shellcheck shell=bash disable=SC2034  # the sourcing scripts read what is set here
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -97,11 +101,11 @@ bench_init() {
 
 # Waits until <port> accepts and <pid> still runs; bounded by WAIT_S.
 wait_port() {
-    local pid=$1 port=$2 i
-    for ((i = 0; i < WAIT_S * 10; i++)); do
+    local pid=$1 port=$2 i step=${WAIT_STEP_MS:-100}
+    for ((i = 0; i < WAIT_S * 1000 / step; i++)); do
         kill -0 "$pid" 2>/dev/null || return 1
         port_open "$port" && return 0
-        sleep 0.1
+        sleep "$((step / 1000)).$(printf '%03d' $((step % 1000)))"
     done
     return 1
 }
@@ -136,17 +140,20 @@ check_alive() {
     return 1
 }
 
-# Stops one target started by start() (bounded), so the next run of it starts cold.
+# Stops one target started by start() (bounded: STOP_WAIT_S, then SIGKILL), so the next run of it
+# starts cold; STOP_RC is its exit status (137: it had to be killed).
 stop() {
     local t=$1 pid=${PID[$1]:-} i
+    STOP_RC=
     [[ -n $pid ]] || return 0
     kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 50; i++)); do
+    for ((i = 0; i < ${STOP_WAIT_S:-5} * 10; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
+    STOP_RC=$?
     unset "PID[$t]" "ENABLED[$t]"
     local keep=() p
     for p in "${PIDS[@]}"; do
@@ -365,8 +372,9 @@ sum() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%d", s }' <<<"$
 
 versions() {
     local rev
-    rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)
-    [[ -n $(git -C "$ROOT" status --porcelain -- src cache include 2>/dev/null) ]] && rev="$rev+uncommitted"
+    local src=${ACCEL_SRC:-$ROOT}
+    rev=$(git -C "$src" rev-parse --short HEAD 2>/dev/null)
+    [[ -n $(git -C "$src" status --porcelain -- src cache include 2>/dev/null) ]] && rev="$rev+uncommitted"
     echo "versions: accel $("$ACCEL_BIN" -V 2>/dev/null | head -n 1 | awk '{print $NF}') (${rev:-?}, binary of" \
         "$(date -r "$ACCEL_BIN" '+%Y-%m-%d %H:%M' 2>/dev/null));" \
         "$(nginx -v 2>&1 | sed 's/^nginx version: //');" \

@@ -24,14 +24,38 @@
 #include "accel/fmt.h"
 #include "accel/lru.h"
 
-#define WQ_CAP 4096 /* objects waiting for the disk writer; past it they are dropped */
+#define WQ_CAP      4096  /* objects waiting for the disk writer; past it they are dropped */
+#define VARIANT_SEP ' '   /* disk key of a variant: "<key> <16 hex digits of its Vary values>" */
+#define VARIANTS    16    /* at most this many variants of a key are read back from disk */
+#define TAGS_MAX    64    /* tags kept per object (Surrogate-Key, Cache-Tag) */
+#define HIGH_PCT    80    /* the writer evicts when the disk's data passes this % of the budget */
+#define LOW_PCT     70    /* ... down to this % */
+#define EXPIRE_MAX  10000 /* expired entries removed per sweep (one transaction) */
+#define NAME_CAP    1024  /* a disk name longer than this is not written (LMDB takes ~500) */
 
-/* A job for the disk writer: write <o> (a reference), or delete <key>. */
+#define DEL_CAP 65536 /* invalidations waiting for the writer; past it they are dropped */
+
+enum wkind {
+    W_DEL_KEY = 0, /* delete <arg> and its variants */
+    W_DEL_NAME,    /* delete the one entry named <arg> (a corrupt one) */
+    W_DEL_PREFIX,  /* delete every key starting with <arg> */
+    W_DEL_TAG,     /* delete every entry tagged <arg> */
+};
+
+/* A write for the disk writer: object <o> (a reference), the <seq>th queued. */
 struct wjob {
     struct obj *o;
-    char *key;
-    size_t key_len;
-    int prefix; /* delete every key starting with <key> */
+    uint64_t seq;
+};
+
+/* A delete for the disk writer. It runs once the writes queued before it are done, and stays
+ * listed until it has run: meanwhile, promotions from disk skip what it is to delete. */
+struct pending {
+    struct pending *next;
+    enum wkind kind;
+    char *arg; /* malloc'd */
+    size_t len;
+    uint64_t after; /* the seq of the last write queued before it */
 };
 
 struct cache {
@@ -44,79 +68,262 @@ struct cache {
     pthread_cond_t wcv;
     struct wjob q[WQ_CAP];
     unsigned qhead, qlen;
+    uint64_t put_seq;
+    struct pending *dhead, **dtail;
+    unsigned ndel;
+    atomic_uint npending;     /* ndel, read without the lock */
+    atomic_uint_fast64_t gen; /* +1 per delete listed: a promotion racing one notices */
     int stop;
+    _Atomic int64_t now; /* the latest time a caller gave us: the writer's clock for expiry */
+    int disk_full;       /* writer's: the file system said ENOSPC (logged once) */
     atomic_uint_fast64_t disk_hits, disk_writes, disk_dropped, disk_errors;
+    atomic_uint_fast64_t disk_evicted, disk_expired;
 };
+
+static void note_now(struct cache *c, int64_t now)
+{
+    int64_t seen = atomic_load_explicit(&c->now, memory_order_relaxed);
+
+    while (now > seen && !atomic_compare_exchange_weak(&c->now, &seen, now))
+        ;
+}
+
+static void say(const struct cache *c, int level, const char *msg)
+{
+    if (c->conf.log != NULL)
+        c->conf.log(level, msg);
+}
+
+/* The name of <o> on disk: its key, or for a variant "<key> <hash of its Vary values>".
+ * Returns the length written to <out> (0: <o> has no name on disk). */
+static size_t disk_name(const struct obj *o, char *out, size_t cap)
+{
+    uint64_t h;
+
+    if (o->key_len + 18 > cap || memchr(o->key, VARIANT_SEP, o->key_len) != NULL)
+        return 0;
+    memcpy(out, o->key, o->key_len);
+    if (o->vary_len == 0)
+        return o->key_len;
+    h = key_hash_stable(o->vary, o->vary_len);
+    out[o->key_len] = VARIANT_SEP;
+    for (int i = 15; i >= 0; i--, h >>= 4)
+        out[o->key_len + 1 + i] = "0123456789abcdef"[h & 0xf];
+    return o->key_len + 17;
+}
+
+/* Calls <fn> for each tag <o>'s head names: Surrogate-Key lists them separated by spaces,
+ * Cache-Tag by commas; every field of either name counts. Stops when <fn> returns nonzero and
+ * returns that. */
+static int each_tag(const struct obj *o, int (*fn)(struct span tag, void *arg), void *arg)
+{
+    for (unsigned i = 0; i < o->n_fields; i++) {
+        struct span v = o->fields[i].value;
+        char sep;
+        size_t start = 0;
+
+        if (span_eq_ci(o->fields[i].name, "surrogate-key"))
+            sep = ' ';
+        else if (span_eq_ci(o->fields[i].name, "cache-tag"))
+            sep = ',';
+        else
+            continue;
+        for (size_t j = 0; j <= v.len; j++) {
+            struct span t;
+            int rc;
+
+            if (j < v.len && v.p[j] != sep && v.p[j] != ' ' && v.p[j] != '\t')
+                continue;
+            t = span_of(v.p + start, j - start);
+            start = j + 1;
+            if (t.len == 0)
+                continue;
+            rc = fn(t, arg);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+struct tag_list {
+    struct buf *b;
+    unsigned n;
+};
+
+static int add_tag(struct span t, void *arg)
+{
+    struct tag_list *tl = arg;
+
+    if (t.len > DISK_TAG_MAX || tl->b->len + t.len + 1 > DISK_TAGS_MAX)
+        return 0; /* too long for the index: that tag cannot be purged on disk */
+    buf_append(tl->b, t.p, t.len);
+    buf_append(tl->b, "", 1);
+    return ++tl->n == TAGS_MAX;
+}
+
+/* When nothing can use <o> any more: fresh for its ttl, then the longest of its
+ * stale-while-revalidate, stale-if-error and the configured grace. */
+static int64_t expires_at(const struct cache *c, const struct obj *o)
+{
+    int64_t age0 = policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, o->t_resp);
+    int64_t window = o->swr > o->sie ? o->swr : o->sie;
+
+    if (c->conf.grace > window)
+        window = c->conf.grace;
+    return o->t_resp - age0 + (o->ttl > 0 ? o->ttl : 0) + window + 1;
+}
+
+/* Writes a run of W_PUT jobs in one transaction. */
+static void write_objects(struct cache *c, struct wjob *jobs, unsigned k, struct buf *b)
+{
+    struct disk_item items[64];
+    size_t offs[64], toffs[64], tlens[64], noffs[64], nlens[64];
+    int rc;
+
+    AN(k <= countof(items));
+    b->off = b->len = 0;
+    for (unsigned j = 0; j < k; j++) {
+        struct obj *o = jobs[j].o;
+        struct tag_list tl = {.b = b};
+        char name[NAME_CAP];
+
+        nlens[j] = disk_name(o, name, sizeof(name));
+        noffs[j] = b->len;
+        buf_append(b, name, nlens[j]);
+        toffs[j] = b->len;
+        (void)each_tag(o, add_tag, &tl);
+        tlens[j] = b->len - toffs[j];
+        offs[j] = b->len;
+        fmt_encode(o, b);
+        items[j] = (struct disk_item){.expires = expires_at(c, o)};
+    }
+    for (unsigned j = 0; j < k; j++) {
+        items[j].key = b->p + noffs[j];
+        items[j].klen = nlens[j];
+        items[j].tags = tlens[j] > 0 ? b->p + toffs[j] : NULL;
+        items[j].tags_len = tlens[j];
+        items[j].blob = b->p + offs[j];
+        items[j].len = (j + 1 < k ? noffs[j + 1] : b->len) - offs[j];
+    }
+    rc = disk_put_many(c->disk, items, k);
+    if (rc == -ENOSPC && !c->disk_full) {
+        c->disk_full = 1;
+        say(c, 1,
+            "cache_disk: the file system is full (No space left on device): objects are no "
+            "longer written to disk; serving from memory");
+    } else if (rc == 0 && c->disk_full) {
+        c->disk_full = 0;
+        say(c, 2, "cache_disk: writes to disk succeed again");
+    }
+    atomic_fetch_add(rc < 0 ? &c->disk_errors : &c->disk_writes, k);
+}
+
+static void run_delete(struct cache *c, const struct pending *j)
+{
+    char *var;
+    int rc;
+
+    switch (j->kind) {
+    case W_DEL_KEY:
+        rc = disk_del(c->disk, j->arg, j->len);
+        var = xmalloc(j->len + 1);
+        memcpy(var, j->arg, j->len);
+        var[j->len] = VARIANT_SEP;
+        (void)disk_del_prefix(c->disk, var, j->len + 1);
+        free(var);
+        atomic_fetch_add(rc < 0 && rc != -ENOENT ? &c->disk_errors : &c->disk_writes, 1);
+        break;
+    case W_DEL_NAME:
+        rc = disk_del(c->disk, j->arg, j->len);
+        atomic_fetch_add(rc < 0 && rc != -ENOENT ? &c->disk_errors : &c->disk_writes, 1);
+        break;
+    case W_DEL_PREFIX:
+        (void)disk_del_prefix(c->disk, j->arg, j->len);
+        atomic_fetch_add(&c->disk_writes, 1);
+        break;
+    case W_DEL_TAG:
+        (void)disk_del_tag(c->disk, j->arg, j->len);
+        atomic_fetch_add(&c->disk_writes, 1);
+        break;
+    }
+}
+
+/* Between batches: removes what has expired, then, past the high-water mark, the oldest
+ * entries down to the low-water mark. */
+static void housekeep(struct cache *c, int64_t *last)
+{
+    int64_t now = atomic_load(&c->now);
+    struct disk_stats st;
+
+    if (now > *last) {
+        *last = now;
+        atomic_fetch_add(&c->disk_expired, disk_expire(c->disk, now, EXPIRE_MAX));
+    }
+    if (disk_stats(c->disk, &st) == 0 && st.used > st.map_size / 100 * HIGH_PCT)
+        atomic_fetch_add(&c->disk_evicted, disk_evict(c->disk, st.map_size / 100 * LOW_PCT));
+}
 
 static void *writer_main(void *arg)
 {
     struct cache *c = arg;
-    struct wjob batch[64];
-    struct disk_item items[64];
-    size_t offs[64];
+    struct wjob batch[64], run[64];
     struct buf b = {0};
+    int64_t last_sweep = 0;
 
     for (;;) {
-        unsigned n = 0;
+        struct pending *d = NULL;
+        unsigned n = 0, m = 0;
 
         pthread_mutex_lock(&c->wmu);
-        while (c->qlen == 0 && !c->stop)
+        while (c->qlen == 0 && c->dhead == NULL && !c->stop)
             pthread_cond_wait(&c->wcv, &c->wmu);
-        if (c->qlen == 0 && c->stop) {
+        if (c->qlen == 0 && c->dhead == NULL) {
             pthread_mutex_unlock(&c->wmu);
             break;
         }
-        while (c->qlen > 0 && n < countof(batch)) {
+        /* the writes queued before the first delete, then that delete */
+        while (c->qlen > 0 && n < countof(batch) &&
+               (c->dhead == NULL || c->q[c->qhead].seq <= c->dhead->after)) {
             batch[n++] = c->q[c->qhead];
             c->qhead = (c->qhead + 1) % WQ_CAP;
             c->qlen--;
         }
+        if (n == 0)
+            d = c->dhead; /* stays listed while it runs */
         pthread_mutex_unlock(&c->wmu);
-        /* Runs of writes go in one transaction; a delete goes on its own, in order. */
-        for (unsigned i = 0; i < n;) {
-            unsigned k = 0;
-            int rc;
 
-            if (batch[i].o == NULL && batch[i].prefix) {
-                (void)disk_del_prefix(c->disk, batch[i].key, batch[i].key_len);
-                free(batch[i].key);
-                atomic_fetch_add(&c->disk_writes, 1);
-                i++;
-                continue;
-            }
-            if (batch[i].o == NULL) {
-                rc = disk_del(c->disk, batch[i].key, batch[i].key_len);
-                free(batch[i].key);
-                atomic_fetch_add(rc < 0 && rc != -ENOENT ? &c->disk_errors : &c->disk_writes, 1);
-                i++;
-                continue;
-            }
-            b.off = b.len = 0;
-            while (i + k < n && batch[i + k].o != NULL) {
-                struct obj *o = batch[i + k].o;
-
-                offs[k] = b.len;
-                fmt_encode(o, &b);
-                items[k] = (struct disk_item){.key = o->key, .klen = o->key_len};
-                k++;
-            }
-            for (unsigned j = 0; j < k; j++) {
-                items[j].blob = b.p + offs[j];
-                items[j].len = (j + 1 < k ? offs[j + 1] : b.len) - offs[j];
-            }
-            rc = disk_put_many(c->disk, items, k);
-            atomic_fetch_add(rc < 0 ? &c->disk_errors : &c->disk_writes, k);
-            for (unsigned j = 0; j < k; j++)
-                obj_unref(&batch[i + j].o);
-            i += k;
+        if (d != NULL) {
+            run_delete(c, d);
+            pthread_mutex_lock(&c->wmu);
+            c->dhead = d->next;
+            if (c->dhead == NULL)
+                c->dtail = &c->dhead;
+            c->ndel--;
+            atomic_fetch_sub(&c->npending, 1);
+            pthread_mutex_unlock(&c->wmu);
+            free(d->arg);
+            free(d);
         }
+        /* purged since it was queued: not written (the purge's delete comes after it) */
+        for (unsigned j = 0; j < n; j++) {
+            if (atomic_load(&batch[j].o->purged_at) != 0)
+                obj_unref(&batch[j].o);
+            else
+                run[m++] = batch[j];
+        }
+        if (m > 0)
+            write_objects(c, run, m, &b);
+        for (unsigned j = 0; j < m; j++)
+            obj_unref(&run[j].o);
+        housekeep(c, &last_sweep);
     }
     buf_free(&b);
     return NULL;
 }
 
-/* Queues a job for the writer, or drops it (counted) when the queue is full. */
-static void enqueue_job(struct cache *c, struct obj *o, const char *key, size_t len, int prefix)
+/* Queues object <o> for the writer, or drops it (counted) when the queue is full. */
+static void enqueue_put(struct cache *c, struct obj *o)
 {
     pthread_mutex_lock(&c->wmu);
     if (c->qlen == WQ_CAP || c->stop) {
@@ -124,18 +331,75 @@ static void enqueue_job(struct cache *c, struct obj *o, const char *key, size_t 
         atomic_fetch_add(&c->disk_dropped, 1);
         return;
     }
-    c->q[(c->qhead + c->qlen) % WQ_CAP] = (struct wjob){.o = o ? obj_ref(o) : NULL,
-                                                        .key = o ? NULL : xstrndup(key, len),
-                                                        .key_len = len,
-                                                        .prefix = prefix};
+    c->q[(c->qhead + c->qlen) % WQ_CAP] = (struct wjob){.o = obj_ref(o), .seq = ++c->put_seq};
     c->qlen++;
     pthread_cond_signal(&c->wcv);
     pthread_mutex_unlock(&c->wmu);
 }
 
-static void enqueue(struct cache *c, struct obj *o, const char *key, size_t len)
+/* Lists a delete for the writer. A purge (<must>) is always listed; an invalidation is
+ * dropped (counted) past DEL_CAP waiting. */
+static void enqueue_delete(struct cache *c, enum wkind kind, const char *arg, size_t len, int must)
 {
-    enqueue_job(c, o, key, len, 0);
+    struct pending *d;
+
+    pthread_mutex_lock(&c->wmu);
+    if (c->stop || (!must && c->ndel >= DEL_CAP)) {
+        pthread_mutex_unlock(&c->wmu);
+        atomic_fetch_add(&c->disk_dropped, 1);
+        return;
+    }
+    d = xcalloc(1, sizeof(*d));
+    d->kind = kind;
+    d->arg = xstrndup(arg, len);
+    d->len = len;
+    d->after = c->put_seq;
+    *c->dtail = d;
+    c->dtail = &d->next;
+    c->ndel++;
+    atomic_fetch_add(&c->npending, 1);
+    atomic_fetch_add(&c->gen, 1);
+    pthread_cond_signal(&c->wcv);
+    pthread_mutex_unlock(&c->wmu);
+}
+
+static int is_tag(struct span t, void *arg)
+{
+    const struct span *want = arg;
+
+    return t.len == want->len && memcmp(t.p, want->p, want->len) == 0;
+}
+
+/* 1 if delete <kind> <arg> (<len> bytes) covers <o>. */
+static int covers(enum wkind kind, const char *arg, size_t len, const struct obj *o)
+{
+    struct span tag = span_of(arg, len);
+
+    switch (kind) {
+    case W_DEL_KEY:
+        return o->key_len == len && memcmp(o->key, arg, len) == 0;
+    case W_DEL_PREFIX:
+        return o->key_len >= len && memcmp(o->key, arg, len) == 0;
+    case W_DEL_TAG:
+        return len > 0 && obj_has_head(o) && each_tag(o, is_tag, &tag);
+    case W_DEL_NAME:
+        return 0;
+    }
+    return 0;
+}
+
+/* 1 if a delete listed for the writer covers <o>. */
+static int delete_pending(struct cache *c, const struct obj *o)
+{
+    int hit = 0;
+
+    if (atomic_load(&c->npending) == 0)
+        return 0;
+    pthread_mutex_lock(&c->wmu);
+    for (const struct pending *d = c->dhead; d != NULL && !hit; d = d->next)
+        hit = covers(d->kind, d->arg, d->len, o);
+    pthread_mutex_unlock(&c->wmu);
+    return hit;
 }
 
 struct cache *cache_new(const struct cache_conf *cc)
@@ -147,6 +411,7 @@ struct cache *cache_new(const struct cache_conf *cc)
     c->mem = lru_new(cc->memory, cc->shards ? cc->shards : 1);
     c->disk = cc->disk;
     c->conf.disk = NULL;
+    c->dtail = &c->dhead;
     if (c->disk != NULL) {
         AZ(pthread_mutex_init(&c->wmu, NULL));
         AZ(pthread_cond_init(&c->wcv, NULL));
@@ -260,6 +525,7 @@ struct lookup {
     struct obj *stale; /* newest usable-after-validation object seen, with a reference */
     int complete_only; /* first pass: complete objects and markers only, busy ones skipped */
     unsigned seen;     /* objects of the key met, whatever their state */
+    unsigned busy;     /* busy objects the first pass skipped */
 };
 
 static enum lru_pick pick(struct obj *o, void *arg)
@@ -279,8 +545,10 @@ static enum lru_pick pick(struct obj *o, void *arg)
     }
     if (obj_state(o) == OBJ_FAILED)
         return LRU_SKIP;
-    if (lk->complete_only && obj_state(o) == OBJ_BUSY)
+    if (lk->complete_only && obj_state(o) == OBJ_BUSY) {
+        lk->busy++;
         return LRU_SKIP;
+    }
     if (!obj_has_head(o)) {
         lk->res = CACHE_BUSY;
         return LRU_TAKE;
@@ -322,44 +590,84 @@ static struct obj *make(void *arg)
 static enum cache_res cache_find(struct cache *c, const struct cache_req *r, struct obj **out,
                                  struct obj **stale);
 
-/* promote()'s insertion: under the shard lock, an object of the key that is already there (a
- * concurrent promotion, or a fetch) wins and ours is dropped. */
-static enum lru_pick any_of_key(struct obj *o, void *arg)
+/* promote()'s insertion: under the shard lock, an object of the key with the same Vary values
+ * that is already there (a concurrent promotion, or a fetch) wins and ours is dropped. */
+static enum lru_pick same_variant(struct obj *o, void *arg)
 {
-    (void)o;
-    (void)arg;
-    return LRU_TAKE;
+    const struct obj *ours = arg;
+
+    if (o->flags & OBJ_F_PASS)
+        return LRU_TAKE; /* the key was found uncacheable meanwhile */
+    if (!obj_has_head(o))
+        return LRU_TAKE; /* a fetch whose answer we cannot tell yet: it is newer */
+    if (o->vary_len == ours->vary_len && memcmp(o->vary, ours->vary, o->vary_len) == 0)
+        return LRU_TAKE;
+    return LRU_SKIP;
 }
 
 static struct obj *the_decoded(void *arg)
 {
-    struct obj **op = arg, *o = *op;
-
-    *op = NULL; /* the index takes this reference */
-    return o;
+    return obj_ref(arg); /* the index takes this reference */
 }
 
-/* A memory miss: reads the key from the disk tier into a new object and puts it in memory,
- * unless another request did so meanwhile. Returns 1 when the key is in memory now. A corrupt
- * entry is deleted. Objects with Vary are not on disk (XXX(#4)). */
+struct promotion {
+    struct cache *c;
+    const struct cache_req *r;
+    uint64_t gen; /* c->gen before the disk was read */
+    unsigned found, promoted;
+};
+
+/* disk_get_family()'s callback: one object or variant of the key, decoded into memory. */
+static void promote_one(void *arg, const char *name, size_t nlen, int rc, const void *blob,
+                        size_t len)
+{
+    struct promotion *pr = arg;
+    struct cache *c = pr->c;
+    struct obj *o = NULL, *in;
+    int made = 0;
+
+    if (rc == 0)
+        rc = fmt_decode(blob, len, &o);
+    if (rc == 0 && (o->key_len != pr->r->key.len || memcmp(o->key, pr->r->key.p, o->key_len)))
+        rc = -EBADMSG; /* a blob filed under another key's name */
+    if (rc != 0) {
+        atomic_fetch_add(&c->disk_errors, 1);
+        enqueue_delete(c, W_DEL_NAME, name, nlen, 0);
+        obj_unref(&o);
+        return;
+    }
+    if (delete_pending(c, o)) {
+        obj_unref(&o); /* purged: its delete has not reached the disk yet */
+        return;
+    }
+    in = lru_find(c->mem, &pr->r->key, same_variant, the_decoded, o, pr->r->now_ms, &made);
+    /* A delete listed since the disk was read may have walked memory before <o> was in it:
+     * give <o> up (it is read again, or fetched, next time). */
+    if (made && atomic_load(&c->gen) != pr->gen) {
+        lru_remove(c->mem, o);
+        made = 0;
+    } else {
+        pr->found++;
+    }
+    obj_unref(&in);
+    obj_unref(&o);
+    if (made) {
+        pr->promoted++;
+        atomic_fetch_add(&c->disk_hits, 1);
+    }
+}
+
+/* A memory miss: reads the key and its variants from the disk tier into new objects and puts
+ * them in memory, unless another request did so meanwhile. Returns 1 when any was found. A
+ * corrupt entry is deleted. */
 static int promote(struct cache *c, const struct cache_req *r)
 {
-    struct buf b = {0};
-    struct obj *o = NULL, *in;
-    int made = 0, rc = disk_get(c->disk, r->key.p, r->key.len, &b);
+    struct promotion pr = {.c = c, .r = r, .gen = atomic_load(&c->gen)};
 
-    if (rc == 0 && (rc = fmt_decode(b.p, b.len, &o)) == 0) {
-        in = lru_find(c->mem, &r->key, any_of_key, the_decoded, &o, r->now_ms, &made);
-        obj_unref(&in);
-        obj_unref(&o); /* ours, when another object was there first */
-        if (made)
-            atomic_fetch_add(&c->disk_hits, 1);
-    } else if (rc == -EBADMSG || rc == -ENOTSUP) {
-        atomic_fetch_add(&c->disk_errors, 1);
-        enqueue(c, NULL, r->key.p, r->key.len);
-    }
-    buf_free(&b);
-    return rc == 0;
+    if (memchr(r->key.p, VARIANT_SEP, r->key.len) != NULL)
+        return 0;
+    (void)disk_get_family(c->disk, r->key.p, r->key.len, VARIANT_SEP, VARIANTS, promote_one, &pr);
+    return pr.found > 0;
 }
 
 enum cache_res cache_lookup(struct cache *c, const struct cache_req *r, struct obj **out,
@@ -385,12 +693,15 @@ static enum cache_res cache_find(struct cache *c, const struct cache_req *r, str
         *stale = NULL;
     if (c->conf.memory == 0)
         return only_if_cached ? CACHE_NONE : CACHE_PASS;
+    note_now(c, r->now);
     /* First what is complete: a stale copy under stale-while-revalidate must win over the
      * refresh in progress, and the stale copy a failing fetch may fall back on is collected
      * even when the request ends up waiting on that fetch. */
     lk.complete_only = 1;
     o = lru_find(c->mem, &r->key, pick, NULL, &lk, r->now_ms, &made);
-    if (o == NULL && lk.seen == 0 && c->disk != NULL && promote(c, r)) {
+    /* Nothing usable in memory, no stale copy and no fetch under way: the disk may have it (or
+     * the variant asked for, when memory holds others). */
+    if (o == NULL && lk.stale == NULL && lk.busy == 0 && c->disk != NULL && promote(c, r)) {
         /* found on disk and now in memory: look again (a hit, or a stale copy to revalidate) */
         o = lru_find(c->mem, &r->key, pick, NULL, &lk, r->now_ms, &made);
     }
@@ -471,10 +782,12 @@ void cache_complete(struct cache *c, struct obj *o)
         lru_remove(c->mem, rp.old[i]);
         obj_unref(&rp.old[i]);
     }
-    /* Write-through: what is complete and shareable goes to disk (variants stay in memory). */
-    if (c->disk != NULL && o->vary_len == 0 && !(o->flags & (OBJ_F_PASS | OBJ_F_PRIVATE)) &&
-        obj_state(o) == OBJ_COMPLETE && lru_indexed(c->mem, o))
-        enqueue(c, o, NULL, 0);
+    /* Write-through: what is complete and shareable goes to disk, variants under names of
+     * their own. */
+    if (c->disk != NULL && !(o->flags & (OBJ_F_PASS | OBJ_F_PRIVATE)) &&
+        obj_state(o) == OBJ_COMPLETE && lru_indexed(c->mem, o) &&
+        disk_name(o, (char[NAME_CAP]){0}, NAME_CAP) > 0)
+        enqueue_put(c, o);
 }
 
 static enum lru_pick collect_any(struct obj *o, void *arg)
@@ -488,10 +801,14 @@ static enum lru_pick collect_any(struct obj *o, void *arg)
 
 unsigned cache_invalidate(struct cache *c, const struct key *k)
 {
+    int64_t now = atomic_load(&c->now) > 0 ? atomic_load(&c->now) : 1;
     unsigned total = 0, n;
 
     if (c->conf.memory == 0)
         return 0;
+    /* listed before memory is walked: a promotion from disk meanwhile cannot survive it */
+    if (c->disk != NULL)
+        enqueue_delete(c, W_DEL_KEY, k->p, k->len, 0);
     do {
         struct replace rp = {.self = NULL};
         int made = 0;
@@ -499,12 +816,12 @@ unsigned cache_invalidate(struct cache *c, const struct key *k)
         (void)lru_find(c->mem, k, collect_any, NULL, &rp, 0, &made);
         n = rp.n;
         for (unsigned i = 0; i < n; i++) {
+            if (!(rp.old[i]->flags & OBJ_F_PASS) && obj_has_head(rp.old[i]))
+                obj_soft_purge(rp.old[i], now); /* no disk write after this */
             total += (unsigned)lru_remove(c->mem, rp.old[i]);
             obj_unref(&rp.old[i]);
         }
     } while (n == countof(((struct replace *)0)->old));
-    if (c->disk != NULL)
-        enqueue(c, NULL, k->p, k->len);
     return total;
 }
 
@@ -514,7 +831,7 @@ void cache_remove(struct cache *c, struct obj *o)
 }
 
 struct purge {
-    enum cache_purge kind;
+    enum wkind kind;
     const char *arg;
     size_t len;
     int soft;
@@ -526,29 +843,40 @@ static int purge_one(struct obj *o, void *arg)
 {
     struct purge *p = arg;
 
-    if (p->kind == CACHE_PURGE_KEY && (o->key_len != p->len || memcmp(o->key, p->arg, p->len)))
-        return 0;
-    if (p->kind == CACHE_PURGE_PREFIX &&
-        (o->key_len < p->len || memcmp(o->key, p->arg, p->len) != 0))
+    if (!covers(p->kind, p->arg, p->len, o))
         return 0;
     p->n++;
-    if (p->soft && !(o->flags & OBJ_F_PASS) && obj_state(o) == OBJ_COMPLETE) {
+    if (o->flags & OBJ_F_PASS)
+        return 1;
+    /* Marked either way, so that a write to disk still queued for it is skipped (an object
+     * without a head yet is not queued: it leaves the index before it completes). */
+    if (obj_has_head(o))
         obj_soft_purge(o, p->now);
-        return 0;
-    }
-    return 1;
+    return !(p->soft && obj_state(o) == OBJ_COMPLETE);
 }
 
 uint64_t cache_purge(struct cache *c, enum cache_purge kind, const char *arg, size_t len, int soft,
                      int64_t now)
 {
-    struct purge p = {.kind = kind, .arg = arg, .len = len, .soft = soft, .now = now};
+    static const enum wkind kinds[] = {[CACHE_PURGE_KEY] = W_DEL_KEY,
+                                       [CACHE_PURGE_PREFIX] = W_DEL_PREFIX,
+                                       [CACHE_PURGE_ALL] = W_DEL_PREFIX,
+                                       [CACHE_PURGE_TAG] = W_DEL_TAG};
+    struct purge p = {.arg = arg, .len = len, .soft = soft, .now = now};
 
-    if (kind == CACHE_PURGE_ALL)
+    AN((unsigned)kind < countof(kinds));
+    p.kind = kinds[kind];
+    if (kind == CACHE_PURGE_ALL) {
+        p.arg = "";
         p.len = 0;
-    (void)lru_walk(c->mem, purge_one, &p);
+    }
+    if (kind == CACHE_PURGE_TAG && len == 0)
+        return 0;
+    note_now(c, now);
+    /* listed before memory is walked: a promotion from disk meanwhile cannot survive it */
     if (c->disk != NULL)
-        enqueue_job(c, NULL, kind == CACHE_PURGE_ALL ? "" : arg, p.len, kind != CACHE_PURGE_KEY);
+        enqueue_delete(c, p.kind, p.arg, p.len, 1);
+    (void)lru_walk(c->mem, purge_one, &p);
     return p.n;
 }
 
@@ -565,4 +893,6 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
     out->disk_writes = atomic_load(&c->disk_writes);
     out->disk_dropped = atomic_load(&c->disk_dropped);
     out->disk_errors = atomic_load(&c->disk_errors);
+    out->disk_evicted = atomic_load(&c->disk_evicted);
+    out->disk_expired = atomic_load(&c->disk_expired);
 }

@@ -1,20 +1,30 @@
 /* disk.c - the disk tier's storage engine over LMDB: opaque blobs by key string, in one file.
  *
  * Structures: one environment (MDB_NOSUBDIR: the data file is the path, the lock file
- * <path>-lock) with three named databases:
+ * <path>-lock) with five named databases:
  *   "meta":    "version" -> u32 DISK_VERSION; "seq" -> u64, the last sequence given out.
- *   "objects": key -> entry header (+ the blob itself when it fits in one chunk);
+ *   "objects": key -> entry header, tag list (+ the blob itself when it fits in one chunk);
  *              key "\0#" u32 big-endian index -> one chunk of the blob. Chunks are DISK_CHUNK
- *              bytes (the last one less), or map/64 (at least 16 KiB) in a map below 32 MiB.
+ *              bytes (the last one less), or budget/64 (at least 16 KiB) below 32 MiB.
  *   "order":   u64 big-endian sequence -> key: insertion order, oldest first.
+ *   "tags":    tag -> key, one duplicate per key carrying the tag (MDB_DUPSORT).
+ *   "expiry":  u64 big-endian expiry time, u64 big-endian sequence -> key, for entries that
+ *              have an expiry time: soonest first.
  * An entry header is, in host order (the file is not portable across architectures):
- *   u32 DISK_HMAGIC, u32 nchunks, u64 total length, u64 sequence [, total bytes when nchunks 0].
+ *   u32 DISK_HMAGIC, u32 nchunks, u64 total length, u64 sequence, i64 expiry (0: none),
+ *   u32 tag list length, u32 zero; then the tag list ("tag\0tag\0...") and, when nchunks is
+ *   0, the total bytes of the blob.
  * Chunk keys sort right after their key and never collide with a key, since keys hold no NUL.
  *
  * Invariants, after every committed transaction: each entry has exactly one order record, whose
- * sequence is the one in its header; its chunks 0..nchunks-1 exist and add up to the total.
+ * sequence is the one in its header, one expiry record when it has an expiry time, and one tag
+ * record per tag of its list; its chunks 0..nchunks-1 exist and add up to the total.
  * A file can still break them (a crash of the disk, a bug): readers check and report -EBADMSG,
- * eviction skips an order record that does not match its entry.
+ * eviction and expiry skip a record that does not match its entry, a tag purge skips a key
+ * whose list lacks the tag.
+ *
+ * Read transactions: readers take a reset transaction from a small pool and renew it (LMDB's
+ * reset/renew), so a lookup allocates nothing and takes no reader slot of its own.
  *
  * Ownership: the caller owns the struct disk and serializes the writing calls (see disk.h);
  * values handed out by LMDB are copied before their transaction ends. The pid file stays locked
@@ -24,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,29 +43,37 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DISK_VERSION   1u
-#define DISK_HMAGIC    0x314b5344u /* "DSK1" */
-#define DISK_HDR_LEN   24u
+#define DISK_VERSION   2u
+#define DISK_HMAGIC    0x324b5344u /* "DSK2" */
+#define DISK_HDR_LEN   40u
 #define DISK_SUFFIX    6u /* "\0#" + u32 chunk index */
 #define DISK_KEY_MAX   1024u
 #define DISK_MAXREADS  256u
 #define DISK_CHUNK_MIN ((size_t)16 * 1024)
+#define DISK_RPOOL     64u /* reset read transactions kept for reuse */
 
 struct disk {
     MDB_env *env;
-    MDB_dbi meta, objects, order, main;
+    MDB_dbi meta, objects, order, tags, expiry, main;
     char *path;
     int pidfd;
     int reset;
-    size_t maxkey; /* longest key we accept: LMDB's limit less the chunk suffix */
-    uint64_t map_size;
-    size_t chunk; /* chunk size for new blobs: DISK_CHUNK, smaller in a small map */
+    size_t maxkey;     /* longest key we accept: LMDB's limit less the chunk suffix */
+    size_t maxtag;     /* longest tag: LMDB's key limit, at most DISK_TAG_MAX */
+    uint64_t map_size; /* the budget: what was asked, or less when LMDB's map is smaller */
+    size_t chunk;      /* chunk size for new blobs: DISK_CHUNK, smaller in a small budget */
     unsigned psize;
+    pthread_mutex_t rmu; /* the pool of reset read transactions */
+    MDB_txn *rpool[DISK_RPOOL];
+    unsigned nrpool;
 };
 
 struct hdr {
-    uint32_t nchunks;
+    uint32_t nchunks, tags_len;
     uint64_t total, seq;
+    int64_t expires;
+    const char *tags;        /* the tag list, in the value */
+    const char *inline_blob; /* nchunks 0: the blob, in the value */
 };
 
 static void put_be64(unsigned char *p, uint64_t v)
@@ -77,19 +96,95 @@ static uint64_t get_be64(const unsigned char *p)
 /* Parses an entry header; returns -EBADMSG when the record cannot be one. */
 static int hdr_parse(const MDB_val *v, struct hdr *h)
 {
+    const char *p = v->mv_data;
     uint32_t magic;
+    size_t rest;
 
     if (v->mv_size < DISK_HDR_LEN)
         return -EBADMSG;
-    memcpy(&magic, v->mv_data, 4);
-    memcpy(&h->nchunks, (const char *)v->mv_data + 4, 4);
-    memcpy(&h->total, (const char *)v->mv_data + 8, 8);
-    memcpy(&h->seq, (const char *)v->mv_data + 16, 8);
+    memcpy(&magic, p, 4);
+    memcpy(&h->nchunks, p + 4, 4);
+    memcpy(&h->total, p + 8, 8);
+    memcpy(&h->seq, p + 16, 8);
+    memcpy(&h->expires, p + 24, 8);
+    memcpy(&h->tags_len, p + 32, 4);
     if (magic != DISK_HMAGIC)
         return -EBADMSG;
-    if (h->nchunks == 0 ? h->total != v->mv_size - DISK_HDR_LEN : v->mv_size != DISK_HDR_LEN)
+    rest = v->mv_size - DISK_HDR_LEN;
+    if (h->tags_len > rest || h->tags_len > DISK_TAGS_MAX ||
+        (h->tags_len > 0 && p[DISK_HDR_LEN + h->tags_len - 1] != '\0'))
         return -EBADMSG;
+    rest -= h->tags_len;
+    if (h->nchunks == 0 ? h->total != rest : rest != 0)
+        return -EBADMSG;
+    h->tags = p + DISK_HDR_LEN;
+    h->inline_blob = h->tags + h->tags_len;
     return 0;
+}
+
+/* The next tag of the list [*<p>, <end>) (which ends with a NUL), skipping empty ones; its
+ * length in *<len>. NULL at the end. */
+static const char *next_tag(const char **p, const char *end, size_t *len)
+{
+    while (*p < end) {
+        const char *t = *p;
+
+        *len = strlen(t);
+        *p = t + *len + 1;
+        if (*len > 0)
+            return t;
+    }
+    return NULL;
+}
+
+/* A tag list handed in: at most DISK_TAGS_MAX bytes ending with a NUL, each tag at most
+ * maxtag bytes. */
+static int check_tags(const struct disk *d, const char *tags, size_t len)
+{
+    const char *p = tags, *end = tags + len;
+    size_t tl;
+
+    if (len == 0)
+        return 0;
+    if (tags == NULL || len > DISK_TAGS_MAX || tags[len - 1] != '\0')
+        return -EINVAL;
+    while (next_tag(&p, end, &tl) != NULL) {
+        if (tl > d->maxtag)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+/* Read transactions: a reset one from the pool, renewed, or a new one. */
+static int rtxn_begin(struct disk *d, MDB_txn **txn)
+{
+    MDB_txn *t = NULL;
+
+    pthread_mutex_lock(&d->rmu);
+    if (d->nrpool > 0)
+        t = d->rpool[--d->nrpool];
+    pthread_mutex_unlock(&d->rmu);
+    if (t != NULL) {
+        if (mdb_txn_renew(t) == 0) {
+            *txn = t;
+            return 0;
+        }
+        mdb_txn_abort(t);
+    }
+    return mdb_txn_begin(d->env, NULL, MDB_RDONLY, txn);
+}
+
+static void rtxn_end(struct disk *d, MDB_txn *txn)
+{
+    mdb_txn_reset(txn);
+    pthread_mutex_lock(&d->rmu);
+    if (d->nrpool < DISK_RPOOL) {
+        d->rpool[d->nrpool++] = txn;
+        txn = NULL;
+    }
+    pthread_mutex_unlock(&d->rmu);
+    if (txn != NULL)
+        mdb_txn_abort(txn);
 }
 
 /* Writes into <ck> the key of chunk <i> of <key>; returns its length. */
@@ -120,7 +215,7 @@ static int mdb_errno(int rc)
     case 0:
         return 0;
     case MDB_MAP_FULL:
-        return -ENOSPC;
+        return -EFBIG; /* the budget; -ENOSPC is the file system's */
     case MDB_NOTFOUND:
         return -ENOENT;
     default:
@@ -132,7 +227,7 @@ static int mdb_errno(int rc)
  * the free list are not counted: LMDB reuses them. */
 static uint64_t used_bytes(const struct disk *d, MDB_txn *txn)
 {
-    MDB_dbi dbis[] = {d->main, d->meta, d->objects, d->order};
+    MDB_dbi dbis[] = {d->main, d->meta, d->objects, d->order, d->tags, d->expiry};
     uint64_t pages = 2;
     MDB_stat st;
 
@@ -176,27 +271,55 @@ static int del_chunks(struct disk *d, MDB_txn *txn, const char *key, size_t klen
     return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : mdb_errno(rc);
 }
 
-/* Deletes the entry under <key> inside <txn>: record, chunks, order record. -ENOENT: absent. */
+/* Deletes the side records of an entry whose header is <h>: order, expiry, tags. */
+static int del_side(struct disk *d, MDB_txn *txn, const char *key, size_t klen, const struct hdr *h)
+{
+    char tags[DISK_TAGS_MAX];
+    const char *p = tags, *t;
+    unsigned char sk[16];
+    MDB_val ok = {.mv_size = 8, .mv_data = sk};
+    size_t tl;
+    int rc;
+
+    /* the tag list lives in a page the deletes below may touch: copy it first */
+    memcpy(tags, h->tags, h->tags_len);
+    put_be64(sk, h->seq);
+    rc = mdb_del(txn, d->order, &ok, NULL);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return mdb_errno(rc);
+    if (h->expires > 0) {
+        put_be64(sk, (uint64_t)h->expires);
+        put_be64(sk + 8, h->seq);
+        ok.mv_size = 16;
+        rc = mdb_del(txn, d->expiry, &ok, NULL);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return mdb_errno(rc);
+    }
+    while ((t = next_tag(&p, tags + h->tags_len, &tl)) != NULL) {
+        MDB_val tk = {.mv_size = tl, .mv_data = (void *)t};
+        MDB_val kv = {.mv_size = klen, .mv_data = (void *)key};
+
+        rc = mdb_del(txn, d->tags, &tk, &kv);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return mdb_errno(rc);
+    }
+    return 0;
+}
+
+/* Deletes the entry under <key> inside <txn>: record, chunks, side records. -ENOENT: absent. */
 static int del_locked(struct disk *d, MDB_txn *txn, const char *key, size_t klen)
 {
     MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v;
-    unsigned char sk[8];
     struct hdr h;
     int rc;
 
     rc = mdb_get(txn, d->objects, &k, &v);
     if (rc != 0)
         return mdb_errno(rc);
-    if (hdr_parse(&v, &h) == 0) {
-        MDB_val ok = {.mv_size = 8, .mv_data = sk};
-
-        put_be64(sk, h.seq);
-        rc = mdb_del(txn, d->order, &ok, NULL);
-        if (rc != 0 && rc != MDB_NOTFOUND)
-            return mdb_errno(rc);
-    }
-    /* XXX(#4): a corrupt header hides its sequence: its order record stays until eviction
-     * reaches it and finds it does not match. */
+    if (hdr_parse(&v, &h) == 0 && (rc = del_side(d, txn, key, klen, &h)) != 0)
+        return rc;
+    /* A corrupt header hides its side records: eviction, expiry and tag purges meet them
+     * later, find they do not match an entry, and drop them. */
     rc = mdb_del(txn, d->objects, &k, NULL);
     if (rc != 0)
         return mdb_errno(rc);
@@ -281,22 +404,25 @@ static uint64_t reserve(const struct disk *d)
 }
 
 /* One put inside write transaction <txn>; the caller commits or aborts. */
-static int put_in_txn(struct disk *d, MDB_txn *txn, const char *key, size_t klen, const void *blob,
-                      size_t len)
+static int put_in_txn(struct disk *d, MDB_txn *txn, const struct disk_item *it)
 {
-    MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v;
+    MDB_val k = {.mv_size = it->klen, .mv_data = (void *)it->key}, v;
     MDB_val mk = {.mv_size = 3, .mv_data = "seq"};
-    unsigned char sk[8];
+    const char *p = it->tags, *t;
+    unsigned char sk[16];
     char ck[DISK_KEY_MAX];
-    uint32_t magic = DISK_HMAGIC;
+    uint32_t magic = DISK_HMAGIC, zero = 0;
+    size_t len = it->len, tl;
     struct hdr h;
+    char *w;
     int rc;
 
     /* Keep headroom: a map filled to the last page cannot even delete (LMDB copies the pages it
      * changes), so we call it full before it is. */
-    if (used_bytes(d, txn) + len + (len / d->chunk + 4) * d->psize + reserve(d) > d->map_size)
-        return -ENOSPC;
-    rc = del_locked(d, txn, key, klen);
+    if (used_bytes(d, txn) + len + it->tags_len * 2 + (len / d->chunk + 4) * d->psize + reserve(d) >
+        d->map_size)
+        return -EFBIG;
+    rc = del_locked(d, txn, it->key, it->klen);
     if (rc != 0 && rc != -ENOENT)
         return rc;
 
@@ -313,20 +439,28 @@ static int put_in_txn(struct disk *d, MDB_txn *txn, const char *key, size_t klen
 
     h.total = len;
     h.nchunks = len <= d->chunk ? 0 : (uint32_t)((len + d->chunk - 1) / d->chunk);
-    v.mv_size = DISK_HDR_LEN + (h.nchunks == 0 ? len : 0);
+    h.expires = it->expires > 0 ? it->expires : 0;
+    h.tags_len = (uint32_t)it->tags_len;
+    v.mv_size = DISK_HDR_LEN + it->tags_len + (h.nchunks == 0 ? len : 0);
     rc = mdb_errno(mdb_put(txn, d->objects, &k, &v, MDB_RESERVE));
     if (rc != 0)
         return rc;
-    memcpy(v.mv_data, &magic, 4);
-    memcpy((char *)v.mv_data + 4, &h.nchunks, 4);
-    memcpy((char *)v.mv_data + 8, &h.total, 8);
-    memcpy((char *)v.mv_data + 16, &h.seq, 8);
+    w = v.mv_data;
+    memcpy(w, &magic, 4);
+    memcpy(w + 4, &h.nchunks, 4);
+    memcpy(w + 8, &h.total, 8);
+    memcpy(w + 16, &h.seq, 8);
+    memcpy(w + 24, &h.expires, 8);
+    memcpy(w + 32, &h.tags_len, 4);
+    memcpy(w + 36, &zero, 4);
+    if (it->tags_len > 0)
+        memcpy(w + DISK_HDR_LEN, it->tags, it->tags_len);
     if (h.nchunks == 0 && len > 0)
-        memcpy((char *)v.mv_data + DISK_HDR_LEN, blob, len);
+        memcpy(w + DISK_HDR_LEN + it->tags_len, it->blob, len);
     for (uint32_t i = 0; i < h.nchunks; i++) {
         size_t off = (size_t)i * d->chunk;
-        MDB_val cv = {.mv_data = (char *)blob + off};
-        MDB_val ckv = {.mv_size = chunk_key(ck, key, klen, i), .mv_data = ck};
+        MDB_val cv = {.mv_data = (char *)it->blob + off};
+        MDB_val ckv = {.mv_size = chunk_key(ck, it->key, it->klen, i), .mv_data = ck};
 
         cv.mv_size = len - off < d->chunk ? len - off : d->chunk;
         rc = mdb_errno(mdb_put(txn, d->objects, &ckv, &cv, 0));
@@ -337,20 +471,49 @@ static int put_in_txn(struct disk *d, MDB_txn *txn, const char *key, size_t klen
     put_be64(sk, h.seq);
     k.mv_size = 8;
     k.mv_data = sk;
-    v.mv_size = klen;
-    v.mv_data = (void *)key;
-    return mdb_errno(mdb_put(txn, d->order, &k, &v, 0));
+    v.mv_size = it->klen;
+    v.mv_data = (void *)it->key;
+    rc = mdb_errno(mdb_put(txn, d->order, &k, &v, 0));
+    if (rc != 0)
+        return rc;
+    if (h.expires > 0) {
+        put_be64(sk, (uint64_t)h.expires);
+        put_be64(sk + 8, h.seq);
+        k.mv_size = 16;
+        rc = mdb_errno(mdb_put(txn, d->expiry, &k, &v, 0));
+        if (rc != 0)
+            return rc;
+    }
+    while ((t = next_tag(&p, it->tags + it->tags_len, &tl)) != NULL) {
+        MDB_val tk = {.mv_size = tl, .mv_data = (void *)t};
+
+        rc = mdb_put(txn, d->tags, &tk, &v, MDB_NODUPDATA);
+        if (rc != 0 && rc != MDB_KEYEXIST) /* a tag named twice */
+            return mdb_errno(rc);
+    }
+    return 0;
 }
 
-/* One attempt at disk_put: the whole write in one transaction. */
-static int put_once(struct disk *d, const char *key, size_t klen, const void *blob, size_t len)
+static int check_item(const struct disk *d, const struct disk_item *it)
+{
+    int rc = check_key(d, it->key, it->klen);
+
+    if (rc == 0)
+        rc = check_tags(d, it->tags, it->tags_len);
+    if (rc == 0 && it->blob == NULL && it->len > 0)
+        rc = -EINVAL;
+    return rc;
+}
+
+/* One attempt at disk_put_item: the whole write in one transaction. */
+static int put_once(struct disk *d, const struct disk_item *it)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(d->env, NULL, 0, &txn);
 
     if (rc != 0)
         return mdb_errno(rc);
-    rc = put_in_txn(d, txn, key, klen, blob, len);
+    rc = put_in_txn(d, txn, it);
     if (rc != 0) {
         mdb_txn_abort(txn);
         return rc;
@@ -365,10 +528,10 @@ int disk_put_many(struct disk *d, const struct disk_item *items, unsigned n)
 
     AN(d);
     for (unsigned i = 0; i < n && rc == 0; i++)
-        rc = check_key(d, items[i].key, items[i].klen);
+        rc = check_item(d, &items[i]);
     if (rc == 0 && (rc = mdb_txn_begin(d->env, NULL, 0, &txn)) == 0) {
         for (unsigned i = 0; i < n && rc == 0; i++)
-            rc = put_in_txn(d, txn, items[i].key, items[i].klen, items[i].blob, items[i].len);
+            rc = put_in_txn(d, txn, &items[i]);
         if (rc == 0)
             return mdb_errno(mdb_txn_commit(txn));
         mdb_txn_abort(txn);
@@ -377,7 +540,7 @@ int disk_put_many(struct disk *d, const struct disk_item *items, unsigned n)
      * own answer; the first error is returned. */
     rc = 0;
     for (unsigned i = 0; i < n; i++) {
-        int r = disk_put(d, items[i].key, items[i].klen, items[i].blob, items[i].len);
+        int r = disk_put_item(d, &items[i]);
 
         if (r < 0 && rc == 0)
             rc = r;
@@ -406,20 +569,28 @@ static void touch_seq(struct disk *d)
 
 int disk_put(struct disk *d, const char *key, size_t klen, const void *blob, size_t len)
 {
+    struct disk_item it = {.key = key, .klen = klen, .blob = blob, .len = len};
+
+    AN(key);
+    AN(blob != NULL || len == 0);
+    return disk_put_item(d, &it);
+}
+
+int disk_put_item(struct disk *d, const struct disk_item *it)
+{
     struct disk_stats st;
     uint64_t need, target;
+    size_t len = it->len, klen = it->klen;
     int rc;
 
     AN(d);
-    AN(key);
-    AN(blob != NULL || len == 0);
-    rc = check_key(d, key, klen);
+    rc = check_item(d, it);
     if (rc != 0)
         return rc;
     if (len > d->map_size)
-        return -ENOSPC;
-    rc = put_once(d, key, klen, blob, len);
-    if (rc != -ENOSPC)
+        return -EFBIG;
+    rc = put_once(d, it);
+    if (rc != -EFBIG)
         return rc;
     /* Map full: make room for the blob twice over (pages freed by a transaction are reusable
      * only once the next one has committed), plus a margin for the trees, then retry once. */
@@ -433,16 +604,63 @@ int disk_put(struct disk *d, const char *key, size_t klen, const void *blob, siz
     /* LMDB reuses the pages a transaction freed only once a later one has committed: commit
      * an empty-handed write (the sequence, rewritten) so the retry can use them. */
     touch_seq(d);
-    return put_once(d, key, klen, blob, len);
+    return put_once(d, it);
+}
+
+/* Reads the entry of <key> whose record is <v>, inside read or write transaction <txn>: a
+ * blob held inline is pointed at (valid until <txn> ends); a chunked one is reassembled at the
+ * end of <scratch>. Returns 0 with the blob in *<blob>, *<len>; -EBADMSG; -EIO. On error
+ * <scratch> holds what it held before. */
+static int read_entry(struct disk *d, MDB_txn *txn, const char *key, size_t klen, const MDB_val *v,
+                      struct buf *scratch, const void **blob, size_t *len)
+{
+    char ck[DISK_KEY_MAX];
+    size_t len0 = scratch->len;
+    uint64_t got = 0;
+    struct hdr h;
+    int rc = hdr_parse(v, &h);
+
+    if (rc != 0)
+        return rc;
+    if (h.nchunks == 0) {
+        *blob = h.inline_blob;
+        *len = h.total;
+        return 0;
+    }
+    /* bounded before anything is allocated: a header is as untrusted as the rest of the file.
+     * The chunk size is not stored (it depends on the budget when the blob was written):
+     * every chunk is non-empty and at most DISK_CHUNK, and they must add up to the total. */
+    if (h.total > d->map_size || h.nchunks > h.total ||
+        h.nchunks < (h.total + DISK_CHUNK - 1) / DISK_CHUNK)
+        return -EBADMSG;
+    buf_reserve(scratch, h.total);
+    for (uint32_t i = 0; i < h.nchunks; i++) {
+        MDB_val ckv = {.mv_size = chunk_key(ck, key, klen, i), .mv_data = ck}, cv;
+
+        rc = mdb_get(txn, d->objects, &ckv, &cv);
+        if (rc != 0 || cv.mv_size == 0 || cv.mv_size > DISK_CHUNK || cv.mv_size > h.total - got) {
+            rc = (rc == 0 || rc == MDB_NOTFOUND) ? -EBADMSG : mdb_errno(rc);
+            break;
+        }
+        buf_append(scratch, cv.mv_data, cv.mv_size);
+        got += cv.mv_size;
+    }
+    if (rc == 0 && got != h.total)
+        rc = -EBADMSG;
+    if (rc != 0) {
+        scratch->len = len0;
+        return rc;
+    }
+    *blob = scratch->p + len0;
+    *len = h.total;
+    return 0;
 }
 
 int disk_get(struct disk *d, const char *key, size_t klen, struct buf *out)
 {
     MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v;
-    char ck[DISK_KEY_MAX];
-    size_t len0 = out->len;
-    uint64_t got = 0;
-    struct hdr h;
+    size_t len0 = out->len, len = 0;
+    const void *blob = NULL;
     MDB_txn *txn;
     int rc;
 
@@ -451,46 +669,75 @@ int disk_get(struct disk *d, const char *key, size_t klen, struct buf *out)
     rc = check_key(d, key, klen);
     if (rc != 0)
         return rc == -EINVAL ? -ENOENT : rc;
-    rc = mdb_txn_begin(d->env, NULL, MDB_RDONLY, &txn);
+    rc = rtxn_begin(d, &txn);
     if (rc != 0)
         return mdb_errno(rc);
     rc = mdb_errno(mdb_get(txn, d->objects, &k, &v));
-    if (rc != 0)
-        goto out;
-    rc = hdr_parse(&v, &h);
-    if (rc != 0)
-        goto out;
-    if (h.nchunks == 0) {
-        if (h.total > 0)
-            buf_append(out, (const char *)v.mv_data + DISK_HDR_LEN, h.total);
-        goto out;
-    }
-    /* bounded before anything is allocated: a header is as untrusted as the rest of the file.
-     * The chunk size is not stored (it depends on the map size when the blob was written):
-     * every chunk is non-empty and at most DISK_CHUNK, and they must add up to the total. */
-    if (h.total > d->map_size || h.nchunks > h.total ||
-        h.nchunks < (h.total + DISK_CHUNK - 1) / DISK_CHUNK) {
-        rc = -EBADMSG;
-        goto out;
-    }
-    buf_reserve(out, h.total);
-    for (uint32_t i = 0; i < h.nchunks; i++) {
-        MDB_val ckv = {.mv_size = chunk_key(ck, key, klen, i), .mv_data = ck};
-
-        rc = mdb_get(txn, d->objects, &ckv, &v);
-        if (rc != 0 || v.mv_size == 0 || v.mv_size > DISK_CHUNK || v.mv_size > h.total - got) {
-            rc = (rc == 0 || rc == MDB_NOTFOUND) ? -EBADMSG : mdb_errno(rc);
-            goto out;
-        }
-        buf_append(out, v.mv_data, v.mv_size);
-        got += v.mv_size;
-    }
-    rc = got == h.total ? 0 : -EBADMSG;
-out:
-    mdb_txn_abort(txn);
-    if (rc != 0)
-        out->len = len0;
+    if (rc == 0)
+        rc = read_entry(d, txn, key, klen, &v, out, &blob, &len);
+    if (rc == 0 && out->len == len0 && len > 0)
+        buf_append(out, blob, len); /* inline: copied before the transaction ends */
+    rtxn_end(d, txn);
     return rc;
+}
+
+int disk_get_family(struct disk *d, const char *key, size_t klen, char sep, unsigned max,
+                    disk_entry_fn *fn, void *arg)
+{
+    MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v;
+    char first[DISK_KEY_MAX];
+    struct buf scratch = {0};
+    MDB_cursor *cur = NULL;
+    unsigned n = 0;
+    MDB_txn *txn;
+    int rc;
+
+    AN(d);
+    AN(fn);
+    if (check_key(d, key, klen) != 0 || klen + 1 > d->maxkey || max == 0)
+        return 0;
+    rc = rtxn_begin(d, &txn);
+    if (rc != 0)
+        return mdb_errno(rc);
+    rc = mdb_cursor_open(txn, d->objects, &cur);
+    if (rc != 0)
+        goto out;
+    /* the key itself, then the range "<key><sep>..." (chunk records, which hold a NUL, skipped) */
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    memcpy(first, key, klen);
+    first[klen] = sep;
+    for (int pass = 0; rc == 0 || (pass == 0 && rc == MDB_NOTFOUND); pass = 1) {
+        if (pass == 1) {
+            if (n == max || k.mv_size <= klen || memcmp(k.mv_data, first, klen + 1) != 0)
+                break;
+        }
+        if (rc == 0 && memchr(k.mv_data, '\0', k.mv_size) == NULL) {
+            const void *blob = NULL;
+            size_t len = 0;
+            int r;
+
+            scratch.off = scratch.len = 0;
+            r = read_entry(d, txn, k.mv_data, k.mv_size, &v, &scratch, &blob, &len);
+            if (r != 0 && r != -EBADMSG) {
+                rc = MDB_PANIC;
+                break;
+            }
+            fn(arg, k.mv_data, k.mv_size, r, blob, len);
+            n++;
+        }
+        if (pass == 0) {
+            k.mv_data = first;
+            k.mv_size = klen + 1;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        } else {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+    }
+    mdb_cursor_close(cur);
+out:
+    rtxn_end(d, txn);
+    buf_free(&scratch);
+    return (rc == 0 || rc == MDB_NOTFOUND) ? (int)n : mdb_errno(rc);
 }
 
 int disk_del(struct disk *d, const char *key, size_t klen)
@@ -533,33 +780,153 @@ uint64_t disk_del_prefix(struct disk *d, const char *prefix, size_t plen)
     /* Chunk records share their key's prefix and sort right after it: the range holds them. */
     rc = mdb_cursor_get(cur, &k, &v, plen == 0 ? MDB_FIRST : MDB_SET_RANGE);
     while (rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
-        struct hdr h;
+        size_t klen = k.mv_size;
 
-        if (memchr(k.mv_data, '\0', k.mv_size) == NULL) {
-            if (hdr_parse(&v, &h) == 0) {
-                unsigned char sk[8];
-                MDB_val ok = {.mv_size = 8, .mv_data = sk};
-
-                put_be64(sk, h.seq);
-                rc = mdb_del(txn, d->order, &ok, NULL);
-                if (rc != 0 && rc != MDB_NOTFOUND)
-                    break;
-            }
-            n++;
-        }
-        if (k.mv_size > sizeof(last)) {
+        if (klen > sizeof(last)) {
             rc = MDB_CORRUPTED;
             break;
         }
-        memcpy(last, k.mv_data, k.mv_size);
-        rc = mdb_cursor_del(cur, 0);
-        if (rc != 0)
-            break;
+        memcpy(last, k.mv_data, klen);
+        if (memchr(last, '\0', klen) == NULL) {
+            rc = del_locked(d, txn, last, klen); /* the entry, its chunks, its side records */
+            if (rc != 0)
+                break;
+            n++;
+        } else {
+            rc = mdb_cursor_del(cur, 0); /* a chunk whose entry is gone */
+            if (rc != 0)
+                break;
+        }
         rc = cursor_next_after_del(cur, &k, &v, last);
     }
     mdb_cursor_close(cur);
     if ((rc != 0 && rc != MDB_NOTFOUND) || mdb_txn_commit(txn) != 0) {
         if (rc != 0 && rc != MDB_NOTFOUND)
+            mdb_txn_abort(txn);
+        return 0;
+    }
+    return n;
+}
+
+/* 1 if the tag list of the entry under <key> (<klen> bytes) names <tag> (<tlen> bytes). */
+static int entry_has_tag(struct disk *d, MDB_txn *txn, const char *key, size_t klen,
+                         const char *tag, size_t tlen)
+{
+    MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v;
+    const char *p, *t;
+    struct hdr h;
+    size_t tl;
+
+    if (mdb_get(txn, d->objects, &k, &v) != 0 || hdr_parse(&v, &h) != 0)
+        return 0;
+    p = h.tags;
+    while ((t = next_tag(&p, h.tags + h.tags_len, &tl)) != NULL) {
+        if (tl == tlen && memcmp(t, tag, tlen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+uint64_t disk_del_tag(struct disk *d, const char *tag, size_t tlen)
+{
+    MDB_val k = {.mv_size = tlen, .mv_data = (void *)tag}, v;
+    struct buf keys = {0};
+    MDB_cursor *cur;
+    MDB_txn *txn;
+    uint64_t n = 0;
+    int rc;
+
+    AN(d);
+    if (tlen == 0 || tlen > d->maxtag || memchr(tag, '\0', tlen) != NULL)
+        return 0;
+    if (mdb_txn_begin(d->env, NULL, 0, &txn) != 0)
+        return 0;
+    /* the keys first ("key\0" each), then the deletes: they change the records walked */
+    rc = mdb_cursor_open(txn, d->tags, &cur);
+    if (rc == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+        while (rc == 0) {
+            buf_append(&keys, v.mv_data, v.mv_size);
+            buf_append(&keys, "", 1);
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
+        }
+        mdb_cursor_close(cur);
+        rc = rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    for (size_t off = 0; rc == 0 && off < keys.len;) {
+        const char *key = keys.p + off;
+        size_t klen = strlen(key);
+        MDB_val kv = {.mv_size = klen, .mv_data = (void *)key};
+
+        off += klen + 1;
+        if (memchr(key, '\0', klen) == NULL && klen > 0 && klen <= d->maxkey &&
+            entry_has_tag(d, txn, key, klen, tag, tlen)) {
+            rc = del_locked(d, txn, key, klen);
+            n += rc == 0;
+            rc = rc == -ENOENT ? 0 : rc;
+        } else {
+            /* a stray record: its entry is gone, or was replaced without the tag */
+            rc = mdb_del(txn, d->tags, &k, &kv);
+            rc = rc == MDB_NOTFOUND ? 0 : rc;
+        }
+    }
+    buf_free(&keys);
+    if (rc != 0 || mdb_txn_commit(txn) != 0) {
+        if (rc != 0)
+            mdb_txn_abort(txn);
+        return 0;
+    }
+    return n;
+}
+
+uint64_t disk_expire(struct disk *d, int64_t now, uint64_t max)
+{
+    char key[DISK_KEY_MAX];
+    MDB_cursor *cur;
+    MDB_val k, v;
+    MDB_txn *txn;
+    uint64_t n = 0;
+    int rc;
+
+    AN(d);
+    if (mdb_txn_begin(d->env, NULL, 0, &txn) != 0)
+        return 0;
+    rc = mdb_cursor_open(txn, d->expiry, &cur);
+    while (rc == 0 && n < max) {
+        MDB_val ek, ev;
+        uint64_t seq;
+        size_t klen;
+        struct hdr h;
+
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        if (rc != 0)
+            break;
+        if (k.mv_size == 16 && (int64_t)get_be64(k.mv_data) > now)
+            break;
+        seq = k.mv_size == 16 ? get_be64((const unsigned char *)k.mv_data + 8) : 0;
+        klen = v.mv_size < sizeof(key) ? v.mv_size : 0;
+        memcpy(key, v.mv_data, klen);
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0 || klen == 0)
+            continue;
+        ek.mv_size = klen;
+        ek.mv_data = key;
+        rc = mdb_get(txn, d->objects, &ek, &ev);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0; /* a stray record */
+            continue;
+        }
+        if (rc != 0)
+            break;
+        if (hdr_parse(&ev, &h) == 0 && h.seq != seq)
+            continue; /* replaced since: its own record is elsewhere */
+        rc = del_locked(d, txn, key, klen);
+        rc = rc < 0 ? (rc == -ENOENT ? 0 : MDB_PANIC) : 0;
+        n++;
+    }
+    /* the cursor goes with the transaction (a write transaction's cursors do) */
+    if ((rc != 0 && rc != MDB_NOTFOUND) || n == 0 || mdb_txn_commit(txn) != 0) {
+        if ((rc != 0 && rc != MDB_NOTFOUND) || n == 0)
             mdb_txn_abort(txn);
         return 0;
     }
@@ -574,7 +941,7 @@ int disk_stats(struct disk *d, struct disk_stats *out)
 
     AN(d);
     AN(out);
-    rc = mdb_txn_begin(d->env, NULL, MDB_RDONLY, &txn);
+    rc = rtxn_begin(d, &txn);
     if (rc != 0)
         return mdb_errno(rc);
     rc = mdb_stat(txn, d->order, &st);
@@ -583,7 +950,11 @@ int disk_stats(struct disk *d, struct disk_stats *out)
         out->used = used_bytes(d, txn);
         out->map_size = d->map_size;
     }
-    mdb_txn_abort(txn);
+    if (rc == 0 && (rc = mdb_stat(txn, d->tags, &st)) == 0)
+        out->tag_records = st.ms_entries;
+    if (rc == 0 && (rc = mdb_stat(txn, d->expiry, &st)) == 0)
+        out->expiry_records = st.ms_entries;
+    rtxn_end(d, txn);
     return mdb_errno(rc);
 }
 
@@ -642,17 +1013,23 @@ static int env_open(struct disk *d, char *err, size_t errlen)
 {
     MDB_val vk = {.mv_size = 7, .mv_data = "version"}, v;
     uint32_t version = DISK_VERSION;
+    uint64_t map = d->map_size;
     MDB_envinfo info;
+    struct stat sb;
     MDB_stat st;
     MDB_txn *txn;
     int rc, ks;
 
+    /* A file made under a larger budget may hold more than the new one: LMDB's map must cover
+     * it with room to spare, or not even a delete fits (pages are copied on write). */
+    if (stat(d->path, &sb) == 0 && (uint64_t)sb.st_size + (uint64_t)sb.st_size / 8 > map)
+        map = (uint64_t)sb.st_size + (uint64_t)sb.st_size / 8 + (1u << 20);
     rc = mdb_env_create(&d->env);
     if (rc != 0)
         goto fail;
-    rc = mdb_env_set_mapsize(d->env, (size_t)d->map_size);
+    rc = mdb_env_set_mapsize(d->env, (size_t)map);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(d->env, 4);
+        rc = mdb_env_set_maxdbs(d->env, 6);
     if (rc == 0)
         rc = mdb_env_set_maxreaders(d->env, DISK_MAXREADS);
     if (rc == 0)
@@ -663,6 +1040,7 @@ static int env_open(struct disk *d, char *err, size_t errlen)
     d->maxkey = (size_t)ks - DISK_SUFFIX;
     if (d->maxkey > DISK_KEY_MAX - DISK_SUFFIX)
         d->maxkey = DISK_KEY_MAX - DISK_SUFFIX;
+    d->maxtag = (size_t)ks < DISK_TAG_MAX ? (size_t)ks : DISK_TAG_MAX;
     AZ(mdb_env_stat(d->env, &st));
     d->psize = st.ms_psize;
 
@@ -676,10 +1054,14 @@ static int env_open(struct disk *d, char *err, size_t errlen)
         rc = mdb_dbi_open(txn, "objects", MDB_CREATE, &d->objects);
     if (rc == 0)
         rc = mdb_dbi_open(txn, "order", MDB_CREATE, &d->order);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "tags", MDB_CREATE | MDB_DUPSORT, &d->tags);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &d->expiry);
     if (rc == 0) {
         rc = mdb_get(txn, d->meta, &vk, &v);
-        if (rc == MDB_NOTFOUND && mdb_stat(txn, d->main, &st) == 0 && st.ms_entries == 3) {
-            /* a new file: only our three databases in it */
+        if (rc == MDB_NOTFOUND && mdb_stat(txn, d->main, &st) == 0 && st.ms_entries == 5) {
+            /* a new file: only our five databases in it */
             v.mv_size = sizeof(version);
             v.mv_data = &version;
             rc = mdb_put(txn, d->meta, &vk, &v, 0);
@@ -694,8 +1076,11 @@ static int env_open(struct disk *d, char *err, size_t errlen)
         mdb_txn_abort(txn);
     if (rc != 0)
         goto fail;
+    /* The budget is what was asked. LMDB's map is larger when the file was made with a larger
+     * one (it never shrinks): we still keep to the budget. */
     AZ(mdb_env_info(d->env, &info));
-    d->map_size = info.me_mapsize; /* XXX(#4): larger than asked when the file holds more */
+    if (info.me_mapsize < d->map_size)
+        d->map_size = info.me_mapsize;
     /* Large values take contiguous pages: in a small map, free space is too fragmented for
      * runs of DISK_CHUNK, so the chunks shrink with the map. */
     d->chunk = DISK_CHUNK;
@@ -733,6 +1118,7 @@ int disk_open(const char *path, uint64_t map_size, struct disk **out, char *err,
     d->path = xstrndup(path, strlen(path));
     d->pidfd = -1;
     d->map_size = map_size;
+    AZ(pthread_mutex_init(&d->rmu, NULL));
     if (errlen > 0)
         err[0] = '\0';
     rc = lock_pid(d, err, errlen);
@@ -761,6 +1147,7 @@ int disk_open(const char *path, uint64_t map_size, struct disk **out, char *err,
 fail:
     if (d->pidfd >= 0)
         close(d->pidfd);
+    pthread_mutex_destroy(&d->rmu);
     free(d->path);
     free(d);
     return rc == -EBADMSG ? -EIO : rc;
@@ -775,6 +1162,9 @@ void disk_close(struct disk **dp)
     if (d == NULL)
         return;
     *dp = NULL;
+    while (d->nrpool > 0)
+        mdb_txn_abort(d->rpool[--d->nrpool]);
+    pthread_mutex_destroy(&d->rmu);
     mdb_env_close(d->env);
     close(d->pidfd); /* releases the flock */
     free(d->path);

@@ -101,6 +101,11 @@ static void host_split(struct span host, struct span *name, struct span *port)
     *port = span_of(colon + 1, (size_t)(host.p + host.len - colon - 1));
 }
 
+uint64_t key_hash_stable(const void *p, size_t len)
+{
+    return XXH3_64bits(p, len);
+}
+
 int key_build(struct buf *b, const char *scheme, struct span host, struct span path, struct key *k)
 {
     struct span name, port;

@@ -72,6 +72,12 @@ static void raise_fd_limit(const struct conf *c)
                  (unsigned long long)rl.rlim_cur, c->max_connections, (unsigned long long)want);
 }
 
+/* The disk writer's reports, from its thread. */
+static void cache_log(int level, const char *msg)
+{
+    log_msg(level <= 1 ? LOG_LVL_WARN : LOG_LVL_INFO, "%s", msg);
+}
+
 int main(int argc, char **argv)
 {
     const char *path = "accel.conf";
@@ -134,6 +140,8 @@ int main(int argc, char **argv)
                     .hit_for_miss_ttl = (int64_t)(conf->hit_for_miss_ttl / 1000),
                 },
             .ignore_client_no_cache = (int)conf->ignore_client_no_cache,
+            .grace = (int64_t)(conf->grace / 1000),
+            .log = cache_log,
         };
         /* Each shard evicts on its own share of the budget: keep shares of at least 1 MiB so
          * that a small cache still evicts close to a global LRU order. */

@@ -25,6 +25,10 @@ struct cache_conf {
     struct policy_conf policy;
     int ignore_client_no_cache;
     struct disk *disk; /* the disk tier, or NULL; the cache takes it and closes it */
+    int64_t grace;     /* seconds a stale object may stand in for a failing origin */
+    /* Where the disk writer reports what a person should know (level 1 warning, 2 info), from
+     * its own thread; NULL: nowhere. */
+    void (*log)(int level, const char *msg);
 };
 
 enum cache_res {
@@ -53,11 +57,19 @@ struct cache_req {
 struct cache_stats {
     uint64_t objects, bytes, budget, evictions;
     uint64_t disk_hits, disk_writes, disk_dropped, disk_errors;
+    uint64_t disk_evicted, disk_expired;
 };
 
 /* A cache for <cc>. With a disk tier, starts its writer thread: complete objects are written
  * through asynchronously (a bounded queue; past it they are dropped and counted), and a memory
- * miss looks on disk before fetching. */
+ * miss with no stale copy and no fetch under way reads the key and its Vary variants from disk
+ * (a variant is stored as "<key> <hash of its Vary values>"). Between batches the writer
+ * removes entries past their usefulness (freshness, then the longest of stale-while-revalidate,
+ * stale-if-error and grace) and, past 80% of the disk budget, the oldest down to 70%. The
+ * file system filling up (ENOSPC) is logged once, through cc->log, until writes succeed again.
+ * Tags come from the response's Surrogate-Key (space-separated) and Cache-Tag
+ * (comma-separated) fields: at most 64 per object; a tag above DISK_TAG_MAX bytes is only
+ * purged from memory. */
 struct cache *cache_new(const struct cache_conf *cc);
 
 /* Writes what the writer still has queued, stops it, closes the disk tier, frees the cache. */
@@ -103,14 +115,16 @@ enum cache_purge {
     CACHE_PURGE_KEY = 0, /* every variant stored under one key */
     CACHE_PURGE_PREFIX,  /* every key that starts with the argument */
     CACHE_PURGE_ALL,
+    CACHE_PURGE_TAG, /* every object whose Surrogate-Key or Cache-Tag names the argument */
 };
 
-/* Purges from both tiers the objects of <kind> (<arg>, <len>: the key or the prefix). Hard
+/* Purges from both tiers the objects of <kind> (<arg>, <len>: the key, prefix or tag). Hard
  * (<soft> 0): they leave the cache. Soft: in memory they become stale from <now> on and stay for
  * revalidation, stale-while-revalidate, stale-if-error and grace; on disk they are removed, so
  * that a restart cannot bring them back fresh. Objects still being fetched leave the index
- * either way: their fetch completes for its readers but is not stored. Returns how many memory
- * objects it purged. XXX(#4): by tag. */
+ * either way: their fetch completes for its readers but is not stored (nor a disk write still
+ * queued for a purged object). The disk side runs on the writer, in order after the writes
+ * queued before it. Returns how many memory objects it purged. */
 uint64_t cache_purge(struct cache *c, enum cache_purge kind, const char *arg, size_t len, int soft,
                      int64_t now);
 

@@ -1,11 +1,12 @@
 /* disk.h - the disk tier's storage engine: one LMDB file mapping key strings to opaque blobs
- * (fmt blobs, which this module never looks into), with an insertion order for eviction.
+ * (fmt blobs, which this module never looks into), with an insertion order for eviction, an
+ * optional expiry time per entry, and tags (any number of names per entry, to delete by).
  * Large blobs are split over several records so no single LMDB value is huge.
  *
- * Threads: one writer at a time. disk_put, disk_del, disk_evict and disk_del_prefix write and
- * the caller serializes them (one writer thread). disk_get and disk_stats only read: they may run
- * on any thread, concurrently with each other and with the writer (MDB_NOTLS read transactions).
- * disk_open and disk_close run alone. */
+ * Threads: one writer at a time. disk_put*, disk_del*, disk_evict and disk_expire write and the
+ * caller serializes them (one writer thread). disk_get, disk_get_family and disk_stats only read:
+ * they may run on any thread, concurrently with each other and with the writer (MDB_NOTLS read
+ * transactions, reset and renewed from a pool). disk_open and disk_close run alone. */
 #ifndef ACCEL_DISK_H
 #define ACCEL_DISK_H
 
@@ -18,47 +19,62 @@
  * ones in a map below 32 MiB: map/64, at least 16 KiB). */
 #define DISK_CHUNK ((size_t)512 * 1024)
 
+/* A tag list ("tag\0tag\0...") takes at most this many bytes, each tag at most DISK_TAG_MAX. */
+#define DISK_TAGS_MAX 4096u
+#define DISK_TAG_MAX  256u
+
 struct disk;
 
 struct disk_stats {
-    uint64_t entries;  /* blobs stored */
-    uint64_t used;     /* bytes of the pages in use by the data (not the file size) */
-    uint64_t map_size; /* the budget: the file never grows past it */
+    uint64_t entries;        /* blobs stored */
+    uint64_t used;           /* bytes of the pages in use by the data (not the file size) */
+    uint64_t map_size;       /* the budget: the data never grows past it */
+    uint64_t tag_records;    /* (tag, key) pairs indexed */
+    uint64_t expiry_records; /* entries with an expiry time */
 };
 
 /* Opens, or creates, the store in the single file <path> (LMDB's lock file is <path>-lock) with
- * a map of <map_size> bytes, which is the disk budget. Takes an exclusive lock on <path>.pid and
- * writes our pid in it. On success returns 0 and a new store in *<out>, owned by the caller
- * (disk_close()). A file that is not a store of our version (garbage, another LMDB, another
- * format version) is renamed to <path>.corrupt-<unix time> and a fresh store is created: that
- * still returns 0, disk_was_reset() answers 1, and <err> holds a line for the caller to log.
- * Errors, with a message in <err> (at most <errlen> bytes, NUL-terminated):
- * -EBUSY another store (this process or another) holds <path>: "<path> is in use by process N";
- * -EACCES, -EROFS, -ENOENT... (a negative errno) the file or its directory cannot be used;
- * -EIO any other LMDB failure. On error *<out> is left untouched. */
+ * a map of <map_size> bytes, which is the disk budget (a file made with a larger budget keeps
+ * its size, LMDB files never shrink, but its data is kept within the new budget). Takes an
+ * exclusive lock on <path>.pid and writes our pid in it. On success returns 0 and a new store in
+ * *<out>, owned by the caller (disk_close()). A file that is not a store of our version (garbage,
+ * another LMDB, another format version) is renamed to <path>.corrupt-<unix time> and a fresh store
+ * is created: that still returns 0, disk_was_reset() answers 1, and <err> holds a line for the
+ * caller to log. Errors, with a message in <err> (at most <errlen> bytes, NUL-terminated): -EBUSY
+ * another store (this process or another) holds <path>: "<path> is in use by process N"; -EACCES,
+ * -EROFS, -ENOENT... (a negative errno) the file or its directory cannot be used; -EIO any other
+ * LMDB failure. On error *<out> is left untouched. */
 int disk_open(const char *path, uint64_t map_size, struct disk **out, char *err, size_t errlen);
 
 /* Returns 1 when disk_open() had to move a bad file aside and start empty, else 0. */
 int disk_was_reset(const struct disk *d);
 
-/* Stores the <len> bytes at <blob> under the <klen> bytes of <key> (no NUL in them) in one
- * transaction, replacing any previous value; the entry becomes the newest in eviction order.
- * When the map is full, evicts the oldest entries and retries once. Returns 0, or
- * -EINVAL (empty key or a key holding NUL), -ENAMETOOLONG (key above what LMDB accepts, less
- * the room for the chunk suffix), -ENOSPC (still no room, e.g. a blob larger than the map),
- * -EIO. On error the store is unchanged (bar the eviction). Nothing is kept of <key>, <blob>. */
-int disk_put(struct disk *d, const char *key, size_t klen, const void *blob, size_t len);
-
 struct disk_item {
-    const char *key;
+    const char *key; /* <klen> bytes, no NUL */
     size_t klen;
     const void *blob;
     size_t len;
+    const char *tags; /* "tag\0tag\0..." (<tags_len> bytes, ending with a NUL), or NULL, 0 */
+    size_t tags_len;
+    int64_t expires; /* when disk_expire() may remove the entry (seconds); 0: never */
 };
 
-/* Stores the <n> <items> like disk_put(), all in one transaction (the writer's batches). When
- * they do not all fit, falls back to disk_put() for each, with its eviction. Returns 0 or the
- * first error. */
+/* Stores item <it> in one transaction, replacing any previous value of its key (and its tags
+ * and expiry time); the entry becomes the newest in eviction order. When the budget is full,
+ * evicts the oldest entries and retries once. Returns 0, or
+ * -EINVAL (empty key, a key holding NUL, a malformed tag list, a tag above DISK_TAG_MAX),
+ * -ENAMETOOLONG (key above what LMDB accepts, less the room for the chunk suffix),
+ * -EFBIG (still no room in the budget, e.g. a blob larger than it),
+ * -ENOSPC (the file system holding the file is full), -EIO. On error the store is unchanged
+ * (bar the eviction). Nothing is kept of the item's pointers. */
+int disk_put_item(struct disk *d, const struct disk_item *it);
+
+/* disk_put_item() of <key>, <blob>, without tags or expiry time. */
+int disk_put(struct disk *d, const char *key, size_t klen, const void *blob, size_t len);
+
+/* Stores the <n> <items> like disk_put_item(), all in one transaction (the writer's batches).
+ * When they do not all fit, falls back to disk_put_item() for each, with its eviction. Returns
+ * 0 or the first error. */
 int disk_put_many(struct disk *d, const struct disk_item *items, unsigned n);
 
 /* Appends to <out> the blob stored under <key> (<klen> bytes), reassembled from its chunks.
@@ -67,7 +83,19 @@ int disk_put_many(struct disk *d, const struct disk_item *items, unsigned n);
  * what it held before. */
 int disk_get(struct disk *d, const char *key, size_t klen, struct buf *out);
 
-/* Removes the entry under <key> (<klen> bytes): its value, chunks and order record.
+/* What disk_get_family() hands over for each entry: its key; <rc> 0 and the blob, valid only
+ * during the call; or <rc> -EBADMSG for a corrupt entry (<blob> NULL), for the caller to
+ * delete. */
+typedef void disk_entry_fn(void *arg, const char *key, size_t klen, int rc, const void *blob,
+                           size_t len);
+
+/* Calls <fn> for the entry under <key> (<klen> bytes), if any, then for each entry whose key is
+ * <key>, <sep>, and anything (a family: an object and its variants), in key order, at most <max>
+ * calls in all, inside one read transaction. Returns how many calls, or a negative errno. */
+int disk_get_family(struct disk *d, const char *key, size_t klen, char sep, unsigned max,
+                    disk_entry_fn *fn, void *arg);
+
+/* Removes the entry under <key> (<klen> bytes): its value, chunks and side records.
  * Returns 0; -ENOENT when absent; -EIO. A corrupt entry is removed too. */
 int disk_del(struct disk *d, const char *key, size_t klen);
 
@@ -79,6 +107,14 @@ uint64_t disk_evict(struct disk *d, uint64_t target);
 /* Removes every entry whose key starts with the <plen> bytes at <prefix> (plen 0: all of them),
  * in one transaction. Returns how many (0 on an LMDB error, which leaves the store unchanged). */
 uint64_t disk_del_prefix(struct disk *d, const char *prefix, size_t plen);
+
+/* Removes every entry tagged <tag> (<tlen> bytes), in one transaction. Returns how many (0 on an
+ * LMDB error, which leaves the store unchanged). */
+uint64_t disk_del_tag(struct disk *d, const char *tag, size_t tlen);
+
+/* Removes entries whose expiry time is at most <now>, soonest first, at most <max> of them, in
+ * one transaction. Returns how many (0 on an LMDB error). */
+uint64_t disk_expire(struct disk *d, int64_t now, uint64_t max);
 
 /* Fills *<out> with the entries, the bytes in use and the map size. Returns 0 or -EIO. */
 int disk_stats(struct disk *d, struct disk_stats *out);

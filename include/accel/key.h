@@ -21,6 +21,9 @@ void key_init(void);
 /* XXH3 of the <len> bytes at <p> with the process seed. */
 uint64_t key_hash(const char *p, size_t len);
 
+/* XXH3 of the <len> bytes at <p> without a seed: the same in every process (names on disk). */
+uint64_t key_hash_stable(const void *p, size_t len);
+
 /* Appends the key for <scheme> ("http"), <host> (as sent: may hold a port, may be [IPv6]) and
  * <path> (origin-form path?query) to <b> and fills *<k> (k->p points into b, valid until b
  * changes). Returns 0, or -EINVAL when the host is empty. */

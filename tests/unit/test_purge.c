@@ -197,3 +197,167 @@ Test(purge, reaches_the_disk_tier)
     cache_free(&c);
     cr_assert_not(on_disk("http://d/keep"));
 }
+
+/* Stores <key> fresh for <ttl> s at T0 with head <head>, for a request with fields <f>; when
+ * <vary> is not NULL, the response varies on it. */
+static void store_full(struct cache *c, const char *key, const char *head, int64_t ttl,
+                       const struct field *f, unsigned nf, const char *vary, const char *body)
+{
+    struct cache_req r = {.key = {key, strlen(key), key_hash(key, strlen(key))},
+                          .fields = f,
+                          .n_fields = nf,
+                          .now = T0,
+                          .now_ms = (uint64_t)T0 * 1000u};
+    struct obj *o;
+
+    policy_cc_init(&r.cc);
+    cr_assert_eq(cache_lookup(c, &r, &o, NULL), CACHE_MISS, "%s", key);
+    o->status = 200;
+    o->t_req = o->t_resp = o->date = T0;
+    o->ttl = ttl;
+    if (vary != NULL)
+        o->vary_len = cache_vary_build(span_of(vary, strlen(vary)), f, nf, &o->vary);
+    obj_set_head(o, head, strlen(head));
+    obj_append(o, body, strlen(body));
+    obj_finish(o, OBJ_COMPLETE);
+    cache_complete(c, o);
+    obj_unref(&o);
+}
+
+/* Looks <key> up for a request with fields <f> at <now>; on a hit, checks the body. */
+static int hit_body(struct cache *c, const char *key, const struct field *f, unsigned nf,
+                    int64_t now, const char *body)
+{
+    struct cache_req r = {.key = {key, strlen(key), key_hash(key, strlen(key))},
+                          .fields = f,
+                          .n_fields = nf,
+                          .now = now,
+                          .now_ms = (uint64_t)now * 1000u};
+    struct obj *o;
+    enum cache_res res;
+
+    policy_cc_init(&r.cc);
+    res = cache_lookup(c, &r, &o, NULL);
+    if (res == CACHE_MISS) {
+        cache_remove(c, o);
+        obj_finish(o, OBJ_FAILED);
+    } else if (res == CACHE_HIT) {
+        cr_assert_eq(obj_avail(o), strlen(body));
+        cr_assert(memcmp(o->first->data, body, strlen(body)) == 0, "%s: wrong body", key);
+    }
+    obj_unref(&o);
+    return res == CACHE_HIT;
+}
+
+static const char tagged_ab[] = "HTTP/1.1 200 OK\r\nSurrogate-Key: team-a  product-7\r\n";
+static const char tagged_b[] = "HTTP/1.1 200 OK\r\nCache-Tag: product-7,other\r\n";
+static const char tagged_c[] = "HTTP/1.1 200 OK\r\nSurrogate-Key: team-c\r\n"
+                               "Surrogate-Key: product-8\r\n";
+
+Test(purge, by_tag_in_both_tiers)
+{
+    struct cache *c = mk(1);
+
+    store_full(c, "http://t/1", tagged_ab, 600, NULL, 0, NULL, "one");
+    store_full(c, "http://t/2", tagged_b, 600, NULL, 0, NULL, "two");
+    store_full(c, "http://t/3", tagged_c, 600, NULL, 0, NULL, "three");
+    store(c, "http://t/plain");
+    cache_free(&c);
+    c = mk(1);
+    cr_assert(hit(c, "http://t/1", T0 + 1)); /* in memory again; http://t/2 only on disk */
+    cr_assert_eq(cache_purge(c, CACHE_PURGE_TAG, "product", 7, 0, T0 + 2), 0, "whole tags only");
+    cr_assert_eq(cache_purge(c, CACHE_PURGE_TAG, "product-7", 9, 0, T0 + 2), 1);
+    cr_assert_not(hit(c, "http://t/1", T0 + 3));
+    cr_assert_not(hit(c, "http://t/2", T0 + 3), "the disk-only copy was purged too");
+    cr_assert(hit(c, "http://t/3", T0 + 3));
+    cr_assert_eq(cache_purge(c, CACHE_PURGE_TAG, "product-8", 9, 0, T0 + 4), 1,
+                 "a second Surrogate-Key field counts");
+    cr_assert_eq(cache_purge(c, CACHE_PURGE_TAG, "", 0, 0, T0 + 4), 0);
+    cache_free(&c);
+    cr_assert_not(on_disk("http://t/1"));
+    cr_assert_not(on_disk("http://t/2"));
+    cr_assert_not(on_disk("http://t/3"));
+    cr_assert(on_disk("http://t/plain"));
+}
+
+Test(purge, soft_by_tag_keeps_memory_stale_and_clears_disk)
+{
+    struct cache *c = mk(1);
+    struct cache_req r = {.key = {"http://t/1", 10, key_hash("http://t/1", 10)},
+                          .now = T0 + 5,
+                          .now_ms = (uint64_t)(T0 + 5) * 1000u};
+    struct obj *o, *stale;
+
+    store_full(c, "http://t/1", tagged_ab, 600, NULL, 0, NULL, "one");
+    cr_assert_eq(cache_purge(c, CACHE_PURGE_TAG, "team-a", 6, 1, T0 + 2), 1);
+    policy_cc_init(&r.cc);
+    cr_assert_eq(cache_lookup(c, &r, &o, &stale), CACHE_MISS);
+    cr_assert_not_null(stale);
+    cache_remove(c, o);
+    obj_finish(o, OBJ_FAILED);
+    obj_unref(&o);
+    obj_unref(&stale);
+    cache_free(&c);
+    cr_assert_not(on_disk("http://t/1"));
+}
+
+/* Vary variants go to disk under names of their own and come back, each to its own requests;
+ * a key purge takes them all. */
+Test(purge, variants_survive_a_restart)
+{
+    static const char head[] = "HTTP/1.1 200 OK\r\nVary: Accept-Language\r\n";
+    struct field en = {.name = {"Accept-Language", 15}, .value = {"en", 2}};
+    struct field fr = {.name = {"Accept-Language", 15}, .value = {"fr", 2}};
+    struct field de = {.name = {"Accept-Language", 15}, .value = {"de", 2}};
+    struct cache *c = mk(1);
+
+    store_full(c, "http://v/page", head, 600, &en, 1, "Accept-Language", "hello");
+    store_full(c, "http://v/page", head, 600, &fr, 1, "Accept-Language", "bonjour");
+    store(c, "http://v/pages"); /* a neighbour sharing the prefix */
+    cr_assert(hit_body(c, "http://v/page", &fr, 1, T0 + 1, "bonjour"));
+    cache_free(&c);
+
+    c = mk(1);
+    cr_assert(hit_body(c, "http://v/page", &fr, 1, T0 + 1, "bonjour"));
+    cr_assert(hit_body(c, "http://v/page", &en, 1, T0 + 1, "hello"));
+    cr_assert_not(hit_body(c, "http://v/page", &de, 1, T0 + 1, ""), "no such variant");
+    cr_assert_eq(cache_purge(c, CACHE_PURGE_KEY, "http://v/page", 13, 0, T0 + 2), 2);
+    cache_free(&c);
+
+    c = mk(1);
+    cr_assert_not(hit_body(c, "http://v/page", &en, 1, T0 + 3, "hello"));
+    cr_assert_not(hit_body(c, "http://v/page", &fr, 1, T0 + 3, "bonjour"));
+    cr_assert(hit(c, "http://v/pages", T0 + 3), "the neighbour is not a variant");
+    cache_free(&c);
+}
+
+/* The writer removes from disk what nothing can use any more: past freshness and every stale
+ * window (here stale-if-error 30 s). What is still useful stays. */
+Test(purge, the_writer_expires_what_is_past_its_windows)
+{
+    struct cache *c = mk(1);
+    struct obj *o;
+
+    store_full(c, "http://x/short", "HTTP/1.1 200 OK\r\n", 10, NULL, 0, NULL, "s");
+    cr_assert_eq(look(c, "http://x/sie", T0, &o), CACHE_MISS);
+    o->status = 200;
+    o->t_req = o->t_resp = o->date = T0;
+    o->ttl = 10;
+    o->sie = 30;
+    obj_set_head(o, "HTTP/1.1 200 OK\r\n", 17);
+    obj_finish(o, OBJ_COMPLETE);
+    cache_complete(c, o);
+    obj_unref(&o);
+    store(c, "http://x/long");
+    cache_free(&c);
+    cr_assert(on_disk("http://x/short"));
+
+    /* 20 s later: the short one is useless, the other within stale-if-error */
+    c = mk(1);
+    cr_assert_not(hit(c, "http://x/nothing", T0 + 20)); /* the clock moves */
+    store(c, "http://x/trigger");                       /* the writer runs */
+    cache_free(&c);
+    cr_assert_not(on_disk("http://x/short"));
+    cr_assert(on_disk("http://x/sie"));
+    cr_assert(on_disk("http://x/long"));
+}
