@@ -174,3 +174,95 @@ Test(disk, small_disk_budget_stays_within_its_file_size)
     cr_assert(e2e_accel_alive(a));
     cr_assert_eq(e2e_accel_stop(a, 10000), 0);
 }
+
+static void varies(const struct e2e_req *req, struct e2e_action *act, void *arg)
+{
+    const char *lang = e2e_hdrs_get(&req->hdrs, "Accept-Language");
+
+    (void)arg;
+    act->headers = "Cache-Control: max-age=600\r\nVary: Accept-Language\r\n"
+                   "Surrogate-Key: page-v\r\n";
+    act->body = lang != NULL && strcmp(lang, "fr") == 0 ? "bonjour" : "hello";
+}
+
+/* GET /v with Accept-Language <lang>: returns the X-Cache letter; checks the body. */
+static char get_lang(struct e2e_accel *a, const char *lang, const char *want)
+{
+    char req[160];
+    struct e2e_resp r;
+    char verdict;
+
+    snprintf(req, sizeof(req), "GET /v HTTP/1.1\r\nHost: h\r\nAccept-Language: %s\r\n\r\n", lang);
+    cr_assert_eq(e2e_request(a->port, req, &r, 0), 0, "GET /v (%s): no answer", lang);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(r.body_len, strlen(want), "GET /v (%s): %llu bytes", lang,
+                 (unsigned long long)r.body_len);
+    cr_assert(memcmp(r.body, want, strlen(want)) == 0, "GET /v (%s): wrong variant", lang);
+    verdict = e2e_hdrs_get(&r.hdrs, "X-Cache")[0];
+    e2e_resp_free(&r);
+    return verdict;
+}
+
+/* Both variants of a Vary response are written through and each comes back to its own
+ * requests after a restart, without the origin. */
+Test(disk, vary_variants_survive_a_restart)
+{
+    const char *dir = e2e_tmpdir();
+    char extra[256];
+    struct e2e_accel *a;
+
+    origin = e2e_origin_start();
+    e2e_origin_set_handler(origin, varies, NULL);
+    a = e2e_accel_start(disk_conf(dir, extra, sizeof(extra)), e2e_origin_port(origin));
+    cr_assert_eq(get_lang(a, "en", "hello"), 'M');
+    cr_assert_eq(get_lang(a, "fr", "bonjour"), 'M');
+    cr_assert_eq(get_lang(a, "fr", "bonjour"), 'H');
+    cr_assert_eq(e2e_accel_stop(a, 10000), 0);
+
+    a = e2e_accel_start(extra, e2e_origin_port(origin));
+    cr_assert_eq(get_lang(a, "fr", "bonjour"), 'H', "the fr variant did not come back");
+    cr_assert_eq(get_lang(a, "en", "hello"), 'H', "the en variant did not come back");
+    cr_assert_eq(e2e_origin_nreqs(origin), 2, "the origin was asked again after restart");
+    cr_assert_eq(get_lang(a, "de", "hello"), 'M', "a third language is a new variant");
+    cr_assert_eq(e2e_accel_stop(a, 10000), 0);
+}
+
+/* The file system holding the cache file fills up: accel says so once in its log, goes on
+ * serving (hits from memory included), and stays up. Needs a small tmpfs: mounting one takes
+ * root, so the test is skipped, saying why, where that is not allowed. */
+Test(disk, a_full_file_system_is_logged_once_and_accel_keeps_serving)
+{
+    const char *dir = e2e_tmpdir();
+    char cmd[512], extra[512], *log;
+    struct e2e_accel *a;
+    const char *p;
+    unsigned n = 0, hits = 0;
+
+    snprintf(cmd, sizeof(cmd), "mount -t tmpfs -o size=1m accel-e2e %s 2>/dev/null", dir);
+    if (system(cmd) != 0) {
+        cr_skip_test("cannot mount a tmpfs here (needs root): the full-disk test did not run");
+        return;
+    }
+    /* a 64 MiB budget on a 1 MiB file system; memory holds everything */
+    snprintf(extra, sizeof(extra), "cache_disk %s/cache.mdb 64m\ncache_memory 64m\n", dir);
+    origin = e2e_origin_start();
+    e2e_origin_set_handler(origin, cacheable, NULL);
+    a = e2e_accel_start(extra, e2e_origin_port(origin));
+    for (int i = 0; i < 40; i++)
+        cr_assert_eq(get(a, i), 'M');
+    log = e2e_wait_line(a->error_log, "file system is full", 5000);
+    cr_assert_not_null(log, "no 'file system is full' line in %s", a->error_log);
+    free(log);
+    for (int i = 0; i < 40; i++)
+        hits += get(a, i) == 'H';
+    cr_assert_eq(hits, 40, "hits from memory stopped with the disk full");
+    cr_assert(e2e_accel_alive(a));
+    log = e2e_read_file(a->error_log, NULL);
+    for (p = log; (p = strstr(p, "file system is full")) != NULL; p++)
+        n++;
+    free(log);
+    cr_assert_eq(n, 1, "the full disk was logged %u times", n);
+    cr_assert_eq(e2e_accel_stop(a, 10000), 0);
+    snprintf(cmd, sizeof(cmd), "umount %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
