@@ -3,7 +3,13 @@
 # with 40 MiB for its cache, loaded by wrk with keys drawn from Zipf(0.99) over 100,000 URLs of
 # 4 KiB (about 400 MiB in all: ten times the budget), from cold, for 20 s each.
 # hit ratio = 1 - origin requests during the run / requests answered. Also reports req/s, the
-# server's resident memory (its processes summed) and what an ideal LRU would have got.
+# server's resident memory (its processes summed) and two references: "ideal" = 1 - distinct paths
+# the origin saw / requests answered, the hit ratio of a cache that never evicts (each URL fetched
+# once: a run starts cold, so every distinct URL asked for reaches the origin at least once; read
+# from the origin's /__stats, with a warning if it stopped tracking paths), and "ideal LRU", an
+# exact LRU of LRU_OBJECTS objects (what the memory budget holds) on as many Zipf requests
+# (bench/zipf-lru.py). "paths >1x" counts the paths the origin was asked for more than once
+# (refetched after an eviction, or misses that were not coalesced).
 # Prints one table and writes it to bench/results/zipf-<date>-<time>.txt.
 #
 # Usage: bench/zipf-bench.sh           (from anywhere; build first: cmake -B build && cmake --build build -j2)
@@ -46,11 +52,26 @@ start_origin
 REPORT="$RESULTS_DIR/zipf-$STAMP.txt"
 RAW="$TMP/raw.txt"
 : >"$RAW"
-declare -A RPS=() P99=() HIT=() RSS0=() RSS1=() DISK=() LRU=() ERRS=()
+declare -A RPS=() P99=() HIT=() IDEAL=() MULTI=() RSS0=() RSS1=() DISK=() LRU=() ERRS=()
+
+# The origin's counters since the last reset, from one /__stats:
+# "requests untracked distinct_paths paths_requested_more_than_once" (empty if unreadable)
+origin_stats() {
+    curl -s -m 10 "http://127.0.0.1:$ORIGIN_PORT/__stats" | python3 -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+p = d.get("paths", {})
+print(d.get("requests", 0), d.get("untracked", 0), sum(1 for c in p.values() if c > 0),
+      sum(1 for c in p.values() if c > 1))' 2>/dev/null
+}
 
 # Starts <t> cold, checks it answers a Zipf URL whole, runs wrk once, measures, stops it.
 run_one() {
     local t=$1 r=$2 out rps p50 p99 errs reqs bytes seen hit rss0 rss1 disk lru k="$1"
+    local untracked distinct multi ideal
     if ! "start_$t" "$BUDGET_MIB"; then
         stop "$t"
         return 1
@@ -68,7 +89,14 @@ run_one() {
     out=$(ZIPF_KEYS=$KEYS ZIPF_S=$ZIPF_S ZIPF_SEED=$SEED ZIPF_SIZE=$SIZE \
         timeout $((DURATION + 30)) "${PIN_LOAD[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
         -s "$ROOT/bench/zipf.lua" "http://127.0.0.1:${PORT[$t]}" 2>&1) || out=""
-    seen=$(origin_requests)
+    read -r seen untracked distinct multi < <(origin_stats)
+    if [[ -z ${seen:-} ]]; then # /__stats unreadable as JSON: the request count alone
+        seen=$(origin_requests)
+        distinct="" multi=""
+        add_note "$t" "the origin's /__stats could not be parsed (round $r): no 'ideal'"
+    elif ((untracked > 0)); then
+        add_note "$t" "the origin stopped tracking paths ($untracked untracked requests, round $r): 'ideal' is too high"
+    fi
     read -r rps p50 p99 errs reqs bytes < <(wrk_parse <<<"$out")
     if ! check_alive "$t"; then
         note "$t: ${NOTE[$t]}"
@@ -83,13 +111,20 @@ run_one() {
         return 1
     fi
     hit=$(awk -v s="${seen:-0}" -v n="$reqs" 'BEGIN {printf "%.3f", 1 - s / n}')
+    ideal="?"
+    [[ -n $distinct ]] && ideal=$(awk -v d="$distinct" -v n="$reqs" 'BEGIN {printf "%.3f", 1 - d / n}')
     lru=$(timeout 120 python3 "$ROOT/bench/zipf-lru.py" "$reqs" "$LRU_OBJECTS" "$KEYS" "$ZIPF_S" "$SEED")
-    printf 'round %d  %-8s %10s req/s  p50 %8s ms  p99 %8s ms  errors %s  requests %s  origin saw %s  hit %s  ideal LRU %s  RSS %s -> %s KiB  disk %s MiB\n' \
-        "$r" "$t" "$rps" "$p50" "$p99" "$errs" "$reqs" "${seen:-?}" "$hit" "${lru:-?}" "$rss0" "$rss1" "$disk" |
+    printf 'round %d  %-8s %10s req/s  p50 %8s ms  p99 %8s ms  errors %s  requests %s  origin saw %s for %s distinct paths (%s more than once)  hit %s  ideal %s  ideal LRU %s  RSS %s -> %s KiB  disk %s MiB\n' \
+        "$r" "$t" "$rps" "$p50" "$p99" "$errs" "$reqs" "${seen:-?}" "${distinct:-?}" "${multi:-?}" "$hit" "$ideal" \
+        "${lru:-?}" "$rss0" "$rss1" "$disk" |
         tee -a "$RAW" >&2
     RPS[$k]="${RPS[$k]:-} $rps"
     P99[$k]="${P99[$k]:-} $p99"
     HIT[$k]="${HIT[$k]:-} $hit"
+    if [[ -n $distinct ]]; then
+        IDEAL[$k]="${IDEAL[$k]:-} $ideal"
+        MULTI[$k]="${MULTI[$k]:-} $multi"
+    fi
     RSS0[$k]="${RSS0[$k]:-} $rss0"
     RSS1[$k]="${RSS1[$k]:-} $rss1"
     LRU[$k]="${LRU[$k]:-} ${lru:-0}"
@@ -107,6 +142,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 mean3() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.3f", NF ? s / NF : 0 }' <<<"$1"; }
+mean0() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.0f", NF ? s / NF : 0 }' <<<"$1"; }
 
 {
     echo "accel zipf-bench: hit ratio under a memory budget, $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -117,18 +153,24 @@ mean3() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.3f", NF ? s
     machine
     echo "$VERSIONS"
     echo
-    printf '%-8s %10s %8s %7s %10s %10s %11s %9s %7s\n' cache "req/s" "p99 ms" "hit" "ideal LRU" "RSS MiB" "RSS start" "disk MiB" errors
+    printf '%-8s %10s %8s %7s %7s %10s %10s %10s %11s %9s %7s\n' cache "req/s" "p99 ms" "hit" "ideal" "ideal LRU" \
+        "paths >1x" "RSS MiB" "RSS start" "disk MiB" errors
     for t in "${CACHES[@]}"; do
         k=$t
         [[ -n ${RPS[$k]:-} ]] || continue
-        printf '%-8s %10s %8s %7s %10s %10s %11s %9s %7s\n' "$t" "$(mean "${RPS[$k]}")" "$(mean "${P99[$k]}")" \
-            "$(mean3 "${HIT[$k]}")" "$(mean3 "${LRU[$k]}")" \
+        printf '%-8s %10s %8s %7s %7s %10s %10s %10s %11s %9s %7s\n' "$t" "$(mean "${RPS[$k]}")" "$(mean "${P99[$k]}")" \
+            "$(mean3 "${HIT[$k]}")" "$([[ -n ${IDEAL[$k]:-} ]] && mean3 "${IDEAL[$k]}" || echo -)" \
+            "$(mean3 "${LRU[$k]}")" "$([[ -n ${MULTI[$k]:-} ]] && mean0 "${MULTI[$k]}" || echo -)" \
             "$(awk -v v="$(mean "${RSS1[$k]}")" 'BEGIN {printf "%.1f", v / 1024}')" \
             "$(awk -v v="$(mean "${RSS0[$k]}")" 'BEGIN {printf "%.1f", v / 1024}')" \
             "$([[ -n ${DISK[$k]:-} ]] && mean "${DISK[$k]}" || echo -)" "${ERRS[$k]}"
     done
     echo
     echo "'hit' = 1 - (origin requests during the run / requests answered), cold start included."
+    echo "'ideal' = 1 - (distinct paths the origin saw / requests answered): a cache that never evicts, each URL"
+    echo "fetched once (runs start cold, so each distinct URL asked for reaches the origin at least once)."
+    echo "'paths >1x' = paths the origin was asked for more than once (refetched after eviction or expiry,"
+    echo "or concurrent misses not coalesced); 0 if the cache reached 'ideal'."
     echo "'ideal LRU' = an exact LRU holding $LRU_OBJECTS objects, from cold, on as many requests drawn from the"
     echo "same distribution (bench/zipf-lru.py); ~0.70 in steady state. $((BUDGET_MIB * 1024 / (SIZE / 1024 > 0 ? SIZE / 1024 : 1))) bodies of $SIZE bytes fill $BUDGET_MIB MiB"
     echo "with no overhead at all; headers and bookkeeping leave a real cache fewer."

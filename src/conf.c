@@ -728,6 +728,30 @@ static int set_cache_disk(struct pctx *pc, const struct directive *d, const stru
     return 0;
 }
 
+static int set_gzip_types(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    struct buf b = {0};
+    char q[80];
+
+    for (unsigned i = 1; i < st->argc; i++) {
+        const char *t = st->argv[i], *slash = strchr(t, '/');
+
+        if (slash == NULL || slash == t || slash[1] == '\0' || strchr(slash + 1, '/') != NULL ||
+            strpbrk(t, " ,;\t") != NULL) {
+            buf_free(&b);
+            return fail(pc, st->line, "%s: expected media types like text/html or text/*, got %s",
+                        d->name, quoted(q, sizeof q, t));
+        }
+        if (b.len > 0)
+            buf_append(&b, " ", 1);
+        buf_append_str(&b, t);
+    }
+    buf_append(&b, "", 1);
+    free(pc->c->gzip_types);
+    pc->c->gzip_types = b.p;
+    return 0;
+}
+
 static int set_error_log(struct pctx *pc, const struct directive *d, const struct stmt *st)
 {
     static const char *const levels[] = {
@@ -792,6 +816,10 @@ static const struct directive conf_directives[] = {
     {"grace", set_duration, 1, 1, 0, FIELD(grace), 0, UINT64_MAX},
     {"coalesce_max", set_num, 1, 1, 0, FIELD(coalesce_max), 1, 1000000},
     {"coalesce_timeout", set_duration, 1, 1, 0, FIELD(coalesce_timeout), 1, UINT64_MAX},
+    {"gzip", set_flag, 1, 1, 0, FIELD(gzip), 0, 1},
+    {"gzip_level", set_num, 1, 1, 0, FIELD(gzip_level), 1, 9},
+    {"gzip_min_length", set_size, 1, 1, 0, FIELD(gzip_min_length), 0, UINT64_MAX},
+    {"gzip_types", set_gzip_types, 1, 63},
 };
 
 /* Applies the statements at <st> with the <n> directives of <tab>; <seen>[i] holds the line
@@ -861,6 +889,10 @@ static void conf_defaults(struct conf *c)
     c->grace = 10 * 1000;
     c->coalesce_max = 10000;
     c->coalesce_timeout = 30 * 1000;
+    c->gzip = 1;
+    c->gzip_level = 6;
+    c->gzip_min_length = 256;
+    c->gzip_types = xstrndup(CONF_GZIP_TYPES, strlen(CONF_GZIP_TYPES));
 }
 
 /* --- API ------------------------------------------------------------------------------------- */
@@ -964,6 +996,7 @@ void conf_free(struct conf **cp)
     free(c->access_log);
     free(c->error_log);
     free(c->cache_disk);
+    free(c->gzip_types);
     free(c);
     *cp = NULL;
 }

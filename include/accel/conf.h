@@ -69,12 +69,22 @@ struct conf {
     unsigned coalesce_max; /* requests that may wait on one busy object */
     uint64_t coalesce_timeout; /* ms a request waits for a busy object's head */
 
+    /* Compression */
+    unsigned gzip;            /* gzip compressible responses once, store them compressed */
+    unsigned gzip_level;      /* zlib level, 1-9 */
+    uint64_t gzip_min_length; /* smaller bodies (by Content-Length) are left alone */
+    char *gzip_types; /* media types to compress, space-separated; a subtype may be a wildcard */
+
     char *access_log;         /* NULL when off */
     char *error_log;          /* NULL: stderr */
     char *cache_disk;         /* LMDB file of the disk tier; NULL: memory only */
     uint64_t cache_disk_size; /* its map size: the disk budget */
     enum log_level error_log_level;
 };
+
+#define CONF_GZIP_TYPES                                                                            \
+    "text/* application/json application/javascript application/xml application/rss+xml "          \
+    "application/atom+xml application/xhtml+xml application/manifest+json image/svg+xml"
 
 /* Parses the file at <path>. On success returns 0 and a new conf in *<out>, owned by the
  * caller (conf_free). On error returns -EINVAL (or a negative errno when the file cannot be

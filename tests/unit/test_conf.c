@@ -959,3 +959,29 @@ Test(conf, cache_directives)
     expect_err(BASE "coalesce_max 0\n",
                "t.conf:3: coalesce_max: expected a number from 1 to 1000000, got \"0\"");
 }
+
+Test(conf, gzip_directives)
+{
+    struct conf *c = parse_ok("listen 8080\norigin 127.0.0.1:9\n");
+
+    cr_assert_eq(c->gzip, 1);
+    cr_assert_eq(c->gzip_level, 6);
+    cr_assert_eq(c->gzip_min_length, 256);
+    cr_assert_not_null(strstr(c->gzip_types, "application/json"));
+    conf_free(&c);
+    c = parse_ok("listen 8080\norigin 127.0.0.1:9\ngzip off\ngzip_level 9\ngzip_min_length 1k\n"
+                 "gzip_types text/html application/* image/svg+xml\n");
+    cr_assert_eq(c->gzip, 0);
+    cr_assert_eq(c->gzip_level, 9);
+    cr_assert_eq(c->gzip_min_length, 1024);
+    cr_assert_str_eq(c->gzip_types, "text/html application/* image/svg+xml");
+    conf_free(&c);
+    expect_err("listen 8080\norigin 127.0.0.1:9\ngzip_level 0\n",
+               "t.conf:3: gzip_level: expected a number from 1 to 9, got \"0\"");
+    expect_err("listen 8080\norigin 127.0.0.1:9\ngzip_types html\n",
+               "t.conf:3: gzip_types: expected media types like text/html or text/*, got "
+               "\"html\"");
+    expect_err("listen 8080\norigin 127.0.0.1:9\ngzip_types text/html/x\n",
+               "t.conf:3: gzip_types: expected media types like text/html or text/*, got "
+               "\"text/html/x\"");
+}
