@@ -5,6 +5,7 @@
  *   "ACOB" u16 version, u16 flags, u32 status,
  *   i64 t_req, t_resp, date, age_value, ttl, swr, sie,
  *   u32 cc_flags, u64 content_length, u32 key_len, u32 vary_len, u32 head_len, u64 body_len,
+ *   u64 identity_len (version 2),
  *   key bytes, vary bytes, head bytes, body bytes,
  *   u64 XXH3_64bits of every byte before it.
  *
@@ -26,7 +27,7 @@
 #include "accel/key.h"
 
 #define FMT_MAGIC     "ACOB"
-#define FMT_HDR_LEN   100 /* the fixed header above */
+#define FMT_HDR_LEN   108 /* the fixed header above */
 #define FMT_SUM_LEN   8
 #define FMT_ENV_MIN   (4 + 2 + FMT_SUM_LEN) /* magic, version, checksum: enough to read them */
 #define FMT_FLAGS_MAX 0xffffu
@@ -158,6 +159,7 @@ void fmt_encode(const struct obj *o, struct buf *b)
     q = put_u32(q, (uint32_t)o->vary_len);
     q = put_u32(q, (uint32_t)o->head_len);
     q = put_u64(q, body_len);
+    q = put_u64(q, o->identity_len);
     AN(q - p == FMT_HDR_LEN);
     q = put_bytes(q, o->key, o->key_len);
     q = put_bytes(q, o->vary, o->vary_len);
@@ -198,7 +200,7 @@ int fmt_decode(const void *p, size_t len, struct obj **out)
 {
     struct rd r = {p, (const unsigned char *)p + len};
     const unsigned char *key, *vary, *head, *body;
-    uint64_t sum, body_len, content_length;
+    uint64_t sum, body_len, content_length, identity_len;
     uint32_t key_len, vary_len, head_len, status, cc_flags;
     uint16_t version, flags;
     int64_t t[7];
@@ -231,6 +233,7 @@ int fmt_decode(const void *p, size_t len, struct obj **out)
     vary_len = get_u32(&r);
     head_len = get_u32(&r);
     body_len = get_u64(&r);
+    identity_len = get_u64(&r);
 
     if (take(&r, key_len, &key) != 0 || take(&r, vary_len, &vary) != 0 ||
         take(&r, head_len, &head) != 0 || take(&r, body_len, &body) != 0 || r.p != r.end)
@@ -250,6 +253,7 @@ int fmt_decode(const void *p, size_t len, struct obj **out)
     o->sie = t[6];
     o->cc_flags = cc_flags;
     o->content_length = content_length;
+    o->identity_len = identity_len;
     if (vary_len > 0) {
         o->vary = xmalloc(vary_len);
         memcpy(o->vary, vary, vary_len);

@@ -38,6 +38,7 @@ struct obj *obj_new(const char *key, size_t len, uint64_t hash, unsigned flags)
     o->hash = hash;
     o->flags = flags;
     o->content_length = OBJ_LEN_UNKNOWN;
+    o->identity_len = OBJ_LEN_UNKNOWN;
     atomic_init(&o->head_ready, 0);
     atomic_init(&o->body_len, 0);
     atomic_init(&o->state, OBJ_BUSY);
@@ -116,6 +117,13 @@ void obj_set_head(struct obj *o, const char *head, size_t len)
         cap += head[i] == '\n';
     o->fields = xcalloc(cap, sizeof(*o->fields));
     o->n_fields = obj_split_fields(o->head, len, o->fields, cap);
+    for (unsigned i = 0; i < o->n_fields; i++) {
+        if (span_eq_ci(o->fields[i].name, "content-encoding"))
+            o->flags =
+                (span_eq_ci(o->fields[i].value, "gzip") || span_eq_ci(o->fields[i].value, "x-gzip"))
+                    ? o->flags | OBJ_F_GZIP
+                    : o->flags & ~OBJ_F_GZIP; /* a second coding: not gzip alone */
+    }
     atomic_store_explicit(&o->head_ready, 1, memory_order_release);
     wake(o);
 }

@@ -58,6 +58,8 @@ void conn_drop_obj(struct conn *c)
         obj_finish(c->obj, OBJ_FAILED);
     }
     obj_unref(&c->obj);
+    store_filter_fini(&c->sf);
+    gz_dec_free(&c->unzip);
     c->owner = 0;
     c->tee = 0;
     c->dhead_done = 0;
@@ -225,6 +227,10 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
     enum deliver_range rg = DELIVER_FULL;
     size_t xlen;
 
+    int unzip = (o->flags & OBJ_F_GZIP) && !gz_accepts(f, nf);
+    void (*head)(struct buf *, const struct obj *, const char *, int64_t, uint64_t, int, int, int,
+                 const char *) = unzip ? deliver_head_identity : deliver_head;
+
     c->status = o->status;
     c->dl_end = UINT64_MAX;
     c->close_after = c->close_after || !c->req_ka || c->draining;
@@ -267,14 +273,30 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
     if (deliver_not_modified(o, f, nf, now)) {
         c->status = 304;
         c->d_nobody = 1;
-        deliver_head(&c->out, o, "HTTP/1.1 304 Not Modified", age, OBJ_LEN_UNKNOWN, 0,
-                     c->close_after, c->v10 && !c->close_after, c->xbuf);
+        head(&c->out, o, "HTTP/1.1 304 Not Modified", age, OBJ_LEN_UNKNOWN, 0, c->close_after,
+             c->v10 && !c->close_after, c->xbuf);
         c->dhead_done = 1;
         c->xcache = c->xbuf;
         return;
     }
-    if (st == OBJ_COMPLETE)
+    if (unzip) {
+        /* Inflated on the way out: its length is known once the object is complete, and a
+         * Range (which a server may ignore, RFC 9110 §14.2) gets the whole representation. */
+        length = st == OBJ_COMPLETE ? o->identity_len : OBJ_LEN_UNKNOWN;
+        if (!c->head_req && !(c->unzip = gz_dec_new())) {
+            c->status = 500;
+            c->d_nobody = 1;
+            head(&c->out, o, "HTTP/1.1 500 Internal Server Error", age, 0, 0, 1, 0, c->xbuf);
+            c->close_after = 1;
+            c->dhead_done = 1;
+            c->xcache = c->xbuf;
+            return;
+        }
+        if (c->zout == NULL && c->unzip != NULL)
+            c->zout = xmalloc(ZOUT_CAP);
+    } else if (st == OBJ_COMPLETE) {
         rg = deliver_range(o, length, f, nf, &first, &last);
+    }
     if (rg == DELIVER_UNSATISFIABLE) {
         c->status = 416;
         c->d_nobody = 1;
@@ -297,19 +319,69 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
         else
             c->chunk_out = 1;
     }
-    deliver_head(&c->out, o, status_line, age, length, c->chunk_out, c->close_after,
-                 c->v10 && !c->close_after, c->xbuf);
+    head(&c->out, o, status_line, age, length, c->chunk_out, c->close_after,
+         c->v10 && !c->close_after, c->xbuf);
     c->dhead_done = 1;
     c->xcache = c->xbuf; /* for the access log */
 }
 
 /* Writes what is pending in <out> and the object's bytes after the delivery position, up to
  * <avail>. Returns -1 when the client is gone. */
+/* deliver_write() for an object inflated on the way: inflates what the object holds past the
+ * delivery position into c->zout, at most one buffer ahead of the socket (a small gzip that
+ * inflates to gigabytes costs time, never memory), framed as chunks (or as is for an HTTP/1.0
+ * client, whose answer ends with the connection). Returns -1 when the client is gone or the
+ * gzip is corrupt (the answer is cut short: closing tells the client). */
+static int deliver_unzip(struct conn *c, uint64_t avail, int *progress)
+{
+    while (buf_pending(&c->out) < ZOUT_CAP) {
+        struct iovec iov[1];
+        const void *in;
+        size_t inlen, got = 0;
+        int rc;
+
+        if (deliver_iov(&c->dl, avail, iov, 1) == 0) {
+            iov[0].iov_base = (void *)"";
+            iov[0].iov_len = 0;
+        }
+        in = iov[0].iov_base;
+        inlen = iov[0].iov_len;
+        rc = gz_dec_run(c->unzip, &in, &inlen, c->zout, ZOUT_CAP, &got);
+        if (rc < 0) {
+            log_warn("%.*s: the stored gzip body does not inflate: answer cut short",
+                     (int)(c->obj->key_len > 200 ? 200 : c->obj->key_len), c->obj->key);
+            return -1;
+        }
+        c->zfull = got == ZOUT_CAP;
+        if (got > 0) {
+            if (c->chunk_out)
+                buf_printf(&c->out, "%zx\r\n", got);
+            buf_append(&c->out, c->zout, got);
+            if (c->chunk_out)
+                buf_append_str(&c->out, "\r\n");
+            *progress = 1;
+        }
+        deliver_advance(&c->dl, iov[0].iov_len - inlen);
+        if (rc == 1) {
+            deliver_advance(&c->dl, inlen); /* anything after the end of the stream */
+            if (c->dl.pos < avail)
+                continue; /* (bytes past the stream in this chunk walk: skip them too) */
+            break;
+        }
+        if (got == 0 && iov[0].iov_len == inlen)
+            break; /* needs more of the object */
+    }
+    return conn_flush_client(c, progress);
+}
+
 static int deliver_write(struct conn *c, uint64_t avail, int *progress)
 {
     struct iovec iov[17];
     unsigned n = 0;
     ssize_t w;
+
+    if (c->unzip != NULL)
+        return deliver_unzip(c, avail, progress);
 
     if (c->chunk_out) {
         /* Unknown length: frame what is there as one chunk (copied: rare, not the hit path). */
@@ -408,7 +480,13 @@ enum conn_state conn_deliver(struct conn *c)
             return CONN_WAIT;
         }
         c->resp_body_out = c->dl.pos;
-        if (c->dl.pos == avail && buf_pending(&c->out) == 0) {
+        if (c->dl.pos == avail && buf_pending(&c->out) == 0 && !(c->unzip != NULL && c->zfull)) {
+            if (st == OBJ_COMPLETE && c->unzip != NULL && !gz_dec_ended(c->unzip)) {
+                log_warn("%.*s: the stored gzip body is truncated: answer cut short",
+                         (int)(o->key_len > 200 ? 200 : o->key_len), o->key);
+                conn_close(c);
+                return CONN_WAIT;
+            }
             if (st == OBJ_COMPLETE) {
                 if (c->chunk_out)
                     buf_append_str(&c->out, "0\r\n\r\n");
@@ -431,6 +509,62 @@ enum conn_state conn_deliver(struct conn *c)
             return CONN_WAIT;
         }
     }
+}
+
+/* How the body of storable response <h> (<len> bytes, or OBJ_LEN_UNKNOWN) is stored: gzip
+ * from the origin as it is (checked on the way); a compressible identity body gzipped on the
+ * way into <sf>; anything else as it is. Returns the http_write_stored_head() flags. */
+static unsigned choose_encoding(struct conn *c, const struct http_head *h, uint64_t len,
+                                unsigned cc_flags, struct store_filter *sf)
+{
+    const struct conf *conf = conn_conf(c);
+    const struct field *ce = http_find(h, "content-encoding"), *ct = http_find(h, "content-type");
+
+    if (!conf->gzip || (h->flags & HTTP_F_NOBODY))
+        return 0;
+    if (ce != NULL) {
+        struct span v = span_trim(ce->value);
+
+        if (span_eq_ci(v, "gzip") || span_eq_ci(v, "x-gzip")) {
+            sf->check = gz_dec_new();
+            return sf->check != NULL ? HTTP_STORE_VARY_AE : 0;
+        }
+        if (!span_eq_ci(v, "identity"))
+            return 0; /* another coding: kept as the origin sent it */
+    }
+    /* RFC 9110 §15.3.7: a 206 is a part of a representation; RFC 9111 §5.2.2.6: no-transform */
+    if (h->status != 200 || http_find(h, "content-range") != NULL || (cc_flags & CC_NO_TRANSFORM))
+        return 0;
+    if (ct == NULL || !gz_type_ok(ct->value, conf->gzip_types))
+        return 0;
+    if (len != OBJ_LEN_UNKNOWN && len < conf->gzip_min_length)
+        return 0;
+    sf->enc = gz_enc_new((int)conf->gzip_level);
+    return sf->enc != NULL ? HTTP_STORE_GZIPPED | HTTP_STORE_VARY_AE : 0;
+}
+
+/* Vary value <v> without Accept-Encoding: with gzip on, accel asks the origin for gzip itself
+ * and serves each client its encoding from one stored object, so that field selects nothing.
+ * The result points into <b> (or is <v> when there was nothing to drop). */
+static struct span vary_without_ae(struct buf *b, struct span v)
+{
+    const char *p = v.p, *end = v.p + v.len;
+    int dropped = 0;
+
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        struct span t = span_trim(span_of(p, comma ? (size_t)(comma - p) : (size_t)(end - p)));
+
+        p = comma ? comma + 1 : end;
+        if (span_eq_ci(t, "accept-encoding")) {
+            dropped = 1;
+            continue;
+        }
+        if (b->len > 0)
+            buf_append(b, ",", 1);
+        buf_append_span(b, t);
+    }
+    return dropped ? span_of(b->p != NULL ? b->p : "", b->len) : v;
 }
 
 /* The owner of a busy object got the response head: store it (the fetch goes on by itself and
@@ -536,6 +670,7 @@ static void revalidated(struct conn *c)
     o->sie = pr.sie;
     o->cc_flags = pr.cc_flags;
     o->content_length = obj_avail(old);
+    o->identity_len = old->identity_len;
     if (old->vary_len > 0) {
         o->vary = xmalloc(old->vary_len);
         memcpy(o->vary, old->vary, old->vary_len);
@@ -568,6 +703,8 @@ int conn_owner_decides(struct conn *c)
     const struct field *vary;
     struct policy_resp pr;
     struct fetch_handover ho;
+    struct store_filter sf = {0};
+    unsigned store_flags;
     struct buf hb = {0};
 
     if (c->stale != NULL && h->status == 304) {
@@ -616,21 +753,31 @@ int conn_owner_decides(struct conn *c)
     o->sie = pr.sie;
     o->cc_flags = pr.cc_flags;
     o->content_length = (h->flags & HTTP_F_NOBODY) ? 0 : len;
+    store_flags = choose_encoding(c, h, len, pr.cc_flags, &sf);
+    if (store_flags & HTTP_STORE_GZIPPED)
+        o->content_length = OBJ_LEN_UNKNOWN; /* known once compressed */
     vary = http_find(h, "vary");
-    if (vary != NULL)
-        o->vary_len = cache_vary_build(vary->value, c->req.head.hdrs, c->req.head.n_hdrs, &o->vary);
-    http_write_stored_head(&hb, h, worker_date(c->w));
+    if (vary != NULL) {
+        struct buf vb = {0};
+        struct span v = conn_conf(c)->gzip ? vary_without_ae(&vb, vary->value) : vary->value;
+
+        o->vary_len = cache_vary_build(v, c->req.head.hdrs, c->req.head.n_hdrs, &o->vary);
+        buf_free(&vb);
+    }
+    http_write_stored_head(&hb, h, worker_date(c->w), store_flags);
     obj_set_head(o, hb.p, hb.len);
     buf_free(&hb);
     atomic_fetch_add_explicit(&c->w->stats.cache_stored, 1, memory_order_relaxed);
-    if (o->content_length == OBJ_LEN_UNKNOWN) {
+    if (len == OBJ_LEN_UNKNOWN && !(h->flags & HTTP_F_NOBODY)) {
         /* Unknown length: it may outgrow max_object_size, and then this client must still get
          * all of it. Stream it through as a pass (with backpressure) and copy it into the
          * object for the subscribers on the way; past the limit only the copy stops. */
         c->tee = 1;
+        c->sf = sf;
         c->xcache = "X-Cache: MISS\r\nCache-Status: accel; fwd=miss; stored\r\n";
         return 0;
     }
+    ho.sf = sf;
     ho.up = c->up;
     ho.in = c->uin;
     ho.len = c->uin_len;

@@ -126,6 +126,7 @@ void conn_free_closed(struct worker *w)
         buf_free(&c->keybuf);
         free(c->in);
         free(c->uin);
+        free(c->zout);
         c->magic = 0;
         free(c);
         worker_conn_closed(w);

@@ -16,6 +16,8 @@
 #include "accel/cache.h"
 #include "accel/conn.h"
 #include "accel/deliver.h"
+#include "accel/fetch.h"
+#include "accel/gz.h"
 #include "accel/http.h"
 #include "accel/origin.h"
 #include "accel/policy.h"
@@ -129,8 +131,14 @@ struct conn {
     struct obj *stale;       /* what a conditional fetch revalidates, what stale-if-error serves */
     char cond[512];          /* the conditional fields of a revalidation */
     uint64_t dl_end;         /* delivery stops before this body offset (a range) */
+    struct store_filter sf;  /* a tee's: how origin bytes go into c->obj */
+    unsigned zfull : 1;      /* the inflater filled c->zout: it may hold more */
+    struct gz_dec *unzip;    /* delivering a gzip object inflated (the client does not take gzip) */
+    char *zout;              /* its output, ZOUT_CAP bytes */
     struct conn *wprev, *wnext;
 };
+
+#define ZOUT_CAP (16 * 1024)
 
 /* conn.c */
 const struct conf *conn_conf(const struct conn *c);

@@ -68,22 +68,12 @@ void deliver_advance(struct deliver *d, uint64_t n)
     d->pos += n;
 }
 
-void deliver_head(struct buf *b, const struct obj *o, const char *status_line, int64_t age,
-                  uint64_t length, int chunked, int close, int keepalive_10, const char *extra)
+/* deliver_head()'s fields after the stored ones. */
+static void head_tail(struct buf *b, const struct obj *o, int64_t age, uint64_t length, int chunked,
+                      int close, int keepalive_10, const char *extra)
 {
     int bodiless = o->status == 204 || o->status == 304 || o->status < 200;
 
-    buf_reserve(b, o->head_len + 256);
-    if (status_line == NULL) {
-        buf_append(b, o->head, o->head_len);
-    } else {
-        const char *fields = memchr(o->head, '\n', o->head_len);
-        size_t skip = fields != NULL ? (size_t)(fields + 1 - o->head) : o->head_len;
-
-        buf_append_str(b, status_line);
-        buf_append_str(b, "\r\n");
-        buf_append(b, o->head + skip, o->head_len - skip);
-    }
     buf_append_str(b, "Age: ");
     buf_append_i64(b, age < 0 ? 0 : age);
     if (length != OBJ_LEN_UNKNOWN && !bodiless) {
@@ -101,6 +91,60 @@ void deliver_head(struct buf *b, const struct obj *o, const char *status_line, i
     else if (keepalive_10)
         buf_append_str(b, "Connection: keep-alive\r\n");
     buf_append_str(b, "\r\n");
+}
+
+/* The stored status line, or <status_line> in its place. */
+static void head_status(struct buf *b, const struct obj *o, const char *status_line)
+{
+    const char *eol = memchr(o->head, '\n', o->head_len);
+    size_t len = eol != NULL ? (size_t)(eol + 1 - o->head) : o->head_len;
+
+    if (status_line == NULL) {
+        buf_append(b, o->head, len);
+        if (eol == NULL)
+            buf_append_str(b, "\r\n");
+        return;
+    }
+    buf_append_str(b, status_line);
+    buf_append_str(b, "\r\n");
+}
+
+void deliver_head(struct buf *b, const struct obj *o, const char *status_line, int64_t age,
+                  uint64_t length, int chunked, int close, int keepalive_10, const char *extra)
+{
+    buf_reserve(b, o->head_len + 256);
+    if (status_line == NULL) {
+        buf_append(b, o->head, o->head_len);
+    } else {
+        const char *fields = memchr(o->head, '\n', o->head_len);
+        size_t skip = fields != NULL ? (size_t)(fields + 1 - o->head) : o->head_len;
+
+        buf_append_str(b, status_line);
+        buf_append_str(b, "\r\n");
+        buf_append(b, o->head + skip, o->head_len - skip);
+    }
+    head_tail(b, o, age, length, chunked, close, keepalive_10, extra);
+}
+
+void deliver_head_identity(struct buf *b, const struct obj *o, const char *status_line, int64_t age,
+                           uint64_t length, int chunked, int close, int keepalive_10,
+                           const char *extra)
+{
+    buf_reserve(b, o->head_len + 256);
+    head_status(b, o, status_line);
+    for (unsigned i = 0; i < o->n_fields; i++) {
+        struct span name = o->fields[i].name, value = o->fields[i].value;
+
+        if (span_eq_ci(name, "content-encoding"))
+            continue;
+        buf_append_span(b, name);
+        buf_append_str(b, ": ");
+        if (span_eq_ci(name, "etag") && value.len > 0 && value.p[0] == '"')
+            buf_append_str(b, "W/"); /* these bytes are accel's, not the stored ones */
+        buf_append_span(b, value);
+        buf_append_str(b, "\r\n");
+    }
+    head_tail(b, o, age, length, chunked, close, keepalive_10, extra);
 }
 
 static struct span find(const struct field *f, unsigned n, const char *name)

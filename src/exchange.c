@@ -82,6 +82,7 @@ enum conn_state conn_open_exchange(struct conn *c)
     c->resp_kick = 0;
     c->up_wdead = 0;
     c->fwd.whole = c->owner;
+    c->fwd.gzip = c->owner && conn_conf(c)->gzip;
     c->fwd.extra = NULL;
     if (c->owner && c->stale != NULL) {
         /* Revalidate what we have: a 304 saves the body (RFC 9111 §4.3.1). */
@@ -170,8 +171,7 @@ static void tee_body(struct conn *c, const char *p, size_t n)
             return;
         }
     }
-    obj_append(c->obj, p, n);
-    cache_grow(c->w->cache, c->obj, n);
+    store_body(c->w->cache, c->obj, &c->sf, p, n);
 }
 
 int conn_on_resp_body(void *ctx, const char *p, size_t n)
@@ -321,7 +321,8 @@ enum conn_state conn_origin_failed(struct conn *c, unsigned status, const char *
 /* Feeds origin bytes to the response parser, as many as <out> has room for. */
 static void tee_done(struct conn *c)
 {
-    int stored = obj_avail(c->obj) <= cache_conf_of(c->w->cache)->max_object_size;
+    int stored = store_finish(c->w->cache, c->obj, &c->sf) == 0 &&
+                 obj_avail(c->obj) <= cache_conf_of(c->w->cache)->max_object_size;
 
     obj_finish(c->obj, OBJ_COMPLETE);
     if (stored)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "accel/cache.h"
+#include "accel/gz.h"
 #include "accel/log.h"
 #include "accel/worker.h"
 
@@ -30,12 +31,96 @@ struct fetch {
     int kick; /* parse once more without new bytes */
     int eof, err;
     uint64_t max;
+    struct store_filter sf;
     ev_timer timer;
     struct fetch *prev, *next;
 };
 
 static void on_fetch_io(struct upstream *u, int revents);
 static void fetch_run(struct fetch *f);
+
+struct sink_ctx {
+    struct cache *c;
+    struct obj *o;
+};
+
+static void to_obj(void *arg, const void *p, size_t n)
+{
+    struct sink_ctx *s = arg;
+
+    obj_append(s->o, p, n);
+    cache_grow(s->c, s->o, n);
+}
+
+/* Feeds <n> bytes of the origin's gzip to the checker; 0, or -1 when they are not gzip. */
+static int check_gzip(struct gz_dec *d, const void *p, size_t n)
+{
+    char scratch[16 * 1024];
+
+    while (n > 0) {
+        size_t out;
+        int rc = gz_dec_run(d, &p, &n, scratch, sizeof(scratch), &out);
+
+        if (rc < 0)
+            return -1;
+        if (rc == 1)
+            return n == 0 ? 0 : -1; /* bytes after the end of the stream */
+    }
+    return 0;
+}
+
+static void store_bad(struct cache *c, struct obj *o, struct store_filter *sf, const char *why)
+{
+    if (sf->bad)
+        return;
+    sf->bad = 1;
+    log_warn("%.*s: %s: passed through, not stored", (int)(o->key_len > 200 ? 200 : o->key_len),
+             o->key, why);
+    cache_remove(c, o);
+}
+
+void store_body(struct cache *c, struct obj *o, struct store_filter *sf, const void *p, size_t n)
+{
+    struct sink_ctx s = {.c = c, .o = o};
+
+    if (sf->enc != NULL && !sf->bad) {
+        if (gz_enc_write(sf->enc, p, n, 0, to_obj, &s) < 0)
+            store_bad(c, o, sf, "compression failed");
+        return;
+    }
+    if (sf->check != NULL && !sf->bad && check_gzip(sf->check, p, n) < 0)
+        store_bad(c, o, sf, "the origin's gzip body is corrupt");
+    to_obj(&s, p, n);
+}
+
+int store_finish(struct cache *c, struct obj *o, struct store_filter *sf)
+{
+    struct sink_ctx s = {.c = c, .o = o};
+    const void *none = "";
+    size_t zero = 0, out;
+    char scratch[1];
+
+    if (sf->enc != NULL && !sf->bad) {
+        if (gz_enc_write(sf->enc, NULL, 0, 1, to_obj, &s) < 0)
+            store_bad(c, o, sf, "compression failed");
+        else
+            o->identity_len = gz_enc_total_in(sf->enc);
+    }
+    if (sf->check != NULL && !sf->bad) {
+        if (gz_dec_run(sf->check, &none, &zero, scratch, 0, &out) != 1)
+            store_bad(c, o, sf, "the origin's gzip body is truncated");
+        else
+            o->identity_len = gz_dec_total_out(sf->check);
+    }
+    store_filter_fini(sf);
+    return sf->bad ? -1 : 0;
+}
+
+void store_filter_fini(struct store_filter *sf)
+{
+    gz_enc_free(&sf->enc);
+    gz_dec_free(&sf->check);
+}
 
 static void unlink_fetch(struct fetch *f)
 {
@@ -55,8 +140,11 @@ static void fetch_end(struct fetch *f, enum obj_state st, const char *why)
     CHECK_OBJ(f, FETCH_MAGIC);
     ev_timer_stop(w->loop, &f->timer);
     if (st == OBJ_COMPLETE) {
+        int stored = store_finish(w->cache, f->obj, &f->sf) == 0;
+
         obj_finish(f->obj, OBJ_COMPLETE);
-        cache_complete(w->cache, f->obj);
+        if (stored)
+            cache_complete(w->cache, f->obj);
         if (f->up != NULL && (f->resp.head.flags & HTTP_F_KEEPALIVE) && f->pos == f->len &&
             !f->eof && !f->err)
             origin_put(&f->up);
@@ -67,6 +155,7 @@ static void fetch_end(struct fetch *f, enum obj_state st, const char *why)
         cache_remove(w->cache, f->obj);
         obj_finish(f->obj, OBJ_FAILED);
     }
+    store_filter_fini(&f->sf);
     origin_close(&f->up);
     unlink_fetch(f);
     obj_unref(&f->obj);
@@ -86,8 +175,7 @@ static int on_fetch_body(void *ctx, const char *p, size_t n)
         f->resp.err_reason = "body larger than max_object_size";
         return -1;
     }
-    obj_append(f->obj, p, n);
-    cache_grow(f->w->cache, f->obj, n);
+    store_body(f->w->cache, f->obj, &f->sf, p, n);
     return 0;
 }
 
@@ -112,8 +200,10 @@ void fetch_adopt(struct worker *w, struct obj *o, struct fetch_handover *h)
     f->len = h->len;
     f->cap = h->cap;
     f->pos = h->pos;
+    f->sf = h->sf;
     h->up = NULL;
     h->in = NULL;
+    h->sf = (struct store_filter){0};
     /* The parser holds a pointer to itself (llhttp's data) and its header array: move both. */
     f->resp = *h->resp;
     f->resp.ll.data = &f->resp;

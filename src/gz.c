@@ -171,6 +171,11 @@ int gz_enc_write(struct gz_enc *e, const void *p, size_t n, int finish,
     return 0;
 }
 
+uint64_t gz_enc_total_in(const struct gz_enc *e)
+{
+    return e->z.total_in;
+}
+
 struct gz_dec *gz_dec_new(void)
 {
     struct gz_dec *d = calloc(1, sizeof(*d));
@@ -225,6 +230,11 @@ int gz_dec_run(struct gz_dec *d, const void **in, size_t *inlen, void *out, size
     default:
         return -EBADMSG; /* Z_DATA_ERROR, Z_NEED_DICT, Z_MEM_ERROR, Z_STREAM_ERROR */
     }
+}
+
+int gz_dec_ended(const struct gz_dec *d)
+{
+    return d->ended;
 }
 
 uint64_t gz_dec_total_out(const struct gz_dec *d)

@@ -495,6 +495,8 @@ void http_write_request(struct buf *b, const struct http_head *h, const struct h
             skip = span_eq_ci(name, replaced[j]);
         for (size_t j = 0; !skip && f->whole && j < countof(partial); j++)
             skip = span_eq_ci(name, partial[j]);
+        if (!skip && f->gzip)
+            skip = span_eq_ci(name, "accept-encoding");
         if (skip)
             continue;
         http_write_field(b, name, h->hdrs[i].value);
@@ -511,6 +513,8 @@ void http_write_request(struct buf *b, const struct http_head *h, const struct h
     }
     if (f->extra != NULL)
         buf_append_str(b, f->extra);
+    if (f->gzip)
+        buf_append_str(b, "Accept-Encoding: gzip\r\n");
     if (h->flags & HTTP_F_CHUNKED)
         buf_append_str(b, "Transfer-Encoding: chunked\r\n");
     else if (h->flags & HTTP_F_LENGTH)
@@ -529,17 +533,54 @@ static void write_status_line(struct buf *b, const struct http_head *h)
     buf_append_str(b, "\r\n");
 }
 
-void http_write_stored_head(struct buf *b, const struct http_head *h, const char *date)
+/* 1 if the comma-separated list <v> holds <token> (case-insensitive). */
+static int list_has(struct span v, const char *token)
 {
+    const char *p = v.p, *end = v.p + v.len;
+
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        struct span t = span_trim(span_of(p, comma ? (size_t)(comma - p) : (size_t)(end - p)));
+
+        if (span_eq_ci(t, token) || (t.len == 1 && t.p[0] == '*'))
+            return 1;
+        p = comma ? comma + 1 : end;
+    }
+    return 0;
+}
+
+void http_write_stored_head(struct buf *b, const struct http_head *h, const char *date,
+                            unsigned flags)
+{
+    static const char *const exact[] = {"content-md5", "digest", "repr-digest", "content-digest",
+                                        "content-encoding"}; /* (identity) */
+    int vary_ae = 0;
+
     write_status_line(b, h);
     for (unsigned i = 0; i < h->n_hdrs; i++) {
-        struct span name = h->hdrs[i].name;
+        struct span name = h->hdrs[i].name, value = span_trim(h->hdrs[i].value);
+        int skip = http_is_hop_by_hop(h, name) || span_eq_ci(name, "content-length") ||
+                   span_eq_ci(name, "age");
 
-        if (http_is_hop_by_hop(h, name) || span_eq_ci(name, "content-length") ||
-            span_eq_ci(name, "age"))
+        if (span_eq_ci(name, "vary") && list_has(value, "accept-encoding"))
+            vary_ae = 1;
+        for (size_t j = 0; !skip && (flags & HTTP_STORE_GZIPPED) && j < countof(exact); j++)
+            skip = span_eq_ci(name, exact[j]);
+        if (skip)
             continue;
+        if ((flags & HTTP_STORE_GZIPPED) && span_eq_ci(name, "etag") && value.len >= 2 &&
+            value.p[0] == '"') {
+            buf_append_str(b, "ETag: W/"); /* the bytes are ours, not the origin's */
+            buf_append_span(b, value);
+            buf_append_str(b, "\r\n");
+            continue;
+        }
         http_write_field(b, name, h->hdrs[i].value);
     }
+    if (flags & HTTP_STORE_GZIPPED)
+        buf_append_str(b, "Content-Encoding: gzip\r\n");
+    if ((flags & HTTP_STORE_VARY_AE) && !vary_ae)
+        buf_append_str(b, "Vary: Accept-Encoding\r\n");
     if (!has_field(h, "date"))
         buf_printf(b, "Date: %s\r\n", date);
 }

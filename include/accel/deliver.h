@@ -35,6 +35,12 @@ void deliver_advance(struct deliver *d, uint64_t n);
 void deliver_head(struct buf *b, const struct obj *o, const char *status_line, int64_t age,
                   uint64_t length, int chunked, int close, int keepalive_10, const char *extra);
 
+/* deliver_head() for a gzip object delivered inflated: without Content-Encoding, a strong ETag
+ * made weak (the bytes differ from the stored ones). */
+void deliver_head_identity(struct buf *b, const struct obj *o, const char *status_line, int64_t age,
+                           uint64_t length, int chunked, int close, int keepalive_10,
+                           const char *extra);
+
 /* RFC 9110 §13: does the request's If-None-Match (weak comparison, "*" matches) or, without
  * it, If-Modified-Since (against Last-Modified) let a stored 200 <o> be answered with 304?
  * Returns 1 for 304, 0 for the full answer. <now> bounds If-Modified-Since dates. */

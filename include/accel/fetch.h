@@ -17,6 +17,30 @@
 
 struct worker;
 struct fetch;
+struct cache;
+struct gz_enc;
+struct gz_dec;
+
+/* How the origin's body bytes go into a cached object: as they are; gzipped on the way (<enc>);
+ * or as they are but checked to be gzip (<check>, for an origin that sent gzip). */
+struct store_filter {
+    struct gz_enc *enc;
+    struct gz_dec *check;
+    int bad; /* the origin's gzip was corrupt, or compressing failed: the object is not stored */
+};
+
+/* Appends the <n> bytes at <p> to busy object <o> of cache <c> through <sf> (the object grows
+ * by the bytes stored, compressed or not, accounted to the cache). A corrupt gzip from the
+ * origin is logged once and the object leaves the index: it still gets every byte, as they
+ * came, for those reading it, but it is not stored. */
+void store_body(struct cache *c, struct obj *o, struct store_filter *sf, const void *p, size_t n);
+
+/* The origin's body ended: appends the compressor's tail. Returns 0, or -1 when the object
+ * must not be stored (corrupt or truncated gzip from the origin). Frees the filter's streams. */
+int store_finish(struct cache *c, struct obj *o, struct store_filter *sf);
+
+/* Frees the filter's streams (a fetch that failed). */
+void store_filter_fini(struct store_filter *sf);
 
 /* What the exchange hands over: the upstream, its input buffer (owned; <pos> bytes of <len>
  * parsed) and its response parser, paused right after the head. */
@@ -25,6 +49,7 @@ struct fetch_handover {
     char *in;
     size_t len, cap, pos;
     struct http_parser *resp; /* copied; the caller must not use it afterwards */
+    struct store_filter sf;   /* moved */
 };
 
 /* Adopts the exchange in <h> to fill <o> (the fetch takes its own reference). Takes ownership

@@ -36,6 +36,9 @@ void gz_enc_free(struct gz_enc **ep);
 int gz_enc_write(struct gz_enc *e, const void *p, size_t n, int finish,
                  void (*sink)(void *arg, const void *p, size_t n), void *arg);
 
+/* Bytes taken in so far. */
+uint64_t gz_enc_total_in(const struct gz_enc *e);
+
 /* A gzip stream being read. */
 struct gz_dec;
 
@@ -48,6 +51,9 @@ void gz_dec_free(struct gz_dec **dp);
  * bytes are not gzip or are corrupt (the stream is then unusable). */
 int gz_dec_run(struct gz_dec *d, const void **in, size_t *inlen, void *out, size_t cap,
                size_t *outlen);
+
+/* 1 once the stream ended. */
+int gz_dec_ended(const struct gz_dec *d);
 
 /* Bytes out and in so far (the whole stream's sizes once it ended). */
 uint64_t gz_dec_total_out(const struct gz_dec *d);

@@ -103,6 +103,7 @@ struct http_fwd {
     struct span client_host; /* the Host the client sent, for X-Forwarded-Host */
     int whole;               /* fetching for the cache: drop Range and the client's conditionals */
     const char *extra;       /* more "Name: value\r\n" lines to send (a revalidation's), or NULL */
+    int gzip;                /* ask for gzip: "Accept-Encoding: gzip" in place of the client's */
 };
 
 /* Appends to <b> the head accel sends to the origin for request <h>: origin-form target,
@@ -120,8 +121,14 @@ void http_write_response_head(struct buf *b, const struct http_head *h, const ch
 
 /* Appends the head accel stores for origin response <h>: status line with HTTP/1.1 and the
  * end-to-end fields, without hop-by-hop fields, Age and Content-Length (the delivery writes
- * those), with Date added when missing; no final empty line. */
-void http_write_stored_head(struct buf *b, const struct http_head *h, const char *date);
+ * those), with Date added when missing; no final empty line. <flags>:
+ * HTTP_STORE_GZIPPED: accel gzips the body: Content-Encoding: gzip added, a strong ETag made
+ * weak, fields about the exact bytes (Content-MD5, Digest, Repr-Digest, Content-Digest)
+ * dropped; HTTP_STORE_VARY_AE: "Vary: Accept-Encoding" added unless a Vary names it. */
+#define HTTP_STORE_GZIPPED 0x1u
+#define HTTP_STORE_VARY_AE 0x2u
+void http_write_stored_head(struct buf *b, const struct http_head *h, const char *date,
+                            unsigned flags);
 
 /* Appends "<name>: <value>\r\n" to <b>, the value trimmed. */
 void http_write_field(struct buf *b, struct span name, struct span value);

@@ -29,6 +29,9 @@ enum obj_state {
 
 #define OBJ_F_PASS    0x1u /* hit-for-miss marker: no body; lookups go to the origin on their own */
 #define OBJ_F_PRIVATE 0x2u /* never indexed: one reader, who gets it streamed */
+#define OBJ_F_GZIP                                                                                 \
+    0x4u /* the body is gzip (its head says Content-Encoding: gzip): set by                        \
+          * obj_set_head() */
 
 struct obj_chunk {
     struct obj_chunk *next;
@@ -66,6 +69,7 @@ struct obj {
     char *vary;         /* "name\0value\0..." from the request that fetched it; NULL: none */
     size_t vary_len;
     uint64_t content_length; /* announced by the origin, or OBJ_LEN_UNKNOWN */
+    uint64_t identity_len;   /* OBJ_F_GZIP: the inflated length, once complete (or unknown) */
 
     /* body, appended by the fetch only. Every chunk but the last is full: a reader finds the
      * bytes of a chunk from the caps before it, never from len (which the writer changes). */
@@ -92,7 +96,8 @@ struct obj *obj_ref(struct obj *o);
 void obj_unref(struct obj **op);
 
 /* Writer: stores a copy of the head (<len> bytes at <head>, in the format above), splits it
- * into fields, then publishes it. Set the other head members (times, ttl, vary...) before. */
+ * into fields, sets OBJ_F_GZIP when a Content-Encoding field is "gzip" or "x-gzip" alone,
+ * then publishes it. Set the other head members (times, ttl, vary...) before. */
 void obj_set_head(struct obj *o, const char *head, size_t len);
 
 /* Writer: appends <n> body bytes and publishes them. */

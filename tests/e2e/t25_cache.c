@@ -739,7 +739,9 @@ Test(cache, cache_memory_0_turns_caching_off)
 
 Test(cache, head_on_a_cached_get_is_a_hit)
 {
-    struct e2e_action a = {.headers = "Cache-Control: max-age=60\r\nContent-Type: text/x-e2e\r\n"
+    /* not a compressible type: the stored bytes are the origin's (gzip has its own tests) */
+    struct e2e_action a = {.headers = "Cache-Control: max-age=60\r\n"
+                                      "Content-Type: application/x-e2e\r\n"
                                       "ETag: \"h1\"\r\nX-Custom: c\r\n",
                            .pattern_len = 10000};
     struct e2e_client *c;
@@ -762,7 +764,7 @@ Test(cache, head_on_a_cached_get_is_a_hit)
     cr_assert_eq(r.body_len, 0);
     cr_assert_str_eq(hdr(&r, "Content-Length"), "10000", "HEAD: Content-Length %s",
                      hdr(&r, "Content-Length"));
-    cr_assert_str_eq(hdr(&r, "Content-Type"), "text/x-e2e");
+    cr_assert_str_eq(hdr(&r, "Content-Type"), "application/x-e2e");
     cr_assert_str_eq(hdr(&r, "ETag"), "\"h1\"");
     cr_assert_str_eq(hdr(&r, "X-Custom"), "c");
     cr_assert(r.keep_alive, "the HEAD hit ends the keep-alive connection (Connection: %s)",

@@ -15,7 +15,7 @@
 #include "accel/key.h"
 #include "accel/obj.h"
 
-#define HDR_LEN      100 /* the fixed header of FMT_VERSION 1 */
+#define HDR_LEN      108 /* the fixed header of FMT_VERSION 2 */
 #define SUM_LEN      8
 /* Offsets into the fixed header. */
 #define OFF_VERSION  4
@@ -408,7 +408,10 @@ Test(fmt, other_version_is_enotsup)
     struct buf b = {0};
 
     small_blob(&b);
-    put_le(b.p + OFF_VERSION, 2, 2);
+    put_le(b.p + OFF_VERSION, 3, 2);
+    reseal(&b);
+    cr_assert_eq(decode_exact(b.p, b.len), -ENOTSUP);
+    put_le(b.p + OFF_VERSION, 1, 2); /* version 1 had no identity length */
     reseal(&b);
     cr_assert_eq(decode_exact(b.p, b.len), -ENOTSUP);
     put_le(b.p + OFF_VERSION, 0, 2);
@@ -416,7 +419,7 @@ Test(fmt, other_version_is_enotsup)
     cr_assert_eq(decode_exact(b.p, b.len), -ENOTSUP);
     /* A later version may have a shorter header: only magic, version and checksum are read. */
     {
-        char v2[4 + 2 + SUM_LEN] = "ACOB\x02";
+        char v2[4 + 2 + SUM_LEN] = "ACOB\x03";
         struct buf s = {0};
 
         buf_append(&s, v2, sizeof(v2));
@@ -424,7 +427,7 @@ Test(fmt, other_version_is_enotsup)
         cr_assert_eq(decode_exact(s.p, s.len), -ENOTSUP);
         s.p[4] = FMT_VERSION;
         reseal(&s);
-        cr_assert_eq(decode_exact(s.p, s.len), -EBADMSG, "version 1 with no header");
+        cr_assert_eq(decode_exact(s.p, s.len), -EBADMSG, "our version with no header");
         buf_free(&s);
     }
     buf_free(&b);
