@@ -81,6 +81,8 @@ void buf_reserve(struct buf *b, size_t more)
 
 void buf_append(struct buf *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return; /* an empty buffer has no memory yet: memcpy wants a pointer even for 0 */
     buf_reserve(b, n);
     memcpy(b->p + b->len, p, n);
     b->len += n;
