@@ -567,10 +567,6 @@ static struct span vary_without_ae(struct buf *b, struct span v)
     return dropped ? span_of(b->p != NULL ? b->p : "", b->len) : v;
 }
 
-/* The owner of a busy object got the response head: store it (the fetch goes on by itself and
- * this request reads the object like any other) or not (the key is marked hit-for-miss, the
- * subscribers go to the origin alone and this request streams the answer through). Returns 1
- * when stored. */
 /* May c->stale stand in for an origin that fails (stale-if-error, or the configured grace)? */
 int conn_stale_usable(const struct conn *c)
 {
@@ -651,11 +647,24 @@ static void revalidated(struct conn *c)
         http_write_field(&hb, f->name, f->value);
     }
     for (unsigned j = 0; j < h->n_hdrs; j++) {
-        struct span name = h->hdrs[j].name;
+        struct span name = h->hdrs[j].name, value = span_trim(h->hdrs[j].value);
 
         if (http_is_hop_by_hop(h, name) || span_eq_ci(name, "content-length") ||
             span_eq_ci(name, "age"))
             continue;
+        if (old->flags & OBJ_F_GZIPPED) {
+            /* the body is still the one accel gzipped: the 304 speaks of the origin's bytes */
+            if (span_eq_ci(name, "content-encoding") || span_eq_ci(name, "content-md5") ||
+                span_eq_ci(name, "digest") || span_eq_ci(name, "repr-digest") ||
+                span_eq_ci(name, "content-digest"))
+                continue;
+            if (span_eq_ci(name, "etag") && value.len > 0 && value.p[0] == '"') {
+                buf_append_str(&hb, "ETag: W/");
+                buf_append_span(&hb, value);
+                buf_append_str(&hb, "\r\n");
+                continue;
+            }
+        }
         http_write_field(&hb, name, h->hdrs[j].value);
     }
     n = obj_split_fields(hb.p, hb.len, tmp, countof(tmp));
@@ -671,6 +680,7 @@ static void revalidated(struct conn *c)
     o->cc_flags = pr.cc_flags;
     o->content_length = obj_avail(old);
     o->identity_len = old->identity_len;
+    o->flags |= old->flags & OBJ_F_GZIPPED;
     if (old->vary_len > 0) {
         o->vary = xmalloc(old->vary_len);
         memcpy(o->vary, old->vary, old->vary_len);
@@ -691,6 +701,10 @@ static void revalidated(struct conn *c)
     atomic_fetch_add_explicit(&c->w->stats.cache_revalidated, 1, memory_order_relaxed);
 }
 
+/* The owner of a busy object got the response head: store it (the fetch goes on by itself and
+ * this request reads the object like any other) or not (the key is marked hit-for-miss, the
+ * subscribers go to the origin alone and this request streams the answer through). Returns 1
+ * when stored. */
 int conn_owner_decides(struct conn *c)
 {
     struct obj *o = c->obj;
@@ -754,8 +768,10 @@ int conn_owner_decides(struct conn *c)
     o->cc_flags = pr.cc_flags;
     o->content_length = (h->flags & HTTP_F_NOBODY) ? 0 : len;
     store_flags = choose_encoding(c, h, len, pr.cc_flags, &sf);
-    if (store_flags & HTTP_STORE_GZIPPED)
+    if (store_flags & HTTP_STORE_GZIPPED) {
         o->content_length = OBJ_LEN_UNKNOWN; /* known once compressed */
+        o->flags |= OBJ_F_GZIPPED;
+    }
     vary = http_find(h, "vary");
     if (vary != NULL) {
         struct buf vb = {0};

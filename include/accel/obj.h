@@ -29,9 +29,9 @@ enum obj_state {
 
 #define OBJ_F_PASS    0x1u /* hit-for-miss marker: no body; lookups go to the origin on their own */
 #define OBJ_F_PRIVATE 0x2u /* never indexed: one reader, who gets it streamed */
-#define OBJ_F_GZIP                                                                                 \
-    0x4u /* the body is gzip (its head says Content-Encoding: gzip): set by                        \
-          * obj_set_head() */
+/* the body is gzip (its head says Content-Encoding: gzip): set by obj_set_head() */
+#define OBJ_F_GZIP    0x4u
+#define OBJ_F_GZIPPED 0x8u /* accel gzipped the origin's body (not the origin's own bytes) */
 
 struct obj_chunk {
     struct obj_chunk *next;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "harness.h"
@@ -272,8 +273,8 @@ Test(gzip, head_answers_with_each_representations_length)
     expect_xcache(&r, "HIT", "HEAD, gzip");
     cr_assert_str_eq(hdr(&r, "Content-Encoding"), "gzip");
     gz_len = hdr(&r, "Content-Length");
-    cr_assert_lt(atoi(gz_len), TEXT_LEN);
-    cr_assert_gt(atoi(gz_len), 0);
+    cr_assert_lt(strtol(gz_len, NULL, 10), TEXT_LEN);
+    cr_assert_gt(strtol(gz_len, NULL, 10), 0);
     cr_assert_eq(r.body_len, 0);
     e2e_resp_free(&r);
 
@@ -506,4 +507,99 @@ Test(gzip, a_bomb_inflates_for_identity_clients_within_bounded_memory)
     e2e_client_free(&c);
     free(gz);
     free(zeros);
+}
+
+/* An origin answering without a length (chunked): the first client streams it through, the
+ * stored copy is gzipped, and both kinds of client then hit. */
+Test(gzip, a_chunked_origin_answer_is_compressed_too)
+{
+    char *body = text(TEXT_LEN);
+    struct e2e_action a = {.kind = E2E_CHUNKED,
+                           .headers = "Cache-Control: max-age=60\r\nContent-Type: text/plain\r\n",
+                           .body = body,
+                           .body_len = TEXT_LEN,
+                           .chunk_size = 1000};
+    struct e2e_resp r;
+
+    start(NULL);
+    e2e_origin_push(origin, &a);
+    get("GET", "/chunked", NULL, &r);
+    expect_plain(&r, body, TEXT_LEN, "first GET");
+    e2e_resp_free(&r);
+    get("GET", "/chunked", AE_GZIP, &r);
+    expect_xcache(&r, "HIT", "gzip client");
+    expect_gzip_of(&r, body, TEXT_LEN, "gzip client");
+    e2e_resp_free(&r);
+    get("GET", "/chunked", NULL, &r);
+    expect_xcache(&r, "HIT", "identity client");
+    expect_plain(&r, body, TEXT_LEN, "identity client");
+    cr_assert_eq(e2e_origin_nreqs(origin), 1);
+    e2e_resp_free(&r);
+    free(body);
+}
+
+/* A 304 refreshes a gzipped entry: the body stays the gzip accel made, the origin's strong
+ * ETag in the 304 is made weak like the stored one. */
+Test(gzip, revalidating_a_gzipped_entry_keeps_it_consistent)
+{
+    char *body = text(TEXT_LEN);
+    struct e2e_action first = {.headers = "Cache-Control: max-age=1\r\nContent-Type: text/plain\r\n"
+                                          "ETag: \"v1\"\r\n",
+                               .body = body,
+                               .body_len = TEXT_LEN};
+    struct e2e_action not_modified = {
+        .status = 304, .headers = "Cache-Control: max-age=60\r\nETag: \"v1\"\r\n", .no_body = 1};
+    struct e2e_resp r;
+    const struct e2e_req *q;
+
+    start(NULL);
+    e2e_origin_push(origin, &first);
+    e2e_origin_push(origin, &not_modified);
+    get("GET", "/rv", AE_GZIP, &r);
+    cr_assert_str_eq(hdr(&r, "ETag"), "W/\"v1\"");
+    e2e_resp_free(&r);
+    usleep(2100 * 1000); /* stale: max-age=1 */
+    get("GET", "/rv", AE_GZIP, &r);
+    expect_xcache(&r, "REVALIDATED", "after expiry");
+    expect_gzip_of(&r, body, TEXT_LEN, "revalidated, gzip client");
+    cr_assert_str_eq(hdr(&r, "ETag"), "W/\"v1\"");
+    e2e_resp_free(&r);
+    q = e2e_origin_req(origin, 1);
+    cr_assert_not_null(e2e_hdrs_get(&q->hdrs, "If-None-Match"));
+    get("GET", "/rv", NULL, &r);
+    expect_xcache(&r, "HIT", "identity client after the 304");
+    expect_plain(&r, body, TEXT_LEN, "identity client after the 304");
+    cr_assert_eq(e2e_origin_nreqs(origin), 2);
+    e2e_resp_free(&r);
+    free(body);
+}
+
+/* A gzipped entry goes to disk with its identity length and comes back after a restart: both
+ * kinds of client hit, the identity one with the exact bytes and length. */
+Test(gzip, a_gzipped_entry_survives_a_restart)
+{
+    const char *dir = e2e_tmpdir();
+    char *body = text(TEXT_LEN), extra[256], want[32];
+    struct e2e_resp r, gz;
+
+    snprintf(extra, sizeof(extra), "cache_disk %s/cache.mdb 16m\n", dir);
+    start(extra);
+    push_text(body, TEXT_LEN, "text/plain");
+    get("GET", "/keep", AE_GZIP, &gz);
+    cr_assert_eq(e2e_accel_stop(accel, 10000), 0);
+    accel = e2e_accel_start(extra, e2e_origin_port(origin));
+    get("GET", "/keep", NULL, &r);
+    expect_xcache(&r, "HIT", "identity client after the restart");
+    expect_plain(&r, body, TEXT_LEN, "identity client after the restart");
+    snprintf(want, sizeof(want), "%d", TEXT_LEN);
+    cr_assert_str_eq(hdr(&r, "Content-Length"), want);
+    e2e_resp_free(&r);
+    get("GET", "/keep", AE_GZIP, &r);
+    expect_xcache(&r, "HIT", "gzip client after the restart");
+    cr_assert_eq(r.body_len, gz.body_len);
+    cr_assert(memcmp(r.body, gz.body, gz.body_len) == 0);
+    cr_assert_eq(e2e_origin_nreqs(origin), 1);
+    e2e_resp_free(&r);
+    e2e_resp_free(&gz);
+    free(body);
 }
