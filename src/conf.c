@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CONF_MAX_FILE    (1024 * 1024) /* conf_load() refuses larger files */
@@ -752,6 +753,180 @@ static int set_gzip_types(struct pctx *pc, const struct directive *d, const stru
     return 0;
 }
 
+static int set_admin_listen(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    char why[256], text[96];
+    const char *a = st->argv[1];
+
+    /* a bare port is on the loopback: the admin API is not for the world by default */
+    if (a[0] != '\0' && strspn(a, "0123456789") == strlen(a)) {
+        snprintf(text, sizeof text, "127.0.0.1:%s", a);
+        a = text;
+    }
+    if (conf_parse_addr(a, &pc->c->admin_listen, why, sizeof why) < 0)
+        return fail(pc, st->line, "admin: %s: %s", d->name, why);
+    return 0;
+}
+
+#define ADMIN_TOKEN_MIN 16
+#define ADMIN_TOKEN_MAX 4096
+
+static int set_admin_token_file(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    char path[4096], tok[ADMIN_TOKEN_MAX + 2];
+    const char *f = st->argv[1], *slash = strrchr(pc->name, '/');
+    struct stat sb;
+    ssize_t n;
+    size_t len;
+    int fd;
+
+    /* relative to the configuration file's directory */
+    if (f[0] == '/' || slash == NULL)
+        snprintf(path, sizeof path, "%s", f);
+    else
+        snprintf(path, sizeof path, "%.*s/%s", (int)(slash - pc->name), pc->name, f);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail(pc, st->line, "admin: %s: %s: %s", d->name, path, strerror(errno));
+    if (fstat(fd, &sb) == 0 && (sb.st_mode & 0077) != 0)
+        fprintf(stderr, "accel: warning: %s: %s can be read by other users (chmod 600 it)\n",
+                pc->name, path);
+    n = read(fd, tok, sizeof tok - 1);
+    close(fd);
+    if (n < 0)
+        return fail(pc, st->line, "admin: %s: %s: %s", d->name, path, strerror(errno));
+    len = (size_t)n;
+    while (len > 0 && (tok[len - 1] == '\n' || tok[len - 1] == '\r' || tok[len - 1] == ' ' ||
+                       tok[len - 1] == '\t'))
+        len--;
+    tok[len] = '\0';
+    if ((size_t)n >= sizeof tok - 1)
+        return fail(pc, st->line, "admin: %s: %s: the token is longer than %d bytes", d->name, path,
+                    ADMIN_TOKEN_MAX);
+    if (len < ADMIN_TOKEN_MIN)
+        return fail(pc, st->line, "admin: %s: %s: the token is %zu bytes, at least %d are needed",
+                    d->name, path, len, ADMIN_TOKEN_MIN);
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)tok[i] <= ' ' || (unsigned char)tok[i] >= 0x7f)
+            return fail(pc, st->line,
+                        "admin: %s: %s: the token must be printable ASCII without spaces", d->name,
+                        path);
+    }
+    free(pc->c->admin_token);
+    free(pc->c->admin_token_file);
+    pc->c->admin_token = xstrndup(tok, len);
+    pc->c->admin_token_file = xstrndup(path, strlen(path));
+    return 0;
+}
+
+static const struct directive admin_directives[] = {
+    {"listen", set_admin_listen, 1, 1},
+    {"token_file", set_admin_token_file, 1, 1},
+};
+
+static int apply(struct pctx *pc, const struct directive *tab, size_t n, unsigned *seen,
+                 const struct stmt *st);
+
+static int set_admin(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    unsigned seen[countof(admin_directives)] = {0};
+    int rc;
+
+    (void)d;
+    rc = apply(pc, admin_directives, countof(admin_directives), seen, st->block);
+    if (rc < 0)
+        return rc;
+    if (seen[0] == 0)
+        return fail(pc, st->line, "admin: missing required directive \"listen\"");
+    if (seen[1] == 0)
+        return fail(pc, st->line, "admin: missing required directive \"token_file\"");
+    pc->c->admin = 1;
+    return 0;
+}
+
+int conf_parse_cidr(const char *s, struct conf_cidr *out)
+{
+    char host[64];
+    const char *slash = strchr(s, '/');
+    size_t hl = slash ? (size_t)(slash - s) : strlen(s);
+    unsigned long bits;
+    char *end;
+
+    if (hl == 0 || hl >= sizeof host)
+        return -EINVAL;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, host, out->addr) == 1) {
+        out->family = AF_INET;
+        out->bits = 32;
+    } else if (inet_pton(AF_INET6, host, out->addr) == 1) {
+        out->family = AF_INET6;
+        out->bits = 128;
+    } else {
+        return -EINVAL;
+    }
+    if (slash != NULL) {
+        if (slash[1] < '0' || slash[1] > '9')
+            return -EINVAL;
+        bits = strtoul(slash + 1, &end, 10);
+        if (*end != '\0' || bits > out->bits)
+            return -EINVAL;
+        out->bits = (unsigned)bits;
+    }
+    return 0;
+}
+
+static int prefix_eq(const unsigned char *a, const unsigned char *b, unsigned bits)
+{
+    unsigned whole = bits / 8, rest = bits % 8;
+
+    if (memcmp(a, b, whole) != 0)
+        return 0;
+    return rest == 0 || ((a[whole] ^ b[whole]) & (0xff00u >> rest) & 0xff) == 0;
+}
+
+int conf_cidr_match(const struct conf_cidr *list, unsigned n, const struct sockaddr *sa)
+{
+    const unsigned char *a4 = NULL, *a6 = NULL;
+
+    if (sa->sa_family == AF_INET) {
+        a4 = (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *in6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+
+        a6 = in6->s6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(in6))
+            a4 = in6->s6_addr + 12;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (list[i].family == AF_INET && a4 != NULL && prefix_eq(list[i].addr, a4, list[i].bits))
+            return 1;
+        if (list[i].family == AF_INET6 && a6 != NULL && prefix_eq(list[i].addr, a6, list[i].bits))
+            return 1;
+    }
+    return 0;
+}
+
+static int set_purge_allow(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    char q[80];
+
+    pc->c->n_purge_allow = 0;
+    if (st->argc == 2 && strcmp(st->argv[1], "none") == 0)
+        return 0;
+    if (st->argc - 1 > CONF_MAX_CIDR)
+        return fail(pc, st->line, "%s: at most %d ranges", d->name, CONF_MAX_CIDR);
+    for (unsigned i = 1; i < st->argc; i++) {
+        if (conf_parse_cidr(st->argv[i], &pc->c->purge_allow[pc->c->n_purge_allow]) < 0)
+            return fail(pc, st->line,
+                        "%s: expected address ranges like 127.0.0.1/32 or ::1/128, got %s", d->name,
+                        quoted(q, sizeof q, st->argv[i]));
+        pc->c->n_purge_allow++;
+    }
+    return 0;
+}
+
 static int set_error_log(struct pctx *pc, const struct directive *d, const struct stmt *st)
 {
     static const char *const levels[] = {
@@ -820,6 +995,8 @@ static const struct directive conf_directives[] = {
     {"gzip_level", set_num, 1, 1, 0, FIELD(gzip_level), 1, 9},
     {"gzip_min_length", set_size, 1, 1, 0, FIELD(gzip_min_length), 0, UINT64_MAX},
     {"gzip_types", set_gzip_types, 1, 63},
+    {"admin", set_admin, 0, 0, DIR_BLOCK},
+    {"purge_allow", set_purge_allow, 1, CONF_MAX_CIDR},
 };
 
 /* Applies the statements at <st> with the <n> directives of <tab>; <seen>[i] holds the line
@@ -893,6 +1070,10 @@ static void conf_defaults(struct conf *c)
     c->gzip_level = 6;
     c->gzip_min_length = 256;
     c->gzip_types = xstrndup(CONF_GZIP_TYPES, strlen(CONF_GZIP_TYPES));
+    /* PURGE on the main listener: from the loopback only, unless purge_allow says otherwise */
+    AZ(conf_parse_cidr("127.0.0.0/8", &c->purge_allow[0]));
+    AZ(conf_parse_cidr("::1/128", &c->purge_allow[1]));
+    c->n_purge_allow = 2;
 }
 
 /* --- API ------------------------------------------------------------------------------------- */
@@ -997,6 +1178,8 @@ void conf_free(struct conf **cp)
     free(c->error_log);
     free(c->cache_disk);
     free(c->gzip_types);
+    free(c->admin_token);
+    free(c->admin_token_file);
     free(c);
     *cp = NULL;
 }

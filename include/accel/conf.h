@@ -28,6 +28,15 @@ struct conf_addr {
     char text[80]; /* as written, for messages: "127.0.0.1:8080", "[::1]:8080" */
 };
 
+#define CONF_MAX_CIDR 64
+
+/* An address range: <family> AF_INET or AF_INET6, <addr> in network order, <bits> of prefix. */
+struct conf_cidr {
+    int family;
+    unsigned char addr[16];
+    unsigned bits;
+};
+
 struct conf {
     char *path; /* the file it came from */
 
@@ -75,6 +84,14 @@ struct conf {
     uint64_t gzip_min_length; /* smaller bodies (by Content-Length) are left alone */
     char *gzip_types; /* media types to compress, space-separated; a subtype may be a wildcard */
 
+    /* Admin API: its own listener, when the admin block is given */
+    int admin; /* an admin block was given */
+    struct conf_addr admin_listen;
+    char *admin_token; /* the bearer token, read from token_file at load */
+    char *admin_token_file;
+    struct conf_cidr purge_allow[CONF_MAX_CIDR]; /* who may send PURGE to the main listener */
+    unsigned n_purge_allow;
+
     char *access_log;         /* NULL when off */
     char *error_log;          /* NULL: stderr */
     char *cache_disk;         /* LMDB file of the disk tier; NULL: memory only */
@@ -85,6 +102,14 @@ struct conf {
 #define CONF_GZIP_TYPES                                                                            \
     "text/* application/json application/javascript application/xml application/rss+xml "          \
     "application/atom+xml application/xhtml+xml application/manifest+json image/svg+xml"
+
+/* 1 if <sa> (AF_INET or AF_INET6; an IPv4-mapped IPv6 address counts as IPv4) is inside one
+ * of the <n> ranges of <list>. */
+int conf_cidr_match(const struct conf_cidr *list, unsigned n, const struct sockaddr *sa);
+
+/* "10.0.0.0/8", "127.0.0.1" (/32), "::1/128", "fd00::/8". Returns 0 and fills *<out>, or
+ * -EINVAL. */
+int conf_parse_cidr(const char *s, struct conf_cidr *out);
 
 /* Parses the file at <path>. On success returns 0 and a new conf in *<out>, owned by the
  * caller (conf_free). On error returns -EINVAL (or a negative errno when the file cannot be

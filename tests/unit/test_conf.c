@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The two required directives; a test appends its own lines, which start at line 3. */
@@ -260,12 +261,16 @@ Test(conf, origin_host_is_kept_as_written)
 /* Blocks are tokenized even though no directive takes one yet. */
 Test(conf, block_is_unknown_directive_at_its_line)
 {
-    expect_err(BASE "admin {\n  listen 127.0.0.1:9;\n  token_file /x;\n}\n",
-               "t.conf:3: unknown directive \"admin\"");
-    expect_err(BASE "admin { listen 127.0.0.1:9; token_file /x }\n",
-               "t.conf:3: unknown directive \"admin\"");
+    expect_err(BASE "tls {\n  listen 127.0.0.1:9;\n  cert /x;\n}\n",
+               "t.conf:3: unknown directive \"tls\"");
+    expect_err(BASE "tls { listen 127.0.0.1:9; cert /x }\n", "t.conf:3: unknown directive \"tls\"");
     expect_err(BASE "outer {\n inner { a b; }\n}\n", "t.conf:3: unknown directive \"outer\"");
-    expect_err(BASE "admin{}\n", "t.conf:3: unknown directive \"admin\"");
+    /* a known block reports errors inside it at their own line */
+    expect_err(BASE "admin {\n  listen 127.0.0.1:9;\n  token_file /nonexistent/x;\n}\n",
+               "t.conf:5: admin: token_file: /nonexistent/x: No such file or directory");
+    expect_err(BASE "admin {\n  listen 127.0.0.1:9;\n  bogus 1;\n}\n",
+               "t.conf:5: unknown directive \"bogus\"");
+    expect_err(BASE "admin{}\n", "t.conf:3: admin: missing required directive \"listen\"");
 }
 
 Test(conf, block_on_known_directive)
@@ -984,4 +989,106 @@ Test(conf, gzip_directives)
     expect_err("listen 8080\norigin 127.0.0.1:9\ngzip_types text/html/x\n",
                "t.conf:3: gzip_types: expected media types like text/html or text/*, got "
                "\"text/html/x\"");
+}
+
+/* Writes <token> to a fresh file (mode 600); returns its path (free it). */
+static char *token_file(const char *token)
+{
+    char *p = temp_file(token, strlen(token));
+
+    chmod(p, 0600);
+    return p;
+}
+
+Test(conf, admin_block)
+{
+    char *tf = token_file("0123456789abcdef-secret\n"), text[512];
+    struct conf *c = parse_ok("listen 8080\norigin 127.0.0.1:9\n");
+
+    cr_assert_eq(c->admin, 0, "no admin listener unless configured");
+    conf_free(&c);
+    snprintf(text, sizeof text,
+             "listen 8080\norigin 127.0.0.1:9\nadmin {\n  listen 8082\n"
+             "  token_file %s\n}\n",
+             tf);
+    c = parse_ok(text);
+    cr_assert_eq(c->admin, 1);
+    cr_assert_str_eq(c->admin_token, "0123456789abcdef-secret", "the final newline is dropped");
+    cr_assert_str_eq(c->admin_listen.text, "127.0.0.1:8082", "a bare port is on the loopback");
+    conf_free(&c);
+    snprintf(text, sizeof text, "listen 8080\norigin 127.0.0.1:9\nadmin {\n  token_file %s\n}\n",
+             tf);
+    expect_err(text, "t.conf:3: admin: missing required directive \"listen\"");
+    expect_err("listen 8080\norigin 127.0.0.1:9\nadmin {\n  listen 8082\n}\n",
+               "t.conf:3: admin: missing required directive \"token_file\"");
+    expect_err("listen 8080\norigin 127.0.0.1:9\nadmin 8082\n",
+               "t.conf:3: admin: expected a \"{ ... }\" block");
+    unlink(tf);
+    free(tf);
+
+    tf = token_file("short\n");
+    snprintf(text, sizeof text,
+             "listen 8080\norigin 127.0.0.1:9\nadmin {\n  listen 8082\n"
+             "  token_file %s\n}\n",
+             tf);
+    {
+        struct conf *bad = NULL;
+        char err[512];
+
+        cr_assert_eq(conf_parse("t.conf", text, strlen(text), &bad, err, sizeof err), -EINVAL);
+        cr_assert_not_null(strstr(err, "the token is 5 bytes, at least 16 are needed"), "%s", err);
+    }
+    unlink(tf);
+    free(tf);
+}
+
+static int allowed(const struct conf *c, const char *ip)
+{
+    struct sockaddr_storage ss = {0};
+
+    if (strchr(ip, ':') != NULL) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+        s6->sin6_family = AF_INET6;
+        cr_assert_eq(inet_pton(AF_INET6, ip, &s6->sin6_addr), 1);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+        s4->sin_family = AF_INET;
+        cr_assert_eq(inet_pton(AF_INET, ip, &s4->sin_addr), 1);
+    }
+    return conf_cidr_match(c->purge_allow, c->n_purge_allow, (struct sockaddr *)&ss);
+}
+
+Test(conf, purge_allow_ranges)
+{
+    struct conf *c = parse_ok("listen 8080\norigin 127.0.0.1:9\n");
+
+    cr_assert(allowed(c, "127.0.0.1"), "loopback by default");
+    cr_assert(allowed(c, "127.1.2.3"));
+    cr_assert(allowed(c, "::1"));
+    cr_assert(allowed(c, "::ffff:127.0.0.1"), "a mapped IPv4 loopback");
+    cr_assert_not(allowed(c, "10.0.0.1"));
+    cr_assert_not(allowed(c, "::2"));
+    conf_free(&c);
+    c = parse_ok("listen 8080\norigin 127.0.0.1:9\npurge_allow 10.1.0.0/16 192.168.1.7 fd00::/8\n");
+    cr_assert(allowed(c, "10.1.255.3"));
+    cr_assert_not(allowed(c, "10.2.0.1"));
+    cr_assert(allowed(c, "192.168.1.7"));
+    cr_assert_not(allowed(c, "192.168.1.8"));
+    cr_assert(allowed(c, "fd12::1"));
+    cr_assert_not(allowed(c, "127.0.0.1"), "the list replaces the default");
+    conf_free(&c);
+    c = parse_ok("listen 8080\norigin 127.0.0.1:9\npurge_allow 10.0.0.0/0\n");
+    cr_assert(allowed(c, "8.8.8.8"), "/0 is everyone");
+    conf_free(&c);
+    c = parse_ok("listen 8080\norigin 127.0.0.1:9\npurge_allow none\n");
+    cr_assert_not(allowed(c, "127.0.0.1"));
+    conf_free(&c);
+    expect_err("listen 8080\norigin 127.0.0.1:9\npurge_allow 10.0.0.0/33\n",
+               "t.conf:3: purge_allow: expected address ranges like 127.0.0.1/32 or ::1/128, got "
+               "\"10.0.0.0/33\"");
+    expect_err("listen 8080\norigin 127.0.0.1:9\npurge_allow localhost\n",
+               "t.conf:3: purge_allow: expected address ranges like 127.0.0.1/32 or ::1/128, got "
+               "\"localhost\"");
 }
