@@ -300,6 +300,8 @@ void lru_grow(struct lru *l, struct obj *o, size_t delta)
     AZ(pthread_mutex_unlock(&s->mu));
 }
 
+#define WALK_BATCH 256 /* objects looked at per hold of a shard lock, about */
+
 uint64_t lru_walk(struct lru *l, int (*fn)(struct obj *, void *), void *arg)
 {
     uint64_t removed = 0;
@@ -308,15 +310,29 @@ uint64_t lru_walk(struct lru *l, int (*fn)(struct obj *, void *), void *arg)
     AN(fn);
     for (unsigned i = 0; i < l->nshards; i++) {
         struct shard *s = &l->shards[i];
-        struct obj *o, *next;
+        unsigned seen = 0;
 
+        /* Bucket by bucket, not along the LRU list: a lookup moves objects within the list
+         * while the lock is let go, never between buckets. Growing the table splits bucket j
+         * into j and j + nb: the buckets not walked yet stay at or past the resume point. */
         AZ(pthread_mutex_lock(&s->mu));
-        for (o = s->head; o != NULL; o = next) {
-            next = o->lnext; /* before fn, which may have o removed */
-            if (fn(o, arg) == 1) {
-                unlink_locked(l, s, o);
-                obj_unref(&o);
-                removed++;
+        for (size_t b = 0; b < s->nb; b++) {
+            struct obj *o, *next;
+
+            for (o = s->tab[b]; o != NULL; o = next) {
+                next = o->hnext; /* before fn, which may have o removed */
+                seen++;
+                if (fn(o, arg) == 1) {
+                    unlink_locked(l, s, o);
+                    obj_unref(&o);
+                    removed++;
+                }
+            }
+            if (seen >= WALK_BATCH) {
+                /* let the workers in */
+                AZ(pthread_mutex_unlock(&s->mu));
+                seen = 0;
+                AZ(pthread_mutex_lock(&s->mu));
             }
         }
         AZ(pthread_mutex_unlock(&s->mu));

@@ -794,6 +794,7 @@ int conn_owner_decides(struct conn *c)
         return 0;
     }
     ho.sf = sf;
+    ho.t_origin = c->t_origin;
     ho.up = c->up;
     ho.in = c->uin;
     ho.len = c->uin_len;

@@ -419,6 +419,7 @@ static enum conn_state conn_done(struct conn *c)
 {
     if (c->head_started && c->status != 0) {
         count_status(c);
+        worker_hist_observe(&c->w->stats.request_time, ev_now(c->w->loop) - c->t_start);
         if (log_access_enabled())
             access_log(c);
     }

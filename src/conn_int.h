@@ -110,7 +110,8 @@ struct conn {
     unsigned status, up_status;
     uint64_t req_body, resp_body_out;
     ev_tstamp t_start;
-    struct buf logreq; /* "request line\0referer\0user-agent\0" copied for the access log */
+    ev_tstamp t_origin; /* the current origin request was sent */
+    struct buf logreq;  /* "request line\0referer\0user-agent\0" copied for the access log */
 
     /* the cache: the object this request reads (a hit, a busy object it subscribed to, or the
      * one it fetches as owner), the delivery walk over it, and the X-Cache/Cache-Status lines */

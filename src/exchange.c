@@ -73,6 +73,7 @@ enum conn_state conn_open_exchange(struct conn *c)
     if (!c->up->reused)
         atomic_fetch_add_explicit(&c->w->stats.origin_connects, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->w->stats.origin_requests, 1, memory_order_relaxed);
+    c->t_origin = ev_now(c->w->loop);
     if (c->uin == NULL) {
         c->uin_cap = UIN_INITIAL;
         c->uin = xmalloc(c->uin_cap);
@@ -288,6 +289,7 @@ static void on_resp_head(struct conn *c)
 enum conn_state conn_origin_failed(struct conn *c, unsigned status, const char *what)
 {
     int reused = c->up != NULL && c->up->reused;
+    int unconnected = c->up != NULL && !c->up->connected;
 
     origin_close(&c->up);
     if (!c->resp_started && reused && !c->retried && !c->has_body &&
@@ -302,6 +304,10 @@ enum conn_state conn_origin_failed(struct conn *c, unsigned status, const char *
         return conn_open_exchange(c);
     }
     atomic_fetch_add_explicit(&c->w->stats.origin_errors, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(status == 504 ? &c->w->stats.origin_err_timeout
+                              : unconnected ? &c->w->stats.origin_err_connect
+                                            : &c->w->stats.origin_err_response,
+                              1, memory_order_relaxed);
     log_error("origin %s: %s (client %s)", conn_conf(c)->origin.text, what, c->ip);
     if (!c->resp_head_sent && c->owner && conn_stale_usable(c)) {
         c->uin_pos = c->uin_len = 0;
@@ -365,6 +371,7 @@ static enum conn_state pump_response(struct conn *c, int *progress)
                 c->skip_interim = 0;
                 continue;
             }
+            worker_hist_observe(&c->w->stats.origin_time, ev_now(c->w->loop) - c->t_origin);
             if (c->chunk_out)
                 buf_append_str(&c->out, "0\r\n\r\n");
             c->resp_done = 1;
@@ -385,6 +392,7 @@ static enum conn_state pump_response(struct conn *c, int *progress)
         enum http_ev ev = c->u_err ? HTTP_EV_ERROR : http_finish(&c->resp);
 
         if (ev == HTTP_EV_DONE && c->resp_head_sent && !c->skip_interim) {
+            worker_hist_observe(&c->w->stats.origin_time, ev_now(c->w->loop) - c->t_origin);
             if (c->chunk_out)
                 buf_append_str(&c->out, "0\r\n\r\n");
             c->resp_done = 1;

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "accel/cache.h"
@@ -32,6 +33,7 @@ struct fetch {
     int eof, err;
     uint64_t max;
     struct store_filter sf;
+    double t_origin;
     ev_timer timer;
     struct fetch *prev, *next;
 };
@@ -143,6 +145,7 @@ static void fetch_end(struct fetch *f, enum obj_state st, const char *why)
         int stored = store_finish(w->cache, f->obj, &f->sf) == 0;
 
         obj_finish(f->obj, OBJ_COMPLETE);
+        worker_hist_observe(&w->stats.origin_time, ev_now(w->loop) - f->t_origin);
         if (stored)
             cache_complete(w->cache, f->obj);
         if (f->up != NULL && (f->resp.head.flags & HTTP_F_KEEPALIVE) && f->pos == f->len &&
@@ -152,6 +155,10 @@ static void fetch_end(struct fetch *f, enum obj_state st, const char *why)
         log_warn("origin %s: fetch of %.*s failed: %s", w->conf->origin.text,
                  (int)(f->obj->key_len > 200 ? 200 : f->obj->key_len), f->obj->key, why);
         atomic_fetch_add_explicit(&w->stats.origin_errors, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(strcmp(why, "origin timeout") == 0
+                                      ? &w->stats.origin_err_timeout
+                                      : &w->stats.origin_err_response,
+                                  1, memory_order_relaxed);
         cache_remove(w->cache, f->obj);
         obj_finish(f->obj, OBJ_FAILED);
     }
@@ -201,6 +208,7 @@ void fetch_adopt(struct worker *w, struct obj *o, struct fetch_handover *h)
     f->cap = h->cap;
     f->pos = h->pos;
     f->sf = h->sf;
+    f->t_origin = h->t_origin;
     h->up = NULL;
     h->in = NULL;
     h->sf = (struct store_filter){0};

@@ -50,6 +50,7 @@ struct fetch_handover {
     size_t len, cap, pos;
     struct http_parser *resp; /* copied; the caller must not use it afterwards */
     struct store_filter sf;   /* moved */
+    double t_origin;          /* when the request went (ev_now) */
 };
 
 /* Adopts the exchange in <h> to fill <o> (the fetch takes its own reference). Takes ownership

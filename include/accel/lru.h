@@ -55,8 +55,11 @@ int lru_remove(struct lru *l, struct obj *o);
  * is not indexed. */
 void lru_grow(struct lru *l, struct obj *o, size_t delta);
 
-/* Calls <fn>(obj, arg) for every indexed object of every shard, one shard lock at a time;
- * when <fn> returns 1 the object is removed from the index. Returns how many were removed. */
+/* Calls <fn>(obj, arg) for every indexed object of every shard, one shard lock at a time, held
+ * for at most a few hundred objects (lookups get in between: a walk over millions of objects
+ * does not stall them); when <fn> returns 1 the object is removed from the index. An object
+ * indexed before the walk is seen at least once (twice when the table grew meanwhile); one
+ * indexed during the walk may or may not be seen. Returns how many were removed. */
 uint64_t lru_walk(struct lru *l, int (*fn)(struct obj *, void *), void *arg);
 
 void lru_get_stats(struct lru *l, struct lru_stats *out);
