@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <regex.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ enum wkind {
     W_DEL_NAME,    /* delete the one entry named <arg> (a corrupt one) */
     W_DEL_PREFIX,  /* delete every key starting with <arg> */
     W_DEL_TAG,     /* delete every entry tagged <arg> */
+    W_DEL_REGEX,   /* delete every key regular expression <re> (<arg>) matches */
 };
 
 /* A write for the disk writer: object <o> (a reference), the <seq>th queued. */
@@ -56,6 +58,7 @@ struct pending {
     char *arg; /* malloc'd */
     size_t len;
     uint64_t after; /* the seq of the last write queued before it */
+    regex_t re;     /* W_DEL_REGEX: <arg> compiled */
 };
 
 struct cache {
@@ -78,6 +81,7 @@ struct cache {
     int disk_full;       /* writer's: the file system said ENOSPC (logged once) */
     atomic_uint_fast64_t disk_hits, disk_writes, disk_dropped, disk_errors;
     atomic_uint_fast64_t disk_evicted, disk_expired;
+    atomic_uint_fast64_t purges, purged;
 };
 
 static void note_now(struct cache *c, int64_t now)
@@ -219,6 +223,22 @@ static void write_objects(struct cache *c, struct wjob *jobs, unsigned k, struct
     atomic_fetch_add(rc < 0 ? &c->disk_errors : &c->disk_writes, k);
 }
 
+/* disk_del_match()'s test for W_DEL_REGEX: the key of a disk name (a variant's without its
+ * suffix), matched against the regular expression at <arg>. */
+static int name_matches(void *arg, const char *name, size_t len)
+{
+    const char *sep = memchr(name, VARIANT_SEP, len);
+    char buf[NAME_CAP + 1];
+
+    if (sep != NULL)
+        len = (size_t)(sep - name);
+    if (len > NAME_CAP)
+        return 0;
+    memcpy(buf, name, len);
+    buf[len] = '\0';
+    return regexec(arg, buf, 0, NULL, 0) == 0;
+}
+
 static void run_delete(struct cache *c, const struct pending *j)
 {
     char *var;
@@ -244,6 +264,10 @@ static void run_delete(struct cache *c, const struct pending *j)
         break;
     case W_DEL_TAG:
         (void)disk_del_tag(c->disk, j->arg, j->len);
+        atomic_fetch_add(&c->disk_writes, 1);
+        break;
+    case W_DEL_REGEX:
+        (void)disk_del_match(c->disk, name_matches, (void *)&j->re);
         atomic_fetch_add(&c->disk_writes, 1);
         break;
     }
@@ -302,6 +326,8 @@ static void *writer_main(void *arg)
             c->ndel--;
             atomic_fetch_sub(&c->npending, 1);
             pthread_mutex_unlock(&c->wmu);
+            if (d->kind == W_DEL_REGEX)
+                regfree(&d->re);
             free(d->arg);
             free(d);
         }
@@ -353,6 +379,12 @@ static void enqueue_delete(struct cache *c, enum wkind kind, const char *arg, si
     d->kind = kind;
     d->arg = xstrndup(arg, len);
     d->len = len;
+    if (kind == W_DEL_REGEX && regcomp(&d->re, d->arg, REG_EXTENDED | REG_NOSUB) != 0) {
+        pthread_mutex_unlock(&c->wmu); /* checked by the caller: cannot happen */
+        free(d->arg);
+        free(d);
+        return;
+    }
     d->after = c->put_seq;
     *c->dtail = d;
     c->dtail = &d->next;
@@ -370,12 +402,15 @@ static int is_tag(struct span t, void *arg)
     return t.len == want->len && memcmp(t.p, want->p, want->len) == 0;
 }
 
-/* 1 if delete <kind> <arg> (<len> bytes) covers <o>. */
-static int covers(enum wkind kind, const char *arg, size_t len, const struct obj *o)
+/* 1 if delete <kind> <arg> (<len> bytes; <re> compiled for W_DEL_REGEX) covers <o>. */
+static int covers(enum wkind kind, const char *arg, size_t len, const regex_t *re,
+                  const struct obj *o)
 {
     struct span tag = span_of(arg, len);
 
     switch (kind) {
+    case W_DEL_REGEX:
+        return regexec(re, o->key, 0, NULL, 0) == 0; /* keys are NUL-terminated */
     case W_DEL_KEY:
         return o->key_len == len && memcmp(o->key, arg, len) == 0;
     case W_DEL_PREFIX:
@@ -397,7 +432,7 @@ static int delete_pending(struct cache *c, const struct obj *o)
         return 0;
     pthread_mutex_lock(&c->wmu);
     for (const struct pending *d = c->dhead; d != NULL && !hit; d = d->next)
-        hit = covers(d->kind, d->arg, d->len, o);
+        hit = covers(d->kind, d->arg, d->len, &d->re, o);
     pthread_mutex_unlock(&c->wmu);
     return hit;
 }
@@ -834,16 +869,30 @@ struct purge {
     enum wkind kind;
     const char *arg;
     size_t len;
+    regex_t re;
     int soft;
     int64_t now;
     uint64_t n;
 };
 
+int cache_regex_check(const char *re, char *err, size_t errlen)
+{
+    regex_t r;
+    int rc = regcomp(&r, re, REG_EXTENDED | REG_NOSUB);
+
+    if (rc != 0) {
+        regerror(rc, &r, err, errlen);
+        return -EINVAL;
+    }
+    regfree(&r);
+    return 0;
+}
+
 static int purge_one(struct obj *o, void *arg)
 {
     struct purge *p = arg;
 
-    if (!covers(p->kind, p->arg, p->len, o))
+    if (!covers(p->kind, p->arg, p->len, &p->re, o))
         return 0;
     p->n++;
     if (o->flags & OBJ_F_PASS)
@@ -861,7 +910,8 @@ uint64_t cache_purge(struct cache *c, enum cache_purge kind, const char *arg, si
     static const enum wkind kinds[] = {[CACHE_PURGE_KEY] = W_DEL_KEY,
                                        [CACHE_PURGE_PREFIX] = W_DEL_PREFIX,
                                        [CACHE_PURGE_ALL] = W_DEL_PREFIX,
-                                       [CACHE_PURGE_TAG] = W_DEL_TAG};
+                                       [CACHE_PURGE_TAG] = W_DEL_TAG,
+                                       [CACHE_PURGE_REGEX] = W_DEL_REGEX};
     struct purge p = {.arg = arg, .len = len, .soft = soft, .now = now};
 
     AN((unsigned)kind < countof(kinds));
@@ -870,13 +920,25 @@ uint64_t cache_purge(struct cache *c, enum cache_purge kind, const char *arg, si
         p.arg = "";
         p.len = 0;
     }
-    if (kind == CACHE_PURGE_TAG && len == 0)
+    if ((kind == CACHE_PURGE_TAG || kind == CACHE_PURGE_REGEX) && len == 0)
         return 0;
+    if (kind == CACHE_PURGE_REGEX) {
+        char *re = xstrndup(arg, len);
+        int rc = regcomp(&p.re, re, REG_EXTENDED | REG_NOSUB);
+
+        free(re);
+        if (rc != 0)
+            return 0; /* cache_regex_check() tells why */
+    }
     note_now(c, now);
+    atomic_fetch_add(&c->purges, 1);
     /* listed before memory is walked: a promotion from disk meanwhile cannot survive it */
     if (c->disk != NULL)
         enqueue_delete(c, p.kind, p.arg, p.len, 1);
     (void)lru_walk(c->mem, purge_one, &p);
+    if (kind == CACHE_PURGE_REGEX)
+        regfree(&p.re);
+    atomic_fetch_add(&c->purged, p.n);
     return p.n;
 }
 
@@ -895,4 +957,61 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
     out->disk_errors = atomic_load(&c->disk_errors);
     out->disk_evicted = atomic_load(&c->disk_evicted);
     out->disk_expired = atomic_load(&c->disk_expired);
+    out->purges = atomic_load(&c->purges);
+    out->purged = atomic_load(&c->purged);
+    out->disk = c->disk != NULL;
+    out->disk_entries = out->disk_bytes = out->disk_budget = 0;
+    if (c->disk != NULL) {
+        struct disk_stats ds;
+
+        if (disk_stats(c->disk, &ds) == 0) {
+            out->disk_entries = ds.entries;
+            out->disk_bytes = ds.used;
+            out->disk_budget = ds.map_size;
+        }
+    }
+}
+
+struct inspection {
+    void (*fn)(void *arg, const char *tier, const struct obj *o);
+    void *arg;
+    const struct key *k;
+    unsigned n;
+};
+
+static void inspect_disk(void *arg, const char *name, size_t nlen, int rc, const void *blob,
+                         size_t len)
+{
+    struct inspection *in = arg;
+    struct obj *o = NULL;
+
+    (void)name;
+    (void)nlen;
+    if (rc != 0 || fmt_decode(blob, len, &o) != 0)
+        return;
+    if (o->key_len == in->k->len && memcmp(o->key, in->k->p, o->key_len) == 0) {
+        in->fn(in->arg, "disk", o);
+        in->n++;
+    }
+    obj_unref(&o);
+}
+
+unsigned cache_inspect(struct cache *c, const struct key *k,
+                       void (*fn)(void *arg, const char *tier, const struct obj *o), void *arg)
+{
+    struct inspection in = {.fn = fn, .arg = arg, .k = k};
+    struct replace rp = {.self = NULL};
+    int made = 0;
+
+    (void)lru_find(c->mem, k, collect_any, NULL, &rp, 0, &made);
+    for (unsigned i = 0; i < rp.n; i++) {
+        if (!(rp.old[i]->flags & OBJ_F_PASS) && obj_has_head(rp.old[i])) {
+            fn(arg, "memory", rp.old[i]);
+            in.n++;
+        }
+        obj_unref(&rp.old[i]);
+    }
+    if (c->disk != NULL && memchr(k->p, VARIANT_SEP, k->len) == NULL)
+        (void)disk_get_family(c->disk, k->p, k->len, VARIANT_SEP, VARIANTS, inspect_disk, &in);
+    return in.n;
 }

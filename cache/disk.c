@@ -808,6 +808,69 @@ uint64_t disk_del_prefix(struct disk *d, const char *prefix, size_t plen)
     return n;
 }
 
+#define MATCH_BATCH 1000u
+
+uint64_t disk_del_match(struct disk *d, int (*match)(void *arg, const char *key, size_t klen),
+                        void *arg)
+{
+    char last[DISK_KEY_MAX];
+    size_t lastlen = 0;
+    uint64_t n = 0;
+    int more = 1, first = 1;
+
+    AN(d);
+    AN(match);
+    while (more) {
+        MDB_val k, v;
+        MDB_cursor *cur;
+        MDB_txn *txn;
+        unsigned done = 0;
+        int rc;
+
+        if (mdb_txn_begin(d->env, NULL, 0, &txn) != 0)
+            return n;
+        if (mdb_cursor_open(txn, d->objects, &cur) != 0) {
+            mdb_txn_abort(txn);
+            return n;
+        }
+        k.mv_size = lastlen;
+        k.mv_data = last;
+        rc = mdb_cursor_get(cur, &k, &v, first ? MDB_FIRST : MDB_SET_RANGE);
+        first = 0;
+        /* chunk records (they hold a NUL) go with their entry */
+        while (rc == 0 && done < MATCH_BATCH) {
+            if (k.mv_size > sizeof(last)) {
+                rc = MDB_CORRUPTED;
+                break;
+            }
+            memcpy(last, k.mv_data, k.mv_size);
+            lastlen = k.mv_size;
+            if (memchr(last, '\0', lastlen) == NULL && match(arg, last, lastlen)) {
+                rc = del_locked(d, txn, last, lastlen);
+                if (rc != 0)
+                    break;
+                done++;
+                rc = cursor_next_after_del(cur, &k, &v, last);
+                continue;
+            }
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        more = rc == 0; /* stopped at the batch's end, not the store's */
+        if (more) {
+            memcpy(last, k.mv_data, k.mv_size < sizeof(last) ? k.mv_size : sizeof(last));
+            lastlen = k.mv_size < sizeof(last) ? k.mv_size : sizeof(last);
+        }
+        mdb_cursor_close(cur);
+        if ((rc != 0 && rc != MDB_NOTFOUND) || mdb_txn_commit(txn) != 0) {
+            if (rc != 0 && rc != MDB_NOTFOUND)
+                mdb_txn_abort(txn);
+            return n;
+        }
+        n += done;
+    }
+    return n;
+}
+
 /* 1 if the tag list of the entry under <key> (<klen> bytes) names <tag> (<tlen> bytes). */
 static int entry_has_tag(struct disk *d, MDB_txn *txn, const char *key, size_t klen,
                          const char *tag, size_t tlen)

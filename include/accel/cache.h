@@ -56,8 +56,11 @@ struct cache_req {
 
 struct cache_stats {
     uint64_t objects, bytes, budget, evictions;
+    uint64_t purges, purged; /* purge calls; memory objects they removed or marked */
+    int disk;                /* a disk tier is there: the disk_* below mean something */
     uint64_t disk_hits, disk_writes, disk_dropped, disk_errors;
     uint64_t disk_evicted, disk_expired;
+    uint64_t disk_entries, disk_bytes, disk_budget;
 };
 
 /* A cache for <cc>. With a disk tier, starts its writer thread: complete objects are written
@@ -115,8 +118,13 @@ enum cache_purge {
     CACHE_PURGE_KEY = 0, /* every variant stored under one key */
     CACHE_PURGE_PREFIX,  /* every key that starts with the argument */
     CACHE_PURGE_ALL,
-    CACHE_PURGE_TAG, /* every object whose Surrogate-Key or Cache-Tag names the argument */
+    CACHE_PURGE_TAG,   /* every object whose Surrogate-Key or Cache-Tag names the argument */
+    CACHE_PURGE_REGEX, /* every key a POSIX extended regular expression matches */
 };
+
+/* Checks regular expression <re> for CACHE_PURGE_REGEX: 0, or -EINVAL with regerror()'s text in
+ * <err>. */
+int cache_regex_check(const char *re, char *err, size_t errlen);
 
 /* Purges from both tiers the objects of <kind> (<arg>, <len>: the key, prefix or tag). Hard
  * (<soft> 0): they leave the cache. Soft: in memory they become stale from <now> on and stay for
@@ -129,5 +137,11 @@ uint64_t cache_purge(struct cache *c, enum cache_purge kind, const char *arg, si
                      int64_t now);
 
 void cache_get_stats(struct cache *c, struct cache_stats *out);
+
+/* Calls <fn> for each object stored under key <k>: in memory (every variant, busy ones with a
+ * head included), then on disk (decoded for the call: tier "disk"). The object is valid during
+ * the call only. Returns how many calls. */
+unsigned cache_inspect(struct cache *c, const struct key *k,
+                       void (*fn)(void *arg, const char *tier, const struct obj *o), void *arg);
 
 #endif

@@ -112,6 +112,12 @@ uint64_t disk_del_prefix(struct disk *d, const char *prefix, size_t plen);
  * LMDB error, which leaves the store unchanged). */
 uint64_t disk_del_tag(struct disk *d, const char *tag, size_t tlen);
 
+/* Removes every entry whose key <match> accepts (it returns 1), walking the whole store in
+ * transactions of at most a thousand deletes, so the file's other readers and writers are never
+ * held up long. Returns how many. */
+uint64_t disk_del_match(struct disk *d, int (*match)(void *arg, const char *key, size_t klen),
+                        void *arg);
+
 /* Removes entries whose expiry time is at most <now>, soonest first, at most <max> of them, in
  * one transaction. Returns how many (0 on an LMDB error). */
 uint64_t disk_expire(struct disk *d, int64_t now, uint64_t max);

@@ -3,6 +3,7 @@
  * tier is a real LMDB file in a fresh directory; closing the cache drains its writer, so what
  * is on disk can be checked by reopening the file. Time is a parameter: nothing sleeps. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,4 +361,59 @@ Test(purge, the_writer_expires_what_is_past_its_windows)
     cr_assert_not(on_disk("http://x/short"));
     cr_assert(on_disk("http://x/sie"));
     cr_assert(on_disk("http://x/long"));
+}
+
+Test(purge, by_regular_expression_in_both_tiers)
+{
+    struct cache *c = mk(1);
+    char err[128];
+
+    store(c, "http://r/img/a.png");
+    store(c, "http://r/img/b.jpg");
+    store(c, "http://r/css/a.css");
+    store(c, "http://s/img/c.png");
+    cache_free(&c);
+    c = mk(1);
+    cr_assert(hit(c, "http://r/img/a.png", T0 + 1)); /* in memory; the others only on disk */
+    cr_assert_eq(cache_regex_check("^http://r/img/.*\\.(png|jpg)$", err, sizeof err), 0);
+    cr_assert_eq(cache_regex_check("(unclosed", err, sizeof err), -EINVAL);
+    cr_assert_gt(strlen(err), 0);
+    cr_assert_eq(cache_purge(c, CACHE_PURGE_REGEX, "(unclosed", 9, 0, T0 + 2), 0);
+    cr_assert_eq(cache_purge(c, CACHE_PURGE_REGEX, "^http://r/img/.*\\.(png|jpg)$", 29, 0, T0 + 2),
+                 1);
+    cr_assert_not(hit(c, "http://r/img/a.png", T0 + 3));
+    cr_assert_not(hit(c, "http://r/img/b.jpg", T0 + 3), "the disk-only copy was purged too");
+    cr_assert(hit(c, "http://r/css/a.css", T0 + 3));
+    cr_assert(hit(c, "http://s/img/c.png", T0 + 3));
+    cache_free(&c);
+    cr_assert_not(on_disk("http://r/img/b.jpg"));
+    cr_assert(on_disk("http://s/img/c.png"));
+}
+
+static void count_tiers(void *arg, const char *tier, const struct obj *o)
+{
+    unsigned *n = arg;
+
+    cr_assert_eq(o->status, 200);
+    n[strcmp(tier, "memory") == 0 ? 0 : 1]++;
+}
+
+Test(purge, inspect_reports_both_tiers)
+{
+    struct cache *c = mk(1);
+    struct key k = {"http://i/1", 10, key_hash("http://i/1", 10)};
+    unsigned n[2] = {0, 0};
+
+    store(c, "http://i/1");
+    cache_free(&c);
+    c = mk(1);
+    cr_assert_eq(cache_inspect(c, &k, count_tiers, n), 1);
+    cr_assert_eq(n[0], 0);
+    cr_assert_eq(n[1], 1);
+    cr_assert(hit(c, "http://i/1", T0 + 1));
+    n[0] = n[1] = 0;
+    cr_assert_eq(cache_inspect(c, &k, count_tiers, n), 2);
+    cr_assert_eq(n[0], 1);
+    cr_assert_eq(n[1], 1);
+    cache_free(&c);
 }
