@@ -128,7 +128,19 @@ void obj_set_head(struct obj *o, const char *head, size_t len)
     wake(o);
 }
 
+static void append(struct obj *o, const void *p, size_t n, int exact);
+
 void obj_append(struct obj *o, const void *p, size_t n)
+{
+    append(o, p, n, 0);
+}
+
+void obj_append_last(struct obj *o, const void *p, size_t n)
+{
+    append(o, p, n, 1);
+}
+
+static void append(struct obj *o, const void *p, size_t n, int exact)
 {
     const char *src = p;
     uint64_t len = atomic_load_explicit(&o->body_len, memory_order_relaxed);
@@ -139,7 +151,7 @@ void obj_append(struct obj *o, const void *p, size_t n)
         size_t take;
 
         if (c == NULL || c->len == c->cap) {
-            size_t cap = n > OBJ_CHUNK_MIN ? n : OBJ_CHUNK_MIN;
+            size_t cap = (n > OBJ_CHUNK_MIN || exact) ? n : OBJ_CHUNK_MIN;
 
             if (o->content_length != OBJ_LEN_UNKNOWN && o->content_length > len &&
                 o->content_length - len < cap && o->content_length - len >= n)

@@ -44,12 +44,23 @@ static void fetch_run(struct fetch *f);
 struct sink_ctx {
     struct cache *c;
     struct obj *o;
+    struct store_filter *sf; /* compressed output: gathered into whole chunks */
 };
 
 static void to_obj(void *arg, const void *p, size_t n)
 {
     struct sink_ctx *s = arg;
 
+    if (s->sf != NULL) {
+        /* The compressor hands out small pieces, and the length of the whole is unknown:
+         * appended as they come, each would take a chunk of OBJ_CHUNK_MIN bytes. */
+        buf_append(&s->sf->pend, p, n);
+        if (s->sf->pend.len < OBJ_CHUNK_MIN)
+            return;
+        p = s->sf->pend.p;
+        n = s->sf->pend.len;
+        s->sf->pend.len = 0;
+    }
     obj_append(s->o, p, n);
     cache_grow(s->c, s->o, n);
 }
@@ -86,6 +97,7 @@ void store_body(struct cache *c, struct obj *o, struct store_filter *sf, const v
     struct sink_ctx s = {.c = c, .o = o};
 
     if (sf->enc != NULL && !sf->bad) {
+        s.sf = sf;
         if (gz_enc_write(sf->enc, p, n, 0, to_obj, &s) < 0)
             store_bad(c, o, sf, "compression failed");
         return;
@@ -103,10 +115,15 @@ int store_finish(struct cache *c, struct obj *o, struct store_filter *sf)
     char scratch[1];
 
     if (sf->enc != NULL && !sf->bad) {
-        if (gz_enc_write(sf->enc, NULL, 0, 1, to_obj, &s) < 0)
+        s.sf = sf;
+        if (gz_enc_write(sf->enc, NULL, 0, 1, to_obj, &s) < 0) {
             store_bad(c, o, sf, "compression failed");
-        else
+        } else {
             o->identity_len = gz_enc_total_in(sf->enc);
+            obj_append_last(o, sf->pend.p, sf->pend.len);
+            cache_grow(c, o, sf->pend.len);
+            sf->pend.len = 0;
+        }
     }
     if (sf->check != NULL && !sf->bad) {
         if (gz_dec_run(sf->check, &none, &zero, scratch, 0, &out) != 1)
@@ -122,6 +139,7 @@ void store_filter_fini(struct store_filter *sf)
 {
     gz_enc_free(&sf->enc);
     gz_dec_free(&sf->check);
+    buf_free(&sf->pend);
 }
 
 static void unlink_fetch(struct fetch *f)

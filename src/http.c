@@ -640,8 +640,12 @@ const char *http_reason(unsigned status)
         return "No Content";
     case 304:
         return "Not Modified";
+    case 206:
+        return "Partial Content";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
     case 403:
         return "Forbidden";
     case 404:
@@ -652,8 +656,12 @@ const char *http_reason(unsigned status)
         return "Request Timeout";
     case 413:
         return "Content Too Large";
+    case 409:
+        return "Conflict";
     case 414:
         return "URI Too Long";
+    case 416:
+        return "Range Not Satisfiable";
     case 431:
         return "Request Header Fields Too Large";
     case 500:

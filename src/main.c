@@ -10,6 +10,7 @@
 
 #include <ev.h>
 
+#include "accel/admin.h"
 #include "accel/base.h"
 #include "accel/cache.h"
 #include "accel/conf.h"
@@ -85,6 +86,7 @@ int main(int argc, char **argv)
     char err[512];
     struct conf *conf = NULL;
     struct cache *cache = NULL;
+    struct admin *admin = NULL;
     struct ev_loop *loop;
     ev_signal sig_term, sig_int, sig_usr1, sig_hup;
 
@@ -187,8 +189,20 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (conf->admin && admin_start(conf, cache, workers, n_workers, &admin, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        if (conf->error_log != NULL)
+            fprintf(stderr, "accel: %s\n", err);
+        for (unsigned i = 0; i < n_workers; i++)
+            worker_stop(workers[i]);
+        for (unsigned i = 0; i < n_workers; i++)
+            worker_join(workers[i]);
+        return 1;
+    }
     log_info("accel ready: %u worker(s), origin %s", n_workers, conf->origin.text);
     ev_run(loop, 0);
+
+    admin_stop(&admin); /* first: it reads the workers' counters and the cache */
 
     for (unsigned i = 0; i < n_workers; i++)
         worker_join(workers[i]);

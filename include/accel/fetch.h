@@ -27,6 +27,7 @@ struct store_filter {
     struct gz_enc *enc;
     struct gz_dec *check;
     int bad; /* the origin's gzip was corrupt, or compressing failed: the object is not stored */
+    struct buf pend; /* compressed bytes not in the object yet: it takes them in whole chunks */
 };
 
 /* Appends the <n> bytes at <p> to busy object <o> of cache <c> through <sf> (the object grows

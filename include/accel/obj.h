@@ -103,6 +103,10 @@ void obj_set_head(struct obj *o, const char *head, size_t len);
 /* Writer: appends <n> body bytes and publishes them. */
 void obj_append(struct obj *o, const void *p, size_t n);
 
+/* Writer: appends the last <n> body bytes, in a chunk of exactly what does not fit the current
+ * one (no room kept for more: the object is about to be finished). */
+void obj_append_last(struct obj *o, const void *p, size_t n);
+
 /* Writer: finishes the object as OBJ_COMPLETE or OBJ_FAILED (once). */
 void obj_finish(struct obj *o, enum obj_state st);
 
