@@ -116,38 +116,54 @@ static size_t disk_name(const struct obj *o, char *out, size_t cap)
     return o->key_len + 17;
 }
 
-/* Calls <fn> for each tag <o>'s head names: Surrogate-Key lists them separated by spaces,
- * Cache-Tag by commas; every field of either name counts. Stops when <fn> returns nonzero and
- * returns that. */
+/* Calls <fn> for each tag of <o>. Stops when <fn> returns nonzero and returns that. */
 static int each_tag(const struct obj *o, int (*fn)(struct span tag, void *arg), void *arg)
 {
-    for (unsigned i = 0; i < o->n_fields; i++) {
-        struct span v = o->fields[i].value;
-        char sep;
-        size_t start = 0;
+    for (const char *p = o->tags; p != NULL && p < o->tags + o->tags_len;) {
+        size_t len = strlen(p);
+        int rc = len > 0 ? fn(span_of(p, len), arg) : 0;
 
-        if (span_eq_ci(o->fields[i].name, "surrogate-key"))
+        if (rc != 0)
+            return rc;
+        p += len + 1;
+    }
+    return 0;
+}
+
+size_t cache_tags_build(const struct field *f, unsigned n, char **out)
+{
+    struct buf b = {0};
+    unsigned count = 0;
+
+    *out = NULL;
+    for (unsigned i = 0; i < n && count < TAGS_MAX; i++) {
+        struct span v = f[i].value;
+        size_t start = 0;
+        char sep;
+
+        if (span_eq_ci(f[i].name, "surrogate-key"))
             sep = ' ';
-        else if (span_eq_ci(o->fields[i].name, "cache-tag"))
+        else if (span_eq_ci(f[i].name, "cache-tag"))
             sep = ',';
         else
             continue;
-        for (size_t j = 0; j <= v.len; j++) {
+        for (size_t j = 0; j <= v.len && count < TAGS_MAX; j++) {
             struct span t;
-            int rc;
 
             if (j < v.len && v.p[j] != sep && v.p[j] != ' ' && v.p[j] != '\t')
                 continue;
             t = span_of(v.p + start, j - start);
             start = j + 1;
-            if (t.len == 0)
+            if (t.len == 0 || t.len > DISK_TAG_MAX || memchr(t.p, '\0', t.len) != NULL ||
+                b.len + t.len + 1 > DISK_TAGS_MAX)
                 continue;
-            rc = fn(t, arg);
-            if (rc != 0)
-                return rc;
+            buf_append(&b, t.p, t.len);
+            buf_append(&b, "", 1);
+            count++;
         }
     }
-    return 0;
+    *out = b.p;
+    return b.len;
 }
 
 struct tag_list {
@@ -416,7 +432,7 @@ static int covers(enum wkind kind, const char *arg, size_t len, const regex_t *r
     case W_DEL_PREFIX:
         return o->key_len >= len && memcmp(o->key, arg, len) == 0;
     case W_DEL_TAG:
-        return len > 0 && obj_has_head(o) && each_tag(o, is_tag, &tag);
+        return len > 0 && each_tag(o, is_tag, &tag);
     case W_DEL_NAME:
         return 0;
     }

@@ -5,8 +5,8 @@
  *   "ACOB" u16 version, u16 flags, u32 status,
  *   i64 t_req, t_resp, date, age_value, ttl, swr, sie,
  *   u32 cc_flags, u64 content_length, u32 key_len, u32 vary_len, u32 head_len, u64 body_len,
- *   u64 identity_len (version 2),
- *   key bytes, vary bytes, head bytes, body bytes,
+ *   u64 identity_len, u32 tags_len,
+ *   key bytes, vary bytes, tags bytes, head bytes, body bytes,
  *   u64 XXH3_64bits of every byte before it.
  *
  * The envelope (magic, version right after it, checksum in the last 8 bytes) is what every
@@ -27,7 +27,7 @@
 #include "accel/key.h"
 
 #define FMT_MAGIC     "ACOB"
-#define FMT_HDR_LEN   108 /* the fixed header above */
+#define FMT_HDR_LEN   112 /* the fixed header above */
 #define FMT_SUM_LEN   8
 #define FMT_ENV_MIN   (4 + 2 + FMT_SUM_LEN) /* magic, version, checksum: enough to read them */
 #define FMT_FLAGS_MAX 0xffffu
@@ -136,8 +136,10 @@ void fmt_encode(const struct obj *o, struct buf *b)
     AN(obj_has_head(o));
     AN(o->flags <= FMT_FLAGS_MAX);
     AN(o->key_len <= UINT32_MAX && o->vary_len <= UINT32_MAX && o->head_len <= UINT32_MAX);
+    AN(o->tags_len <= UINT32_MAX);
     body_len = obj_avail(o);
-    total = FMT_HDR_LEN + o->key_len + o->vary_len + o->head_len + (size_t)body_len + FMT_SUM_LEN;
+    total = FMT_HDR_LEN + o->key_len + o->vary_len + o->tags_len + o->head_len + (size_t)body_len +
+            FMT_SUM_LEN;
 
     buf_reserve(b, total);
     start = b->len; /* after the reserve: it may have compacted the buffer */
@@ -160,9 +162,11 @@ void fmt_encode(const struct obj *o, struct buf *b)
     q = put_u32(q, (uint32_t)o->head_len);
     q = put_u64(q, body_len);
     q = put_u64(q, o->identity_len);
+    q = put_u32(q, (uint32_t)o->tags_len);
     AN(q - p == FMT_HDR_LEN);
     q = put_bytes(q, o->key, o->key_len);
     q = put_bytes(q, o->vary, o->vary_len);
+    q = put_bytes(q, o->tags, o->tags_len);
     q = put_bytes(q, o->head, o->head_len);
     /* Complete: the chunk lens are stable and add up to body_len (every chunk but the last is
      * full). */
@@ -199,9 +203,9 @@ static int vary_ok(const unsigned char *v, size_t len)
 int fmt_decode(const void *p, size_t len, struct obj **out)
 {
     struct rd r = {p, (const unsigned char *)p + len};
-    const unsigned char *key, *vary, *head, *body;
+    const unsigned char *key, *vary, *tags, *head, *body;
     uint64_t sum, body_len, content_length, identity_len;
-    uint32_t key_len, vary_len, head_len, status, cc_flags;
+    uint32_t key_len, vary_len, tags_len, head_len, status, cc_flags;
     uint16_t version, flags;
     int64_t t[7];
     struct obj *o;
@@ -234,12 +238,15 @@ int fmt_decode(const void *p, size_t len, struct obj **out)
     head_len = get_u32(&r);
     body_len = get_u64(&r);
     identity_len = get_u64(&r);
+    tags_len = get_u32(&r);
 
     if (take(&r, key_len, &key) != 0 || take(&r, vary_len, &vary) != 0 ||
-        take(&r, head_len, &head) != 0 || take(&r, body_len, &body) != 0 || r.p != r.end)
+        take(&r, tags_len, &tags) != 0 || take(&r, head_len, &head) != 0 ||
+        take(&r, body_len, &body) != 0 || r.p != r.end)
         return -EBADMSG;
     /* obj_new keeps the key as a C string of key_len bytes. */
-    if (memchr(key, '\0', key_len) != NULL || !vary_ok(vary, vary_len))
+    if (memchr(key, '\0', key_len) != NULL || !vary_ok(vary, vary_len) ||
+        (tags_len > 0 && tags[tags_len - 1] != '\0'))
         return -EBADMSG;
 
     o = obj_new((const char *)key, key_len, key_hash((const char *)key, key_len), flags);
@@ -258,6 +265,11 @@ int fmt_decode(const void *p, size_t len, struct obj **out)
         o->vary = xmalloc(vary_len);
         memcpy(o->vary, vary, vary_len);
         o->vary_len = vary_len;
+    }
+    if (tags_len > 0) {
+        o->tags = xmalloc(tags_len);
+        memcpy(o->tags, tags, tags_len);
+        o->tags_len = tags_len;
     }
     obj_set_head(o, (const char *)head, head_len);
     obj_append(o, body, (size_t)body_len);

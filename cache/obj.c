@@ -65,6 +65,7 @@ static void obj_free(struct obj *o)
     free(o->head);
     free(o->fields);
     free(o->vary);
+    free(o->tags);
     o->magic = 0;
     free(o);
 }
@@ -203,7 +204,7 @@ void obj_wait(struct obj *o, unsigned worker)
 
 size_t obj_size(const struct obj *o)
 {
-    size_t n = sizeof(*o) + o->key_len + 1 + o->head_len + 1 + o->vary_len;
+    size_t n = sizeof(*o) + o->key_len + 1 + o->head_len + 1 + o->vary_len + o->tags_len;
 
     return n + o->n_fields * sizeof(struct field) + o->chunk_mem;
 }

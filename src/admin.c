@@ -323,7 +323,6 @@ static void inspect_one(void *arg, const char *tier, const struct obj *o)
     struct inspect_ctx *ic = arg;
     struct buf *b = ic->b;
     int64_t age = policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, ic->now);
-    int first_tag = 1;
 
     buf_append_str(b, ic->n++ ? ",\n  {" : "\n  {");
     buf_printf(b,
@@ -359,28 +358,10 @@ static void inspect_one(void *arg, const char *tier, const struct obj *o)
         p = val + vl + 1;
     }
     buf_append_str(b, "}, \"tags\": [");
-    for (unsigned i = 0; i < o->n_fields; i++) {
-        struct span v = o->fields[i].value;
-        char sep;
-        size_t start = 0;
-
-        if (span_eq_ci(o->fields[i].name, "surrogate-key"))
-            sep = ' ';
-        else if (span_eq_ci(o->fields[i].name, "cache-tag"))
-            sep = ',';
-        else
-            continue;
-        for (size_t j = 0; j <= v.len; j++) {
-            if (j < v.len && v.p[j] != sep && v.p[j] != ' ' && v.p[j] != '\t')
-                continue;
-            if (j > start) {
-                if (!first_tag)
-                    buf_append_str(b, ", ");
-                first_tag = 0;
-                json_str(b, v.p + start, j - start);
-            }
-            start = j + 1;
-        }
+    for (const char *p = o->tags; p != NULL && p < o->tags + o->tags_len; p += strlen(p) + 1) {
+        if (p != o->tags)
+            buf_append_str(b, ", ");
+        json_str(b, p, strlen(p));
     }
     buf_append_str(b, "]}");
 }

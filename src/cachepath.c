@@ -93,6 +93,38 @@ static void parse_request_cc(struct conn *c)
     }
 }
 
+/* The PURGE method on the main listener, from the addresses purge_allow lists: every variant
+ * and encoding of the request's URL leaves both tiers ("Accel-Soft-Purge: 1": marked stale
+ * instead). */
+enum conn_state conn_purge(struct conn *c)
+{
+    const struct conf *conf = conn_conf(c);
+    struct span host = c->fwd.client_host;
+    const struct field *soft = http_find(&c->req.head, "accel-soft-purge");
+    int is_soft = soft != NULL && span_eq_ci(span_trim(soft->value), "1");
+    struct key k;
+    uint64_t n;
+
+    if (!conf_cidr_match(conf->purge_allow, conf->n_purge_allow,
+                         (const struct sockaddr *)&c->peer)) {
+        log_warn("client %s: PURGE refused: not in purge_allow", c->ip);
+        return conn_fail(c, 403, "PURGE is not allowed from this address (see purge_allow)");
+    }
+    if (c->w->cache == NULL || conf->cache_memory == 0)
+        return conn_fail(c, 405, "PURGE: there is no cache here (cache_memory 0)");
+    if (host.len == 0)
+        host = span_of(conf->origin_host, strlen(conf->origin_host));
+    c->keybuf.off = c->keybuf.len = 0;
+    if (key_build(&c->keybuf, "http", host, http_request_path(&c->req.head), &k) < 0)
+        return conn_fail(c, 400, "PURGE: no host to purge for");
+    n = cache_purge(c->w->cache, CACHE_PURGE_KEY, k.p, k.len, is_soft, (int64_t)ev_now(c->w->loop));
+    log_info("client %s: PURGE %.*s%s: %llu in memory", c->ip, (int)(k.len > 200 ? 200 : k.len),
+             k.p, is_soft ? " (soft)" : "", (unsigned long long)n);
+    snprintf(c->xbuf, sizeof(c->xbuf), "%s %llu object(s) in memory; the disk tier too",
+             is_soft ? "marked stale" : "purged", (unsigned long long)n);
+    return conn_fail(c, 200, c->xbuf);
+}
+
 enum conn_state conn_cache_start(struct conn *c)
 {
     const struct conf *conf = conn_conf(c);
@@ -650,7 +682,7 @@ static void revalidated(struct conn *c)
         struct span name = h->hdrs[j].name, value = span_trim(h->hdrs[j].value);
 
         if (http_is_hop_by_hop(h, name) || span_eq_ci(name, "content-length") ||
-            span_eq_ci(name, "age"))
+            span_eq_ci(name, "age") || http_is_cache_tag(name))
             continue;
         if (old->flags & OBJ_F_GZIPPED) {
             /* the body is still the one accel gzipped: the 304 speaks of the origin's bytes */
@@ -681,6 +713,13 @@ static void revalidated(struct conn *c)
     o->content_length = obj_avail(old);
     o->identity_len = old->identity_len;
     o->flags |= old->flags & OBJ_F_GZIPPED;
+    /* tags: the 304's when it names any, else the stored ones */
+    o->tags_len = cache_tags_build(h->hdrs, h->n_hdrs, &o->tags);
+    if (o->tags_len == 0 && old->tags_len > 0) {
+        o->tags = xmalloc(old->tags_len);
+        memcpy(o->tags, old->tags, old->tags_len);
+        o->tags_len = old->tags_len;
+    }
     if (old->vary_len > 0) {
         o->vary = xmalloc(old->vary_len);
         memcpy(o->vary, old->vary, old->vary_len);
@@ -780,6 +819,7 @@ int conn_owner_decides(struct conn *c)
         o->vary_len = cache_vary_build(v, c->req.head.hdrs, c->req.head.n_hdrs, &o->vary);
         buf_free(&vb);
     }
+    o->tags_len = cache_tags_build(h->hdrs, h->n_hdrs, &o->tags);
     http_write_stored_head(&hb, h, worker_date(c->w), store_flags);
     obj_set_head(o, hb.p, hb.len);
     buf_free(&hb);

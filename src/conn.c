@@ -315,6 +315,8 @@ static enum conn_state conn_start(struct conn *c)
     if (expect != NULL && c->has_body && !c->v10 &&
         span_eq_ci(span_trim(expect->value), "100-continue"))
         buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+    if (h->method == HTTP_PURGE)
+        return conn_purge(c);
     if ((h->method == HTTP_GET || h->method == HTTP_HEAD) && !c->has_body)
         return conn_cache_start(c);
     c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=method\r\n";
@@ -598,7 +600,8 @@ void conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t sal
     struct conn *c = conn_alloc(w, fd);
     int one = 1;
 
-    (void)salen;
+    if (salen <= sizeof(c->peer))
+        memcpy(&c->peer, sa, salen);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->ip, sizeof(c->ip));

@@ -63,6 +63,7 @@ struct conn {
     enum conn_state state;
     int closing;
     char ip[INET6_ADDRSTRLEN];
+    struct sockaddr_storage peer;
 
     /* client input */
     char *in;
@@ -162,6 +163,7 @@ void conn_on_origin_event(struct upstream *u, int revents);
 void conn_unwait(struct conn *c);
 void conn_drop_obj(struct conn *c);
 enum conn_state conn_cache_start(struct conn *c);
+enum conn_state conn_purge(struct conn *c);
 enum conn_state conn_deliver(struct conn *c);
 int conn_stale_usable(const struct conn *c);
 void conn_serve_stale(struct conn *c);

@@ -533,6 +533,11 @@ static void write_status_line(struct buf *b, const struct http_head *h)
     buf_append_str(b, "\r\n");
 }
 
+int http_is_cache_tag(struct span name)
+{
+    return span_eq_ci(name, "surrogate-key") || span_eq_ci(name, "cache-tag");
+}
+
 /* 1 if the comma-separated list <v> holds <token> (case-insensitive). */
 static int list_has(struct span v, const char *token)
 {
@@ -560,7 +565,7 @@ void http_write_stored_head(struct buf *b, const struct http_head *h, const char
     for (unsigned i = 0; i < h->n_hdrs; i++) {
         struct span name = h->hdrs[i].name, value = span_trim(h->hdrs[i].value);
         int skip = http_is_hop_by_hop(h, name) || span_eq_ci(name, "content-length") ||
-                   span_eq_ci(name, "age");
+                   span_eq_ci(name, "age") || http_is_cache_tag(name);
 
         if (span_eq_ci(name, "vary") && list_has(value, "accept-encoding"))
             vary_ae = 1;
@@ -592,7 +597,7 @@ void http_write_response_head(struct buf *b, const struct http_head *h, const ch
     for (unsigned i = 0; i < h->n_hdrs; i++) {
         struct span name = h->hdrs[i].name;
 
-        if (http_is_hop_by_hop(h, name) || span_eq_ci(name, "via"))
+        if (http_is_hop_by_hop(h, name) || span_eq_ci(name, "via") || http_is_cache_tag(name))
             continue;
         if (chunked && span_eq_ci(name, "content-length"))
             continue;

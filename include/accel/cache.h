@@ -97,6 +97,11 @@ int cache_vary_match(const struct obj *o, const struct field *f, unsigned n);
  * (malloc'd, the caller owns them). */
 size_t cache_vary_build(struct span vary, const struct field *f, unsigned n, char **out);
 
+/* Builds the "tag\0tag\0..." list of response fields <f>: Surrogate-Key (space-separated)
+ * and Cache-Tag (comma-separated), at most 64 tags of at most DISK_TAG_MAX bytes; returns its
+ * length and the bytes in *<out> (malloc'd, NULL when none). */
+size_t cache_tags_build(const struct field *f, unsigned n, char **out);
+
 /* The fetch of busy object <o> found it cannot be stored: marks its key uncacheable until
  * <until> (seconds) with a small marker object and removes <o> from the index. */
 void cache_mark_pass(struct cache *c, struct obj *o, int64_t until);

@@ -9,7 +9,7 @@
 #include "accel/base.h"
 #include "accel/obj.h"
 
-#define FMT_VERSION 2
+#define FMT_VERSION 3
 
 /* Appends to <b> the encoding of the complete object <o> (obj_state() OBJ_COMPLETE, head set;
  * both are asserted). The object is only read. */

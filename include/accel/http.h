@@ -121,7 +121,8 @@ void http_write_response_head(struct buf *b, const struct http_head *h, const ch
 
 /* Appends the head accel stores for origin response <h>: status line with HTTP/1.1 and the
  * end-to-end fields, without hop-by-hop fields, Age and Content-Length (the delivery writes
- * those), with Date added when missing; no final empty line. <flags>:
+ * those) and the cache's tag fields (Surrogate-Key, Cache-Tag), with Date added when missing;
+ * no final empty line. <flags>:
  * HTTP_STORE_GZIPPED: accel gzips the body: Content-Encoding: gzip added, a strong ETag made
  * weak, fields about the exact bytes (Content-MD5, Digest, Repr-Digest, Content-Digest)
  * dropped; HTTP_STORE_VARY_AE: "Vary: Accept-Encoding" added unless a Vary names it. */
@@ -129,6 +130,9 @@ void http_write_response_head(struct buf *b, const struct http_head *h, const ch
 #define HTTP_STORE_VARY_AE 0x2u
 void http_write_stored_head(struct buf *b, const struct http_head *h, const char *date,
                             unsigned flags);
+
+/* 1 for Surrogate-Key and Cache-Tag: the origin's tags for the cache, never sent to clients. */
+int http_is_cache_tag(struct span name);
 
 /* Appends "<name>: <value>\r\n" to <b>, the value trimmed. */
 void http_write_field(struct buf *b, struct span name, struct span value);

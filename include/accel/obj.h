@@ -68,6 +68,8 @@ struct obj {
     int64_t pass_until; /* OBJ_F_PASS: the marker lasts until then */
     char *vary;         /* "name\0value\0..." from the request that fetched it; NULL: none */
     size_t vary_len;
+    char *tags; /* "tag\0tag\0..." from Surrogate-Key / Cache-Tag (stripped from the head) */
+    size_t tags_len;
     uint64_t content_length; /* announced by the origin, or OBJ_LEN_UNKNOWN */
     uint64_t identity_len;   /* OBJ_F_GZIP: the inflated length, once complete (or unknown) */
 

@@ -15,7 +15,7 @@
 #include "accel/key.h"
 #include "accel/obj.h"
 
-#define HDR_LEN      108 /* the fixed header of FMT_VERSION 2 */
+#define HDR_LEN      112 /* the fixed header of FMT_VERSION 3 */
 #define SUM_LEN      8
 /* Offsets into the fixed header. */
 #define OFF_VERSION  4
@@ -137,7 +137,8 @@ static struct obj *round_trip(const struct obj *o)
     struct obj *d = NULL;
 
     fmt_encode(o, &b);
-    cr_assert_eq(b.len, HDR_LEN + o->key_len + o->vary_len + o->head_len + obj_avail(o) + SUM_LEN);
+    cr_assert_eq(b.len, HDR_LEN + o->key_len + o->vary_len + o->tags_len + o->head_len +
+                            obj_avail(o) + SUM_LEN);
     cr_assert_eq(fmt_decode(b.p, b.len, &d), 0);
     cr_assert_not_null(d);
     check_same(o, d);
@@ -408,7 +409,10 @@ Test(fmt, other_version_is_enotsup)
     struct buf b = {0};
 
     small_blob(&b);
-    put_le(b.p + OFF_VERSION, 3, 2);
+    put_le(b.p + OFF_VERSION, 4, 2);
+    reseal(&b);
+    cr_assert_eq(decode_exact(b.p, b.len), -ENOTSUP);
+    put_le(b.p + OFF_VERSION, 2, 2); /* version 2 had no tags */
     reseal(&b);
     cr_assert_eq(decode_exact(b.p, b.len), -ENOTSUP);
     put_le(b.p + OFF_VERSION, 1, 2); /* version 1 had no identity length */
@@ -419,7 +423,7 @@ Test(fmt, other_version_is_enotsup)
     cr_assert_eq(decode_exact(b.p, b.len), -ENOTSUP);
     /* A later version may have a shorter header: only magic, version and checksum are read. */
     {
-        char v2[4 + 2 + SUM_LEN] = "ACOB\x03";
+        char v2[4 + 2 + SUM_LEN] = "ACOB\x04";
         struct buf s = {0};
 
         buf_append(&s, v2, sizeof(v2));
@@ -462,4 +466,30 @@ Test(fmt, encoding_a_busy_object_asserts, .signal = SIGABRT)
 
     obj_set_head(o, "HTTP/1.1 200 OK", 15);
     fmt_encode(o, &b);
+}
+
+Test(fmt, tags_gzip_flags_and_identity_length_survive)
+{
+    static const char tags[] = "team-a\0product-7\0";
+    struct obj *o =
+        obj_new("http://example.com/t", 20, key_hash("http://example.com/t", 20), OBJ_F_GZIPPED);
+    struct obj *d;
+    static const char head[] = "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n";
+
+    o->status = 200;
+    o->tags = malloc(sizeof(tags) - 1);
+    memcpy(o->tags, tags, sizeof(tags) - 1);
+    o->tags_len = sizeof(tags) - 1;
+    o->identity_len = 12345;
+    obj_set_head(o, head, sizeof(head) - 1);
+    obj_append(o, "gz", 2);
+    obj_finish(o, OBJ_COMPLETE);
+    d = round_trip(o);
+    cr_assert_eq(d->tags_len, sizeof(tags) - 1);
+    cr_assert(memcmp(d->tags, tags, sizeof(tags) - 1) == 0);
+    cr_assert_eq(d->identity_len, 12345);
+    cr_assert(d->flags & OBJ_F_GZIP, "derived from the head");
+    cr_assert(d->flags & OBJ_F_GZIPPED);
+    obj_unref(&o);
+    obj_unref(&d);
 }

@@ -218,6 +218,13 @@ static void store_full(struct cache *c, const char *key, const char *head, int64
     o->ttl = ttl;
     if (vary != NULL)
         o->vary_len = cache_vary_build(span_of(vary, strlen(vary)), f, nf, &o->vary);
+    {
+        /* as the server does: tags from the response's fields, before the head is out */
+        struct field hf[16];
+        unsigned nh = obj_split_fields(head, strlen(head), hf, 16);
+
+        o->tags_len = cache_tags_build(hf, nh, &o->tags);
+    }
     obj_set_head(o, head, strlen(head));
     obj_append(o, body, strlen(body));
     obj_finish(o, OBJ_COMPLETE);
