@@ -951,7 +951,26 @@ uint64_t cache_purge(struct cache *c, enum cache_purge kind, const char *arg, si
     /* listed before memory is walked: a promotion from disk meanwhile cannot survive it */
     if (c->disk != NULL)
         enqueue_delete(c, p.kind, p.arg, p.len, 1);
-    (void)lru_walk(c->mem, purge_one, &p);
+    if (kind == CACHE_PURGE_KEY) {
+        /* one key: its objects are in one hash chain, no walk */
+        struct key k = {.p = arg, .len = len, .hash = key_hash(arg, len)};
+        unsigned got;
+
+        do {
+            struct replace rp = {.self = NULL};
+            int made = 0;
+
+            (void)lru_find(c->mem, &k, collect_any, NULL, &rp, 0, &made);
+            got = rp.n;
+            for (unsigned i = 0; i < got; i++) {
+                if (purge_one(rp.old[i], &p) == 1)
+                    lru_remove(c->mem, rp.old[i]);
+                obj_unref(&rp.old[i]);
+            }
+        } while (got == countof(((struct replace *)0)->old) && !soft);
+    } else {
+        (void)lru_walk(c->mem, purge_one, &p);
+    }
     if (kind == CACHE_PURGE_REGEX)
         regfree(&p.re);
     atomic_fetch_add(&c->purged, p.n);

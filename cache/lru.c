@@ -300,7 +300,7 @@ void lru_grow(struct lru *l, struct obj *o, size_t delta)
     AZ(pthread_mutex_unlock(&s->mu));
 }
 
-#define WALK_BATCH 256 /* objects looked at per hold of a shard lock, about */
+#define WALK_BATCH 64 /* objects looked at per hold of a shard lock, about */
 
 uint64_t lru_walk(struct lru *l, int (*fn)(struct obj *, void *), void *arg)
 {
