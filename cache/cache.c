@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "accel/disk.h"
 #include "accel/fmt.h"
@@ -59,6 +60,9 @@ struct pending {
     size_t len;
     uint64_t after; /* the seq of the last write queued before it */
     regex_t re;     /* W_DEL_REGEX: <arg> compiled */
+    int waiter;     /* a purge waits for it (and frees it); under wmu */
+    int done;       /* it ran; under wmu */
+    uint64_t removed;
 };
 
 struct cache {
@@ -69,6 +73,7 @@ struct cache {
     pthread_t writer;
     pthread_mutex_t wmu;
     pthread_cond_t wcv;
+    pthread_cond_t dcv; /* a listed delete ran */
     struct wjob q[WQ_CAP];
     unsigned qhead, qlen;
     uint64_t put_seq;
@@ -255,38 +260,49 @@ static int name_matches(void *arg, const char *name, size_t len)
     return regexec(arg, buf, 0, NULL, 0) == 0;
 }
 
-static void run_delete(struct cache *c, const struct pending *j)
+/* Runs delete <j> on the disk; returns how many entries it removed. */
+static uint64_t run_delete(struct cache *c, const struct pending *j)
 {
+    uint64_t n = 0;
     char *var;
     int rc;
 
     switch (j->kind) {
     case W_DEL_KEY:
-        rc = disk_del(c->disk, j->arg, j->len);
-        var = xmalloc(j->len + 1);
-        memcpy(var, j->arg, j->len);
-        var[j->len] = VARIANT_SEP;
-        (void)disk_del_prefix(c->disk, var, j->len + 1);
-        free(var);
-        atomic_fetch_add(rc < 0 && rc != -ENOENT ? &c->disk_errors : &c->disk_writes, 1);
-        break;
     case W_DEL_NAME:
         rc = disk_del(c->disk, j->arg, j->len);
+        n = rc == 0;
+        if (j->kind == W_DEL_KEY) {
+            var = xmalloc(j->len + 1);
+            memcpy(var, j->arg, j->len);
+            var[j->len] = VARIANT_SEP;
+            n += disk_del_prefix(c->disk, var, j->len + 1);
+            free(var);
+        }
         atomic_fetch_add(rc < 0 && rc != -ENOENT ? &c->disk_errors : &c->disk_writes, 1);
         break;
     case W_DEL_PREFIX:
-        (void)disk_del_prefix(c->disk, j->arg, j->len);
+        n = disk_del_prefix(c->disk, j->arg, j->len);
         atomic_fetch_add(&c->disk_writes, 1);
         break;
     case W_DEL_TAG:
-        (void)disk_del_tag(c->disk, j->arg, j->len);
+        n = disk_del_tag(c->disk, j->arg, j->len);
         atomic_fetch_add(&c->disk_writes, 1);
         break;
     case W_DEL_REGEX:
-        (void)disk_del_match(c->disk, name_matches, (void *)&j->re);
+        n = disk_del_match(c->disk, name_matches, (void *)&j->re);
         atomic_fetch_add(&c->disk_writes, 1);
         break;
     }
+    return n;
+}
+
+static void pending_free(struct pending *d)
+{
+    if (d->kind == W_DEL_REGEX)
+        regfree(&d->re);
+    free(d->arg);
+    free(d);
 }
 
 /* Between batches: removes what has expired, then, past the high-water mark, the oldest
@@ -334,18 +350,23 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&c->wmu);
 
         if (d != NULL) {
-            run_delete(c, d);
+            uint64_t removed = run_delete(c, d);
+            int waited;
+
             pthread_mutex_lock(&c->wmu);
             c->dhead = d->next;
             if (c->dhead == NULL)
                 c->dtail = &c->dhead;
             c->ndel--;
             atomic_fetch_sub(&c->npending, 1);
+            d->removed = removed;
+            d->done = 1;
+            waited = d->waiter; /* then the waiter frees it */
+            if (waited)
+                pthread_cond_broadcast(&c->dcv);
             pthread_mutex_unlock(&c->wmu);
-            if (d->kind == W_DEL_REGEX)
-                regfree(&d->re);
-            free(d->arg);
-            free(d);
+            if (!waited)
+                pending_free(d);
         }
         /* purged since it was queued: not written (the purge's delete comes after it) */
         for (unsigned j = 0; j < n; j++) {
@@ -381,7 +402,8 @@ static void enqueue_put(struct cache *c, struct obj *o)
 
 /* Lists a delete for the writer. A purge (<must>) is always listed; an invalidation is
  * dropped (counted) past DEL_CAP waiting. */
-static void enqueue_delete(struct cache *c, enum wkind kind, const char *arg, size_t len, int must)
+static struct pending *enqueue_delete(struct cache *c, enum wkind kind, const char *arg, size_t len,
+                                      int must, int wait)
 {
     struct pending *d;
 
@@ -389,7 +411,7 @@ static void enqueue_delete(struct cache *c, enum wkind kind, const char *arg, si
     if (c->stop || (!must && c->ndel >= DEL_CAP)) {
         pthread_mutex_unlock(&c->wmu);
         atomic_fetch_add(&c->disk_dropped, 1);
-        return;
+        return NULL;
     }
     d = xcalloc(1, sizeof(*d));
     d->kind = kind;
@@ -399,9 +421,10 @@ static void enqueue_delete(struct cache *c, enum wkind kind, const char *arg, si
         pthread_mutex_unlock(&c->wmu); /* checked by the caller: cannot happen */
         free(d->arg);
         free(d);
-        return;
+        return NULL;
     }
     d->after = c->put_seq;
+    d->waiter = wait;
     *c->dtail = d;
     c->dtail = &d->next;
     c->ndel++;
@@ -409,6 +432,35 @@ static void enqueue_delete(struct cache *c, enum wkind kind, const char *arg, si
     atomic_fetch_add(&c->gen, 1);
     pthread_cond_signal(&c->wcv);
     pthread_mutex_unlock(&c->wmu);
+    return wait ? d : NULL;
+}
+
+/* Waits up to <ms> for listed delete <d> to run; returns 1 and its count in *<n> when it did.
+ * Frees <d>, now or (after a timeout) once the writer is done with it. */
+static int wait_delete(struct cache *c, struct pending *d, int ms, uint64_t *n)
+{
+    struct timespec until;
+    int done;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->wmu);
+    while (!d->done && pthread_cond_timedwait(&c->dcv, &c->wmu, &until) == 0)
+        ;
+    done = d->done;
+    if (!done)
+        d->waiter = 0; /* the writer frees it */
+    pthread_mutex_unlock(&c->wmu);
+    if (done) {
+        *n = d->removed;
+        pending_free(d);
+    }
+    return done;
 }
 
 static int is_tag(struct span t, void *arg)
@@ -466,6 +518,7 @@ struct cache *cache_new(const struct cache_conf *cc)
     if (c->disk != NULL) {
         AZ(pthread_mutex_init(&c->wmu, NULL));
         AZ(pthread_cond_init(&c->wcv, NULL));
+        AZ(pthread_cond_init(&c->dcv, NULL));
         AZ(pthread_create(&c->writer, NULL, writer_main, c));
     }
     return c;
@@ -485,6 +538,7 @@ void cache_free(struct cache **cp)
         AZ(pthread_join(c->writer, NULL));
         disk_close(&c->disk);
         pthread_cond_destroy(&c->wcv);
+        pthread_cond_destroy(&c->dcv);
         pthread_mutex_destroy(&c->wmu);
     }
     lru_free(&c->mem);
@@ -683,7 +737,7 @@ static void promote_one(void *arg, const char *name, size_t nlen, int rc, const 
         rc = -EBADMSG; /* a blob filed under another key's name */
     if (rc != 0) {
         atomic_fetch_add(&c->disk_errors, 1);
-        enqueue_delete(c, W_DEL_NAME, name, nlen, 0);
+        (void)enqueue_delete(c, W_DEL_NAME, name, nlen, 0, 0);
         obj_unref(&o);
         return;
     }
@@ -859,7 +913,7 @@ unsigned cache_invalidate(struct cache *c, const struct key *k)
         return 0;
     /* listed before memory is walked: a promotion from disk meanwhile cannot survive it */
     if (c->disk != NULL)
-        enqueue_delete(c, W_DEL_KEY, k->p, k->len, 0);
+        (void)enqueue_delete(c, W_DEL_KEY, k->p, k->len, 0, 0);
     do {
         struct replace rp = {.self = NULL};
         int made = 0;
@@ -923,6 +977,13 @@ static int purge_one(struct obj *o, void *arg)
 uint64_t cache_purge(struct cache *c, enum cache_purge kind, const char *arg, size_t len, int soft,
                      int64_t now)
 {
+    return cache_purge_wait(c, kind, arg, len, soft, now, 0, NULL);
+}
+
+uint64_t cache_purge_wait(struct cache *c, enum cache_purge kind, const char *arg, size_t len,
+                          int soft, int64_t now, int wait_ms, int64_t *disk_n)
+{
+    struct pending *d = NULL;
     static const enum wkind kinds[] = {[CACHE_PURGE_KEY] = W_DEL_KEY,
                                        [CACHE_PURGE_PREFIX] = W_DEL_PREFIX,
                                        [CACHE_PURGE_ALL] = W_DEL_PREFIX,
@@ -949,8 +1010,10 @@ uint64_t cache_purge(struct cache *c, enum cache_purge kind, const char *arg, si
     note_now(c, now);
     atomic_fetch_add(&c->purges, 1);
     /* listed before memory is walked: a promotion from disk meanwhile cannot survive it */
+    if (disk_n != NULL)
+        *disk_n = -1;
     if (c->disk != NULL)
-        enqueue_delete(c, p.kind, p.arg, p.len, 1);
+        d = enqueue_delete(c, p.kind, p.arg, p.len, 1, disk_n != NULL && wait_ms > 0);
     if (kind == CACHE_PURGE_KEY) {
         /* one key: its objects are in one hash chain, no walk */
         struct key k = {.p = arg, .len = len, .hash = key_hash(arg, len)};
@@ -974,6 +1037,12 @@ uint64_t cache_purge(struct cache *c, enum cache_purge kind, const char *arg, si
     if (kind == CACHE_PURGE_REGEX)
         regfree(&p.re);
     atomic_fetch_add(&c->purged, p.n);
+    if (d != NULL) {
+        uint64_t n;
+
+        if (wait_delete(c, d, wait_ms, &n))
+            *disk_n = (int64_t)n;
+    }
     return p.n;
 }
 

@@ -35,12 +35,13 @@
 #include "accel/policy.h"
 #include "accel/worker.h"
 
-#define ADMIN_MAGIC     0x61646d6eu
-#define ADMIN_HEAD_MAX  (16 * 1024)
-#define ADMIN_TIMEOUT   10.0 /* seconds for a whole exchange */
-#define ADMIN_MAX_CONNS 64
-#define ADMIN_PROBE_MS  500
-#define ADMIN_ARG_MAX   4096
+#define ADMIN_MAGIC        0x61646d6eu
+#define ADMIN_HEAD_MAX     (16 * 1024)
+#define ADMIN_TIMEOUT      10.0 /* seconds for a whole exchange */
+#define ADMIN_MAX_CONNS    64
+#define ADMIN_PROBE_MS     500
+#define ADMIN_ARG_MAX      4096
+#define ADMIN_DISK_WAIT_MS 5000 /* a purge's answer waits this long for the disk's count */
 
 struct aconn {
     struct admin *a;
@@ -225,6 +226,7 @@ static void do_purge(struct aconn *ac, const char *q, size_t qlen)
     const char *which = NULL, *arg = "";
     size_t alen = 0;
     unsigned given = 0;
+    int64_t disk_n = -1;
     int is_soft;
     uint64_t n;
     struct key k;
@@ -286,12 +288,20 @@ static void do_purge(struct aconn *ac, const char *q, size_t qlen)
             goto out;
         }
     }
-    n = cache_purge(ac->a->cache, kind, arg, alen, is_soft, (int64_t)ev_now(ac->a->loop));
-    log_info("admin: purge %s %.*s%s from %s: %llu in memory", which,
+    n = cache_purge_wait(ac->a->cache, kind, arg, alen, is_soft, (int64_t)ev_now(ac->a->loop),
+                         ADMIN_DISK_WAIT_MS, &disk_n);
+    log_info("admin: purge %s %.*s%s from %s: %llu in memory, %lld on disk", which,
              (int)(alen > 200 ? 200 : alen), arg, is_soft ? " (soft)" : "", ac->peer,
-             (unsigned long long)n);
-    buf_printf(&b, "{\"purged\": %llu, \"kind\": \"%s\", \"soft\": %s, \"arg\": ",
-               (unsigned long long)n, which, is_soft ? "true" : "false");
+             (unsigned long long)n, (long long)disk_n);
+    buf_printf(&b, "{\"purged\": %llu, \"memory\": %llu, \"disk\": ",
+               (unsigned long long)(n + (disk_n > 0 ? (uint64_t)disk_n : 0)),
+               (unsigned long long)n);
+    if (disk_n >= 0)
+        buf_printf(&b, "%lld", (long long)disk_n);
+    else
+        buf_append_str(&b, "null");
+    buf_printf(&b, ", \"kind\": \"%s\", \"soft\": %s, \"arg\": ", which,
+               is_soft ? "true" : "false");
     json_str(&b, arg, alen);
     buf_append_str(&b, "}\n");
     answer_json(ac, 200, &b);

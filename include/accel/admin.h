@@ -13,8 +13,9 @@
  *   GET  /inspect?url=U           what is stored for a URL, in which tier
  *   GET  /stats                   counters, cache figures and latency summaries
  *   GET  /metrics                 the same in Prometheus text format
- * A purge has taken effect in both tiers when its answer is sent. The connection closes after
- * each answer. */
+ * A purge has taken effect in both tiers when its answer is sent. Its answer counts what left
+ * memory and (waiting up to 5 s for the disk writer) the disk: {"purged": total, "memory": n,
+ * "disk": n or null}. The connection closes after each answer. */
 #ifndef ACCEL_ADMIN_H
 #define ACCEL_ADMIN_H
 

@@ -141,6 +141,12 @@ int cache_regex_check(const char *re, char *err, size_t errlen);
 uint64_t cache_purge(struct cache *c, enum cache_purge kind, const char *arg, size_t len, int soft,
                      int64_t now);
 
+/* cache_purge(), then, with a disk tier, waits up to <wait_ms> for the disk side to be done and
+ * puts how many disk entries it removed in *<disk_n> (-1: no disk tier, or not done in time; it
+ * is in force either way). Blocks the calling thread: for the admin thread, not a worker. */
+uint64_t cache_purge_wait(struct cache *c, enum cache_purge kind, const char *arg, size_t len,
+                          int soft, int64_t now, int wait_ms, int64_t *disk_n);
+
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 
 /* Calls <fn> for each object stored under key <k>: in memory (every variant, busy ones with a

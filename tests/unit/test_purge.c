@@ -424,3 +424,27 @@ Test(purge, inspect_reports_both_tiers)
     cr_assert_eq(n[1], 1);
     cache_free(&c);
 }
+
+Test(purge, waiting_for_the_disk_counts_its_entries)
+{
+    struct cache *c = mk(1);
+    int64_t disk_n = 0;
+
+    store(c, "http://w/1");
+    store(c, "http://w/2");
+    store(c, "http://w/3");
+    store(c, "http://x/1");
+    cache_free(&c);
+    c = mk(1);
+    cr_assert(hit(c, "http://w/1", T0 + 1));
+    cr_assert_eq(cache_purge_wait(c, CACHE_PURGE_PREFIX, "http://w/", 9, 0, T0 + 2, 5000, &disk_n),
+                 1);
+    cr_assert_eq(disk_n, 3, "disk entries purged: %lld", (long long)disk_n);
+    cache_free(&c);
+
+    c = mk(0);
+    store(c, "http://m/1");
+    cr_assert_eq(cache_purge_wait(c, CACHE_PURGE_ALL, NULL, 0, 0, T0 + 2, 5000, &disk_n), 1);
+    cr_assert_eq(disk_n, -1, "no disk tier");
+    cache_free(&c);
+}
