@@ -79,8 +79,9 @@ struct cache {
     uint64_t put_seq;
     struct pending *dhead, **dtail;
     unsigned ndel;
-    atomic_uint npending;     /* ndel, read without the lock */
-    atomic_uint_fast64_t gen; /* +1 per delete listed: a promotion racing one notices */
+    atomic_uint npending;       /* ndel, read without the lock */
+    atomic_uint_fast64_t gen;   /* +1 per delete listed: a promotion racing one notices */
+    atomic_uint_fast64_t ddone; /* +1 per delete done on disk: likewise */
     int stop;
     _Atomic int64_t now; /* the latest time a caller gave us: the writer's clock for expiry */
     int disk_full;       /* writer's: the file system said ENOSPC (logged once) */
@@ -361,6 +362,7 @@ static void *writer_main(void *arg)
             atomic_fetch_sub(&c->npending, 1);
             d->removed = removed;
             d->done = 1;
+            atomic_fetch_add(&c->ddone, 1);
             waited = d->waiter; /* then the waiter frees it */
             if (waited)
                 pthread_cond_broadcast(&c->dcv);
@@ -718,9 +720,16 @@ static struct obj *the_decoded(void *arg)
 struct promotion {
     struct cache *c;
     const struct cache_req *r;
-    uint64_t gen; /* c->gen before the disk was read */
+    uint64_t gen, ddone; /* c->gen and c->ddone before the disk was read */
     unsigned found, promoted;
 };
+
+/* 1 when a delete was listed, or finished, since promotion <pr> began reading the disk: what it
+ * read may be what that delete removed, and memory may have been walked before it was there. */
+static int deletes_moved(const struct promotion *pr)
+{
+    return atomic_load(&pr->c->gen) != pr->gen || atomic_load(&pr->c->ddone) != pr->ddone;
+}
 
 /* disk_get_family()'s callback: one object or variant of the key, decoded into memory. */
 static void promote_one(void *arg, const char *name, size_t nlen, int rc, const void *blob,
@@ -741,14 +750,14 @@ static void promote_one(void *arg, const char *name, size_t nlen, int rc, const 
         obj_unref(&o);
         return;
     }
-    if (delete_pending(c, o)) {
-        obj_unref(&o); /* purged: its delete has not reached the disk yet */
+    if (delete_pending(c, o) || deletes_moved(pr)) {
+        obj_unref(&o); /* purged, or maybe: read again (or fetched) next time */
         return;
     }
     in = lru_find(c->mem, &pr->r->key, same_variant, the_decoded, o, pr->r->now_ms, &made);
-    /* A delete listed since the disk was read may have walked memory before <o> was in it:
-     * give <o> up (it is read again, or fetched, next time). */
-    if (made && atomic_load(&c->gen) != pr->gen) {
+    /* A delete listed or finished meanwhile may have walked memory before <o> was in it: give
+     * <o> up (it is read again, or fetched, next time). */
+    if (made && deletes_moved(pr)) {
         lru_remove(c->mem, o);
         made = 0;
     } else {
@@ -767,7 +776,8 @@ static void promote_one(void *arg, const char *name, size_t nlen, int rc, const 
  * corrupt entry is deleted. */
 static int promote(struct cache *c, const struct cache_req *r)
 {
-    struct promotion pr = {.c = c, .r = r, .gen = atomic_load(&c->gen)};
+    struct promotion pr = {
+        .c = c, .r = r, .gen = atomic_load(&c->gen), .ddone = atomic_load(&c->ddone)};
 
     if (memchr(r->key.p, VARIANT_SEP, r->key.len) != NULL)
         return 0;
@@ -858,6 +868,24 @@ struct replace {
     unsigned n;
 };
 
+/* Every object of a key, however many (variants), for purges and inspection. */
+struct collection {
+    struct obj **v;
+    unsigned n, cap;
+};
+
+static enum lru_pick collect_all(struct obj *o, void *arg)
+{
+    struct collection *col = arg;
+
+    if (col->n == col->cap) {
+        col->cap = col->cap ? col->cap * 2 : 16;
+        col->v = xrealloc(col->v, col->cap * sizeof(*col->v));
+    }
+    col->v[col->n++] = obj_ref(o);
+    return LRU_SKIP;
+}
+
 static enum lru_pick collect_old(struct obj *o, void *arg)
 {
     struct replace *rp = arg;
@@ -882,6 +910,10 @@ void cache_complete(struct cache *c, struct obj *o)
     struct key k = {.p = o->key, .len = o->key_len, .hash = o->hash};
     int made = 0;
 
+    /* Purged (or found uncacheable) while it was fetched: it replaces nothing, and what was
+     * stored meanwhile is newer than it. */
+    if (!lru_indexed(c->mem, o))
+        return;
     (void)lru_find(c->mem, &k, collect_old, NULL, &rp, 0, &made);
     for (unsigned i = 0; i < rp.n; i++) {
         lru_remove(c->mem, rp.old[i]);
@@ -1017,20 +1049,16 @@ uint64_t cache_purge_wait(struct cache *c, enum cache_purge kind, const char *ar
     if (kind == CACHE_PURGE_KEY) {
         /* one key: its objects are in one hash chain, no walk */
         struct key k = {.p = arg, .len = len, .hash = key_hash(arg, len)};
-        unsigned got;
+        struct collection col = {0};
+        int made = 0;
 
-        do {
-            struct replace rp = {.self = NULL};
-            int made = 0;
-
-            (void)lru_find(c->mem, &k, collect_any, NULL, &rp, 0, &made);
-            got = rp.n;
-            for (unsigned i = 0; i < got; i++) {
-                if (purge_one(rp.old[i], &p) == 1)
-                    lru_remove(c->mem, rp.old[i]);
-                obj_unref(&rp.old[i]);
-            }
-        } while (got == countof(((struct replace *)0)->old) && !soft);
+        (void)lru_find(c->mem, &k, collect_all, NULL, &col, 0, &made);
+        for (unsigned i = 0; i < col.n; i++) {
+            if (purge_one(col.v[i], &p) == 1)
+                lru_remove(c->mem, col.v[i]);
+            obj_unref(&col.v[i]);
+        }
+        free(col.v);
     } else {
         (void)lru_walk(c->mem, purge_one, &p);
     }
@@ -1104,17 +1132,18 @@ unsigned cache_inspect(struct cache *c, const struct key *k,
                        void (*fn)(void *arg, const char *tier, const struct obj *o), void *arg)
 {
     struct inspection in = {.fn = fn, .arg = arg, .k = k};
-    struct replace rp = {.self = NULL};
+    struct collection col = {0};
     int made = 0;
 
-    (void)lru_find(c->mem, k, collect_any, NULL, &rp, 0, &made);
-    for (unsigned i = 0; i < rp.n; i++) {
-        if (!(rp.old[i]->flags & OBJ_F_PASS) && obj_has_head(rp.old[i])) {
-            fn(arg, "memory", rp.old[i]);
+    (void)lru_find(c->mem, k, collect_all, NULL, &col, 0, &made);
+    for (unsigned i = 0; i < col.n; i++) {
+        if (!(col.v[i]->flags & OBJ_F_PASS) && obj_has_head(col.v[i])) {
+            fn(arg, "memory", col.v[i]);
             in.n++;
         }
-        obj_unref(&rp.old[i]);
+        obj_unref(&col.v[i]);
     }
+    free(col.v);
     if (c->disk != NULL && memchr(k->p, VARIANT_SEP, k->len) == NULL)
         (void)disk_get_family(c->disk, k->p, k->len, VARIANT_SEP, VARIANTS, inspect_disk, &in);
     return in.n;

@@ -108,7 +108,7 @@ static void answer(struct aconn *ac, unsigned status, const char *type, const ch
                "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
                status, http_reason(status), type, body ? body->len : 0, extra ? extra : "");
-    if (body != NULL)
+    if (body != NULL && ac->p.head.method != HTTP_HEAD)
         buf_append(&ac->out, body->p, body->len);
     ac->answered = 1;
 }
@@ -254,6 +254,10 @@ static void do_purge(struct aconn *ac, const char *q, size_t qlen)
                                 : "one of url=, prefix=, tag=, regex=, all= at a time");
         goto out;
     }
+    if (kind == CACHE_PURGE_ALL && strcmp(val, "1") != 0 && strcmp(val, "true") != 0) {
+        answer_error(ac, 400, "all= takes 1 (to purge everything)");
+        goto out;
+    }
     if (query_get(q, qlen, "soft", soft, sizeof soft) == -2 ||
         (soft[0] != '\0' && strcmp(soft, "1") != 0 && strcmp(soft, "0") != 0 &&
          strcmp(soft, "true") != 0 && strcmp(soft, "false") != 0)) {
@@ -261,7 +265,7 @@ static void do_purge(struct aconn *ac, const char *q, size_t qlen)
         goto out;
     }
     is_soft = strcmp(soft, "1") == 0 || strcmp(soft, "true") == 0;
-    if (ac->a->cache == NULL) {
+    if (ac->a->cache == NULL || cache_conf_of(ac->a->cache)->memory == 0) {
         answer_error(ac, 409, "the cache is off (cache_memory 0): nothing to purge");
         goto out;
     }
@@ -386,7 +390,7 @@ static void do_inspect(struct aconn *ac, const char *q, size_t qlen)
 
     if (r <= 0 || url_key(v, &kb, &k) < 0) {
         answer_error(ac, 400, "url=: expected a URL like http://example.com/path");
-    } else if (ac->a->cache == NULL) {
+    } else if (ac->a->cache == NULL || cache_conf_of(ac->a->cache)->memory == 0) {
         answer_error(ac, 409, "the cache is off (cache_memory 0)");
     } else {
         buf_append_str(&b, "{\"key\": ");

@@ -192,6 +192,11 @@ char *e2e_read_file(const char *path, size_t *len);
  * first such line (caller frees), or NULL. */
 char *e2e_wait_line(const char *path, const char *needle, int ms);
 
+/* Waits up to <ms> for the line "admin API on 127.0.0.1:PORT" in <a>'s error log (accel
+ * configured with "admin { listen 127.0.0.1:0; ... }") and returns PORT, or -1 when no such
+ * line came. */
+int e2e_accel_admin_port(struct e2e_accel *a, int ms);
+
 /* Runs ACCEL_BIN with <argv> (NULL-terminated, without argv[0]), waits up to 10 s, captures
  * stdout and stderr (caller frees both). Returns the exit status, or -1. */
 int e2e_run_accel(const char *const *argv, char **out, char **err);

@@ -207,6 +207,19 @@ struct e2e_accel *e2e_accel_start(const char *extra, int origin_port)
     return a;
 }
 
+int e2e_accel_admin_port(struct e2e_accel *a, int ms)
+{
+    static const char needle[] = "admin API on 127.0.0.1:";
+    char *line = e2e_wait_line(a->error_log, needle, ms);
+    long port;
+
+    if (line == NULL)
+        return -1;
+    port = strtol(strstr(line, needle) + strlen(needle), NULL, 10);
+    free(line);
+    return port > 0 && port < 65536 ? (int)port : -1;
+}
+
 int e2e_accel_wait_exit(struct e2e_accel *a, int ms)
 {
     uint64_t deadline = e2e_now_ms() + (uint64_t)ms;
