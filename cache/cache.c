@@ -707,7 +707,8 @@ static enum lru_pick same_variant(struct obj *o, void *arg)
         return LRU_TAKE; /* the key was found uncacheable meanwhile */
     if (!obj_has_head(o))
         return LRU_TAKE; /* a fetch whose answer we cannot tell yet: it is newer */
-    if (o->vary_len == ours->vary_len && memcmp(o->vary, ours->vary, o->vary_len) == 0)
+    if (o->vary_len == ours->vary_len &&
+        (o->vary_len == 0 || memcmp(o->vary, ours->vary, o->vary_len) == 0))
         return LRU_TAKE;
     return LRU_SKIP;
 }

@@ -276,8 +276,13 @@ void e2e_teardown(void)
     for (unsigned i = 0; i < n_fds; i++)
         close(reg_fds[i]);
     n_fds = 0;
-    for (unsigned i = 0; i < n_dirs; i++)
-        e2e_rm_dir(reg_dirs[i]);
+    /* E2E_KEEP=1 keeps the temporary directories (configs, logs) to look at after a failure */
+    for (unsigned i = 0; i < n_dirs; i++) {
+        if (getenv("E2E_KEEP") != NULL)
+            fprintf(stderr, "e2e: kept %s\n", reg_dirs[i]);
+        else
+            e2e_rm_dir(reg_dirs[i]);
+    }
     n_dirs = 0;
 }
 
