@@ -10,15 +10,16 @@
  * conn_state, driven by conn_run()): READ (parse what is buffered, else wait for bytes), DELAY (the
  * request's delay timer runs) and SEND (queue the response and write it).
  *
- * Responses are a pure function of the request (query: size, delay, cc, status, chunked), except
- * X-Origin-Count: the per-path request counter, shared by all workers in a sharded hash map (one
- * mutex per shard, held for one lookup and one increment).
+ * Responses are a pure function of the request (query: size, delay, cc, status, chunked, text),
+ * except X-Origin-Count: the per-path request counter, shared by all workers in a sharded hash map
+ * (one mutex per shard, held for one lookup and one increment).
  *
  * Bodies: a fixed prefix ("accel-origin <path>\n", so two paths always differ) followed by a
- * pattern read from one read-only buffer, built once at start, at an offset derived from the path.
- * Small bodies are copied into the connection's output buffer (so pipelined responses leave in one
- * write); large ones are written straight from the pattern buffer with writev, one slice at a time
- * under the write watcher's backpressure, never built in memory.
+ * pattern (near-random characters, or words with text=1) read from one read-only buffer, built once
+ * at start, at an offset derived from the path. Small bodies are copied into the connection's
+ * output buffer (so pipelined responses leave in one write); large ones are written straight from
+ * the pattern buffer with writev, one slice at a time under the write watcher's backpressure, never
+ * built in memory.
  *
  * Ownership: a worker owns its loop, its listener and its connections (a list, freed at shutdown);
  * a connection owns its fd, its watchers and its buffers. conn_close() frees the connection at
@@ -327,6 +328,58 @@ static void pattern_init(void)
     memcpy(pattern + ORIGIN_PATTERN_LEN, pattern, ORIGIN_PATTERN_LEN);
 }
 
+/* The text pattern (text=1): the same layout, but lines of up to 72 characters made of words
+ * drawn pseudo-randomly (fixed seed) from a small English vocabulary. The default pattern is
+ * nearly random (6 bits of 8 per character: gzip keeps ~76% of it); this one compresses like
+ * prose (gzip -6 keeps about a third), for benchmarks of compression. */
+static char text_pattern[2 * ORIGIN_PATTERN_LEN];
+
+static void text_pattern_init(void)
+{
+    static const char *const words[] = {
+        "the",     "of",     "and",     "to",      "in",     "is",      "that",     "for",
+        "it",      "as",     "was",     "with",    "be",     "by",      "on",       "not",
+        "he",      "this",   "are",     "or",      "his",    "from",    "at",       "which",
+        "but",     "have",   "an",      "they",    "you",    "were",    "her",      "she",
+        "there",   "been",   "one",     "all",     "we",     "their",   "has",      "would",
+        "when",    "if",     "so",      "no",      "will",   "can",     "more",     "about",
+        "other",   "into",   "some",    "could",   "them",   "time",    "only",     "new",
+        "these",   "two",    "may",     "first",   "then",   "do",      "any",      "like",
+        "my",      "now",    "over",    "such",    "our",    "man",     "me",       "even",
+        "most",    "made",   "after",   "also",    "did",    "many",    "before",   "must",
+        "through", "back",   "years",   "where",   "much",   "your",    "way",      "well",
+        "down",    "should", "because", "each",    "just",   "those",   "people",   "how",
+        "too",     "little", "state",   "good",    "very",   "make",    "world",    "still",
+        "own",     "see",    "men",     "work",    "long",   "get",     "here",     "between",
+        "both",    "life",   "being",   "under",   "never",  "day",     "same",     "another",
+        "know",    "while",  "last",    "might",   "us",     "great",   "old",      "year",
+        "off",     "come",   "since",   "against", "go",     "came",    "right",    "used",
+        "take",    "three",  "cache",   "proxy",   "origin", "request", "response", "header",
+        "body",    "server", "client",  "object",  "memory",
+    };
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    size_t i = 0, line = 0, n;
+    const char *w;
+
+    while (i < ORIGIN_PATTERN_LEN) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        w = words[x % countof(words)];
+        n = strlen(w);
+        if (line + n + 1 > 72) {
+            text_pattern[i++] = '\n';
+            line = 0;
+        } else if (line > 0) {
+            text_pattern[i++] = ' ';
+            line++;
+        }
+        for (; *w != '\0' && i < ORIGIN_PATTERN_LEN; w++, line++)
+            text_pattern[i++] = *w;
+    }
+    memcpy(text_pattern + ORIGIN_PATTERN_LEN, text_pattern, ORIGIN_PATTERN_LEN);
+}
+
 /* ---- per-path counters, shared by all workers ---------------------------------------------- */
 
 struct stats_entry {
@@ -564,6 +617,7 @@ struct req {
     long status;
     const char *cc;
     int chunked;
+    int text; /* text=1: the body comes from text_pattern */
     uint64_t count;
     uint64_t body_bytes;
     struct hdr_val inm, ims, expect;
@@ -577,6 +631,7 @@ struct resp {
     uint64_t size;
     uint64_t queued; /* body bytes already handed to the output */
     uint64_t off;    /* pattern offset of body byte 0 */
+    const char *pat; /* pattern or text_pattern */
     int chunked;
     int done; /* everything, chunk trailer included, is queued */
     char prefix[ORIGIN_PREFIX_MAX + 32];
@@ -712,9 +767,9 @@ static void resp_next(struct conn *c)
         return;
     k = (size_t)((r->off + r->queued) % ORIGIN_PATTERN_LEN);
     if (r->size <= ORIGIN_INLINE_MAX) {
-        buf_append(&c->out, pattern + k, n);
+        buf_append(&c->out, r->pat + k, n);
     } else {
-        c->slice = pattern + k;
+        c->slice = r->pat + k;
         c->slice_len = n;
     }
     r->queued += n;
@@ -818,6 +873,7 @@ static void resp_start(struct conn *c, long status, const char *ctype, const cha
     r->size = size;
     r->queued = 0;
     r->off = q->hash % ORIGIN_PATTERN_LEN;
+    r->pat = q->text ? text_pattern : pattern;
     r->done = no_body || q->method == HTTP_HEAD;
     c->close_after = !q->keep_alive;
     c->state = CONN_SEND;
@@ -959,6 +1015,8 @@ static int req_parse_url(struct conn *c, const char **why)
             q->cc = val;
         } else if (strcmp(param, "chunked") == 0) {
             q->chunked = strcmp(val, "0") != 0 && val[0] != '\0';
+        } else if (strcmp(param, "text") == 0) {
+            q->text = strcmp(val, "0") != 0 && val[0] != '\0';
         }
     }
     return 0;
@@ -999,8 +1057,9 @@ static void conn_request(struct conn *c)
     q->kind = strcmp(q->path, "/") == 0 ? REQ_ROOT : REQ_BODY;
     q->hash = hash_bytes(q->path, q->path_len);
     q->count = stats_count(q->path, q->path_len, q->hash);
-    snprintf(q->etag, sizeof(q->etag), "\"%016" PRIx64 "-%" PRIx64 "\"", q->hash,
-             q->kind == REQ_ROOT ? (uint64_t)sizeof(root_html) - 1 : q->size);
+    snprintf(q->etag, sizeof(q->etag), "\"%016" PRIx64 "-%" PRIx64 "%s\"", q->hash,
+             q->kind == REQ_ROOT ? (uint64_t)sizeof(root_html) - 1 : q->size,
+             q->kind == REQ_BODY && q->text ? "-t" : "");
     delay = q->has_delay ? q->delay_ms : default_delay_ms;
     if (delay == 0) {
         req_respond(c);
@@ -1369,7 +1428,7 @@ static void usage(FILE *f)
                "  -t N          worker threads, each with its own loop and socket (default 1)\n"
                "  -l ADDR:PORT  where to listen (default 127.0.0.1:8081; port 0: any free port)\n"
                "  -d MS         delay for every request without delay= (default 0)\n"
-               "Query parameters: size=N[k|m|g] delay=MS cc=VALUE status=N chunked=1.\n"
+               "Query parameters: size=N[k|m|g] delay=MS cc=VALUE status=N chunked=1 text=1.\n"
                "GET /__stats: request counts per path (JSON); GET /__reset: zero them.\n");
 }
 
@@ -1434,6 +1493,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     pattern_init();
+    text_pattern_init();
     stats_init();
     llhttp_settings_init(&parser_settings);
     parser_settings.on_message_begin = on_message_begin;
