@@ -20,6 +20,8 @@
 #include "accel/lru.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,7 +39,20 @@ struct shard {
     size_t nb; /* buckets, a power of two */
     struct obj *head, *tail;
     uint64_t objects, bytes, budget, evictions, inserts;
+    atomic_uint want;           /* a lookup found the lock taken (set without the lock) */
+    atomic_uint_fast64_t taken; /* times a lookup took the lock after waiting */
 };
+
+/* The lock as lookups and inserts take it: when it is busy (a walk, usually), they say so, and
+ * the walk lets them through before it goes on. */
+static void shard_lock(struct shard *s)
+{
+    if (pthread_mutex_trylock(&s->mu) == 0)
+        return;
+    atomic_store_explicit(&s->want, 1, memory_order_relaxed);
+    AZ(pthread_mutex_lock(&s->mu));
+    atomic_fetch_add_explicit(&s->taken, 1, memory_order_relaxed);
+}
 
 struct lru {
     unsigned nshards, bits; /* nshards == 1 << bits */
@@ -222,7 +237,7 @@ struct obj *lru_find(struct lru *l, const struct key *k,
     if (made != NULL)
         *made = 0;
     s = shard_of(l, k->hash);
-    AZ(pthread_mutex_lock(&s->mu));
+    shard_lock(s);
     for (o = s->tab[bucket_of(l, s, k->hash)]; o != NULL; o = o->hnext) {
         if (key_eq(o, k) && pick(o, arg) == LRU_TAKE) {
             touch_locked(s, o, now_ms);
@@ -257,7 +272,7 @@ void lru_insert(struct lru *l, struct obj *o)
     AN(l);
     CHECK_OBJ(o, OBJ_MAGIC);
     s = shard_of(l, o->hash);
-    AZ(pthread_mutex_lock(&s->mu));
+    shard_lock(s);
     link_locked(l, s, obj_ref(o));
     evict_locked(l, s, o);
     AZ(pthread_mutex_unlock(&s->mu));
@@ -271,7 +286,7 @@ int lru_remove(struct lru *l, struct obj *o)
     AN(l);
     CHECK_OBJ(o, OBJ_MAGIC);
     s = shard_of(l, o->hash);
-    AZ(pthread_mutex_lock(&s->mu));
+    shard_lock(s);
     was = o->indexed;
     if (was)
         unlink_locked(l, s, o);
@@ -291,7 +306,7 @@ void lru_grow(struct lru *l, struct obj *o, size_t delta)
     AN(l);
     CHECK_OBJ(o, OBJ_MAGIC);
     s = shard_of(l, o->hash);
-    AZ(pthread_mutex_lock(&s->mu));
+    shard_lock(s);
     if (o->indexed) {
         o->mem += delta;
         s->bytes += delta;
@@ -329,9 +344,20 @@ uint64_t lru_walk(struct lru *l, int (*fn)(struct obj *, void *), void *arg)
                 }
             }
             if (seen >= WALK_BATCH) {
-                /* let the workers in */
+                /* let the workers in: a lookup woken by the unlock needs a moment to take the
+                 * lock, which an immediate relock would snatch back from it */
+                uint64_t before = atomic_load_explicit(&s->taken, memory_order_relaxed);
+
                 AZ(pthread_mutex_unlock(&s->mu));
                 seen = 0;
+                if (atomic_exchange_explicit(&s->want, 0, memory_order_relaxed)) {
+                    /* someone waits: let them have the lock first (for a while at most) */
+                    for (unsigned spin = 0;
+                         spin < 2000 &&
+                         atomic_load_explicit(&s->taken, memory_order_relaxed) == before;
+                         spin++)
+                        sched_yield();
+                }
                 AZ(pthread_mutex_lock(&s->mu));
             }
         }
@@ -348,7 +374,7 @@ void lru_get_stats(struct lru *l, struct lru_stats *out)
     for (unsigned i = 0; i < l->nshards; i++) {
         struct shard *s = &l->shards[i];
 
-        AZ(pthread_mutex_lock(&s->mu));
+        shard_lock(s);
         out->objects += s->objects;
         out->bytes += s->bytes;
         out->budget += s->budget;
@@ -388,7 +414,7 @@ int lru_indexed(struct lru *l, struct obj *o)
     struct shard *s = shard_of(l, o->hash);
     int in;
 
-    AZ(pthread_mutex_lock(&s->mu));
+    shard_lock(s);
     in = o->indexed;
     AZ(pthread_mutex_unlock(&s->mu));
     return in;
