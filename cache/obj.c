@@ -66,6 +66,11 @@ static void obj_free(struct obj *o)
     free(o->fields);
     free(o->vary);
     free(o->tags);
+    {
+        struct obj *t = atomic_load(&o->twin);
+
+        obj_unref(&t);
+    }
     o->magic = 0;
     free(o);
 }
@@ -207,6 +212,26 @@ size_t obj_size(const struct obj *o)
     size_t n = sizeof(*o) + o->key_len + 1 + o->head_len + 1 + o->vary_len + o->tags_len;
 
     return n + o->n_fields * sizeof(struct field) + o->chunk_mem;
+}
+
+struct obj *obj_set_twin(struct obj *o, struct obj *twin)
+{
+    struct obj *none = NULL;
+
+    CHECK_OBJ(o, OBJ_MAGIC);
+    if (!atomic_compare_exchange_strong(&o->twin, &none, twin)) {
+        obj_unref(&twin); /* another client made one first */
+        return obj_ref(none);
+    }
+    return obj_ref(twin);
+}
+
+struct obj *obj_get_twin(struct obj *o)
+{
+    struct obj *t = atomic_load(&o->twin);
+
+    /* set once, never cleared while <o> lives: the caller's reference on <o> keeps it */
+    return t != NULL ? obj_ref(t) : NULL;
 }
 
 int64_t obj_ttl(const struct obj *o)

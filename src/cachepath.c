@@ -59,7 +59,13 @@ void conn_drop_obj(struct conn *c)
     }
     obj_unref(&c->obj);
     store_filter_fini(&c->sf);
-    gz_dec_free(&c->unzip);
+    if (c->unzip != NULL) {
+        /* kept for the next request on this connection: zlib's state costs ~40 KiB to set up */
+        gz_dec_reset(c->unzip);
+        gz_dec_free(&c->unzip_spare);
+        c->unzip_spare = c->unzip;
+        c->unzip = NULL;
+    }
     c->owner = 0;
     c->tee = 0;
     c->dhead_done = 0;
@@ -315,7 +321,11 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
         /* Inflated on the way out: its length is known once the object is complete, and a
          * Range (which a server may ignore, RFC 9110 §14.2) gets the whole representation. */
         length = st == OBJ_COMPLETE ? o->identity_len : OBJ_LEN_UNKNOWN;
-        if (!c->head_req && !(c->unzip = gz_dec_new())) {
+        if (!c->head_req && c->unzip_spare != NULL) {
+            c->unzip = c->unzip_spare;
+            c->unzip_spare = NULL;
+        }
+        if (!c->head_req && c->unzip == NULL && !(c->unzip = gz_dec_new())) {
             c->status = 500;
             c->d_nobody = 1;
             head(&c->out, o, "HTTP/1.1 500 Internal Server Error", age, 0, 0, 1, 0, c->xbuf);
@@ -359,6 +369,102 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
 
 /* Writes what is pending in <out> and the object's bytes after the delivery position, up to
  * <avail>. Returns -1 when the client is gone. */
+#define TWIN_MAX                                                                                   \
+    ((uint64_t)1 << 20) /* gzip objects inflating to this much get an inflated twin                \
+                         */
+
+/* The inflated twin of complete gzip object <o> (a new reference), made now if it has none:
+ * the same answer without Content-Encoding (a weak ETag), its body inflated once, accounted to
+ * <o> in the memory tier. NULL when <o> inflates to more than TWIN_MAX (those are inflated on the
+ * way out, for each client) or does not inflate to its identity length (corrupt). */
+static struct obj *identity_twin(struct conn *c, struct obj *o)
+{
+    struct obj *t = obj_get_twin(o);
+    const char *eol;
+    struct gz_dec *d;
+    struct deliver dl;
+    struct buf hb = {0};
+    uint64_t avail = obj_avail(o);
+    int rc = 0;
+
+    if (t != NULL)
+        return t;
+    if (o->identity_len == OBJ_LEN_UNKNOWN || o->identity_len > TWIN_MAX)
+        return NULL;
+    d = c->unzip_spare != NULL ? c->unzip_spare : gz_dec_new();
+    c->unzip_spare = NULL;
+    if (d == NULL)
+        return NULL;
+    t = obj_new(o->key, o->key_len, o->hash, 0);
+    t->status = o->status;
+    t->t_req = o->t_req;
+    t->t_resp = o->t_resp;
+    t->date = o->date;
+    t->age_value = o->age_value;
+    t->ttl = o->ttl;
+    t->swr = o->swr;
+    t->sie = o->sie;
+    t->cc_flags = o->cc_flags;
+    t->content_length = o->identity_len;
+    atomic_store(&t->purged_at, atomic_load(&o->purged_at));
+    if (o->vary_len > 0) {
+        t->vary = xmalloc(o->vary_len);
+        memcpy(t->vary, o->vary, o->vary_len);
+        t->vary_len = o->vary_len;
+    }
+    eol = memchr(o->head, '\n', o->head_len);
+    buf_append(&hb, o->head, eol != NULL ? (size_t)(eol + 1 - o->head) : o->head_len);
+    for (unsigned i = 0; i < o->n_fields; i++) {
+        struct span name = o->fields[i].name, value = o->fields[i].value;
+
+        if (span_eq_ci(name, "content-encoding"))
+            continue;
+        if (span_eq_ci(name, "etag") && value.len > 0 && value.p[0] == '"') {
+            buf_append_str(&hb, "ETag: W/");
+            buf_append_span(&hb, value);
+            buf_append_str(&hb, "\r\n");
+            continue;
+        }
+        http_write_field(&hb, name, value);
+    }
+    obj_set_head(t, hb.p, hb.len);
+    buf_free(&hb);
+    if (c->zout == NULL)
+        c->zout = xmalloc(ZOUT_CAP);
+    deliver_init(&dl, o);
+    while (rc == 0) {
+        struct iovec iov[1];
+        const void *in;
+        size_t inlen, got = 0;
+
+        if (deliver_iov(&dl, avail, iov, 1) == 0) {
+            iov[0].iov_base = (void *)"";
+            iov[0].iov_len = 0;
+        }
+        in = iov[0].iov_base;
+        inlen = iov[0].iov_len;
+        rc = gz_dec_run(d, &in, &inlen, c->zout, ZOUT_CAP, &got);
+        if (got > o->identity_len - obj_avail(t)) {
+            rc = -EBADMSG; /* more than it should inflate to */
+            break;
+        }
+        obj_append(t, c->zout, got);
+        deliver_advance(&dl, iov[0].iov_len - inlen);
+        if (rc == 0 && got == 0 && iov[0].iov_len == inlen)
+            rc = -EBADMSG; /* the gzip ends before the stream does */
+    }
+    gz_dec_reset(d);
+    c->unzip_spare = d;
+    if (rc != 1 || obj_avail(t) != o->identity_len) {
+        obj_finish(t, OBJ_FAILED);
+        obj_unref(&t);
+        return NULL;
+    }
+    obj_finish(t, OBJ_COMPLETE);
+    cache_grow(c->w->cache, o, obj_size(t));
+    return obj_set_twin(o, t);
+}
+
 /* deliver_write() for an object inflated on the way: inflates what the object holds past the
  * delivery position into c->zout, at most one buffer ahead of the socket (a small gzip that
  * inflates to gigabytes costs time, never memory), framed as chunks (or as is for an HTTP/1.0
@@ -486,6 +592,17 @@ enum conn_state conn_deliver(struct conn *c)
              * is skipped this time), to find or fetch our own. */
             conn_drop_obj(c);
             return conn_cache_start(c);
+        }
+        if ((o->flags & OBJ_F_GZIP) && obj_state(o) == OBJ_COMPLETE &&
+            !gz_accepts(c->req.head.hdrs, c->req.head.n_hdrs)) {
+            /* a client without gzip: the inflated twin, made once, then served like any hit */
+            struct obj *t = identity_twin(c, o);
+
+            if (t != NULL) {
+                obj_unref(&c->obj);
+                c->obj = o = t;
+                deliver_init(&c->dl, t);
+            }
         }
         {
             enum obj_state st = obj_state(o);

@@ -127,6 +127,8 @@ void conn_free_closed(struct worker *w)
         free(c->in);
         free(c->uin);
         free(c->zout);
+        gz_dec_free(&c->unzip_spare);
+        gz_dec_free(&c->unzip);
         c->magic = 0;
         free(c);
         worker_conn_closed(w);

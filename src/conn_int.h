@@ -136,7 +136,8 @@ struct conn {
     struct store_filter sf;  /* a tee's: how origin bytes go into c->obj */
     unsigned zfull : 1;      /* the inflater filled c->zout: it may hold more */
     struct gz_dec *unzip;    /* delivering a gzip object inflated (the client does not take gzip) */
-    char *zout;              /* its output, ZOUT_CAP bytes */
+    struct gz_dec *unzip_spare; /* a reset one, kept for the connection's next request */
+    char *zout;                 /* its output, ZOUT_CAP bytes */
     struct conn *wprev, *wnext;
 };
 

@@ -232,6 +232,12 @@ int gz_dec_run(struct gz_dec *d, const void **in, size_t *inlen, void *out, size
     }
 }
 
+void gz_dec_reset(struct gz_dec *d)
+{
+    AZ(inflateReset(&d->z));
+    d->ended = 0;
+}
+
 int gz_dec_ended(const struct gz_dec *d)
 {
     return d->ended;

@@ -52,6 +52,9 @@ void gz_dec_free(struct gz_dec **dp);
 int gz_dec_run(struct gz_dec *d, const void **in, size_t *inlen, void *out, size_t cap,
                size_t *outlen);
 
+/* Makes <d> ready for a new stream (cheaper than a new one: zlib's state is kept). */
+void gz_dec_reset(struct gz_dec *d);
+
 /* 1 once the stream ended. */
 int gz_dec_ended(const struct gz_dec *d);
 

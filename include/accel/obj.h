@@ -85,6 +85,9 @@ struct obj {
     atomic_uint subscribers; /* requests that joined it while busy (bounded by the server) */
     atomic_int refreshing;   /* a background refresh was started for it (stale-while-revalidate) */
     _Atomic int64_t purged_at; /* soft purge: stale from then on (seconds; 0: not purged) */
+    /* OBJ_F_GZIP, complete: the same answer inflated, made for the first client that does not
+     * take gzip and kept for the next ones (set once; freed with this object) */
+    _Atomic(struct obj *) twin;
 };
 
 /* A new busy object for the key of <len> bytes at <key>, hash <hash>; one reference, owned by
@@ -147,6 +150,13 @@ int64_t obj_ttl(const struct obj *o);
 
 /* Soft purge: marks <o> stale from <now> on (the first purge wins). */
 void obj_soft_purge(struct obj *o, int64_t now);
+
+/* Sets <twin> (one reference, taken over) as <o>'s inflated twin unless one is there already.
+ * Returns the twin now in place, with a new reference for the caller. */
+struct obj *obj_set_twin(struct obj *o, struct obj *twin);
+
+/* <o>'s twin with a new reference, or NULL. */
+struct obj *obj_get_twin(struct obj *o);
 
 /* Bytes of memory the object holds (head, body chunks, key, metadata). The writer's, or
  * anyone's once the object is finished. */

@@ -302,11 +302,15 @@ Test(gzip, range_is_served_from_the_representation_the_client_gets)
     cr_assert_eq(r.body_len, 100);
     cr_assert(memcmp(r.body, full.body + 10, 100) == 0, "not bytes 10-109 of the gzip");
     e2e_resp_free(&r);
-    /* without gzip: the whole inflated representation (a server may ignore Range) */
+    /* without gzip: bytes 10-109 of the inflated representation (its inflated twin) */
     get("GET", "/r", "Range: bytes=10-109\r\n", &r);
-    cr_assert_eq(r.status, 200);
-    expect_plain(&r, body, TEXT_LEN, "Range, identity client");
+    cr_assert_eq(r.status, 206);
+    cr_assert_str_eq(hdr(&r, "Content-Encoding"), "(none)");
+    cr_assert_eq(r.body_len, 100);
+    cr_assert(memcmp(r.body, body + 10, 100) == 0, "not bytes 10-109 of the identity body");
     e2e_resp_free(&r);
+    /* past TWIN_MAX, or while the object still arrives, it is inflated on the way for each
+     * client: then a Range gets the whole representation (a server may ignore Range) */
     e2e_resp_free(&full);
     free(body);
 }
