@@ -35,6 +35,7 @@
 #include <llhttp.h>
 
 #include "hist.h"
+#include "sim.h"
 #include "trace.h"
 #include "zipf.h"
 
@@ -584,6 +585,7 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: accel-bench [options] http://HOST:PORT\n"
+        "       accel-bench sim -m SIZES [options]   (capacity planning: accel-bench sim -h)\n"
         "  -c N        connections (default 16)         -t N   threads (default 1)\n"
         "  -d SECONDS  duration (default 10)            -n N   requests instead of a duration\n"
         "  -r RATE     open loop: N requests/s in all (latency counts from when each was due)\n"
@@ -613,6 +615,8 @@ int main(int argc, char **argv)
     int opt;
 
     signal(SIGPIPE, SIG_IGN);
+    if (argc > 1 && strcmp(argv[1], "sim") == 0)
+        return sim_main(argc - 1, argv + 1);
     O.path = NULL;
     while ((opt = getopt(argc, argv, "c:t:d:n:r:w:p:s:T:H:S:o:jqh")) != -1) {
         char *end;

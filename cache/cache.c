@@ -514,6 +514,8 @@ struct cache *cache_new(const struct cache_conf *cc)
     c->conf = *cc;
     key_init();
     c->mem = lru_new(cc->memory, cc->shards ? cc->shards : 1);
+    if (cc->s3fifo)
+        lru_set_policy(c->mem, LRU_POLICY_S3FIFO);
     c->disk = cc->disk;
     c->conf.disk = NULL;
     c->dtail = &c->dhead;

@@ -39,6 +39,12 @@ struct shard {
     size_t nb; /* buckets, a power of two */
     struct obj *head, *tail;
     uint64_t objects, bytes, budget, evictions, inserts;
+    /* S3-FIFO: head/tail above are the small queue; the main queue, the bytes in small, and
+     * the ghost table of recently evicted key hashes (direct-mapped, 4 slots per bucket) */
+    struct obj *mhead, *mtail;
+    uint64_t small_bytes;
+    uint64_t *ghost;
+    size_t ghost_n;
     atomic_uint want;           /* a lookup found the lock taken (set without the lock) */
     atomic_uint_fast64_t taken; /* times a lookup took the lock after waiting */
 };
@@ -57,7 +63,14 @@ static void shard_lock(struct shard *s)
 struct lru {
     unsigned nshards, bits; /* nshards == 1 << bits */
     struct shard *shards;
+    enum lru_policy policy;
 };
+
+void lru_set_policy(struct lru *l, enum lru_policy p)
+{
+    AN(l);
+    l->policy = p;
+}
 
 static struct shard *shard_of(struct lru *l, uint64_t hash)
 {
@@ -130,15 +143,28 @@ static void grow_locked(struct lru *l, struct shard *s)
     s->nb = nb * 2;
 }
 
+/* The list <o> is on: the LRU list (S3-FIFO's small queue), or S3-FIFO's main queue. */
+static struct obj **list_head(struct shard *s, const struct obj *o)
+{
+    return o->in_main ? &s->mhead : &s->head;
+}
+
+static struct obj **list_tail(struct shard *s, const struct obj *o)
+{
+    return o->in_main ? &s->mtail : &s->tail;
+}
+
 static void lru_push_head(struct shard *s, struct obj *o)
 {
+    struct obj **head = list_head(s, o), **tail = list_tail(s, o);
+
     o->lprev = NULL;
-    o->lnext = s->head;
-    if (s->head != NULL)
-        s->head->lprev = o;
+    o->lnext = *head;
+    if (*head != NULL)
+        (*head)->lprev = o;
     else
-        s->tail = o;
-    s->head = o;
+        *tail = o;
+    *head = o;
 }
 
 static void lru_unlink(struct shard *s, struct obj *o)
@@ -146,12 +172,24 @@ static void lru_unlink(struct shard *s, struct obj *o)
     if (o->lprev != NULL)
         o->lprev->lnext = o->lnext;
     else
-        s->head = o->lnext;
+        *list_head(s, o) = o->lnext;
     if (o->lnext != NULL)
         o->lnext->lprev = o->lprev;
     else
-        s->tail = o->lprev;
+        *list_tail(s, o) = o->lprev;
     o->lprev = o->lnext = NULL;
+}
+
+/* S3-FIFO's ghost table: a slot per hash, overwritten by newer evictions (so it forgets the
+ * oldest first, roughly as a FIFO of keys would). Sized with the buckets. */
+static uint64_t *ghost_slot(const struct lru *l, struct shard *s, uint64_t hash)
+{
+    if (s->ghost_n < 4 * s->nb) {
+        free(s->ghost);
+        s->ghost_n = 4 * s->nb;
+        s->ghost = xcalloc(s->ghost_n, sizeof(*s->ghost));
+    }
+    return &s->ghost[(hash >> l->bits) & (s->ghost_n - 1)];
 }
 
 /* Indexes <o>, handing it the reference the caller gives to the index. */
@@ -164,10 +202,22 @@ static void link_locked(struct lru *l, struct shard *s, struct obj *o)
     AZ(o->flags & OBJ_F_PRIVATE);
     o->hnext = s->tab[b];
     s->tab[b] = o;
+    o->freq = 0;
+    o->in_main = 0;
+    if (l->policy == LRU_POLICY_S3FIFO) {
+        uint64_t *g = ghost_slot(l, s, o->hash);
+
+        if (*g == (o->hash | 1)) {
+            o->in_main = 1; /* evicted not long ago, and asked for again */
+            *g = 0;
+        }
+    }
     lru_push_head(s, o);
     o->indexed = 1;
     o->mem = obj_size(o);
     s->bytes += o->mem;
+    if (!o->in_main)
+        s->small_bytes += o->mem;
     s->objects++;
     s->inserts++;
     if (s->objects > 2 * (uint64_t)s->nb)
@@ -191,8 +241,69 @@ static void unlink_locked(struct lru *l, struct shard *s, struct obj *o)
     AN(s->bytes >= o->mem);
     AN(s->objects > 0);
     s->bytes -= o->mem;
+    if (!o->in_main)
+        s->small_bytes -= o->mem;
     s->objects--;
     o->mem = 0;
+}
+
+/* S3-FIFO's eviction: from small while it holds more than a tenth of the budget (an object hit
+ * there moves to main; one never hit leaves, its key hash into the ghost table), else from
+ * main (an object hit since its last pass goes round again, one hit fewer). Busy objects and
+ * <keep> are passed over; the passes are bounded. */
+static int spared(const struct obj *o, const struct obj *keep)
+{
+    return o == keep || obj_state(o) == OBJ_BUSY;
+}
+
+/* The object nearest the tail of the list ending at <o> that is neither busy nor <keep>. */
+static struct obj *candidate(struct obj *o, const struct obj *keep)
+{
+    while (o != NULL && spared(o, keep))
+        o = o->lprev;
+    return o;
+}
+
+static void evict_s3fifo(struct lru *l, struct shard *s, const struct obj *keep)
+{
+    uint64_t steps = 4 * s->objects + 8;
+
+    while (s->bytes > s->budget && steps-- > 0) {
+        struct obj *o = NULL;
+        int from_small = 0;
+
+        if (s->small_bytes > s->budget / 10 || s->mtail == NULL) {
+            o = candidate(s->tail, keep);
+            from_small = o != NULL;
+        }
+        if (o == NULL)
+            o = candidate(s->mtail, keep);
+        if (o == NULL) {
+            o = candidate(s->tail, keep);
+            from_small = 1;
+        }
+        if (o == NULL)
+            break; /* nothing but busy objects and <keep> */
+        if (from_small && o->freq > 0) {
+            lru_unlink(s, o);
+            s->small_bytes -= o->mem;
+            o->in_main = 1;
+            o->freq = 0;
+            lru_push_head(s, o);
+            continue;
+        }
+        if (!from_small && o->freq > 0) {
+            o->freq--;
+            lru_unlink(s, o);
+            lru_push_head(s, o);
+            continue;
+        }
+        if (from_small)
+            *ghost_slot(l, s, o->hash) = o->hash | 1;
+        unlink_locked(l, s, o);
+        s->evictions++;
+        obj_unref(&o);
+    }
 }
 
 /* While over budget, evicts from the tail every object that is neither busy nor <keep>. */
@@ -200,6 +311,10 @@ static void evict_locked(struct lru *l, struct shard *s, const struct obj *keep)
 {
     struct obj *o = s->tail, *prev;
 
+    if (l->policy == LRU_POLICY_S3FIFO) {
+        evict_s3fifo(l, s, keep);
+        return;
+    }
     while (s->bytes > s->budget && o != NULL) {
         prev = o->lprev;
         if (o != keep && obj_state(o) != OBJ_BUSY) {
@@ -211,8 +326,13 @@ static void evict_locked(struct lru *l, struct shard *s, const struct obj *keep)
     }
 }
 
-static void touch_locked(struct shard *s, struct obj *o, uint64_t now_ms)
+static void touch_locked(struct lru *l, struct shard *s, struct obj *o, uint64_t now_ms)
 {
+    if (l->policy == LRU_POLICY_S3FIFO) {
+        if (o->freq < 3)
+            o->freq++;
+        return;
+    }
     /* A clock that went back counts as due, so an object cannot get stuck untouched. */
     if (now_ms >= o->touched_ms && now_ms - o->touched_ms < LRU_TOUCH_MS)
         return;
@@ -240,7 +360,7 @@ struct obj *lru_find(struct lru *l, const struct key *k,
     shard_lock(s);
     for (o = s->tab[bucket_of(l, s, k->hash)]; o != NULL; o = o->hnext) {
         if (key_eq(o, k) && pick(o, arg) == LRU_TAKE) {
-            touch_locked(s, o, now_ms);
+            touch_locked(l, s, o, now_ms);
             ret = obj_ref(o);
             goto out;
         }
@@ -310,6 +430,8 @@ void lru_grow(struct lru *l, struct obj *o, size_t delta)
     if (o->indexed) {
         o->mem += delta;
         s->bytes += delta;
+        if (!o->in_main)
+            s->small_bytes += delta;
         evict_locked(l, s, o);
     }
     AZ(pthread_mutex_unlock(&s->mu));
@@ -395,14 +517,17 @@ void lru_free(struct lru **lp)
         struct shard *s = &l->shards[i];
         struct obj *o, *next;
 
-        for (o = s->head; o != NULL; o = next) {
-            next = o->lnext;
-            o->hnext = o->lprev = o->lnext = NULL;
-            o->indexed = 0;
-            o->mem = 0;
-            obj_unref(&o);
+        for (int q = 0; q < 2; q++) {
+            for (o = q == 0 ? s->head : s->mhead; o != NULL; o = next) {
+                next = o->lnext;
+                o->hnext = o->lprev = o->lnext = NULL;
+                o->indexed = 0;
+                o->mem = 0;
+                obj_unref(&o);
+            }
         }
         free(s->tab);
+        free(s->ghost);
         AZ(pthread_mutex_destroy(&s->mu));
     }
     free(l->shards);

@@ -927,6 +927,20 @@ static int set_purge_allow(struct pctx *pc, const struct directive *d, const str
     return 0;
 }
 
+static int set_cache_policy(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    char q[80];
+
+    if (strcmp(st->argv[1], "lru") == 0)
+        pc->c->cache_policy = 0;
+    else if (strcmp(st->argv[1], "s3fifo") == 0)
+        pc->c->cache_policy = 1;
+    else
+        return fail(pc, st->line, "%s: expected lru or s3fifo, got %s", d->name,
+                    quoted(q, sizeof q, st->argv[1]));
+    return 0;
+}
+
 static int set_error_log(struct pctx *pc, const struct directive *d, const struct stmt *st)
 {
     static const char *const levels[] = {
@@ -996,6 +1010,7 @@ static const struct directive conf_directives[] = {
     {"gzip_min_length", set_size, 1, 1, 0, FIELD(gzip_min_length), 0, UINT64_MAX},
     {"gzip_types", set_gzip_types, 1, 63},
     {"admin", set_admin, 0, 0, DIR_BLOCK},
+    {"cache_policy", set_cache_policy, 1, 1},
     {"purge_allow", set_purge_allow, 1, CONF_MAX_CIDR},
 };
 

@@ -142,6 +142,7 @@ int main(int argc, char **argv)
                     .hit_for_miss_ttl = (int64_t)(conf->hit_for_miss_ttl / 1000),
                 },
             .ignore_client_no_cache = (int)conf->ignore_client_no_cache,
+            .s3fifo = conf->cache_policy == 1,
             .grace = (int64_t)(conf->grace / 1000),
             .log = cache_log,
         };

@@ -24,6 +24,7 @@ struct cache_conf {
     uint64_t max_object_size;
     struct policy_conf policy;
     int ignore_client_no_cache;
+    int s3fifo;        /* the memory tier evicts by S3-FIFO instead of LRU */
     struct disk *disk; /* the disk tier, or NULL; the cache takes it and closes it */
     int64_t grace;     /* seconds a stale object may stand in for a failing origin */
     /* Where the disk writer reports what a person should know (level 1 warning, 2 info), from

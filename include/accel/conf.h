@@ -74,6 +74,7 @@ struct conf {
     unsigned cache_set_cookie; /* store responses with Set-Cookie */
     unsigned ignore_client_no_cache; /* a client's no-cache does not bypass the cache */
     unsigned cache_shards;           /* memory tier shards (rounded up to a power of two) */
+    unsigned cache_policy;           /* memory tier eviction: 0 lru, 1 s3fifo */
     uint64_t grace;        /* ms past expiry a stored answer may stand in for a failing origin */
     unsigned coalesce_max; /* requests that may wait on one busy object */
     uint64_t coalesce_timeout; /* ms a request waits for a busy object's head */

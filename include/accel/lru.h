@@ -29,6 +29,18 @@ struct lru_stats {
 /* A tier of at most <budget> bytes in <shards> shards (rounded up to a power of two, >= 1). */
 struct lru *lru_new(uint64_t budget, unsigned shards);
 
+enum lru_policy {
+    LRU_POLICY_LRU = 0, /* least recently used first */
+    /* S3-FIFO (Yang et al., SOSP 2023): new objects enter a small FIFO (10% of the budget); one
+     * hit there moves them to the main FIFO, none evicts them (their key hash goes to a ghost
+     * table, and a key found there on insertion goes straight to main); main evicts from its
+     * tail, giving objects hit since their last pass another round. Hits only bump a counter. */
+    LRU_POLICY_S3FIFO,
+};
+
+/* Sets the eviction policy of <l>; before any object is inserted. */
+void lru_set_policy(struct lru *l, enum lru_policy p);
+
 /* Drops the index's reference to every object and frees the tier. */
 void lru_free(struct lru **lp);
 

@@ -47,7 +47,8 @@ struct obj {
     struct obj *hnext, *lprev, *lnext;
     int indexed;
     uint64_t touched_ms;
-    size_t mem; /* bytes accounted to the memory tier */
+    uint8_t freq, in_main; /* S3-FIFO: hits while queued (at most 3); in the main queue */
+    size_t mem;            /* bytes accounted to the memory tier */
 
     /* identity, set at creation */
     char *key;

@@ -115,3 +115,45 @@ Test(bench, bad_arguments_and_an_unreachable_target_fail_clearly)
     cr_assert_not_null(strstr(out, "cannot connect"), "%s", out);
     free(out);
 }
+
+/* accel-bench sim: the curve through the engine's memory tier rises with memory and reaches
+ * the ideal once everything fits; S3-FIFO beats LRU on Zipf with one-hit wonders; CSV and SVG
+ * are written. */
+Test(bench, sim_draws_the_capacity_curve)
+{
+    const char *dir = e2e_tmpdir();
+    char args[512], path[300], *out, *csv, *svg;
+    double prev = -1, lru = 0, s3 = 0;
+    const char *p;
+
+    snprintf(args, sizeof(args),
+             "sim -P lru,s3fifo -m 1m,4m,16m,64m -w zipf:5000:0.99 -u 0.2 -n 200000 -o %s/c.csv "
+             "-g %s/c.svg",
+             dir, dir);
+    cr_assert_eq(run_bench(args, &out), 0, "%s", out);
+    snprintf(path, sizeof(path), "%s/c.csv", dir);
+    csv = e2e_read_file(path, NULL);
+    cr_assert_not_null(csv);
+    cr_assert_not_null(strstr(csv, "policy,memory_bytes,requests,hits,hit_ratio"));
+    for (p = strstr(csv, "\nlru,"); p != NULL; p = strstr(p + 1, "\nlru,")) {
+        double h;
+
+        cr_assert_eq(sscanf(p + 5, "%*u,%*u,%*u,%lf", &h), 1);
+        cr_assert_geq(h, prev, "the LRU curve goes down: %s", csv);
+        prev = h;
+        if (strstr(p, "\nlru,16777216,") == p)
+            lru = h;
+    }
+    p = strstr(csv, "\ns3fifo,16777216,");
+    cr_assert_not_null(p, "%s", csv);
+    cr_assert_eq(sscanf(p + 18, "%*u,%*u,%lf", &s3), 1);
+    cr_assert_gt(s3, lru, "S3-FIFO %f, LRU %f at 16 MiB: %s", s3, lru, csv);
+    snprintf(path, sizeof(path), "%s/c.svg", dir);
+    svg = e2e_read_file(path, NULL);
+    cr_assert_not_null(svg);
+    cr_assert_not_null(strstr(svg, "<svg"));
+    cr_assert_not_null(strstr(svg, "</svg>"));
+    free(csv);
+    free(svg);
+    free(out);
+}

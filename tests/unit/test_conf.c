@@ -1092,3 +1092,16 @@ Test(conf, purge_allow_ranges)
                "t.conf:3: purge_allow: expected address ranges like 127.0.0.1/32 or ::1/128, got "
                "\"localhost\"");
 }
+
+Test(conf, cache_policy)
+{
+    struct conf *c = parse_ok("listen 8080\norigin 127.0.0.1:9\n");
+
+    cr_assert_eq(c->cache_policy, 0, "lru by default");
+    conf_free(&c);
+    c = parse_ok("listen 8080\norigin 127.0.0.1:9\ncache_policy s3fifo\n");
+    cr_assert_eq(c->cache_policy, 1);
+    conf_free(&c);
+    expect_err("listen 8080\norigin 127.0.0.1:9\ncache_policy arc\n",
+               "t.conf:3: cache_policy: expected lru or s3fifo, got \"arc\"");
+}

@@ -802,3 +802,94 @@ Test(lru, concurrent_invariants, .timeout = 60)
     cr_assert_gt(st.inserts, 0);
     lru_free(&l);
 }
+
+/* S3-FIFO: objects hit while in the small queue move to main and outlive a flood of objects
+ * asked for once, which LRU lets sweep everything out. */
+Test(lru, s3fifo_keeps_what_was_hit_through_a_flood_of_one_hit_wonders)
+{
+    uint64_t one = obj_size(mkobj("http://h/probe", 1000, 0)); /* leaks one object: fine here */
+
+    for (int policy = 0; policy < 2; policy++) {
+        struct lru *l = lru_new(one * 20, 1);
+        char key[64];
+        unsigned kept = 0, flood_kept = 0;
+
+        if (policy == 1)
+            lru_set_policy(l, LRU_POLICY_S3FIFO);
+        for (int i = 0; i < 5; i++) {
+            snprintf(key, sizeof key, "http://h/hot%d", i);
+            put(l, key, 1000, 0);
+            obj_unref(&(struct obj *){find(l, key, NOW + 1000u * (unsigned)i)}); /* one hit */
+        }
+        for (int i = 0; i < 100; i++) {
+            snprintf(key, sizeof key, "http://h/once%d", i);
+            put(l, key, 1000, 0);
+        }
+        for (int i = 0; i < 5; i++) {
+            snprintf(key, sizeof key, "http://h/hot%d", i);
+            kept += has(l, key);
+        }
+        for (int i = 0; i < 100; i++) {
+            snprintf(key, sizeof key, "http://h/once%d", i);
+            flood_kept += has(l, key);
+        }
+        if (policy == 0)
+            cr_assert_eq(kept, 0, "LRU: the flood evicts the hot objects (kept %u)", kept);
+        else
+            cr_assert_eq(kept, 5, "S3-FIFO kept %u of the 5 hot objects", kept);
+        cr_assert_leq(flood_kept, 20);
+        lru_free(&l);
+    }
+}
+
+/* A key evicted from the small queue and inserted again soon after goes straight to main. */
+Test(lru, s3fifo_ghost_readmits_to_main)
+{
+    uint64_t one = obj_size(mkobj("http://h/probe", 1000, 0));
+    struct lru *l = lru_new(one * 10, 1);
+    struct obj *o;
+    char key[64];
+
+    lru_set_policy(l, LRU_POLICY_S3FIFO);
+    put(l, "http://h/comeback", 1000, 0);
+    for (int i = 0; i < 30; i++) {
+        snprintf(key, sizeof key, "http://h/filler%d", i);
+        put(l, key, 1000, 0);
+    }
+    cr_assert_not(has(l, "http://h/comeback"), "evicted, never hit");
+    o = put(l, "http://h/comeback", 1000, 0);
+    cr_assert_eq(o->in_main, 1, "its key was in the ghost table: main queue");
+    o = put(l, "http://h/newcomer", 1000, 0);
+    cr_assert_eq(o->in_main, 0, "a new key starts in the small queue");
+    lru_free(&l);
+}
+
+/* Under S3-FIFO too, busy objects are never evicted and the budget holds otherwise. */
+Test(lru, s3fifo_spares_busy_objects_and_keeps_the_budget)
+{
+    uint64_t one = obj_size(mkobj("http://h/probe", 1000, 0));
+    struct lru *l = lru_new(one * 8, 1);
+    struct lru_stats st;
+    char key[64];
+
+    lru_set_policy(l, LRU_POLICY_S3FIFO);
+    put(l, "http://h/busy", 1000, 1);
+    for (int i = 0; i < 50; i++) {
+        snprintf(key, sizeof key, "http://h/k%d", i);
+        put(l, key, 1000, 0);
+        if (i % 3 == 0)
+            cr_assert(has(l, key));
+    }
+    cr_assert(has(l, "http://h/busy"));
+    lru_get_stats(l, &st);
+    cr_assert_leq(st.bytes, one * 8, "%llu bytes in a budget of %llu", (unsigned long long)st.bytes,
+                  (unsigned long long)(one * 8));
+    cr_assert_gt(st.evictions, 0);
+    {
+        struct obj *b = find(l, "http://h/busy", 0);
+
+        obj_finish(b, OBJ_FAILED);
+        obj_unref(&b);
+    }
+    lru_free(&l);
+}
