@@ -414,19 +414,8 @@ static struct obj *identity_twin(struct conn *c, struct obj *o)
     }
     eol = memchr(o->head, '\n', o->head_len);
     buf_append(&hb, o->head, eol != NULL ? (size_t)(eol + 1 - o->head) : o->head_len);
-    for (unsigned i = 0; i < o->n_fields; i++) {
-        struct span name = o->fields[i].name, value = o->fields[i].value;
-
-        if (span_eq_ci(name, "content-encoding"))
-            continue;
-        if (span_eq_ci(name, "etag") && value.len > 0 && value.p[0] == '"') {
-            buf_append_str(&hb, "ETag: W/");
-            buf_append_span(&hb, value);
-            buf_append_str(&hb, "\r\n");
-            continue;
-        }
-        http_write_field(&hb, name, value);
-    }
+    for (unsigned i = 0; i < o->n_fields; i++)
+        http_write_transformed_field(&hb, o->fields[i].name, o->fields[i].value);
     obj_set_head(t, hb.p, hb.len);
     buf_free(&hb);
     if (c->zout == NULL)
@@ -801,20 +790,11 @@ static void revalidated(struct conn *c)
         if (http_is_hop_by_hop(h, name) || span_eq_ci(name, "content-length") ||
             span_eq_ci(name, "age") || http_is_cache_tag(name))
             continue;
-        if (old->flags & OBJ_F_GZIPPED) {
-            /* the body is still the one accel gzipped: the 304 speaks of the origin's bytes */
-            if (span_eq_ci(name, "content-encoding") || span_eq_ci(name, "content-md5") ||
-                span_eq_ci(name, "digest") || span_eq_ci(name, "repr-digest") ||
-                span_eq_ci(name, "content-digest"))
-                continue;
-            if (span_eq_ci(name, "etag") && value.len > 0 && value.p[0] == '"') {
-                buf_append_str(&hb, "ETag: W/");
-                buf_append_span(&hb, value);
-                buf_append_str(&hb, "\r\n");
-                continue;
-            }
-        }
-        http_write_field(&hb, name, h->hdrs[j].value);
+        if (old->flags & OBJ_F_GZIPPED) /* the body is still accel's gzip: the 304 speaks of
+                                         * the origin's bytes */
+            http_write_transformed_field(&hb, name, value);
+        else
+            http_write_field(&hb, name, h->hdrs[j].value);
     }
     n = obj_split_fields(hb.p, hb.len, tmp, countof(tmp));
     policy_response(&cc->policy, "GET", &c->rcc, 0, old->status, tmp, n, now, &pr);

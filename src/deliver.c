@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "accel/http.h"
 #include "accel/policy.h"
 
 void deliver_init(struct deliver *d, struct obj *o)
@@ -132,18 +133,8 @@ void deliver_head_identity(struct buf *b, const struct obj *o, const char *statu
 {
     buf_reserve(b, o->head_len + 256);
     head_status(b, o, status_line);
-    for (unsigned i = 0; i < o->n_fields; i++) {
-        struct span name = o->fields[i].name, value = o->fields[i].value;
-
-        if (span_eq_ci(name, "content-encoding"))
-            continue;
-        buf_append_span(b, name);
-        buf_append_str(b, ": ");
-        if (span_eq_ci(name, "etag") && value.len > 0 && value.p[0] == '"')
-            buf_append_str(b, "W/"); /* these bytes are accel's, not the stored ones */
-        buf_append_span(b, value);
-        buf_append_str(b, "\r\n");
-    }
+    for (unsigned i = 0; i < o->n_fields; i++)
+        http_write_transformed_field(b, o->fields[i].name, o->fields[i].value);
     head_tail(b, o, age, length, chunked, close, keepalive_10, extra);
 }
 

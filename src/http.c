@@ -554,11 +554,27 @@ static int list_has(struct span v, const char *token)
     return 0;
 }
 
+void http_write_transformed_field(struct buf *b, struct span name, struct span value)
+{
+    static const char *const exact[] = {"content-encoding", "content-md5", "digest", "repr-digest",
+                                        "content-digest"};
+
+    value = span_trim(value);
+    for (size_t j = 0; j < countof(exact); j++)
+        if (span_eq_ci(name, exact[j]))
+            return;
+    if (span_eq_ci(name, "etag") && value.len >= 2 && value.p[0] == '"') {
+        buf_append_str(b, "ETag: W/"); /* the bytes are accel's, not the origin's */
+        buf_append_span(b, value);
+        buf_append_str(b, "\r\n");
+        return;
+    }
+    http_write_field(b, name, value);
+}
+
 void http_write_stored_head(struct buf *b, const struct http_head *h, const char *date,
                             unsigned flags)
 {
-    static const char *const exact[] = {"content-md5", "digest", "repr-digest", "content-digest",
-                                        "content-encoding"}; /* (identity) */
     int vary_ae = 0;
 
     write_status_line(b, h);
@@ -569,18 +585,12 @@ void http_write_stored_head(struct buf *b, const struct http_head *h, const char
 
         if (span_eq_ci(name, "vary") && list_has(value, "accept-encoding"))
             vary_ae = 1;
-        for (size_t j = 0; !skip && (flags & HTTP_STORE_GZIPPED) && j < countof(exact); j++)
-            skip = span_eq_ci(name, exact[j]);
         if (skip)
             continue;
-        if ((flags & HTTP_STORE_GZIPPED) && span_eq_ci(name, "etag") && value.len >= 2 &&
-            value.p[0] == '"') {
-            buf_append_str(b, "ETag: W/"); /* the bytes are ours, not the origin's */
-            buf_append_span(b, value);
-            buf_append_str(b, "\r\n");
-            continue;
-        }
-        http_write_field(b, name, h->hdrs[i].value);
+        if (flags & HTTP_STORE_GZIPPED)
+            http_write_transformed_field(b, name, value);
+        else
+            http_write_field(b, name, h->hdrs[i].value);
     }
     if (flags & HTTP_STORE_GZIPPED)
         buf_append_str(b, "Content-Encoding: gzip\r\n");

@@ -131,6 +131,11 @@ void http_write_response_head(struct buf *b, const struct http_head *h, const ch
 void http_write_stored_head(struct buf *b, const struct http_head *h, const char *date,
                             unsigned flags);
 
+/* Appends field <name>: <value> as it stands in front of a body accel transformed (gzipped, or
+ * inflated): a strong ETag made weak, the fields about the exact bytes (Content-Encoding,
+ * Content-MD5, Digest, Repr-Digest, Content-Digest) left out; the others as they are. */
+void http_write_transformed_field(struct buf *b, struct span name, struct span value);
+
 /* 1 for Surrogate-Key and Cache-Tag: the origin's tags for the cache, never sent to clients. */
 int http_is_cache_tag(struct span name);
 
