@@ -211,6 +211,12 @@ EOF
     if [[ -n ${ACCEL_DISK_MIB:-} ]]; then
         echo "cache_disk $TMP/$t-cache.mdb ${ACCEL_DISK_MIB}m" >>"$TMP/$t.conf"
     fi
+    # No compression unless a script asks (gzip-bench.sh does): the other caches here do not
+    # compress either, and accel's gzip on would keep an inflated twin beside each gzip object for
+    # wrk, which sends no Accept-Encoding (see bench/README.md, gzip-bench.sh).
+    if [[ ${ACCEL_CONF_EXTRA:-} != *gzip* ]]; then
+        echo "gzip off" >>"$TMP/$t.conf"
+    fi
     if [[ -n ${ACCEL_CONF_EXTRA:-} ]]; then
         printf '%s\n' "$ACCEL_CONF_EXTRA" >>"$TMP/$t.conf"
     fi
@@ -351,6 +357,30 @@ rss_kb() {
     echo "$total"
 }
 
+# Peak resident memory. rss_peak_reset <pid> sets the high-water mark (VmHWM) of <pid> and all its
+# descendants back to their current RSS (/proc/<pid>/clear_refs, Linux >= 4.0; silently nothing
+# where that is not allowed, and then the peak counts from the process's start); rss_peak_kb <pid>
+# sums their VmHWM in KiB: the peak since the reset, each process's own peak summed (an upper bound
+# of the tree's peak when its processes peak at different moments).
+rss_peak_reset() {
+    local pid=$1 child
+    { echo 5 >"/proc/$pid/clear_refs"; } 2>/dev/null
+    for child in $(pgrep -P "$pid" 2>/dev/null); do
+        rss_peak_reset "$child"
+    done
+    return 0
+}
+
+rss_peak_kb() {
+    local pid=$1 total=0 kb child
+    kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+    total=$((total + ${kb:-0}))
+    for child in $(pgrep -P "$pid" 2>/dev/null); do
+        total=$((total + $(rss_peak_kb "$child")))
+    done
+    echo "$total"
+}
+
 # ---- wrk -----------------------------------------------------------------------------------------
 to_ms() { # wrk latency ("812.00us", "4.51ms", "1.02s") -> ms
     awk -v v="$1" 'BEGIN {
@@ -375,6 +405,11 @@ wrk_parse() {
     errs=$(awk '/Socket errors:/ {gsub(",", ""); s += $4 + $6 + $8 + $10} /Non-2xx/ {s += $NF}
         END {print s + 0}' <<<"$out")
     echo "${rps:-0} $(to_ms "${p50:-0}") $(to_ms "${p99:-0}") $errs ${reqs:-0} ${bytes:-0}"
+}
+
+tsv() { # tsv <field...>: one line of tab-separated fields (the scripts' machine-readable .tsv reports)
+    local IFS=$'\t'
+    echo "$*"
 }
 
 spread() { # half the range of the values, in % of their mean: how much the rounds disagree

@@ -5,7 +5,10 @@
 # client about 500 ms later.
 #   A: 1000 clients on one cold URL;  B: 50 cold URLs x 100 clients each (5000 clients).
 # Reports per cache: origin requests per URL, the slowest client's completion time, p50 and p90.
-# Prints one table and writes it to bench/results/coalesce-<date>-<time>.txt.
+# Prints one table and writes it to bench/results/coalesce-<date>-<time>.txt, and per cache and
+# scenario the p99 completion time, origin requests and the cache's peak resident memory during the
+# client runs (VmHWM of its processes, summed, reset before each run) as tab-separated values to
+# coalesce-<date>-<time>.tsv (read by compare.sh).
 #
 # Usage: bench/coalesce-bench.sh       (from anywhere; build first: cmake -B build && cmake --build build -j2)
 # Knobs (environment):
@@ -15,7 +18,8 @@
 #   PROXY_CPUS=1  LOAD_CPUS=0   (taskset lists: caches vs the clients + origin)
 #   KEEP_TMP=1 keeps the generated configs and logs.
 # Every server is started by this script on a fixed loopback port and stopped at exit; every
-# client run is bounded in time. HAProxy is not in this one: its cache does not coalesce misses.
+# client run is bounded in time. HAProxy is not in the default CACHES: its cache does not coalesce
+# misses (CACHES="... haproxy" runs it anyway, to show what that costs the origin).
 set -uo pipefail
 
 BENCH=coalesce-bench
@@ -40,8 +44,8 @@ CLIENT="$ROOT/bench/coalesce-client.py"
 start_origin
 for t in "${CACHES[@]}"; do
     case $t in
-    accel | nginx | varnish) "start_$t" "$CACHE_MIB" ;;
-    *) die "CACHES takes accel, nginx, varnish (got '$t')" ;;
+    accel | nginx | varnish | haproxy) "start_$t" "$CACHE_MIB" ;;
+    *) die "CACHES takes accel, nginx, varnish, haproxy (got '$t')" ;;
     esac
 done
 
@@ -66,7 +70,7 @@ note "targets ${ACTIVE[*]}; $ROUNDS round(s) x 2 scenarios; origin delay ${DELAY
 REPORT="$RESULTS_DIR/coalesce-$STAMP.txt"
 RAW="$TMP/raw.txt"
 : >"$RAW"
-declare -A OMEAN=() OMAX=() MAXMS=() P50=() P90=() FAILED=()
+declare -A OMEAN=() OMAX=() MAXMS=() P50=() P90=() P99=() FAILED=() OTOTAL=() CLIENTS=() PEAK=()
 Q="delay=$DELAY&cc=max-age%3D60&size=1024"
 
 run_client() { # run_client <target> <clients per url> <paths...>: prints the client's line
@@ -74,40 +78,50 @@ run_client() { # run_client <target> <clients per url> <paths...>: prints the cl
     shift 2
     timeout $((TIMEOUT + 15)) "${PIN_LOAD[@]}" python3 "$CLIENT" --port "${PORT[$t]}" \
         --origin-port "$ORIGIN_PORT" --clients-per-url "$n" --timeout "$TIMEOUT" "$@" ||
-        echo "clients=$((n * $#)) ok=0 failed=$((n * $#)) p50_ms=nan p90_ms=nan max_ms=nan origin_mean=nan origin_max=nan"
+        echo "clients=$((n * $#)) ok=0 failed=$((n * $#)) p50_ms=nan p90_ms=nan p99_ms=nan max_ms=nan origin_mean=nan origin_max=nan origin_total=nan"
 }
 
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
-record() { # record <target> <scenario> <round> <client line>
-    local t=$1 sc=$2 r=$3 line=$4 k="$1/$2"
-    printf 'round %d  %-8s %s  %s\n' "$r" "$t" "$sc" "$line" | tee -a "$RAW" >&2
+record() { # record <target> <scenario> <round> <client line> <peak RSS KiB>
+    local t=$1 sc=$2 r=$3 line=$4 peak=$5 k="$1/$2"
+    printf 'round %d  %-8s %s  %s  peak_rss_kib=%s\n' "$r" "$t" "$sc" "$line" "$peak" | tee -a "$RAW" >&2
     OMEAN[$k]="${OMEAN[$k]:-} $(field origin_mean "$line")"
     OMAX[$k]="${OMAX[$k]:-} $(field origin_max "$line")"
     MAXMS[$k]="${MAXMS[$k]:-} $(field max_ms "$line")"
     P50[$k]="${P50[$k]:-} $(field p50_ms "$line")"
     P90[$k]="${P90[$k]:-} $(field p90_ms "$line")"
     FAILED[$k]="${FAILED[$k]:-} $(field failed "$line")"
+    P99[$k]="${P99[$k]:-} $(field p99_ms "$line")"
+    OTOTAL[$k]="${OTOTAL[$k]:-} $(field origin_total "$line")"
+    CLIENTS[$k]="${CLIENTS[$k]:-} $(field clients "$line")"
+    ((peak > ${PEAK[$k]:-0})) && PEAK[$k]=$peak
+    return 0
 }
 
-for ((r = 1; r <= ROUNDS; r++)); do
-    for t in "${ACTIVE[@]}"; do
-        origin_reset
-        [[ -n ${ENABLED[$t]:-} ]] || continue
-        line=$(run_client "$t" "$CLIENTS_A" "/c-$t-$r?$Q")
-        record "$t" A "$r" "$line"
-        check_alive "$t" || note "$t: ${NOTE[$t]}"
-        sleep 1
-        [[ -n ${ENABLED[$t]:-} ]] || continue
-        paths=()
-        for ((i = 0; i < URLS_B; i++)); do
-            paths+=("/cb-$t-$r-$i?$Q")
+peak_start() { [[ -n ${PID[$1]:-} ]] && rss_peak_reset "${PID[$1]}"; }
+peak_kb() { if [[ -n ${PID[$1]:-} ]]; then rss_peak_kb "${PID[$1]}"; else echo 0; fi; }
+
+# Every round of A first, then every round of B (the caches interleaved within each round): the
+# caches stay up, and a cache's memory after 5000 clients (B) would otherwise be in A's peak RSS.
+for sc in A B; do
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for t in "${ACTIVE[@]}"; do
+            [[ -n ${ENABLED[$t]:-} ]] || continue
+            paths=("/c-$t-$r?$Q") n=$CLIENTS_A
+            if [[ $sc == B ]]; then
+                paths=() n=$CLIENTS_B
+                for ((i = 0; i < URLS_B; i++)); do
+                    paths+=("/cb-$t-$r-$i?$Q")
+                done
+            fi
+            origin_reset
+            peak_start "$t"
+            line=$(run_client "$t" "$n" "${paths[@]}")
+            record "$t" "$sc" "$r" "$line" "$(peak_kb "$t")"
+            check_alive "$t" || note "$t: ${NOTE[$t]}"
+            sleep 1
         done
-        origin_reset
-        line=$(run_client "$t" "$CLIENTS_B" "${paths[@]}")
-        record "$t" B "$r" "$line"
-        check_alive "$t" || note "$t: ${NOTE[$t]}"
-        sleep 1
     done
 done
 
@@ -147,4 +161,33 @@ mean_of() { awk '{ s = 0; n = 0; for (i = 1; i <= NF; i++) if ($i != "nan") { s 
     echo "runs:"
     cat "$RAW"
 } | tee "$REPORT"
-note "written to ${REPORT#"$ROOT"/}"
+
+# Machine-readable: the columns every cache benchmark's .tsv starts with, then this script's own;
+# "-" where a field does not apply (no req/s here: each run is one burst). p99_ms, p50_ms, p90_ms
+# are client completion times, means over the rounds; origin_reqs the origin requests for the
+# scenario's URLs per run (mean over the rounds); hit_ratio = 1 - origin requests / clients over
+# all rounds; peak_rss_mib the highest VmHWM of the cache's processes (summed) during one run.
+TSV="${REPORT%.txt}.tsv"
+{
+    tsv scenario cache req_s p99_ms hit_ratio origin_reqs peak_rss_mib clients urls origin_per_url origin_max_url \
+        slowest_ms p50_ms p90_ms failed rounds
+    for sc in A B; do
+        for t in "${ACTIVE[@]}"; do
+            k="$t/$sc"
+            [[ -n ${OMEAN[$k]:-} ]] || continue
+            urls=1
+            [[ $sc == B ]] && urls=$URLS_B
+            tsv "coalesce-$sc" "$t" - "$(mean_of "${P99[$k]}")" \
+                "$(awk -v o="${OTOTAL[$k]}" -v c="${CLIENTS[$k]}" 'BEGIN {
+                    n = split(o, a, " "); split(c, b, " "); so = 0; sc = 0
+                    for (i = 1; i <= n; i++) if (a[i] != "nan") { so += a[i]; sc += b[i] }
+                    if (sc > 0) printf "%.3f", 1 - so / sc; else print "-" }')" \
+                "$(mean_of "${OTOTAL[$k]}")" \
+                "$(awk -v kb="${PEAK[$k]:-0}" 'BEGIN {if (kb > 0) printf "%.1f", kb / 1024; else print "-"}')" \
+                "$(mean_of "${CLIENTS[$k]}")" "$urls" "$(mean_of "${OMEAN[$k]}")" "$(max_of "${OMAX[$k]}")" \
+                "$(max_of "${MAXMS[$k]}")" "$(mean_of "${P50[$k]}")" "$(mean_of "${P90[$k]}")" \
+                "$(sum "${FAILED[$k]}")" "$(wc -w <<<"${OMEAN[$k]}")"
+        done
+    done
+} >"$TSV"
+note "written to ${REPORT#"$ROOT"/} (and ${TSV#"$ROOT"/})"

@@ -10,7 +10,7 @@ length. Then it reads the origin's /__stats and reports how many requests reache
 each of the paths. Everything is bounded by --timeout: clients not done by then count as failed.
 
 Prints one line of key=value pairs:
-  clients ok failed connect_ms send_ms p50_ms p90_ms max_ms origin_mean origin_max origin_total
+  clients ok failed connect_ms send_ms p50_ms p90_ms p99_ms max_ms origin_mean origin_max origin_total
 """
 import argparse
 import asyncio
@@ -155,7 +155,7 @@ def main():
 
     res = asyncio.run(run(args))
     if res is None:
-        print("clients=0 ok=0 failed=0 connect_ms=nan send_ms=nan p50_ms=nan p90_ms=nan max_ms=nan "
+        print("clients=0 ok=0 failed=0 connect_ms=nan send_ms=nan p50_ms=nan p90_ms=nan p99_ms=nan max_ms=nan "
               "origin_mean=nan origin_max=nan origin_total=nan")
         return 1
     try:
@@ -168,7 +168,8 @@ def main():
     t = res["times"]
     print(f"clients={res['clients']} ok={res['ok']} failed={res['failed']} "
           f"connect_ms={res['connect_ms']:.0f} send_ms={res['send_ms']:.1f} "
-          f"p50_ms={pct(t, 50):.1f} p90_ms={pct(t, 90):.1f} max_ms={(t[-1] if t else float('nan')):.1f} "
+          f"p50_ms={pct(t, 50):.1f} p90_ms={pct(t, 90):.1f} p99_ms={pct(t, 99):.1f} "
+          f"max_ms={(t[-1] if t else float('nan')):.1f} "
           f"origin_mean={statistics.mean(counts):.2f} origin_max={max(counts)} "
           f"origin_total={sum(counts)}")
     return 0

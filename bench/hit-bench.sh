@@ -2,7 +2,9 @@
 # hit-bench.sh - hot cache hits, side by side: accel, nginx, Varnish and HAProxy in front of the
 # same accel-origin, each loaded with wrk on one cached URL per body size, in interleaved rounds,
 # with accel-fixed (a server that writes a fixed answer without parsing) as the box's limit.
-# Prints one table and writes it to bench/results/hits-<date>-<time>.txt.
+# Prints one table and writes it to bench/results/hits-<date>-<time>.txt, and the same rows with
+# the peak resident memory of each target during its runs (VmHWM, reset before each run) as
+# tab-separated values to hits-<date>-<time>.tsv (read by compare.sh).
 #
 # Usage: bench/hit-bench.sh            (from anywhere; build first: cmake -B build && cmake --build build -j2)
 # Knobs (environment):
@@ -40,7 +42,7 @@ done
 bench_init
 
 read -r -a CACHES <<<"${CACHES:-accel nginx varnish haproxy}"
-declare -A RPS=() P50=() P99=() ERRS=() SEEN=() REQS=()
+declare -A RPS=() P50=() P99=() ERRS=() SEEN=() REQS=() PEAK=()
 
 url() { echo "/hot$1?size=${BYTES[$1]}&cc=max-age%3D3600"; }
 
@@ -141,6 +143,14 @@ target_port() { # target_port <target> <size>
     fi
 }
 
+target_pid() { # target_pid <target> <size>
+    if [[ $1 == fixed ]]; then
+        echo "${PID[fixed/$2]:-}"
+    else
+        echo "${PID[$1]:-}"
+    fi
+}
+
 first=${SIZES%% *}
 if ((WARMUP > 0)); then
     for t in "${ACTIVE[@]}"; do
@@ -155,14 +165,18 @@ for s in $SIZES; do
             [[ $t == fixed && -z ${ENABLED[fixed/$s]:-} ]] && continue
             [[ $t != fixed && -z ${ENABLED[$t]:-} ]] && continue
             origin_reset
+            pid=$(target_pid "$t" "$s")
+            [[ -n $pid ]] && rss_peak_reset "$pid"
             read -r rps p50 p99 errs reqs bytes < <(run_wrk "$(target_port "$t" "$s")" "$(url "$s")" "$DURATION")
             seen=$(origin_requests)
+            peak=0
+            [[ -n $pid ]] && peak=$(rss_peak_kb "$pid")
             if [[ $t != fixed ]] && ! check_alive "$t"; then
                 note "$t: ${NOTE[$t]}"
             fi
-            printf 'round %d  %-8s %-4s %12s req/s  p50 %8s ms  p99 %8s ms  errors %s  requests %s  bytes/resp %s  origin saw %s\n' \
+            printf 'round %d  %-8s %-4s %12s req/s  p50 %8s ms  p99 %8s ms  errors %s  requests %s  bytes/resp %s  origin saw %s  peak RSS %s KiB\n' \
                 "$r" "$t" "$s" "$rps" "$p50" "$p99" "$errs" "$reqs" \
-                "$(awk -v b="$bytes" -v n="$reqs" 'BEGIN {printf "%.0f", n ? b / n : 0}')" "${seen:-?}" |
+                "$(awk -v b="$bytes" -v n="$reqs" 'BEGIN {printf "%.0f", n ? b / n : 0}')" "${seen:-?}" "$peak" |
                 tee -a "$RAW" >&2
             k="$t/$s"
             RPS[$k]="${RPS[$k]:-} $rps"
@@ -171,6 +185,7 @@ for s in $SIZES; do
             REQS[$k]="${REQS[$k]:-} $reqs"
             [[ $t == fixed ]] && seen=0
             SEEN[$k]="${SEEN[$k]:-} ${seen:-0}"
+            ((peak > ${PEAK[$k]:-0})) && PEAK[$k]=$peak
             if [[ $errs == F ]]; then
                 add_note "$t" "wrk failed or timed out in a run (counted as 0 req/s)"
                 errs=0
@@ -227,4 +242,31 @@ done
     echo "runs:"
     cat "$RAW"
 } | tee "$REPORT"
-note "written to ${REPORT#"$ROOT"/}"
+
+# The same rows, machine-readable: the columns every cache benchmark's .tsv starts with (req_s and
+# p99_ms are means over the rounds; origin_reqs and requests are per run, means over the rounds;
+# hit_ratio = 1 - origin requests / requests answered over all rounds; peak_rss_mib is the highest
+# VmHWM of the target's processes (summed) during one of its runs, reset before each), then this
+# script's own; "-" where a field does not apply.
+TSV="${REPORT%.txt}.tsv"
+{
+    tsv scenario cache req_s p99_ms hit_ratio origin_reqs peak_rss_mib size req_s_spread p50_ms errors requests rounds
+    for s in $SIZES; do
+        for t in "${ACTIVE[@]}"; do
+            k="$t/$s"
+            [[ -n ${RPS[$k]:-} ]] || continue
+            n=$(wc -w <<<"${RPS[$k]}")
+            name=$t hitr="-" seen="-"
+            if [[ $t == fixed ]]; then
+                name=accel-fixed
+            else
+                hitr=$(awk -v o="$(sum "${SEEN[$k]}")" -v n="$(sum "${REQS[$k]}")" 'BEGIN {if (n > 0) printf "%.3f", 1 - o / n; else print "-"}')
+                seen=$(mean "${SEEN[$k]}")
+            fi
+            tsv "hits-$s" "$name" "$(mean "${RPS[$k]}")" "$(mean "${P99[$k]}")" "$hitr" "$seen" \
+                "$(awk -v kb="${PEAK[$k]:-0}" 'BEGIN {if (kb > 0) printf "%.1f", kb / 1024; else print "-"}')" \
+                "$s" "$(spread "${RPS[$k]}")" "$(mean "${P50[$k]}")" "${ERRS[$k]}" "$(mean "${REQS[$k]}")" "$n"
+        done
+    done
+} >"$TSV"
+note "written to ${REPORT#"$ROOT"/} (and ${TSV#"$ROOT"/})"

@@ -10,7 +10,9 @@
 # exact LRU of LRU_OBJECTS objects (what the memory budget holds) on as many Zipf requests
 # (bench/zipf-lru.py). "paths >1x" counts the paths the origin was asked for more than once
 # (refetched after an eviction, or misses that were not coalesced).
-# Prints one table and writes it to bench/results/zipf-<date>-<time>.txt.
+# Prints one table and writes it to bench/results/zipf-<date>-<time>.txt, and the same numbers with
+# each cache's peak resident memory (VmHWM of its processes, summed, from its start to the end of
+# the run) as tab-separated values to zipf-<date>-<time>.tsv (read by compare.sh).
 #
 # Usage: bench/zipf-bench.sh           (from anywhere; build first: cmake -B build && cmake --build build -j2)
 # Knobs (environment):
@@ -52,7 +54,7 @@ start_origin
 REPORT="$RESULTS_DIR/zipf-$STAMP.txt"
 RAW="$TMP/raw.txt"
 : >"$RAW"
-declare -A RPS=() P99=() HIT=() IDEAL=() MULTI=() RSS0=() RSS1=() DISK=() LRU=() ERRS=()
+declare -A RPS=() P99=() HIT=() IDEAL=() MULTI=() RSS0=() RSS1=() DISK=() LRU=() ERRS=() SEEN=() REQS=() PEAK=()
 
 # The origin's counters since the last reset, from one /__stats:
 # "requests untracked distinct_paths paths_requested_more_than_once" (empty if unreadable)
@@ -70,7 +72,7 @@ print(d.get("requests", 0), d.get("untracked", 0), sum(1 for c in p.values() if 
 
 # Starts <t> cold, checks it answers a Zipf URL whole, runs wrk once, measures, stops it.
 run_one() {
-    local t=$1 r=$2 out rps p50 p99 errs reqs bytes seen hit rss0 rss1 disk lru k="$1"
+    local t=$1 r=$2 out rps p50 p99 errs reqs bytes seen hit rss0 rss1 peak disk lru k="$1"
     local untracked distinct multi ideal
     if ! "start_$t" "$BUDGET_MIB"; then
         stop "$t"
@@ -103,6 +105,7 @@ run_one() {
         return 1
     fi
     rss1=$(rss_kb "${PID[$t]}")
+    peak=$(rss_peak_kb "${PID[$t]}")
     disk="-"
     [[ $t == nginx ]] && disk=$(du -sk "$TMP/nginx/cache" 2>/dev/null | awk '{printf "%.1f", $1 / 1024}')
     stop "$t"
@@ -114,9 +117,9 @@ run_one() {
     ideal="?"
     [[ -n $distinct ]] && ideal=$(awk -v d="$distinct" -v n="$reqs" 'BEGIN {printf "%.3f", 1 - d / n}')
     lru=$(timeout 120 python3 "$ROOT/bench/zipf-lru.py" "$reqs" "$LRU_OBJECTS" "$KEYS" "$ZIPF_S" "$SEED")
-    printf 'round %d  %-8s %10s req/s  p50 %8s ms  p99 %8s ms  errors %s  requests %s  origin saw %s for %s distinct paths (%s more than once)  hit %s  ideal %s  ideal LRU %s  RSS %s -> %s KiB  disk %s MiB\n' \
+    printf 'round %d  %-8s %10s req/s  p50 %8s ms  p99 %8s ms  errors %s  requests %s  origin saw %s for %s distinct paths (%s more than once)  hit %s  ideal %s  ideal LRU %s  RSS %s -> %s KiB (peak %s)  disk %s MiB\n' \
         "$r" "$t" "$rps" "$p50" "$p99" "$errs" "$reqs" "${seen:-?}" "${distinct:-?}" "${multi:-?}" "$hit" "$ideal" \
-        "${lru:-?}" "$rss0" "$rss1" "$disk" |
+        "${lru:-?}" "$rss0" "$rss1" "$peak" "$disk" |
         tee -a "$RAW" >&2
     RPS[$k]="${RPS[$k]:-} $rps"
     P99[$k]="${P99[$k]:-} $p99"
@@ -127,6 +130,9 @@ run_one() {
     fi
     RSS0[$k]="${RSS0[$k]:-} $rss0"
     RSS1[$k]="${RSS1[$k]:-} $rss1"
+    SEEN[$k]="${SEEN[$k]:-} ${seen:-0}"
+    REQS[$k]="${REQS[$k]:-} $reqs"
+    ((peak > ${PEAK[$k]:-0})) && PEAK[$k]=$peak
     LRU[$k]="${LRU[$k]:-} ${lru:-0}"
     [[ $disk != - ]] && DISK[$k]="${DISK[$k]:-} $disk"
     ERRS[$k]=$((${ERRS[$k]:-0} + errs))
@@ -185,4 +191,26 @@ mean0() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.0f", NF ? s
     echo "runs:"
     cat "$RAW"
 } | tee "$REPORT"
-note "written to ${REPORT#"$ROOT"/}"
+
+# The same rows, machine-readable: the columns every cache benchmark's .tsv starts with (means over
+# the rounds; origin_reqs and requests per run; peak_rss_mib the highest VmHWM of the cache's
+# processes, summed, from start to the end of a run), then this script's own; "-" where a field does
+# not apply. disk_mib is nginx's cache directory after the run (its real budget: max_size is lazy).
+TSV="${REPORT%.txt}.tsv"
+{
+    tsv scenario cache req_s p99_ms hit_ratio origin_reqs peak_rss_mib ideal ideal_lru paths_multi rss_after_mib \
+        rss_start_mib disk_mib budget_mib errors requests rounds req_s_spread
+    for t in "${CACHES[@]}"; do
+        k=$t
+        [[ -n ${RPS[$k]:-} ]] || continue
+        tsv zipf "$t" "$(mean "${RPS[$k]}")" "$(mean "${P99[$k]}")" "$(mean3 "${HIT[$k]}")" "$(mean "${SEEN[$k]}")" \
+            "$(awk -v kb="${PEAK[$k]:-0}" 'BEGIN {if (kb > 0) printf "%.1f", kb / 1024; else print "-"}')" \
+            "$([[ -n ${IDEAL[$k]:-} ]] && mean3 "${IDEAL[$k]}" || echo -)" "$(mean3 "${LRU[$k]}")" \
+            "$([[ -n ${MULTI[$k]:-} ]] && mean0 "${MULTI[$k]}" || echo -)" \
+            "$(awk -v v="$(mean "${RSS1[$k]}")" 'BEGIN {printf "%.1f", v / 1024}')" \
+            "$(awk -v v="$(mean "${RSS0[$k]}")" 'BEGIN {printf "%.1f", v / 1024}')" \
+            "$([[ -n ${DISK[$k]:-} ]] && mean "${DISK[$k]}" || echo -)" "$BUDGET_MIB" "${ERRS[$k]}" \
+            "$(mean "${REQS[$k]}")" "$(wc -w <<<"${RPS[$k]}")" "$(spread "${RPS[$k]}")"
+    done
+} >"$TSV"
+note "written to ${REPORT#"$ROOT"/} (and ${TSV#"$ROOT"/})"

@@ -1081,6 +1081,7 @@ static void conf_defaults(struct conf *c)
     c->grace = 10 * 1000;
     c->coalesce_max = 10000;
     c->coalesce_timeout = 30 * 1000;
+    c->cache_policy = 1; /* s3fifo: see bench/README.md, accel-bench sim */
     c->gzip = 1;
     c->gzip_level = 6;
     c->gzip_min_length = 256;

@@ -1097,10 +1097,10 @@ Test(conf, cache_policy)
 {
     struct conf *c = parse_ok("listen 8080\norigin 127.0.0.1:9\n");
 
-    cr_assert_eq(c->cache_policy, 0, "lru by default");
+    cr_assert_eq(c->cache_policy, 1, "s3fifo by default");
     conf_free(&c);
-    c = parse_ok("listen 8080\norigin 127.0.0.1:9\ncache_policy s3fifo\n");
-    cr_assert_eq(c->cache_policy, 1);
+    c = parse_ok("listen 8080\norigin 127.0.0.1:9\ncache_policy lru\n");
+    cr_assert_eq(c->cache_policy, 0);
     conf_free(&c);
     expect_err("listen 8080\norigin 127.0.0.1:9\ncache_policy arc\n",
                "t.conf:3: cache_policy: expected lru or s3fifo, got \"arc\"");
