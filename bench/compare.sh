@@ -341,7 +341,7 @@ PY
         "key space; nginx: see the note below); pass-through: accel's default 256 MiB, Varnish malloc 256 MiB," \
         "nginx and HAProxy without a cache"
     echo "accel: cache-lib.sh's config (listen, workers, origin, cache_memory, logs), accel's defaults otherwise" \
-        "(gzip on)${ACCEL_CONF_EXTRA:+, plus \"$ACCEL_CONF_EXTRA\" (not in pass-through: proxy-bench.sh has its own config)}"
+        "(gzip off, as cache-lib.sh writes it)${ACCEL_CONF_EXTRA:+, plus \"$ACCEL_CONF_EXTRA\" (not in pass-through: proxy-bench.sh has its own config)}"
     machine
     echo "$VERSIONS"
     echo
