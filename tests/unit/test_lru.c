@@ -803,11 +803,21 @@ Test(lru, concurrent_invariants, .timeout = 60)
     lru_free(&l);
 }
 
+/* What one of the objects below takes in the budget. */
+static uint64_t probe_size(void)
+{
+    struct obj *o = mkobj("http://h/probe", 1000, 0);
+    uint64_t n = obj_size(o);
+
+    obj_unref(&o);
+    return n;
+}
+
 /* S3-FIFO: objects hit while in the small queue move to main and outlive a flood of objects
  * asked for once, which LRU lets sweep everything out. */
 Test(lru, s3fifo_keeps_what_was_hit_through_a_flood_of_one_hit_wonders)
 {
-    uint64_t one = obj_size(mkobj("http://h/probe", 1000, 0)); /* leaks one object: fine here */
+    uint64_t one = probe_size();
 
     for (int policy = 0; policy < 2; policy++) {
         struct lru *l = lru_new(one * 20, 1);
@@ -845,7 +855,7 @@ Test(lru, s3fifo_keeps_what_was_hit_through_a_flood_of_one_hit_wonders)
 /* A key evicted from the small queue and inserted again soon after goes straight to main. */
 Test(lru, s3fifo_ghost_readmits_to_main)
 {
-    uint64_t one = obj_size(mkobj("http://h/probe", 1000, 0));
+    uint64_t one = probe_size();
     struct lru *l = lru_new(one * 10, 1);
     struct obj *o;
     char key[64];
@@ -867,7 +877,7 @@ Test(lru, s3fifo_ghost_readmits_to_main)
 /* Under S3-FIFO too, busy objects are never evicted and the budget holds otherwise. */
 Test(lru, s3fifo_spares_busy_objects_and_keeps_the_budget)
 {
-    uint64_t one = obj_size(mkobj("http://h/probe", 1000, 0));
+    uint64_t one = probe_size();
     struct lru *l = lru_new(one * 8, 1);
     struct lru_stats st;
     char key[64];
