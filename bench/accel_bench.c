@@ -597,7 +597,7 @@ static void usage(FILE *f)
         "              fast as the connections go)\n"
         "  -o URL      the origin's stats URL (accel's bench origin: http://HOST:PORT/__stats):\n"
         "              report the fraction of requests that reached it\n"
-        "  -j          JSON on stdout instead of the table   -q  no progress line\n");
+        "  -j, --json  JSON on stdout instead of the table   -q, --quiet  no progress line\n");
 }
 
 static double pct(const struct hist *h, double p)
@@ -618,7 +618,12 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "sim") == 0)
         return sim_main(argc - 1, argv + 1);
     O.path = NULL;
-    while ((opt = getopt(argc, argv, "c:t:d:n:r:w:p:s:T:H:S:o:jqh")) != -1) {
+    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+
+    while ((opt = getopt_long(argc, argv, "c:t:d:n:r:w:p:s:T:H:S:o:jqh", longopts, NULL)) != -1) {
         char *end;
 
         switch (opt) {
