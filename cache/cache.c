@@ -930,38 +930,26 @@ void cache_complete(struct cache *c, struct obj *o)
         enqueue_put(c, o);
 }
 
-static enum lru_pick collect_any(struct obj *o, void *arg)
-{
-    struct replace *rp = arg;
-
-    if (rp->n < countof(rp->old))
-        rp->old[rp->n++] = obj_ref(o);
-    return LRU_SKIP;
-}
-
 unsigned cache_invalidate(struct cache *c, const struct key *k)
 {
     int64_t now = atomic_load(&c->now) > 0 ? atomic_load(&c->now) : 1;
-    unsigned total = 0, n;
+    struct collection col = {0};
+    unsigned total = 0;
+    int made = 0;
 
     if (c->conf.memory == 0)
         return 0;
     /* listed before memory is walked: a promotion from disk meanwhile cannot survive it */
     if (c->disk != NULL)
         (void)enqueue_delete(c, W_DEL_KEY, k->p, k->len, 0, 0);
-    do {
-        struct replace rp = {.self = NULL};
-        int made = 0;
-
-        (void)lru_find(c->mem, k, collect_any, NULL, &rp, 0, &made);
-        n = rp.n;
-        for (unsigned i = 0; i < n; i++) {
-            if (!(rp.old[i]->flags & OBJ_F_PASS) && obj_has_head(rp.old[i]))
-                obj_soft_purge(rp.old[i], now); /* no disk write after this */
-            total += (unsigned)lru_remove(c->mem, rp.old[i]);
-            obj_unref(&rp.old[i]);
-        }
-    } while (n == countof(((struct replace *)0)->old));
+    (void)lru_find(c->mem, k, collect_all, NULL, &col, 0, &made);
+    for (unsigned i = 0; i < col.n; i++) {
+        if (!(col.v[i]->flags & OBJ_F_PASS) && obj_has_head(col.v[i]))
+            obj_soft_purge(col.v[i], now); /* no disk write after this */
+        total += (unsigned)lru_remove(c->mem, col.v[i]);
+        obj_unref(&col.v[i]);
+    }
+    free(col.v);
     return total;
 }
 

@@ -421,6 +421,24 @@ Test(gzip, coalesced_clients_each_get_their_encoding)
     free(body);
 }
 
+/* Reads the whole answer on <c> into <r> 16 MiB at a time, sampling accel's RSS after each
+ * step; returns the highest RSS seen, or <peak> if higher. */
+static long read_watching_rss(struct e2e_client *c, struct e2e_resp *r, long peak)
+{
+    e2e_resp_init(r, 0);
+    for (uint64_t step = 16u << 20;; step += 16u << 20) {
+        long rss;
+
+        cr_assert_eq(e2e_client_read(c, r, step, E2E_TIMEOUT_MS), 0, "stalled at %llu",
+                     (unsigned long long)r->body_len);
+        rss = e2e_accel_rss_kb(accel);
+        if (rss > peak)
+            peak = rss;
+        if (r->done)
+            return peak;
+    }
+}
+
 /* A 100 MiB compressible body is compressed on the way and streams to a gzip client; an
  * identity client then gets all 100 MiB inflated; accel's memory stays far below the body. */
 Test(gzip, a_100_mib_body_streams_both_ways_with_bounded_memory)
@@ -447,18 +465,7 @@ Test(gzip, a_100_mib_body_streams_both_ways_with_bounded_memory)
 
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
-    e2e_resp_init(&r, 0);
-    for (uint64_t step = 16u << 20;; step += 16u << 20) {
-        long rss;
-
-        cr_assert_eq(e2e_client_read(c, &r, step, E2E_TIMEOUT_MS), 0, "stalled at %llu",
-                     (unsigned long long)r.body_len);
-        rss = e2e_accel_rss_kb(accel);
-        if (rss > peak)
-            peak = rss;
-        if (r.done)
-            break;
-    }
+    peak = read_watching_rss(c, &r, peak);
     expect_xcache(&r, "HIT", "100 MiB, identity client");
     cr_assert_eq(r.body_len, big);
     cr_assert(memcmp(r.body, body, E2E_BODY_CAP) == 0, "the first MiB differs");
@@ -492,18 +499,7 @@ Test(gzip, a_bomb_inflates_for_identity_clients_within_bounded_memory)
     e2e_origin_push(origin, &a);
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "GET /bomb HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
-    e2e_resp_init(&r, 0);
-    for (uint64_t step = 16u << 20;; step += 16u << 20) {
-        long rss;
-
-        cr_assert_eq(e2e_client_read(c, &r, step, E2E_TIMEOUT_MS), 0, "stalled at %llu",
-                     (unsigned long long)r.body_len);
-        rss = e2e_accel_rss_kb(accel);
-        if (rss > peak)
-            peak = rss;
-        if (r.done)
-            break;
-    }
+    peak = read_watching_rss(c, &r, peak);
     cr_assert_eq(r.body_len, big);
     cr_assert(memcmp(r.body, zeros, E2E_BODY_CAP) == 0);
     cr_assert_lt(peak - base, 16 * 1024, "accel RSS grew from %ld KiB to %ld KiB", base, peak);
