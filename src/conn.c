@@ -158,6 +158,7 @@ int conn_flush_client(struct conn *c, int *progress)
         ssize_t n = write(c->fd, c->out.p + c->out.off, buf_pending(&c->out));
         if (n > 0) {
             buf_consume(&c->out, (size_t)n);
+            c->out_sent += (uint64_t)n;
             *progress = 1;
             atomic_fetch_add_explicit(&c->w->stats.bytes_out, (uint64_t)n, memory_order_relaxed);
             continue;
@@ -190,7 +191,7 @@ static void reset_request(struct conn *c)
     c->req_kick = c->resp_kick = c->up_wdead = 0;
     c->err_status = c->status = c->up_status = 0;
     c->err_msg = NULL;
-    c->req_body = c->resp_body_out = 0;
+    c->resp_body_out = c->out_sent = c->head_at = 0;
     c->n_ziov = 0;
     c->u_eof = c->u_err = 0;
     c->uin_len = c->uin_pos = 0;
@@ -302,9 +303,6 @@ static enum conn_state conn_start(struct conn *c)
         return conn_fail(c, 405, "CONNECT is not supported by a reverse proxy");
     if ((h->flags & HTTP_F_TE) && !(h->flags & HTTP_F_CHUNKED))
         return conn_fail(c, 400, "unsupported Transfer-Encoding");
-    if (conf->max_body_size != 0 && (h->flags & HTTP_F_LENGTH) &&
-        h->content_length > conf->max_body_size)
-        return conn_fail(c, 413, "request body too large");
     c->fwd.client_ip = c->ip;
     c->fwd.proto = "http";
     if (conf->host_header != NULL)
@@ -338,7 +336,8 @@ static enum conn_state conn_error(struct conn *c)
     if (c->err_msg != NULL && st / 100 == 4)
         log_info("client %s: %u %s", c->ip, st, c->err_msg);
     c->status = st;
-    c->out.off = c->out.len = 0; /* drop a queued 100 Continue */
+    if (c->out_sent == 0)
+        c->out.off = c->out.len = 0; /* drop a queued 100 Continue; never half an answer */
     http_write_error(&c->out, st, c->err_msg ? c->err_msg : http_reason(st), worker_date(c->w),
                      c->close_after, c->head_req);
     c->resp_done = 1;
@@ -582,6 +581,7 @@ struct conn *conn_alloc(struct worker *w, int fd)
     c->in = xmalloc(c->in_cap);
     c->req.on_body = conn_on_req_body;
     c->req.ctx = c;
+    c->req.max_body = conf->max_body_size;
     c->resp.on_body = conn_on_resp_body;
     c->resp.ctx = c;
     http_parser_init(&c->req, 1, conf->max_headers, conf->max_uri_length);

@@ -109,7 +109,9 @@ struct conn {
     unsigned err_status;
     const char *err_msg;
     unsigned status, up_status;
-    uint64_t req_body, resp_body_out;
+    uint64_t resp_body_out;
+    uint64_t out_sent; /* bytes of this request's answers (1xx included) written to the client */
+    uint64_t head_at;  /* where the origin's final head starts in that stream */
     ev_tstamp t_start;
     ev_tstamp t_origin; /* the current origin request was sent */
     struct buf logreq;  /* "request line\0referer\0user-agent\0" copied for the access log */

@@ -37,14 +37,8 @@ static int flush_origin(struct conn *c, int *progress);
 int conn_on_req_body(void *ctx, const char *p, size_t n)
 {
     struct conn *c = ctx;
-    uint64_t max = conn_conf(c)->max_body_size;
 
-    c->req_body += n;
-    if (max != 0 && c->req_body > max) {
-        c->req.err_status = 413;
-        c->req.err_reason = "request body too large";
-        return -1;
-    }
+    /* max_body_size is the parser's: it rejects a length or a chunk size past it at once. */
     if (c->req.head.flags & HTTP_F_CHUNKED)
         buf_printf(&c->uout, "%zx\r\n", n);
     buf_append(&c->uout, p, n);
@@ -138,6 +132,7 @@ static void zflush(struct conn *c, int *progress)
         size_t left = (size_t)w, take = left < buf_pending(&c->out) ? left : buf_pending(&c->out);
 
         *progress = 1;
+        c->out_sent += (uint64_t)w;
         atomic_fetch_add_explicit(&c->w->stats.bytes_out, (uint64_t)w, memory_order_relaxed);
         buf_consume(&c->out, take);
         left -= take;
@@ -264,8 +259,13 @@ static void on_resp_head(struct conn *c)
     int length = (h->flags & HTTP_F_LENGTH) && !(h->flags & HTTP_F_TE);
 
     if (h->status / 100 == 1) {
-        /* Interim answers (100, 103) are not forwarded: we answered 100-continue ourselves. */
+        /* An interim answer is not part of the final one: its fields are not merged and it is
+         * never stored. 100 is not forwarded (accel answered Expect itself) nor is 101 (accel
+         * never forwards Upgrade); the others (102, 103 Early Hints...) go on to HTTP/1.1
+         * clients, as a proxy must (RFC 9110 §15.2), and never to HTTP/1.0 ones. */
         c->skip_interim = 1;
+        if (h->status >= 102 && !c->v10)
+            http_write_interim(&c->out, h);
         return;
     }
     c->up_status = c->status = h->status;
@@ -279,9 +279,24 @@ static void on_resp_head(struct conn *c)
         else
             c->chunk_out = 1;
     }
+    c->head_at = c->out_sent + buf_pending(&c->out);
     http_write_response_head(&c->out, h, worker_date(c->w), c->chunk_out, c->close_after,
                              c->v10 && !c->close_after, c->xcache);
     c->resp_head_sent = 1;
+}
+
+/* Takes back the response head queued for the client when no byte of it was written yet, so
+ * that an origin failing right after its head (bad framing in the first bytes of the body, say)
+ * still gets a clean error answer. Returns 1 when it did. */
+static int retract_head(struct conn *c)
+{
+    if (!c->resp_head_sent || c->out_sent > c->head_at)
+        return 0;
+    zsettle(c);
+    c->out.len = c->out.off + (size_t)(c->head_at - c->out_sent);
+    c->resp_head_sent = c->chunk_out = 0;
+    c->resp_body_out = 0;
+    return 1;
 }
 
 /* The origin failed before its response was complete. Decides between a retry, an error answer
@@ -292,6 +307,7 @@ enum conn_state conn_origin_failed(struct conn *c, unsigned status, const char *
     int unconnected = c->up != NULL && !c->up->connected;
 
     origin_close(&c->up);
+    retract_head(c);
     if (!c->resp_started && reused && !c->retried && !c->has_body &&
         is_idempotent(c->req.head.method)) {
         /* A pooled connection the origin had already closed: try once more on a new one. */

@@ -35,6 +35,8 @@ static int on_message_begin(llhttp_t *ll)
     hp->head.hdrs = hdrs;
     hp->in_field = 0;
     hp->in_url = 0;
+    hp->body_len = hp->chunk_left = 0;
+    hp->crlf_left = 0;
     return 0;
 }
 
@@ -73,7 +75,15 @@ static int on_url(llhttp_t *ll, const char *p, size_t n)
 
 static int on_url_complete(llhttp_t *ll)
 {
-    hp_of(ll)->in_url = 0;
+    struct http_parser *hp = hp_of(ll);
+    const char *after = hp->head.target.p + hp->head.target.len;
+
+    hp->in_url = 0;
+    /* llhttp 8 takes a request line that ends after the target as HTTP/0.9 and goes on to
+     * read fields: it has no version to forward, and no framing a proxy could trust. The byte
+     * that ended the target is in this buffer (llhttp saw it). */
+    if (hp->head.target.p != NULL && after < hp->end && (*after == '\r' || *after == '\n'))
+        return fail(hp, 400, "HTTP/0.9 request (no HTTP version)");
     return 0;
 }
 
@@ -172,12 +182,22 @@ static int on_headers_complete(llhttp_t *ll)
         h->flags |= HTTP_F_LENGTH;
         h->content_length = ll->content_length;
     }
+    if (h->vmajor != 1) {
+        if (ll->type == HTTP_RESPONSE)
+            return fail(hp, 502, "not an HTTP/1.x response");
+        if (h->vmajor == 0)
+            return fail(hp, 400, "HTTP/0.9 request");
+        return fail(hp, 505, "only HTTP/1.0 and HTTP/1.1 are supported here");
+    }
     if (ll->type == HTTP_RESPONSE &&
         (hp->head_only || h->status / 100 == 1 || h->status == 204 || h->status == 304)) {
         /* llhttp would read a body announced by Content-Length on these: they have none. */
         ll->flags |= F_SKIPBODY;
         h->flags |= HTTP_F_NOBODY;
     }
+    if (hp->max_body != 0 && (h->flags & HTTP_F_LENGTH) && !(h->flags & HTTP_F_NOBODY) &&
+        h->content_length > hp->max_body)
+        return fail(hp, ll->type == HTTP_REQUEST ? 413 : 502, "body too large");
     for (unsigned i = 0; i < h->n_hdrs; i++)
         if (!is_token(h->hdrs[i].name))
             return fail(hp, ll->type == HTTP_REQUEST ? 400 : 502, "invalid header field name");
@@ -186,10 +206,52 @@ static int on_headers_complete(llhttp_t *ll)
     return HPE_PAUSED;
 }
 
+static int bad_chunk(struct http_parser *hp, const char *why)
+{
+    return fail(hp, hp->ll.type == HTTP_REQUEST ? 400 : 502, why);
+}
+
+/* Checks the bytes from <p> (up to the end of the buffer being parsed) against what is left
+ * of the CRLF that must end a chunk's data: llhttp 8 skips those two bytes unread, so data
+ * longer than its chunk size would otherwise run on into what is parsed as the next chunk, or
+ * the next message (RFC 9112 §7.1). Returns 0 or -1. */
+static int check_crlf(struct http_parser *hp, const char *p)
+{
+    while (hp->crlf_left > 0 && p < hp->end) {
+        if (*p++ != (hp->crlf_left == 2 ? '\r' : '\n'))
+            return bad_chunk(hp, "chunk data not followed by CRLF");
+        hp->crlf_left--;
+    }
+    return 0;
+}
+
+static int on_chunk_header(llhttp_t *ll)
+{
+    struct http_parser *hp = hp_of(ll);
+    uint64_t size = ll->content_length;
+
+    AZ(hp->crlf_left); /* llhttp consumed the previous CRLF, and check_crlf() saw it */
+    if (hp->max_body != 0 && size > hp->max_body - hp->body_len)
+        return fail(hp, ll->type == HTTP_REQUEST ? 413 : 502, "chunk larger than the body limit");
+    hp->chunk_left = size;
+    return 0;
+}
+
 static int on_body(llhttp_t *ll, const char *p, size_t n)
 {
     struct http_parser *hp = hp_of(ll);
 
+    if (ll->flags & F_CHUNKED) {
+        AN(n <= hp->chunk_left);
+        hp->chunk_left -= n;
+        if (hp->chunk_left == 0) {
+            /* Checked before the data goes on: a chunk that overran its size is not passed. */
+            hp->crlf_left = 2;
+            if (check_crlf(hp, p + n) < 0)
+                return -1;
+        }
+    }
+    hp->body_len += n;
     if (hp->on_body != NULL && hp->on_body(hp->ctx, p, n) != 0) {
         if (hp->err_status == 0)
             hp->err_status = 400;
@@ -217,6 +279,7 @@ static const llhttp_settings_t settings = {
     .on_header_value = on_header_value,
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
+    .on_chunk_header = on_chunk_header,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
@@ -227,6 +290,7 @@ void http_parser_init(struct http_parser *hp, int is_request, unsigned max_hdrs,
     unsigned old_max = hp->max_hdrs;
     int (*body_cb)(void *, const char *, size_t) = hp->on_body;
     void *ctx = hp->ctx;
+    uint64_t max_body = hp->max_body;
 
     if (hdrs == NULL || old_max != max_hdrs) {
         free(hdrs);
@@ -240,6 +304,7 @@ void http_parser_init(struct http_parser *hp, int is_request, unsigned max_hdrs,
     hp->max_uri = max_uri;
     hp->on_body = body_cb;
     hp->ctx = ctx;
+    hp->max_body = max_body;
 }
 
 void http_parser_fini(struct http_parser *hp)
@@ -279,6 +344,11 @@ enum http_ev http_parse(struct http_parser *hp, const char *p, size_t len, size_
     llhttp_errno_t e;
 
     hp->paused_ev = HTTP_EV_MORE;
+    hp->end = p + len;
+    if (hp->crlf_left > 0 && check_crlf(hp, p) < 0) {
+        *used = 0;
+        return HTTP_EV_ERROR;
+    }
     e = llhttp_execute(&hp->ll, p, len);
     switch (e) {
     case HPE_OK:
@@ -600,6 +670,15 @@ void http_write_stored_head(struct buf *b, const struct http_head *h, const char
         buf_printf(b, "Date: %s\r\n", date);
 }
 
+void http_write_interim(struct buf *b, const struct http_head *h)
+{
+    write_status_line(b, h);
+    for (unsigned i = 0; i < h->n_hdrs; i++)
+        if (!http_is_hop_by_hop(h, h->hdrs[i].name) && !http_is_cache_tag(h->hdrs[i].name))
+            http_write_field(b, h->hdrs[i].name, h->hdrs[i].value);
+    buf_append_str(b, "\r\n");
+}
+
 void http_write_response_head(struct buf *b, const struct http_head *h, const char *date,
                               int chunked, int close, int keepalive_10, const char *extra)
 {
@@ -689,6 +768,8 @@ const char *http_reason(unsigned status)
         return "Service Unavailable";
     case 504:
         return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
     default:
         return "Unknown";
     }

@@ -55,6 +55,14 @@ struct http_parser {
     int head_only; /* responses: the request was HEAD, no body follows */
     int err_status;
     const char *err_reason;
+    /* Most body bytes one message may have (0: no limit), kept across http_parser_init(): a
+     * Content-Length or a chunk size past what is left of it fails at once, before any byte of
+     * that body reaches on_body (413 for requests, 502 for responses). */
+    uint64_t max_body;
+    uint64_t body_len;   /* body bytes of the current message so far */
+    uint64_t chunk_left; /* data bytes of the current chunk still to come */
+    unsigned crlf_left;  /* bytes of the CRLF after a chunk's data not checked yet (0..2) */
+    const char *end;     /* the end of the bytes of the running http_parse() */
     /* Body bytes as llhttp finds them; return 0, or non-zero to stop with HTTP_EV_ERROR after
      * setting err_status. */
     int (*on_body)(void *ctx, const char *p, size_t n);
@@ -118,6 +126,10 @@ void http_write_request(struct buf *b, const struct http_head *h, const struct h
  * <extra>, when not NULL, is appended as is before the framing ("Name: value\r\n" lines). */
 void http_write_response_head(struct buf *b, const struct http_head *h, const char *date,
                               int chunked, int close, int keepalive_10, const char *extra);
+
+/* Appends interim response <h> (1xx) as accel forwards it to an HTTP/1.1 client: status line
+ * with HTTP/1.1, hop-by-hop fields and the cache's tag fields dropped, the empty line. */
+void http_write_interim(struct buf *b, const struct http_head *h);
 
 /* Appends the head accel stores for origin response <h>: status line with HTTP/1.1 and the
  * end-to-end fields, without hop-by-hop fields, Age and Content-Length (the delivery writes

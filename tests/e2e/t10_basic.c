@@ -542,29 +542,51 @@ Test(basic, status_204_and_304_have_no_body)
     e2e_client_free(&c);
 }
 
-Test(basic, interim_1xx_from_origin_not_forwarded)
+/* RFC 9110 §15.2: a proxy forwards 1xx to HTTP/1.1 clients (100 aside: accel answers Expect
+ * itself), never merges their fields into the final answer, and never sends them to 1.0 ones. */
+Test(basic, interim_1xx_forwarded_to_http11_clients)
 {
     struct e2e_client *c;
     struct e2e_resp r;
-    struct e2e_action a103 = {.interim = "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n",
+    struct e2e_action a103 = {.interim = "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"
+                                         "HTTP/1.1 102 Processing\r\n\r\n",
                               .body = "final"};
     struct e2e_action a100 = {.interim = "HTTP/1.1 100 Continue\r\n\r\n", .body = "second"};
+    struct e2e_action a10 = {.interim = "HTTP/1.1 103 Early Hints\r\nLink: </t.css>\r\n\r\n",
+                             .body = "third"};
 
     start(NULL);
     e2e_origin_push(origin, &a103);
     e2e_origin_push(origin, &a100);
+    e2e_origin_push(origin, &a10);
     c = e2e_client_new(accel->port);
     cr_assert_not_null(c);
     exchange(c, "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0);
-    cr_assert_eq(r.status, 200, "first response has status %d", r.status);
+    cr_assert_eq(r.status, 103, "the 103 was not forwarded: first answer %d", r.status);
+    cr_assert_str_eq(e2e_hdrs_get(&r.hdrs, "link"), "</s.css>");
+    e2e_resp_free(&r);
+    cr_assert_eq(e2e_client_response(c, &r, 0), 0);
+    cr_assert_eq(r.status, 102, "the 102 was not forwarded: second answer %d", r.status);
+    e2e_resp_free(&r);
+    cr_assert_eq(e2e_client_response(c, &r, 0), 0);
+    cr_assert_eq(r.status, 200, "final answer %d", r.status);
     cr_assert_str_eq(r.body, "final");
+    cr_assert_null(e2e_hdrs_get(&r.hdrs, "link"), "the 103's field was merged into the 200");
     e2e_resp_free(&r);
     exchange(c, "GET /2 HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0);
-    cr_assert_eq(r.status, 200, "first response has status %d", r.status);
+    cr_assert_eq(r.status, 200, "a 100 from the origin was forwarded: %d", r.status);
     cr_assert_str_eq(r.body, "second");
-    cr_assert_eq(e2e_origin_nreqs(origin), 2);
     e2e_resp_free(&r);
     e2e_client_free(&c);
+
+    c = e2e_client_new(accel->port);
+    exchange(c, "GET /3 HTTP/1.0\r\n\r\n", &r, 0);
+    cr_assert_eq(r.status, 200, "an HTTP/1.0 client got a %d", r.status);
+    cr_assert_str_eq(r.body, "third");
+    cr_assert_null(e2e_hdrs_get(&r.hdrs, "link"));
+    e2e_resp_free(&r);
+    e2e_client_free(&c);
+    cr_assert_eq(e2e_origin_nreqs(origin), 3);
 }
 
 Test(basic, origin_status_and_headers_pass_through)

@@ -370,3 +370,134 @@ Test(http, obsolete_line_folding_is_400)
     cr_assert_eq(feed_all(r, strlen(r), &heads, &dones), HTTP_EV_ERROR);
     cr_assert_eq(hp.err_status, 400);
 }
+
+/* Feeds <s> <step> bytes at a time (the rest of a call's bytes are offered again with the next
+ * ones, as a connection's buffer does), returning the last event. */
+static enum http_ev feed_steps(const char *s, size_t len, size_t step)
+{
+    size_t off = 0, avail = 0, used;
+    enum http_ev ev = HTTP_EV_MORE;
+
+    while (off < len) {
+        avail = avail + step > len - off ? len - off : avail + step;
+        ev = http_parse(&hp, s + off, avail, &used);
+        off += used;
+        avail -= used;
+        if (ev == HTTP_EV_ERROR || (ev == HTTP_EV_DONE && off == len))
+            return ev;
+    }
+    return ev;
+}
+
+static const char chunked_head[] =
+    "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+static uint64_t max_body; /* what chunked_expect() sets up the parser with */
+
+/* Chunked <body> after chunked_head, fed whole and one byte at a time: the same event. */
+static void chunked_expect(const char *body_text, enum http_ev want, int status)
+{
+    char r[1024];
+    int n = snprintf(r, sizeof(r), "%s%s", chunked_head, body_text);
+
+    for (size_t step = 1; step <= (size_t)n; step = step == 1 ? (size_t)n : (size_t)n + 1) {
+        setup_req();
+        hp.max_body = max_body;
+        enum http_ev ev = feed_steps(r, (size_t)n, step);
+        cr_assert_eq(ev, want, "body %s, %zu bytes at a time: event %d", body_text, step, ev);
+        if (want == HTTP_EV_ERROR)
+            cr_assert_eq(hp.err_status, status, "body %s: status %d", body_text, hp.err_status);
+    }
+}
+
+/* RFC 9112 §7.1: chunk data is followed by CRLF. llhttp 8 skips those two bytes unread. */
+Test(http, chunk_data_must_end_in_crlf)
+{
+    chunked_expect("5\r\nhello\r\n0\r\n\r\n", HTTP_EV_DONE, 0);
+    chunked_expect("5\r\nhelloXX0\r\n\r\n", HTTP_EV_ERROR, 400);
+    chunked_expect("5\r\nhello\n\n0\r\n\r\n", HTTP_EV_ERROR, 400);
+    chunked_expect("5\r\nhello\r0\r\n\r\n", HTTP_EV_ERROR, 400);
+    /* data that runs past its size: the next "request" would be read as a chunk */
+    chunked_expect("3\r\nhello\r\n0\r\n\r\n", HTTP_EV_ERROR, 400);
+}
+
+Test(http, overrunning_chunk_data_is_not_passed_on)
+{
+    const char *r = "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "3\r\nabcGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
+    int heads, dones;
+
+    cr_assert_eq(feed_all(r, strlen(r), &heads, &dones), HTTP_EV_ERROR);
+    cr_assert_eq(hp.err_status, 400);
+    cr_assert_eq(body.len, 0, "the overrunning chunk reached the callback");
+}
+
+Test(http, chunk_size_past_the_body_limit_is_413_at_once)
+{
+    max_body = 100;
+    chunked_expect("65\r\n", HTTP_EV_ERROR, 413); /* 101 bytes: refused before any data */
+    chunked_expect("fffffffffffffff0\r\nhello", HTTP_EV_ERROR, 413);
+    /* what is left of the limit counts, not the whole */
+    chunked_expect("32\r\n" /* 50 */
+                   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n33\r\n",
+                   HTTP_EV_ERROR, 413);
+    chunked_expect("32\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n"
+                   "32\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n0\r\n\r\n",
+                   HTTP_EV_DONE, 0);
+    max_body = 0;
+}
+
+Test(http, chunk_size_overflow_or_junk_is_400)
+{
+    chunked_expect("10000000000000000\r\nhello\r\n0\r\n\r\n", HTTP_EV_ERROR, 400);
+    chunked_expect("5x\r\nhello\r\n0\r\n\r\n", HTTP_EV_ERROR, 400);
+    chunked_expect("0x5\r\nhello\r\n0\r\n\r\n", HTTP_EV_ERROR, 400);
+    chunked_expect("-5\r\nhello\r\n0\r\n\r\n", HTTP_EV_ERROR, 400);
+}
+
+Test(http, content_length_past_the_body_limit_is_413)
+{
+    const char *r = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n";
+    int heads, dones;
+
+    hp.max_body = 100;
+    cr_assert_eq(feed_all(r, strlen(r), &heads, &dones), HTTP_EV_ERROR);
+    cr_assert_eq(hp.err_status, 413);
+}
+
+Test(http, http09_request_is_400_at_the_request_line)
+{
+    const char *r = "GET /path\r\n";
+    size_t used;
+
+    /* no empty line yet: refused at once, not after a wait for fields */
+    cr_assert_eq(http_parse(&hp, r, strlen(r), &used), HTTP_EV_ERROR);
+    cr_assert_eq(hp.err_status, 400);
+    setup_req();
+    r = "GET /path HTTP/0.9\r\nHost: h\r\n\r\n";
+    cr_assert_eq(http_parse(&hp, r, strlen(r), &used), HTTP_EV_ERROR);
+    cr_assert_eq(hp.err_status, 400);
+}
+
+Test(http, other_versions_are_505)
+{
+    const char *r = "GET /path HTTP/2.0\r\nHost: h\r\n\r\n";
+    size_t used;
+
+    cr_assert_eq(http_parse(&hp, r, strlen(r), &used), HTTP_EV_ERROR);
+    cr_assert_eq(hp.err_status, 505);
+}
+
+Test(http, response_chunk_framing_is_checked_too)
+{
+    const char *r = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n";
+    int heads, dones;
+
+    setup_resp(0);
+    cr_assert_eq(feed_all(r, strlen(r), &heads, &dones), HTTP_EV_ERROR);
+    cr_assert_eq(hp.err_status, 502);
+    setup_resp(0);
+    r = "HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n";
+    cr_assert_eq(feed_all(r, strlen(r), &heads, &dones), HTTP_EV_ERROR);
+    cr_assert_eq(hp.err_status, 502);
+}

@@ -1,0 +1,347 @@
+/* t90_issue11.c - regressions of issue #11, each with the exact bytes of the attack or defect:
+ * chunk framing that llhttp 8 does not check (data not followed by CRLF, sizes near 2^64) from
+ * clients and from origins, HTTP/0.9 and other versions, pipelined bytes after a rejected
+ * request, and 1xx answers on a cacheable miss. Each test checks what the origin received
+ * (nothing it should not), what the client got, and that accel still serves. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+TestSuite(issue11, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60);
+
+static struct e2e_origin *origin;
+static struct e2e_accel *accel;
+
+static void start(const char *extra)
+{
+    origin = e2e_origin_start();
+    accel = e2e_accel_start(extra ? extra : "max_body_size 64k\n", e2e_origin_port(origin));
+}
+
+/* accel is alive and a normal request goes through to the origin. */
+static void still_serving(void)
+{
+    struct e2e_resp r;
+    unsigned before = e2e_origin_ndone(origin);
+    int rc;
+
+    cr_assert(e2e_accel_alive(accel), "accel died");
+    rc = e2e_request(accel->port, "GET /alive HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0);
+    cr_assert_eq(rc, 0, "request after the bad one: rc %d", rc);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hello");
+    cr_assert_eq(e2e_origin_wait_reqs(origin, before + 1, E2E_TIMEOUT_MS), 0);
+    e2e_resp_free(&r);
+}
+
+/* No request of the origin's record has a target containing <needle>. */
+static void origin_never_saw(const char *needle)
+{
+    for (unsigned i = 0; i < e2e_origin_nreqs(origin); i++) {
+        const struct e2e_req *q = e2e_origin_req(origin, i);
+        cr_assert(strstr(q->target, needle) == NULL, "the origin received %s %s", q->method,
+                  q->target);
+    }
+}
+
+/* Sends <raw> in one write on a new connection; expects exactly one answer, <want>, then the
+ * connection closed with no byte after that answer. */
+static void expect_one_answer(const char *raw, int want)
+{
+    struct e2e_client *c = e2e_client_new(accel->port);
+    struct e2e_resp r;
+    int rc, status, closed;
+    size_t extra;
+
+    cr_assert_not_null(c);
+    e2e_client_sends(c, raw); /* accel may stop reading early: a send error is fine */
+    rc = e2e_client_response(c, &r, 0);
+    status = r.status;
+    e2e_resp_free(&r);
+    closed = rc == 0 ? e2e_client_wait_closed(c, 3000) : 0;
+    extra = c->len;
+    e2e_client_free(&c);
+    cr_assert_eq(rc, 0, "no answer: rc %d; request starts %.60s", rc, raw);
+    cr_assert_eq(status, want, "got %d, expected %d; request starts %.60s", status, want, raw);
+    cr_assert(closed, "connection still open after %d", want);
+    cr_assert_eq(extra, 0, "%zu bytes (another answer?) after the %d", extra, want);
+}
+
+/* Chunk data longer than its size: llhttp 8 skips the two bytes after the announced size
+ * unread, so "abcXY" with size 3 used to end the body at "0\r\n\r\n" and make the bytes after
+ * it a second request of accel's own to the origin. */
+Test(issue11, chunk_data_overrunning_its_size_is_400_and_nothing_is_forwarded)
+{
+    start(NULL);
+    expect_one_answer("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "3\r\nabcXY0\r\n\r\n"
+                      "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+                      400);
+    cr_assert_eq(e2e_origin_nreqs(origin), 0, "the origin received a request");
+    still_serving();
+    origin_never_saw("smuggled");
+    cr_assert_eq(e2e_origin_body_bytes_in(origin), 0);
+}
+
+/* The same with a bare LF and with data one byte short of a CRLF. */
+Test(issue11, chunk_data_followed_by_lf_or_junk_is_400)
+{
+    start(NULL);
+    expect_one_answer("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "5\r\nhello\n\n0\r\n\r\nGET /smuggled1 HTTP/1.1\r\nHost: h\r\n\r\n",
+                      400);
+    expect_one_answer("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "2\r\nhello\r\n0\r\n\r\nGET /smuggled2 HTTP/1.1\r\nHost: h\r\n\r\n",
+                      400);
+    cr_assert_eq(e2e_origin_nreqs(origin), 0);
+    still_serving();
+    origin_never_saw("smuggled");
+}
+
+/* The bad CRLF arrives after the chunk's data went to the origin: the client gets a 400, the
+ * origin connection is closed in the middle of the body (the request is never complete), and
+ * the bytes after it go nowhere. */
+Test(issue11, bad_crlf_after_a_forwarded_chunk_aborts_the_origin_request)
+{
+    struct e2e_client *c;
+    struct e2e_resp r;
+
+    start(NULL);
+    c = e2e_client_new(accel->port);
+    cr_assert_eq(e2e_client_sends(c, "POST /p HTTP/1.1\r\nHost: h\r\n"
+                                     "Transfer-Encoding: chunked\r\n\r\n5\r\nhello"),
+                 0);
+    cr_assert_eq(e2e_origin_wait_body_bytes(origin, 5, E2E_TIMEOUT_MS), 0,
+                 "the first chunk did not reach the origin");
+    e2e_client_sends(c, "XX0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n");
+    cr_assert_eq(e2e_client_response(c, &r, 0), 0);
+    cr_assert_eq(r.status, 400);
+    e2e_resp_free(&r);
+    cr_assert(e2e_client_wait_closed(c, 3000));
+    cr_assert_eq(c->len, 0, "bytes after the 400");
+    e2e_client_free(&c);
+    cr_assert_eq(e2e_origin_wait_idle(origin, E2E_TIMEOUT_MS), 0,
+                 "accel kept the origin connection of the broken request");
+    cr_assert_eq(e2e_origin_nreqs(origin), 1);
+    cr_assert_eq(e2e_origin_ndone(origin), 0, "the origin got a complete request");
+    cr_assert(e2e_origin_req(origin, 0)->aborted);
+    still_serving();
+    origin_never_saw("smuggled");
+}
+
+/* A chunk size near 2^64 passes llhttp 8: it is refused at once, before any byte goes. */
+Test(issue11, chunk_size_past_max_body_size_is_413_at_once)
+{
+    start(NULL);
+    expect_one_answer("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "fffffffffffffff0\r\nhello",
+                      413);
+    /* what is left of the limit counts: 64k - 40000 < 0x7000 */
+    char *req = malloc(70000);
+    int n = snprintf(req, 70000,
+                     "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n9c40\r\n");
+    memset(req + n, 'a', 40000);
+    n += 40000;
+    n += snprintf(req + n, 70000 - (size_t)n, "\r\n7000\r\n");
+    req[n] = '\0';
+    expect_one_answer(req, 413);
+    free(req);
+    cr_assert_eq(e2e_origin_ndone(origin), 0);
+    still_serving();
+}
+
+Test(issue11, chunk_size_with_17_digits_or_junk_is_400)
+{
+    start(NULL);
+    expect_one_answer("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "10000000000000005\r\nhello\r\n0\r\n\r\n",
+                      400);
+    expect_one_answer("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "5 junk\r\nhello\r\n0\r\n\r\n",
+                      400);
+    cr_assert_eq(e2e_origin_nreqs(origin), 0);
+    still_serving();
+}
+
+/* A valid chunked body still goes through, re-framed, after all that checking. */
+Test(issue11, valid_chunked_body_with_extensions_goes_through)
+{
+    struct e2e_resp r;
+    const struct e2e_req *q;
+
+    start(NULL);
+    cr_assert_eq(e2e_request(accel->port,
+                             "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "3;ext=1\r\nabc\r\n00002\r\nde\r\n0\r\n\r\n",
+                             &r, 0),
+                 0);
+    cr_assert_eq(r.status, 200);
+    e2e_resp_free(&r);
+    cr_assert_eq(e2e_origin_wait_reqs(origin, 1, E2E_TIMEOUT_MS), 0);
+    q = e2e_origin_req(origin, 0);
+    cr_assert_eq(q->body_len, 5);
+    cr_assert_str_eq(q->body, "abcde");
+}
+
+Test(issue11, pipelined_requests_after_a_rejected_one_are_never_forwarded)
+{
+    start(NULL);
+    expect_one_answer("GET /a HTTP/1.1\r\nHost: h\r\nHost: other\r\n\r\n"
+                      "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+                      400);
+    expect_one_answer("GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
+                      "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+                      400);
+    cr_assert_eq(e2e_origin_nreqs(origin), 0);
+    still_serving();
+    origin_never_saw("smuggled");
+}
+
+/* "GET /path" and CRLF is HTTP/0.9: a 400 at once, not after the header timeout. */
+Test(issue11, http09_request_is_400_and_not_forwarded)
+{
+    struct e2e_client *c;
+    struct e2e_resp r;
+    uint64_t t0;
+
+    start(NULL);
+    c = e2e_client_new(accel->port);
+    t0 = e2e_now_ms();
+    cr_assert_eq(e2e_client_sends(c, "GET /path\r\n"), 0);
+    cr_assert_eq(e2e_client_response(c, &r, 0), 0);
+    cr_assert_eq(r.status, 400);
+    cr_assert_lt(e2e_now_ms() - t0, 3000, "the 400 came only after a timeout");
+    e2e_resp_free(&r);
+    cr_assert(e2e_client_wait_closed(c, 3000));
+    e2e_client_free(&c);
+    expect_one_answer("GET /path\r\nHost: h\r\n\r\n", 400);
+    expect_one_answer("GET /path HTTP/0.9\r\nHost: h\r\n\r\n", 400);
+    expect_one_answer("GET /path HTTP/2.0\r\nHost: h\r\n\r\n", 505);
+    cr_assert_eq(e2e_origin_nreqs(origin), 0, "the origin received a request");
+    still_serving();
+}
+
+static const char bad_chunked_resp[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                       "Cache-Control: max-age=60\r\n\r\n"
+                                       "3\r\nabcXY0\r\n\r\n";
+
+/* An origin answer whose chunk data overruns: a 502 (nothing of it went out yet), not stored,
+ * and its connection not reused. */
+Test(issue11, origin_bad_chunk_framing_is_502_not_cached_not_reused)
+{
+    struct e2e_action bad = {.kind = E2E_RAW, .raw = bad_chunked_resp, .raw_keep = 1};
+    struct e2e_action good = {.headers = "Cache-Control: max-age=60\r\n", .body = "good"};
+    struct e2e_resp r;
+    char cs[256];
+
+    start(NULL);
+    e2e_origin_push(origin, &bad);
+    e2e_origin_push(origin, &good);
+    cr_assert_eq(e2e_request(accel->port, "GET /c HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
+    cr_assert_eq(r.status, 502, "bad framing from the origin gave %d", r.status);
+    e2e_resp_free(&r);
+    cr_assert_eq(e2e_request(accel->port, "GET /c HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "good", "the bad answer was cached: %s", r.body);
+    e2e_resp_free(&r);
+    cr_assert_eq(e2e_origin_nreqs(origin), 2);
+    cr_assert_neq(e2e_origin_req(origin, 1)->conn, e2e_origin_req(origin, 0)->conn,
+                  "the connection of the bad answer was reused");
+    cr_assert_eq(e2e_request(accel->port, "GET /c HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
+    cr_assert(e2e_cache_status(&r, cs, sizeof(cs)) && strstr(cs, "hit") != NULL, "%s", cs);
+    e2e_resp_free(&r);
+    cr_assert_eq(e2e_origin_nreqs(origin), 2);
+}
+
+/* The same on a pass (POST): 502, and the client connection stays usable. */
+Test(issue11, origin_bad_chunk_framing_on_a_pass_is_502)
+{
+    struct e2e_action bad = {.kind = E2E_RAW, .raw = bad_chunked_resp, .raw_keep = 1};
+    struct e2e_client *c;
+    struct e2e_resp r;
+
+    start(NULL);
+    e2e_origin_push(origin, &bad);
+    c = e2e_client_new(accel->port);
+    cr_assert_eq(e2e_client_sends(c, "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi"),
+                 0);
+    cr_assert_eq(e2e_client_response(c, &r, 0), 0);
+    cr_assert_eq(r.status, 502);
+    e2e_resp_free(&r);
+    cr_assert_eq(e2e_client_sends(c, "GET /after HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    cr_assert_eq(e2e_client_response(c, &r, 0), 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hello");
+    e2e_resp_free(&r);
+    e2e_client_free(&c);
+    cr_assert_neq(e2e_origin_req(origin, 1)->conn, e2e_origin_req(origin, 0)->conn);
+}
+
+/* Once part of the answer went out, bad framing later in the body closes the client's
+ * connection: the client sees a truncated answer, never a spliced one. */
+Test(issue11, origin_bad_chunk_framing_mid_body_truncates)
+{
+    struct e2e_action bad;
+    struct e2e_client *c;
+    struct e2e_resp r;
+    int rc;
+
+    start(NULL);
+    bad = (struct e2e_action){.kind = E2E_RAW,
+                              .raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     "3\r\nabc\r\n3\r\ndefXY0\r\n\r\n",
+                              .raw_keep = 1};
+    e2e_origin_push(origin, &bad);
+    c = e2e_client_new(accel->port);
+    cr_assert_eq(e2e_client_sends(c, "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"),
+                 0);
+    e2e_resp_init(&r, 0);
+    rc = e2e_client_read(c, &r, 0, E2E_TIMEOUT_MS);
+    /* all in one read: still a clean 502; else a truncated answer without "def" */
+    if (rc == 0)
+        cr_assert_eq(r.status, 502, "got %d with body '%s'", r.status, r.body);
+    else
+        cr_assert_eq(rc, -ECONNRESET, "rc %d", rc);
+    cr_assert(r.body == NULL || strstr(r.body, "def") == NULL, "the bad chunk reached the client");
+    e2e_resp_free(&r);
+    e2e_client_free(&c);
+    still_serving();
+}
+
+/* 103 on a cacheable miss reaches the client that drove the fetch; it is not stored: a hit
+ * has no 103 and no Link field. */
+Test(issue11, early_hints_on_a_cacheable_miss_are_forwarded_not_stored)
+{
+    struct e2e_action a = {.interim = "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n",
+                           .headers = "Cache-Control: max-age=60\r\n",
+                           .body = "page"};
+    struct e2e_client *c;
+    struct e2e_resp r;
+
+    start(NULL);
+    e2e_origin_push(origin, &a);
+    c = e2e_client_new(accel->port);
+    cr_assert_eq(e2e_client_sends(c, "GET /page HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    cr_assert_eq(e2e_client_response(c, &r, 0), 0);
+    cr_assert_eq(r.status, 103);
+    cr_assert_str_eq(e2e_hdrs_get(&r.hdrs, "link"), "</s.css>");
+    e2e_resp_free(&r);
+    cr_assert_eq(e2e_client_response(c, &r, 0), 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "page");
+    cr_assert_null(e2e_hdrs_get(&r.hdrs, "link"));
+    e2e_resp_free(&r);
+    cr_assert_eq(e2e_client_sends(c, "GET /page HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    cr_assert_eq(e2e_client_response(c, &r, 0), 0);
+    cr_assert_eq(r.status, 200, "a hit answered %d", r.status);
+    cr_assert_str_eq(r.body, "page");
+    cr_assert_str_eq(e2e_hdrs_get(&r.hdrs, "x-cache"), "HIT");
+    cr_assert_null(e2e_hdrs_get(&r.hdrs, "link"), "the 103's field was stored");
+    e2e_resp_free(&r);
+    e2e_client_free(&c);
+    cr_assert_eq(e2e_origin_nreqs(origin), 1);
+}
