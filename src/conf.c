@@ -668,9 +668,39 @@ static int set_origin(struct pctx *pc, const struct directive *d, const struct s
 {
     struct conf *c = pc->c;
     struct conf_addr a;
-    char why[256], q[80];
+    char why[256], q[80], hostport[300];
+    const char *s = st->argv[1], *slash;
+    size_t n = strlen(s), host_len;
+    const char *host;
 
-    if (conf_parse_addr(st->argv[1], &a, why, sizeof why) < 0)
+    /* "http://host[:port][/]" as users write it, or host:port. */
+    if (strncasecmp(s, "https://", 8) == 0)
+        return fail(pc, st->line,
+                    "%s: https:// origins need TLS support, which accel does not have yet "
+                    "(issue #13): use http://, got %s",
+                    d->name, quoted(q, sizeof q, s));
+    if (strncasecmp(s, "http://", 7) == 0) {
+        s += 7;
+        slash = strchr(s, '/');
+        n = slash ? (size_t)(slash - s) : strlen(s);
+        if (slash != NULL && slash[1] != '\0')
+            return fail(pc, st->line, "%s: a path after the origin's host is not supported, got %s",
+                        d->name, quoted(q, sizeof q, st->argv[1]));
+        if (n == 0 || n + 4 >= sizeof hostport)
+            return fail(pc, st->line, "%s: expected http://host[:port], got %s", d->name,
+                        quoted(q, sizeof q, st->argv[1]));
+        /* no port: 80 ("host", "[v6]"; a colon outside brackets is the port's) */
+        const char *rb = memchr(s, ']', n), *from = rb ? rb : s;
+        const char *colon = memchr(from, ':', n - (size_t)(from - s));
+        snprintf(hostport, sizeof hostport, "%.*s%s", (int)n, s, colon == NULL ? ":80" : "");
+        host = s;
+        host_len = n;
+        s = hostport;
+    } else {
+        host = s;
+        host_len = n;
+    }
+    if (conf_parse_addr(s, &a, why, sizeof why) < 0)
         return fail(pc, st->line, "%s: %s", d->name, why);
     if (addr_is_any(&a))
         return fail(pc, st->line, "%s: expected the host to connect to, got %s", d->name,
@@ -680,7 +710,7 @@ static int set_origin(struct pctx *pc, const struct directive *d, const struct s
                     quoted(q, sizeof q, st->argv[1]));
     c->origin = a;
     free(c->origin_host);
-    c->origin_host = xstrndup(st->argv[1], strlen(st->argv[1]));
+    c->origin_host = xstrndup(host, host_len); /* the Host of requests that have none */
     return 0;
 }
 
@@ -1086,10 +1116,10 @@ static void conf_defaults(struct conf *c)
     c->gzip_level = 6;
     c->gzip_min_length = 256;
     c->gzip_types = xstrndup(CONF_GZIP_TYPES, strlen(CONF_GZIP_TYPES));
-    /* PURGE on the main listener: from the loopback only, unless purge_allow says otherwise */
-    AZ(conf_parse_cidr("127.0.0.0/8", &c->purge_allow[0]));
-    AZ(conf_parse_cidr("::1/128", &c->purge_allow[1]));
-    c->n_purge_allow = 2;
+    /* PURGE on the main listener: from nobody unless purge_allow says so. Behind a TLS
+     * terminator or a local balancer every client comes from the loopback, so the loopback is
+     * no trust boundary; the admin API, with its token, is the way to purge. */
+    c->n_purge_allow = 0;
 }
 
 /* --- API ------------------------------------------------------------------------------------- */

@@ -60,7 +60,8 @@ enum conn_state conn_open_exchange(struct conn *c)
     AZ(c->up);
     rc = origin_get(c->w->pool, conn_on_origin_event, c, &c->up);
     if (rc < 0) {
-        log_error("origin %s: cannot create socket: %s", conn_conf(c)->origin.text, strerror(-rc));
+        log_limited(LOG_LVL_ERROR, "origin socket", "origin %s: cannot create socket: %s",
+                    conn_conf(c)->origin.text, strerror(-rc));
         atomic_fetch_add_explicit(&c->w->stats.origin_errors, 1, memory_order_relaxed);
         return conn_fail(c, 502, "cannot connect to the origin");
     }
@@ -324,7 +325,13 @@ enum conn_state conn_origin_failed(struct conn *c, unsigned status, const char *
                               : unconnected ? &c->w->stats.origin_err_connect
                                             : &c->w->stats.origin_err_response,
                               1, memory_order_relaxed);
-    log_error("origin %s: %s (client %s)", conn_conf(c)->origin.text, what, c->ip);
+    {
+        char key[128];
+
+        /* an origin that is down fails every request: one line a second says so */
+        snprintf(key, sizeof(key), "origin %s: %s", conn_conf(c)->origin.text, what);
+        log_limited(LOG_LVL_ERROR, key, "%s (client %s)", key, c->ip);
+    }
     if (!c->resp_head_sent && c->owner && conn_stale_usable(c)) {
         c->uin_pos = c->uin_len = 0;
         conn_serve_stale(c);
@@ -371,8 +378,8 @@ static enum conn_state pump_response(struct conn *c, int *progress)
             c->uin_pos > conn_conf(c)->max_origin_header_size)
             return conn_origin_failed(c, 502, "response head too large");
         if (ev == HTTP_EV_ERROR) {
-            log_warn("origin %s: malformed response: %s", conn_conf(c)->origin.text,
-                     c->resp.err_reason ? c->resp.err_reason : "?");
+            log_limited(LOG_LVL_WARN, "malformed", "origin %s: malformed response: %s",
+                        conn_conf(c)->origin.text, c->resp.err_reason ? c->resp.err_reason : "?");
             return conn_origin_failed(c, 502, "malformed response");
         }
         if (ev == HTTP_EV_HEAD) {

@@ -10,6 +10,7 @@
 #include "accel/fetch.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -170,8 +171,11 @@ static void fetch_end(struct fetch *f, enum obj_state st, const char *why)
             !f->eof && !f->err)
             origin_put(&f->up);
     } else {
-        log_warn("origin %s: fetch of %.*s failed: %s", w->conf->origin.text,
-                 (int)(f->obj->key_len > 200 ? 200 : f->obj->key_len), f->obj->key, why);
+        char key[128];
+
+        snprintf(key, sizeof(key), "fetch failed: %s", why);
+        log_limited(LOG_LVL_WARN, key, "origin %s: fetch of %.*s failed: %s", w->conf->origin.text,
+                    (int)(f->obj->key_len > 200 ? 200 : f->obj->key_len), f->obj->key, why);
         atomic_fetch_add_explicit(&w->stats.origin_errors, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(strcmp(why, "origin timeout") == 0
                                       ? &w->stats.origin_err_timeout

@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,33 +107,95 @@ int log_enabled(enum log_level lvl)
     return lvl >= err_level;
 }
 
-void log_msg(enum log_level lvl, const char *fmt, ...)
+/* One line: the prefix, <fmt> with <ap>, then <suffix> (may be empty). */
+static void vlog(enum log_level lvl, const char *suffix, const char *fmt, va_list ap)
 {
     char buf[2048];
     struct timeval tv;
     struct tm tm;
-    va_list ap;
     int n, m;
 
-    if (lvl < err_level)
-        return;
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     n = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ [%s] ", tm.tm_year + 1900,
                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                  (int)(tv.tv_usec / 1000), level_names[lvl]);
-    va_start(ap, fmt);
     m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
-    va_end(ap);
     if (m < 0)
         m = 0;
     n += m;
+    if ((size_t)n < sizeof(buf) - 1) {
+        m = snprintf(buf + n, sizeof(buf) - (size_t)n - 1, "%s", suffix);
+        n += m < 0 ? 0 : m;
+    }
     if ((size_t)n > sizeof(buf) - 2)
         n = (int)sizeof(buf) - 2; /* truncated: still one line */
     buf[n++] = '\n';
     if (write(err_fd, buf, (size_t)n) < 0) {
         /* nowhere left to report it */
     }
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (lvl < err_level)
+        return;
+    va_start(ap, fmt);
+    vlog(lvl, "", fmt, ap);
+    va_end(ap);
+}
+
+/* The recent keys of log_limited(): a few slots, the least recently logged one reused. */
+#define LIMIT_SLOTS 32
+static struct {
+    char key[128];
+    uint64_t last_ms;
+    unsigned suppressed;
+} limits[LIMIT_SLOTS];
+static pthread_mutex_t limits_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void log_limited(enum log_level lvl, const char *key, const char *fmt, ...)
+{
+    struct timespec ts;
+    uint64_t now;
+    unsigned slot = 0, suppressed;
+    char suffix[80] = "";
+    va_list ap;
+
+    if (lvl < err_level)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 1; /* 0: never */
+    pthread_mutex_lock(&limits_mu);
+    for (unsigned i = 0; i < LIMIT_SLOTS; i++) {
+        if (strncmp(limits[i].key, key, sizeof(limits[i].key) - 1) == 0 && limits[i].last_ms != 0) {
+            slot = i;
+            break;
+        }
+        if (limits[i].last_ms < limits[slot].last_ms)
+            slot = i;
+    }
+    if (strncmp(limits[slot].key, key, sizeof(limits[slot].key) - 1) != 0 ||
+        limits[slot].last_ms == 0) {
+        snprintf(limits[slot].key, sizeof(limits[slot].key), "%s", key);
+        limits[slot].suppressed = 0;
+    } else if (now - limits[slot].last_ms < 1000) {
+        limits[slot].suppressed++;
+        pthread_mutex_unlock(&limits_mu);
+        return;
+    }
+    suppressed = limits[slot].suppressed;
+    limits[slot].suppressed = 0;
+    limits[slot].last_ms = now;
+    pthread_mutex_unlock(&limits_mu);
+    if (suppressed > 0)
+        snprintf(suffix, sizeof(suffix), " (and %u more like it since the last such line)",
+                 suppressed);
+    va_start(ap, fmt);
+    vlog(lvl, suffix, fmt, ap);
+    va_end(ap);
 }
 
 int log_access_enabled(void)

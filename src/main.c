@@ -1,6 +1,7 @@
 /* main.c - command line, signals and wiring: load the configuration, open the logs, bind and
  * start the workers, then wait on the default loop for signals. No proxy logic here. */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +26,10 @@ static unsigned n_workers;
 static void usage(FILE *f)
 {
     fprintf(f, "usage: accel [-c FILE] [-t] [-V] [-h]\n"
-               "  -c FILE  configuration file (default ./accel.conf)\n"
-               "  -t       check the configuration and exit\n"
-               "  -V       print the version and exit\n"
-               "  -h       this help\n"
+               "  -c, --config FILE  configuration file (default ./accel.conf)\n"
+               "  -t, --test         check the configuration and exit\n"
+               "  -V, --version      print the version and exit\n"
+               "  -h, --help         this help\n"
                "signals: TERM/INT drain and exit, USR1 reopen the logs\n");
 }
 
@@ -90,7 +91,15 @@ int main(int argc, char **argv)
     struct ev_loop *loop;
     ev_signal sig_term, sig_int, sig_usr1, sig_hup;
 
-    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+
+    while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             path = optarg;

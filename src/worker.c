@@ -82,7 +82,14 @@ struct worker **worker_create(const struct conf *c, unsigned n, struct cache *ca
     return ws;
 }
 
-static int bind_one(struct conf_addr *a, char *err, size_t errlen)
+static unsigned sa_port(const struct sockaddr_storage *ss)
+{
+    return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
+                                           : ((const struct sockaddr_in *)ss)->sin_port);
+}
+
+/* One listening socket for <a>; with <shared>, one of a SO_REUSEPORT group (the workers'). */
+static int bind_one(struct conf_addr *a, int shared, char *err, size_t errlen)
 {
     int fd, one = 1;
 
@@ -90,7 +97,7 @@ static int bind_one(struct conf_addr *a, char *err, size_t errlen)
     if (fd < 0)
         goto fail;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+        (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0))
         goto fail;
     if (a->sa.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
@@ -98,7 +105,8 @@ static int bind_one(struct conf_addr *a, char *err, size_t errlen)
         goto fail;
     return fd;
 fail:
-    snprintf(err, errlen, "cannot listen on %s: %s", a->text, strerror(errno));
+    snprintf(err, errlen, "cannot listen on %s: %s%s", a->text, strerror(errno),
+             errno == EADDRINUSE ? " (another accel, or another server, listens there)" : "");
     if (fd >= 0)
         close(fd);
     return -1;
@@ -127,8 +135,18 @@ int worker_bind_all(struct worker **ws, unsigned n, char *err, size_t errlen)
         struct conf_addr a = c->listen[j];
         char text[96];
 
+        if (sa_port(&a.sa) != 0) {
+            /* SO_REUSEPORT would let a second accel on the same address come up silently and
+             * take a share of the traffic to its own cache: a socket of our own without it
+             * finds any listener there first. (Two starts at the very same moment could
+             * still both pass: the probe is closed before the group binds.) */
+            int probe = bind_one(&a, 0, err, errlen);
+            if (probe < 0)
+                return -EADDRINUSE;
+            close(probe);
+        }
         for (unsigned i = 0; i < n; i++) {
-            int fd = bind_one(&a, err, errlen);
+            int fd = bind_one(&a, 1, err, errlen);
             if (fd < 0)
                 return -EADDRINUSE;
             ws[i]->lfd[j] = fd;

@@ -26,6 +26,12 @@ int log_enabled(enum log_level lvl);
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Like log_msg(), at most one line a second for each <key> (a short text naming what repeats:
+ * the origin and the kind of error, say): the lines of that key in between are only counted,
+ * and the next line that goes out says how many there were. Any thread. */
+void log_limited(enum log_level lvl, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Writes one access log line (<len> bytes, newline included); nothing when off. */
 void log_access_line(const char *line, size_t len);
 int log_access_enabled(void);

@@ -169,9 +169,10 @@ struct e2e_accel {
     char stderr_path[128];
 };
 
-/* Writes <dir>/accel.conf (listen 127.0.0.1:0, workers 2, origin 127.0.0.1:<origin_port>, the
- * logs in <dir>, then <extra>, which may be NULL), runs ACCEL_BIN -c in its own process group
- * and waits up to 10 s for "accel ready" in the error log. Fails the test on error. */
+/* Writes <dir>/accel.conf (listen 127.0.0.1:0, workers 2, origin 127.0.0.1:<origin_port> unless
+ * <origin_port> is -1, the logs in <dir>, then <extra>, which may be NULL), runs ACCEL_BIN -c in
+ * its own process group and waits up to 10 s for "accel ready" in the error log. Fails the test on
+ * error. */
 struct e2e_accel *e2e_accel_start(const char *extra, int origin_port);
 /* Sends SIGTERM and waits up to <ms>; returns the exit status (0-255), 128+signal when
  * killed by a signal, or -ETIMEDOUT (the process is then left running). */

@@ -145,7 +145,7 @@ struct e2e_accel *e2e_accel_start(const char *extra, int origin_port)
 {
     struct e2e_accel *a = e2e_xmalloc(sizeof(*a));
     const char *dir = e2e_tmpdir();
-    char conf[4096], path[256];
+    char conf[4096], path[256], origin_line[64] = "";
     char *argv[4];
     char *ready, *listen_line, *p;
     uint64_t deadline;
@@ -155,14 +155,16 @@ struct e2e_accel *e2e_accel_start(const char *extra, int origin_port)
     snprintf(a->error_log, sizeof(a->error_log), "%s/error.log", dir);
     snprintf(a->access_log, sizeof(a->access_log), "%s/access.log", dir);
     snprintf(a->stderr_path, sizeof(a->stderr_path), "%s/stderr.log", dir);
+    if (origin_port >= 0)
+        snprintf(origin_line, sizeof(origin_line), "origin 127.0.0.1:%d\n", origin_port);
     snprintf(conf, sizeof(conf),
              "listen 127.0.0.1:0\n"
              "workers 2\n"
-             "origin 127.0.0.1:%d\n"
+             "%s"
              "error_log %s debug\n"
              "access_log %s\n"
              "%s\n",
-             origin_port, a->error_log, a->access_log, extra ? extra : "");
+             origin_line, a->error_log, a->access_log, extra ? extra : "");
     e2e_write_file(dir, "accel.conf", conf, a->conf, sizeof(a->conf));
 
     argv[0] = "accel";

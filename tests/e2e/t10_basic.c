@@ -731,4 +731,18 @@ Test(basic, version_and_help)
     cr_assert(rc > 0 && rc < 128, "accel with an unknown flag: exit %d", rc);
     free(out);
     free(err);
+
+    /* the long options users try first */
+    const char *lv[] = {"--version", NULL};
+    const char *lh[] = {"--help", NULL};
+    rc = e2e_run_accel(lv, &out, &err);
+    cr_assert_eq(rc, 0, "accel --version: exit %d (%s)", rc, err);
+    cr_assert(strstr(out, ACCEL_VERSION) != NULL, "accel --version: %s", out);
+    free(out);
+    free(err);
+    rc = e2e_run_accel(lh, &out, &err);
+    cr_assert_eq(rc, 0, "accel --help: exit %d (%s)", rc, err);
+    cr_assert(strstr(out, "--config") != NULL && strstr(out, "--test") != NULL, "%s", out);
+    free(out);
+    free(err);
 }

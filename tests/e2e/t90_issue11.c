@@ -345,3 +345,127 @@ Test(issue11, early_hints_on_a_cacheable_miss_are_forwarded_not_stored)
     e2e_client_free(&c);
     cr_assert_eq(e2e_origin_nreqs(origin), 1);
 }
+
+/* ---- operations -------------------------------------------------------------------------- */
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A port on 127.0.0.1 that was free a moment ago. */
+static int free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+/* SO_REUSEPORT let a second accel on the same address come up and take a share of the
+ * traffic to a cache of its own. */
+Test(issue11, second_accel_on_the_same_listen_address_fails)
+{
+    const char *dir = e2e_tmpdir();
+    char extra[64], conf[256], text[256], *out = NULL, *err = NULL;
+    const char *argv[] = {"-c", conf, NULL};
+    int port = free_port(), rc;
+
+    snprintf(extra, sizeof(extra), "listen 127.0.0.1:%d\n", port);
+    start(extra);
+    snprintf(text, sizeof(text), "listen 127.0.0.1:%d\norigin 127.0.0.1:%d\nerror_log stderr\n",
+             port, e2e_origin_port(origin));
+    e2e_write_file(dir, "second.conf", text, conf, sizeof(conf));
+    rc = e2e_run_accel(argv, &out, &err);
+    cr_assert_eq(rc, 1, "a second accel on 127.0.0.1:%d: exit %d, stderr %s", port, rc, err);
+    cr_assert(strstr(err, "Address already in use") != NULL, "stderr: %s", err);
+    snprintf(text, sizeof(text), "127.0.0.1:%d", port);
+    cr_assert(strstr(err, text) != NULL, "the error does not name the address: %s", err);
+    free(out);
+    free(err);
+    /* the first one still has the port to itself and serves on it */
+    struct e2e_resp r;
+    cr_assert_eq(e2e_request(port, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
+    cr_assert_eq(r.status, 200);
+    e2e_resp_free(&r);
+}
+
+static unsigned count_lines(const char *path, const char *needle)
+{
+    char *text = e2e_read_file(path, NULL), *p;
+    unsigned n = 0;
+
+    for (p = text; p != NULL && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    free(text);
+    return n;
+}
+
+/* With the origin down, one error line a second says so, then how many were left out. */
+Test(issue11, origin_errors_are_rate_limited_in_the_error_log)
+{
+    struct e2e_resp r;
+    char needle[96], *line;
+    unsigned lines;
+    int down = e2e_port_down();
+
+    origin = e2e_origin_start();
+    accel = e2e_accel_start(NULL, down);
+    snprintf(needle, sizeof(needle), "[error] origin 127.0.0.1:%d: Connection refused", down);
+    for (int i = 0; i < 40; i++) {
+        cr_assert_eq(e2e_request(accel->port,
+                                 "POST /x HTTP/1.1\r\nHost: h\r\n"
+                                 "Content-Length: 0\r\n\r\n",
+                                 &r, 0),
+                     0);
+        cr_assert_eq(r.status, 502);
+        e2e_resp_free(&r);
+    }
+    lines = count_lines(accel->error_log, needle);
+    cr_assert(lines >= 1 && lines <= 3, "%u error lines for 40 failed requests", lines);
+    e2e_sleep_ms(1100); /* the limit is one line a second */
+    cr_assert_eq(
+        e2e_request(accel->port, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", &r, 0),
+        0);
+    e2e_resp_free(&r);
+    line = e2e_wait_line(accel->error_log, "more like it", 2000);
+    cr_assert_not_null(line, "no line counts the errors left out");
+    cr_assert(strstr(line, needle) != NULL, "%s", line);
+    unsigned more = 0;
+    const char *m = strstr(line, "(and ");
+    cr_assert(m != NULL && sscanf(m, "(and %u more", &more) == 1, "%s", line);
+    cr_assert_eq(more + lines, 40, "%u left out + %u written for 40 errors: %s", more, lines, line);
+    free(line);
+}
+
+/* "origin http://host:port" as users write it; https:// is a clear error until TLS lands. */
+Test(issue11, origin_accepts_http_urls)
+{
+    const char *dir = e2e_tmpdir();
+    char extra[96], conf[256], *out = NULL, *err = NULL;
+    const char *argv[] = {"-t", "-c", conf, NULL};
+    struct e2e_resp r;
+    int rc;
+
+    origin = e2e_origin_start();
+    snprintf(extra, sizeof(extra), "origin http://127.0.0.1:%d/\n", e2e_origin_port(origin));
+    accel = e2e_accel_start(extra, -1);
+    cr_assert_eq(e2e_request(accel->port, "GET /u HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hello");
+    e2e_resp_free(&r);
+
+    e2e_write_file(dir, "https.conf", "listen 127.0.0.1:0\norigin https://example.com:443\n", conf,
+                   sizeof(conf));
+    rc = e2e_run_accel(argv, &out, &err);
+    cr_assert_eq(rc, 1, "https origin: exit %d", rc);
+    cr_assert(strstr(err, "https.conf:2:") != NULL && strstr(err, "TLS") != NULL, "%s", err);
+    free(out);
+    free(err);
+}
