@@ -9,8 +9,11 @@
  * stale-while-revalidate / stale-if-error instead of refetched.
  *
  * Vary: an object carries the request values of the fields its response's Vary names, as
- * "name\0value\0" pairs. A busy object whose head has not arrived is taken by anyone (Varnish
- * does the same): a subscriber whose Vary values turn out different goes to the origin alone. */
+ * "name\0value\0" pairs, each value in a canonical form (vary_norm: the whitespace and case
+ * the field's syntax makes insignificant removed), so equivalent requests share a variant; the
+ * format is unchanged, and a value stored raw by an older accel is normalised when compared.
+ * A busy object whose head has not arrived is taken by anyone (Varnish does the same): a
+ * subscriber whose Vary values turn out different goes to the origin alone. */
 #include "accel/cache.h"
 
 #include <errno.h>
@@ -555,9 +558,105 @@ const struct cache_conf *cache_conf_of(const struct cache *c)
     return &c->conf;
 }
 
-/* The request's value for field <name>: every field of that name joined by ", ", trimmed. */
+#define VARY_VALUE_MAX 1024
+
+#define VARY_LIST   0x1u /* a comma-separated list: OWS around commas and empty members go */
+#define VARY_PARAMS 0x2u /* ...whose members carry ";name=value" parameters: OWS around ; = go */
+#define VARY_FOLD   0x4u /* ...case-insensitive throughout: lowercased */
+
+/* How the syntax of request field <name> lets Vary matching normalise its value. Every field
+ * is a list (accel joins repeated lines with ", ", RFC 9110 §5.3) except those whose grammar
+ * has commas that are not separators. */
+static unsigned vary_syntax(struct span name)
+{
+    static const struct {
+        const char *name;
+        unsigned syn;
+    } known[] = {
+        {"accept", VARY_LIST | VARY_PARAMS},
+        {"accept-charset", VARY_LIST | VARY_PARAMS | VARY_FOLD},
+        {"accept-encoding", VARY_LIST | VARY_PARAMS | VARY_FOLD},
+        {"accept-language", VARY_LIST | VARY_PARAMS | VARY_FOLD},
+        {"te", VARY_LIST | VARY_PARAMS | VARY_FOLD},
+        {"cookie", 0},
+        {"user-agent", 0},
+    };
+
+    for (size_t i = 0; i < countof(known); i++)
+        if (span_eq_ci(name, known[i].name))
+            return known[i].syn;
+    return VARY_LIST;
+}
+
+static int ows(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+/* Writes the canonical form of field value <in> under syntax <syn> to <out> (at most <cap>
+ * bytes) and returns its length: members trimmed and joined by ", ", empty ones dropped, OWS
+ * around parameter separators dropped, folded to lowercase; quoted strings are kept as sent.
+ * Idempotent, so stored values written before normalisation compare after one more pass. */
+static size_t vary_norm(unsigned syn, struct span in, char *out, size_t cap)
+{
+    size_t o = 0, i = 0;
+
+    in = span_trim(in);
+    if (!(syn & VARY_LIST)) {
+        o = in.len < cap ? in.len : cap;
+        memcpy(out, in.p, o);
+        return o;
+    }
+    while (i < in.len) {
+        int quoted = 0, started = 0;
+        size_t ws = 0; /* a run of OWS inside the member, kept if more of the member follows */
+
+        while (i < in.len && ows(in.p[i]))
+            i++;
+        for (; i < in.len && (quoted || in.p[i] != ','); i++) {
+            char ch = in.p[i];
+
+            if (!quoted && ows(ch)) {
+                ws++;
+                continue;
+            }
+            if (!quoted && (syn & VARY_PARAMS) && (ch == ';' || ch == '=')) {
+                ws = 0;
+                while (i + 1 < in.len && ows(in.p[i + 1]))
+                    i++;
+            }
+            if (!started && o > 0 && o + 2 <= cap) {
+                memcpy(out + o, ", ", 2);
+                o += 2;
+            }
+            started = 1;
+            if (ws > 0 && o + ws <= cap) {
+                memcpy(out + o, in.p + i - ws, ws);
+                o += ws;
+            }
+            ws = 0;
+            if (quoted && ch == '\\' && i + 1 < in.len && o + 2 <= cap) {
+                out[o++] = ch;
+                ch = in.p[++i];
+            } else if (ch == '"') {
+                quoted = !quoted;
+            } else if (!quoted && (syn & VARY_FOLD) && ch >= 'A' && ch <= 'Z') {
+                ch = (char)(ch - 'A' + 'a');
+            }
+            if (o < cap)
+                out[o++] = ch;
+        }
+        if (i < in.len)
+            i++; /* the comma */
+    }
+    return o;
+}
+
+/* The request's value for field <name>: every field of that name joined by ", ", in the
+ * canonical form of vary_norm(). */
 static size_t req_value(const struct field *f, unsigned n, struct span name, char *out, size_t cap)
 {
+    char raw[VARY_VALUE_MAX];
     size_t len = 0;
 
     for (unsigned i = 0; i < n; i++) {
@@ -566,19 +665,17 @@ static size_t req_value(const struct field *f, unsigned n, struct span name, cha
         if (f[i].name.len != name.len || strncasecmp(f[i].name.p, name.p, name.len) != 0)
             continue;
         v = span_trim(f[i].value);
-        if (len > 0 && len + 2 <= cap) {
-            memcpy(out + len, ", ", 2);
+        if (len > 0 && len + 2 <= sizeof(raw)) {
+            memcpy(raw + len, ", ", 2);
             len += 2;
         }
-        if (len + v.len > cap)
-            v.len = cap - len;
-        memcpy(out + len, v.p, v.len);
+        if (len + v.len > sizeof(raw))
+            v.len = sizeof(raw) - len;
+        memcpy(raw + len, v.p, v.len);
         len += v.len;
     }
-    return len;
+    return vary_norm(vary_syntax(name), span_of(raw, len), out, cap);
 }
-
-#define VARY_VALUE_MAX 1024
 
 size_t cache_vary_build(struct span vary, const struct field *f, unsigned n, char **out)
 {
@@ -620,8 +717,14 @@ int cache_vary_match(const struct obj *o, const struct field *f, unsigned n)
         char mine[VARY_VALUE_MAX];
         size_t mlen = req_value(f, n, name, mine, sizeof(mine));
 
-        if (mlen != vlen || memcmp(mine, val, vlen) != 0)
-            return 0;
+        if (mlen != vlen || memcmp(mine, val, vlen) != 0) {
+            /* Stored before values were normalised (on disk from an older accel)? */
+            char theirs[VARY_VALUE_MAX];
+            size_t tlen = vary_norm(vary_syntax(name), span_of(val, vlen), theirs, sizeof(theirs));
+
+            if (mlen != tlen || memcmp(mine, theirs, tlen) != 0)
+                return 0;
+        }
         p = val + vlen + 1;
     }
     return 1;

@@ -5,9 +5,12 @@
 #include "accel/policy.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <time.h>
+
+#include "accel/sf.h"
 
 #define DELTA_MAX 2147483648LL /* RFC 9111 §1.2.2: the largest delta-seconds we keep */
 
@@ -242,27 +245,89 @@ static const struct field *find(const struct field *f, unsigned n, const char *n
     return NULL;
 }
 
+/* One member of a targeted field (RFC 9213 §2.1): delta-seconds must be Integers (anything else
+ * makes the field invalid); flags count unless they are Boolean false; parameters and unknown
+ * directives are ignored. */
+static int targeted_member(struct span key, const struct sf_item *v, void *arg)
+{
+    static const struct {
+        const char *name;
+        unsigned flag;
+    } flags[] = {
+        {"no-store", CC_NO_STORE},
+        {"no-cache", CC_NO_CACHE}, /* a field list (no-cache="f") is the stricter unqualified */
+        {"private", CC_PRIVATE},
+        {"public", CC_PUBLIC},
+        {"must-revalidate", CC_MUST_REVALIDATE},
+        {"proxy-revalidate", CC_PROXY_REVALIDATE},
+        {"immutable", CC_IMMUTABLE},
+        {"no-transform", CC_NO_TRANSFORM},
+    };
+    struct cc *cc = arg;
+    int64_t *d = NULL;
+
+    cc->flags |= CC_PRESENT;
+    for (size_t i = 0; i < countof(flags); i++) {
+        if (!span_eq_ci(key, flags[i].name))
+            continue;
+        if (v->type == SF_BOOLEAN && v->num == 0)
+            cc->flags &= ~flags[i].flag; /* the later value of a key wins */
+        else
+            cc->flags |= flags[i].flag;
+        return 0;
+    }
+    if (span_eq_ci(key, "max-age"))
+        d = &cc->max_age;
+    else if (span_eq_ci(key, "s-maxage"))
+        d = &cc->s_maxage;
+    else if (span_eq_ci(key, "stale-while-revalidate"))
+        d = &cc->swr;
+    else if (span_eq_ci(key, "stale-if-error"))
+        d = &cc->sie;
+    if (d == NULL)
+        return 0;
+    if (v->type != SF_INTEGER || v->num < 0)
+        return -EINVAL;
+    *d = v->num > DELTA_MAX ? DELTA_MAX : v->num;
+    return 0;
+}
+
+/* All the lines of targeted field <name> as one Dictionary into *<cc>. Returns 1 when the field
+ * is present and valid, 0 when absent or invalid (*<cc> then unchanged). */
+static int targeted_cc(const struct field *f, unsigned n, const char *name, struct cc *cc)
+{
+    struct cc t;
+    int found = 0;
+
+    policy_cc_init(&t);
+    for (unsigned i = 0; i < n; i++) {
+        if (!span_eq_ci(f[i].name, name))
+            continue;
+        /* Line by line is the joined value: a member cannot span a comma between lines. */
+        if (sf_dict_parse(f[i].value, targeted_member, &t) != 0)
+            return 0;
+        found = 1;
+    }
+    if (found)
+        *cc = t;
+    return found;
+}
+
 void policy_response_cc(const struct field *f, unsigned n, struct cc *cc, int *targeted)
 {
-    static const char *const order[] = {"accel-cache-control", "cdn-cache-control",
-                                        "cache-control"};
+    static const char *const order[] = {"accel-cache-control", "cdn-cache-control"};
 
     policy_cc_init(cc);
     *targeted = 0;
     for (size_t k = 0; k < countof(order); k++) {
-        int found = 0;
-
-        for (unsigned i = 0; i < n; i++) {
-            if (!span_eq_ci(f[i].name, order[k]))
-                continue;
-            policy_cc_parse(f[i].value, cc);
-            found = 1;
-        }
-        if (found) {
-            *targeted = k < 2;
+        if (targeted_cc(f, n, order[k], cc)) {
+            *targeted = 1;
             return;
         }
     }
+    for (unsigned i = 0; i < n; i++)
+        if (span_eq_ci(f[i].name, "cache-control"))
+            policy_cc_parse(f[i].value, cc);
 }
 
 int policy_status_heuristic(unsigned status)
@@ -307,6 +372,27 @@ static int has_vary_star(const struct field *f, unsigned n)
     return 0;
 }
 
+/* RFC 9111 §5.1: the first member of a list-valued Age; a value that is not a non-negative
+ * integer (after that) is ignored, as if there were no Age. */
+static int64_t age_value(struct span v)
+{
+    const char *comma = memchr(v.p, ',', v.len);
+    int64_t x = 0;
+
+    if (comma != NULL)
+        v.len = (size_t)(comma - v.p);
+    v = span_trim(v);
+    if (v.len == 0)
+        return 0;
+    for (size_t i = 0; i < v.len; i++) {
+        if (!isdigit((unsigned char)v.p[i]))
+            return 0;
+        if (x < DELTA_MAX)
+            x = x * 10 + (v.p[i] - '0');
+    }
+    return x > DELTA_MAX ? DELTA_MAX : x;
+}
+
 static void refuse(struct policy_resp *out, const char *why)
 {
     out->storable = 0;
@@ -330,15 +416,15 @@ void policy_response(const struct policy_conf *pc, const char *method, const str
     if (date != NULL)
         d = policy_parse_date(date->value);
     out->date = d >= 0 ? d : now;
-    if (age != NULL) {
-        int64_t a = delta(span_trim(age->value));
-        out->age = a > 0 ? a : 0;
-    }
+    if (age != NULL)
+        out->age = age_value(age->value);
     out->swr = cc.swr > 0 ? cc.swr : 0;
     out->sie = cc.sie > 0 ? cc.sie : 0;
     out->vary_star = has_vary_star(f, n);
-    if (cc.flags & (CC_MUST_REVALIDATE | CC_PROXY_REVALIDATE) || cc.s_maxage >= 0)
-        out->swr = out->sie = 0; /* RFC 9111 §5.2.2.2: never served stale */
+    if (cc.s_maxage >= 0)
+        out->cc_flags |= CC_PROXY_REVALIDATE; /* RFC 9111 §5.2.2.10: s-maxage implies it */
+    if (out->cc_flags & (CC_MUST_REVALIDATE | CC_PROXY_REVALIDATE))
+        out->swr = out->sie = 0; /* RFC 9111 §5.2.2.2, §5.2.2.8: never served stale */
 
     if (strcmp(method, "GET") != 0)
         return refuse(out, "method");

@@ -204,11 +204,12 @@ int deliver_not_modified(const struct obj *o, const struct field *f, unsigned n,
         return etag_in(inm, obj_field(o, "etag"), 0);
     }
     ims = find(f, n, "if-modified-since");
-    lm = obj_field(o, "last-modified");
-    if (ims.p == NULL || lm.p == NULL)
+    if (ims.p == NULL)
         return 0;
+    /* RFC 9111 §4.3.2: Last-Modified, else Date (o->date: the response time when it had none) */
+    lm = obj_field(o, "last-modified");
+    mod = lm.p != NULL ? policy_parse_date(lm) : o->date;
     since = policy_parse_date(ims);
-    mod = policy_parse_date(lm);
     return since >= 0 && mod >= 0 && since <= now && mod <= since;
 }
 

@@ -42,7 +42,8 @@ void deliver_head_identity(struct buf *b, const struct obj *o, const char *statu
                            const char *extra);
 
 /* RFC 9110 §13: does the request's If-None-Match (weak comparison, "*" matches) or, without
- * it, If-Modified-Since (against Last-Modified) let a stored 200 <o> be answered with 304?
+ * it, If-Modified-Since (against Last-Modified, else Date, RFC 9111 §4.3.2) let a stored 200
+ * <o> be answered with 304?
  * Returns 1 for 304, 0 for the full answer. <now> bounds If-Modified-Since dates. */
 int deliver_not_modified(const struct obj *o, const struct field *f, unsigned n, int64_t now);
 

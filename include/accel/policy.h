@@ -44,8 +44,10 @@ void policy_cc_parse(struct span value, struct cc *cc);
 int64_t policy_parse_date(struct span s);
 
 /* The Cache-Control a cache should obey in a response: Accel-Cache-Control, else
- * CDN-Cache-Control (RFC 9213: the first targeted field present wins, entirely), else
- * Cache-Control. Sets *<targeted> when a targeted field was used. */
+ * CDN-Cache-Control (RFC 9213: the first valid targeted field present wins, entirely), else
+ * Cache-Control. A targeted field is an RFC 8941 Dictionary: one that does not parse as one, or
+ * whose delta-seconds directive is not a non-negative Integer, is ignored. Sets *<targeted>
+ * when a targeted field was used. */
 void policy_response_cc(const struct field *f, unsigned n, struct cc *cc, int *targeted);
 
 struct policy_conf {
@@ -62,9 +64,9 @@ struct policy_resp {
     const char *reason; /* why not, for Cache-Status and logs */
     int64_t ttl;        /* freshness lifetime, seconds */
     int64_t date;       /* Date, or the response time when absent/invalid */
-    int64_t age;        /* Age field, 0 when absent */
+    int64_t age;        /* Age field (its first member), 0 when absent or invalid */
     int64_t swr, sie;   /* stale windows from the response, 0 when absent */
-    unsigned cc_flags;  /* of the controlling Cache-Control */
+    unsigned cc_flags;  /* of the controlling Cache-Control; s-maxage adds CC_PROXY_REVALIDATE */
     int vary_star;      /* Vary: * */
 };
 

@@ -412,6 +412,21 @@ Test(deliver, if_modified_since)
     obj_unref(&o);
 }
 
+Test(deliver, if_modified_since_without_last_modified_uses_date)
+{
+    /* RFC 9111 §4.3.2: no Last-Modified, so the Date the response carried (o->date) counts */
+    struct obj *o = mk_head(200, "HTTP/1.1 200 OK\r\nDate: " LM_TEXT "\r\n");
+
+    o->date = LM;
+    cr_assert_eq(not_modified(o, "If-Modified-Since: " LM_TEXT, NOW), 1, "equal to Date");
+    cr_assert_eq(not_modified(o, "If-Modified-Since: Mon, 07 Nov 1994 08:49:37 GMT", NOW), 1);
+    cr_assert_eq(not_modified(o, "If-Modified-Since: Sun, 06 Nov 1994 08:49:36 GMT", NOW), 0,
+                 "before Date: modified since");
+    cr_assert_eq(not_modified(o, "If-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT", NOW), 0,
+                 "in the future");
+    obj_unref(&o);
+}
+
 Test(deliver, if_none_match_wins_over_if_modified_since)
 {
     struct obj *o = mk_head(200, head_a);
@@ -433,10 +448,11 @@ Test(deliver, if_none_match_wins_over_if_modified_since)
     obj_unref(&o);
 }
 
-Test(deliver, if_modified_since_needs_last_modified)
+Test(deliver, if_modified_since_needs_a_date_before_it)
 {
     struct obj *o = mk_head(200, "HTTP/1.1 200 OK\r\nETag: \"a\"\r\n");
 
+    o->date = NOW - 10; /* no Last-Modified: its Date, later than LM */
     cr_assert_eq(not_modified(o, "If-Modified-Since: " LM_TEXT, NOW), 0);
     obj_unref(&o);
     o = mk_head(200, "HTTP/1.1 200 OK\r\nLast-Modified: garbage\r\n");

@@ -1,5 +1,6 @@
 /* test_policy.c - RFC 9111 rules, table-driven. Time is a parameter: nothing sleeps. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "accel/policy.h"
@@ -211,4 +212,101 @@ Test(policy, use_of_a_stored_response)
     struct cc ma0 = cc_of("max-age=0");
     cr_assert_eq(policy_use(60, 0, 0, 0, &ma0, 0), POLICY_REVALIDATE);
     cr_assert_eq(policy_use(60, 0, 0, 0, &ma0, 1), POLICY_FRESH);
+}
+
+static void response_of(const char *text, struct policy_resp *out)
+{
+    struct field f[17];
+    unsigned n = fields(text, f);
+    struct cc rcc = cc_of("");
+
+    f[n].name = span_of("Date", 4);
+    f[n].value = span_of("Fri, 20 Nov 2026 19:37:29 GMT", 29);
+    n++;
+    policy_response(&pc, "GET", &rcc, 0, 200, f, n, NOW, out);
+}
+
+Test(policy, s_maxage_implies_proxy_revalidate)
+{
+    struct policy_resp out;
+    struct cc msany = cc_of("max-stale");
+
+    response_of("Cache-Control: max-age=60, s-maxage=2, stale-while-revalidate=30, "
+                "stale-if-error=60",
+                &out);
+    cr_assert(out.cc_flags & CC_PROXY_REVALIDATE, "RFC 9111 §5.2.2.10");
+    cr_assert_eq(out.swr, 0);
+    cr_assert_eq(out.sie, 0);
+    cr_assert_eq(policy_use(out.ttl, 5, out.swr, out.cc_flags, &msany, 0), POLICY_REVALIDATE,
+                 "not even a client's max-stale may have it stale");
+    response_of("CDN-Cache-Control: s-maxage=2", &out);
+    cr_assert(out.cc_flags & CC_PROXY_REVALIDATE, "from a targeted field too");
+    response_of("Cache-Control: max-age=2, stale-if-error=60", &out);
+    cr_assert_not(out.cc_flags & CC_PROXY_REVALIDATE);
+    cr_assert_eq(out.sie, 60);
+}
+
+Test(policy, age_uses_its_first_member)
+{
+    static const struct {
+        const char *age;
+        int64_t want;
+    } t[] = {
+        {"Age: 7200, 0", 7200},
+        {"Age: 0, 7200", 0},
+        {"Age: 7200\nAge: 0", 7200},
+        {"Age:  30 ", 30},
+        {"Age: 7200.0", 0},
+        {"Age: -7200", 0},
+        {"Age: \"7200\"", 0},
+        {"Age: 7200;foo=bar", 0},
+        {"Age: abc", 0},
+        {"Age: 99999999999", 2147483648LL},
+    };
+    struct policy_resp out;
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        char text[128];
+
+        snprintf(text, sizeof(text), "Cache-Control: max-age=3600\n%s", t[i].age);
+        response_of(text, &out);
+        cr_assert_eq(out.age, t[i].want, "%s: %lld", t[i].age, (long long)out.age);
+    }
+}
+
+Test(policy, targeted_fields_are_sf_dictionaries)
+{
+    static const struct {
+        const char *resp;
+        int storable;
+        int64_t ttl;
+    } t[] = {
+        /* invalid: ignored entirely, Cache-Control rules */
+        {"CDN-Cache-Control: max-age=10000, &&&&&\nCache-Control: no-store", 0, 0},
+        {"CDN-Cache-Control: max-age=\"10000\"\nCache-Control: no-store", 0, 0},
+        {"CDN-Cache-Control: max-age=1.5\nCache-Control: max-age=7", 1, 7},
+        {"CDN-Cache-Control: max-age=-1\nCache-Control: max-age=7", 1, 7},
+        {"CDN-Cache-Control: max-age =100\nCache-Control: max-age=7", 1, 7},
+        {"CDN-Cache-Control: max-age= 100\nCache-Control: max-age=7", 1, 7},
+        {"CDN-Cache-Control: Max-Age=100\nCache-Control: max-age=7", 1, 7},
+        {"Accel-Cache-Control: max-age=\"9\"\nCDN-Cache-Control: max-age=8\n"
+         "Cache-Control: max-age=7",
+         1, 8},
+        /* valid */
+        {"CDN-Cache-Control: max-age=100;p=1, x=\"y\", z=(a b)\nCache-Control: no-store", 1, 100},
+        {"CDN-Cache-Control: max-age=100\nCDN-Cache-Control: no-store\nCache-Control: max-age=7", 0,
+         0},
+        {"CDN-Cache-Control: no-store=?0, max-age=100\nCache-Control: no-store", 1, 100},
+        {"CDN-Cache-Control: max-age=100, max-age=5\nCache-Control: no-store", 1, 5},
+        {"CDN-Cache-Control: max-age=100\nCDN-Cache-Control: &\nCache-Control: max-age=7", 1, 7},
+    };
+    struct policy_resp out;
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        response_of(t[i].resp, &out);
+        cr_assert_eq(out.storable, t[i].storable, "%zu (%s): storable %d (%s)", i, t[i].resp,
+                     out.storable, out.reason ? out.reason : "-");
+        if (t[i].storable)
+            cr_assert_eq(out.ttl, t[i].ttl, "%zu (%s): ttl %lld", i, t[i].resp, (long long)out.ttl);
+    }
 }
