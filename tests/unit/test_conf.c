@@ -1064,7 +1064,12 @@ Test(conf, purge_allow_ranges)
 {
     struct conf *c = parse_ok("listen 8080\norigin 127.0.0.1:9\n");
 
-    cr_assert(allowed(c, "127.0.0.1"), "loopback by default");
+    /* nobody by default: behind a local terminator every client is on the loopback */
+    cr_assert_not(allowed(c, "127.0.0.1"), "the loopback may PURGE by default");
+    cr_assert_not(allowed(c, "::1"));
+    conf_free(&c);
+    c = parse_ok("listen 8080\norigin 127.0.0.1:9\npurge_allow 127.0.0.0/8 ::1\n");
+    cr_assert(allowed(c, "127.0.0.1"));
     cr_assert(allowed(c, "127.1.2.3"));
     cr_assert(allowed(c, "::1"));
     cr_assert(allowed(c, "::ffff:127.0.0.1"), "a mapped IPv4 loopback");
@@ -1104,4 +1109,25 @@ Test(conf, cache_policy)
     conf_free(&c);
     expect_err("listen 8080\norigin 127.0.0.1:9\ncache_policy arc\n",
                "t.conf:3: cache_policy: expected lru or s3fifo, got \"arc\"");
+}
+
+Test(conf, origin_as_an_http_url)
+{
+    struct conf *c = parse_ok("listen 8080\norigin http://127.0.0.1:9/\n");
+
+    cr_assert_str_eq(c->origin.text, "127.0.0.1:9");
+    cr_assert_str_eq(c->origin_host, "127.0.0.1:9");
+    conf_free(&c);
+    c = parse_ok("listen 8080\norigin http://[::1]\n");
+    cr_assert_str_eq(c->origin.text, "[::1]:80", "no port: 80");
+    cr_assert_str_eq(c->origin_host, "[::1]");
+    conf_free(&c);
+    expect_err("listen 8080\norigin https://127.0.0.1:443\n",
+               "t.conf:2: origin: https:// origins need TLS support, which accel does not have "
+               "yet (issue #13): use http://, got \"https://127.0.0.1:443\"");
+    expect_err("listen 8080\norigin http://127.0.0.1:9/app\n",
+               "t.conf:2: origin: a path after the origin's host is not supported, got "
+               "\"http://127.0.0.1:9/app\"");
+    expect_err("listen 8080\norigin http://\n",
+               "t.conf:2: origin: expected http://host[:port], got \"http://\"");
 }
