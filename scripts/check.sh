@@ -26,5 +26,10 @@ fi
 if grep -lE '#include <lmdb\.h>' src/*.c cache/*.c 2>/dev/null | grep -v '^cache/disk\.c$'; then
     echo "check: <lmdb.h> belongs in cache/disk.c only"; fail=1
 fi
+# Every socket call of the server goes through src/transport.c (TLS slots in there).
+if grep -nE '\b(accept4?|bind|connect|getsockopt|getsockname|listen|recv|recvmsg|send|sendmsg|setsockopt|shutdown|socket|writev)\s*\(' src/*.c |
+    grep -v '^src/transport\.c:' | grep -vE ':\s*(/\*|\*)'; then
+    echo "check: socket calls belong in src/transport.c"; fail=1
+fi
 [ $fail -eq 0 ] && echo "check: ok"
 exit $fail

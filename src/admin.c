@@ -33,6 +33,7 @@
 #include "accel/log.h"
 #include "accel/obj.h"
 #include "accel/policy.h"
+#include "accel/transport.h"
 #include "accel/worker.h"
 
 #define ADMIN_MAGIC        0x61646d6eu
@@ -45,7 +46,7 @@
 
 struct aconn {
     struct admin *a;
-    int fd;
+    struct transport t;
     ev_io io;
     ev_timer timer;
     char in[ADMIN_HEAD_MAX];
@@ -575,34 +576,24 @@ static int probe_origin(const struct conf *c, double *ms)
 {
     struct timespec t0, t1;
     struct pollfd pfd;
-    int fd, rc, err = 0;
-    socklen_t el = sizeof(err);
+    struct transport t;
+    int rc, connected;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    fd = socket(c->origin.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    rc = connect(fd, (const struct sockaddr *)&c->origin.sa, c->origin.salen);
-    if (rc < 0 && errno != EINPROGRESS) {
-        rc = -errno;
-        close(fd);
+    rc = transport_connect(&t, &c->origin.sa, c->origin.salen, &connected);
+    if (rc < 0)
         return rc;
-    }
-    if (rc < 0) {
-        pfd.fd = fd;
+    if (!connected) {
+        pfd.fd = transport_fd(&t);
         pfd.events = POLLOUT;
         rc = poll(&pfd, 1, ADMIN_PROBE_MS);
-        if (rc == 0) {
-            close(fd);
-            return -ETIMEDOUT;
-        }
-        if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err != 0) {
-            rc = err != 0 ? -err : -errno;
-            close(fd);
+        rc = rc == 0 ? -ETIMEDOUT : rc < 0 ? -errno : transport_connect_result(&t);
+        if (rc < 0) {
+            transport_close(&t);
             return rc;
         }
     }
-    close(fd);
+    transport_close(&t);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     *ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     return 0;
@@ -688,7 +679,7 @@ static void aconn_close(struct aconn *ac)
 
     ev_io_stop(a->loop, &ac->io);
     ev_timer_stop(a->loop, &ac->timer);
-    close(ac->fd);
+    transport_close(&ac->t);
     http_parser_fini(&ac->p);
     buf_free(&ac->out);
     if (ac->prev != NULL)
@@ -704,13 +695,11 @@ static void aconn_close(struct aconn *ac)
 static void aconn_write(struct aconn *ac)
 {
     while (buf_pending(&ac->out) > 0) {
-        ssize_t n = send(ac->fd, ac->out.p + ac->out.off, buf_pending(&ac->out), MSG_NOSIGNAL);
+        ssize_t n = transport_write(&ac->t, ac->out.p + ac->out.off, buf_pending(&ac->out));
 
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN) {
+        if (n == -EAGAIN) {
             ev_io_stop(ac->a->loop, &ac->io);
-            ev_io_set(&ac->io, ac->fd, EV_WRITE);
+            ev_io_set(&ac->io, transport_fd(&ac->t), EV_WRITE);
             ev_io_start(ac->a->loop, &ac->io);
             return;
         }
@@ -740,10 +729,8 @@ static void on_aconn_io(struct ev_loop *loop, ev_io *w, int revents)
             answer_error(ac, 431, "request head too large");
             break;
         }
-        n = read(ac->fd, ac->in + ac->len, sizeof(ac->in) - ac->len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
+        n = transport_read(&ac->t, ac->in + ac->len, sizeof(ac->in) - ac->len);
+        if (n == -EAGAIN)
             return;
         if (n <= 0) {
             aconn_close(ac);
@@ -784,19 +771,19 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     for (int i = 0; i < 16; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
-        int fd = accept4(a->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = transport_accept(a->lfd, &ss, &sl);
         struct aconn *ac;
         char host[INET6_ADDRSTRLEN] = "?";
 
         if (fd < 0)
             return;
         if (a->nconns >= ADMIN_MAX_CONNS) {
-            close(fd);
+            transport_close_fd(fd);
             continue;
         }
         ac = xcalloc(1, sizeof(*ac));
         ac->a = a;
-        ac->fd = fd;
+        transport_plain(&ac->t, fd, NULL, NULL);
         if (ss.ss_family == AF_INET)
             inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
         else if (ss.ss_family == AF_INET6)
@@ -841,7 +828,7 @@ int admin_start(const struct conf *c, struct cache *cache, struct worker **ws, u
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     char text[96], host[INET6_ADDRSTRLEN] = "?";
-    int one = 1, rc;
+    int rc;
 
     a = xcalloc(1, sizeof(*a));
     a->magic = ADMIN_MAGIC;
@@ -849,15 +836,12 @@ int admin_start(const struct conf *c, struct cache *cache, struct worker **ws, u
     a->cache = cache;
     a->ws = ws;
     a->nw = n;
-    a->lfd = socket(c->admin_listen.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (a->lfd < 0 || setsockopt(a->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(a->lfd, (const struct sockaddr *)&c->admin_listen.sa, c->admin_listen.salen) < 0 ||
-        listen(a->lfd, 64) < 0 || getsockname(a->lfd, (struct sockaddr *)&ss, &sl) < 0) {
-        rc = -errno;
+    a->lfd = transport_listen(&c->admin_listen.sa, c->admin_listen.salen, 0, 64);
+    rc = a->lfd < 0 ? a->lfd : transport_local_addr(a->lfd, &ss, &sl);
+    if (rc < 0) {
         snprintf(err, errlen, "admin: cannot listen on %s: %s", c->admin_listen.text,
-                 strerror(errno));
-        if (a->lfd >= 0)
-            close(a->lfd);
+                 strerror(-rc));
+        transport_close_fd(a->lfd);
         free(a);
         return rc;
     }
@@ -879,7 +863,7 @@ int admin_start(const struct conf *c, struct cache *cache, struct worker **ws, u
     if (rc != 0) {
         snprintf(err, errlen, "admin: cannot start its thread: %s", strerror(rc));
         ev_loop_destroy(a->loop);
-        close(a->lfd);
+        transport_close_fd(a->lfd);
         free(a);
         return -rc;
     }
@@ -906,7 +890,7 @@ void admin_stop(struct admin **ap)
     ev_async_send(a->loop, &a->stop);
     AZ(pthread_join(a->thread, NULL));
     ev_loop_destroy(a->loop);
-    close(a->lfd);
+    transport_close_fd(a->lfd);
     a->magic = 0;
     free(a);
     *ap = NULL;

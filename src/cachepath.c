@@ -532,16 +532,13 @@ static int deliver_write(struct conn *c, uint64_t avail, int *progress)
     n += deliver_iov(&c->dl, avail, iov + n, 16);
     if (n == 0)
         return 0;
-    do
-        w = writev(c->fd, iov, (int)n);
-    while (w < 0 && errno == EINTR);
+    w = transport_writev(&c->t, iov, (int)n);
     if (w < 0)
-        return errno == EAGAIN ? 0 : -1;
+        return w == -EAGAIN ? 0 : -1;
     if (w > 0) {
         size_t take = (size_t)w < buf_pending(&c->out) ? (size_t)w : buf_pending(&c->out);
 
         *progress = 1;
-        atomic_fetch_add_explicit(&c->w->stats.bytes_out, (uint64_t)w, memory_order_relaxed);
         buf_consume(&c->out, take);
         deliver_advance(&c->dl, (uint64_t)w - take);
     }
@@ -948,15 +945,15 @@ int conn_owner_decides(struct conn *c)
 }
 
 /* stale-while-revalidate: refreshes <stale> in the background with a connection of our own,
- * whose request we write and whose answer goes to /dev/null; its lookup (no_swr) revalidates
- * the stale copy like any miss would, and the refreshed object replaces it. */
+ * whose request we write and whose answer goes nowhere (the null transport); its lookup (no_swr)
+ * revalidates the stale copy like any miss would, and the refreshed object replaces it. */
 void conn_spawn_refresh(struct worker *w, const struct obj *stale)
 {
     const char *end = stale->key + stale->key_len;
     const char *sep = memmem(stale->key, stale->key_len, "://", 3), *host, *path, *p;
     struct buf req = {0};
     struct conn *c;
-    int fd;
+    struct transport t;
 
     if (sep == NULL)
         return;
@@ -974,16 +971,15 @@ void conn_spawn_refresh(struct worker *w, const struct obj *stale)
         p = val + strlen(val) + 1;
     }
     buf_append_str(&req, "\r\n");
-    fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0 || req.len > w->conf->max_header_size) {
-        if (fd >= 0)
-            close(fd);
+    if (req.len > w->conf->max_header_size) {
         buf_free(&req);
         return;
     }
-    c = conn_alloc(w, fd);
+    transport_null(&t);
+    c = conn_alloc(w, &t);
     snprintf(c->ip, sizeof(c->ip), "-");
     c->background = 1;
+    c->client_eof = 1; /* no peer: nothing more will come after the request we hand it */
     if (req.len > c->in_cap) {
         c->in_cap = req.len;
         c->in = xrealloc(c->in, c->in_cap);

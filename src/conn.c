@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +74,8 @@ void conn_want_client(struct conn *c, int rd, int wr)
 {
     struct ev_loop *loop = c->w->loop;
 
+    if (transport_fd(&c->t) < 0)
+        return; /* no peer (the null transport): its reads end and its writes never wait */
     if (rd && !ev_is_active(&c->rio))
         ev_io_start(loop, &c->rio);
     else if (!rd && ev_is_active(&c->rio))
@@ -98,8 +99,7 @@ void conn_close(struct conn *c)
     ev_timer_stop(w->loop, &c->timer);
     conn_drop_obj(c);
     origin_close(&c->up);
-    close(c->fd);
-    c->fd = -1;
+    transport_close(&c->t);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -155,17 +155,13 @@ int conn_flush_client(struct conn *c, int *progress)
     if (c->wr_err)
         return -1;
     while (buf_pending(&c->out) > 0) {
-        ssize_t n = write(c->fd, c->out.p + c->out.off, buf_pending(&c->out));
+        ssize_t n = transport_write(&c->t, c->out.p + c->out.off, buf_pending(&c->out));
         if (n > 0) {
             buf_consume(&c->out, (size_t)n);
-            c->out_sent += (uint64_t)n;
             *progress = 1;
-            atomic_fetch_add_explicit(&c->w->stats.bytes_out, (uint64_t)n, memory_order_relaxed);
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
+        if (n == -EAGAIN)
             return 0;
         return -1;
     }
@@ -191,7 +187,8 @@ static void reset_request(struct conn *c)
     c->req_kick = c->resp_kick = c->up_wdead = 0;
     c->err_status = c->status = c->up_status = 0;
     c->err_msg = NULL;
-    c->resp_body_out = c->out_sent = c->head_at = 0;
+    c->resp_body_out = c->head_at = 0;
+    c->out_mark = c->t.bytes_out;
     c->n_ziov = 0;
     c->u_eof = c->u_err = 0;
     c->uin_len = c->uin_pos = 0;
@@ -336,7 +333,7 @@ static enum conn_state conn_error(struct conn *c)
     if (c->err_msg != NULL && st / 100 == 4)
         log_info("client %s: %u %s", c->ip, st, c->err_msg);
     c->status = st;
-    if (c->out_sent == 0)
+    if (c->t.bytes_out == c->out_mark)
         c->out.off = c->out.len = 0; /* drop a queued 100 Continue; never half an answer */
     http_write_error(&c->out, st, c->err_msg ? c->err_msg : http_reason(st), worker_date(c->w),
                      c->close_after, c->head_req);
@@ -488,10 +485,9 @@ static void on_client_readable(struct ev_loop *loop, ev_io *w, int revents)
         ev_io_stop(c->w->loop, &c->rio);
         return;
     }
-    n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+    n = transport_read(&c->t, c->in + c->in_len, c->in_cap - c->in_len);
     if (n > 0) {
         c->in_len += (size_t)n;
-        atomic_fetch_add_explicit(&c->w->stats.bytes_in, (uint64_t)n, memory_order_relaxed);
     } else if (n == 0) {
         c->client_eof = 1;
         ev_io_stop(c->w->loop, &c->rio);
@@ -504,7 +500,7 @@ static void on_client_readable(struct ev_loop *loop, ev_io *w, int revents)
             conn_close(c);
             return;
         }
-    } else if (errno != EAGAIN && errno != EINTR) {
+    } else if (n != -EAGAIN) {
         conn_close(c);
         return;
     }
@@ -568,14 +564,14 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     conn_run(c);
 }
 
-struct conn *conn_alloc(struct worker *w, int fd)
+struct conn *conn_alloc(struct worker *w, const struct transport *t)
 {
     struct conn *c = xcalloc(1, sizeof(*c));
     const struct conf *conf = w->conf;
 
     c->magic = CONN_MAGIC;
     c->w = w;
-    c->fd = fd;
+    c->t = *t;
     c->dl_end = UINT64_MAX;
     c->in_cap = conf->max_header_size < IN_INITIAL ? conf->max_header_size : IN_INITIAL;
     c->in = xmalloc(c->in_cap);
@@ -585,8 +581,8 @@ struct conn *conn_alloc(struct worker *w, int fd)
     c->resp.on_body = conn_on_resp_body;
     c->resp.ctx = c;
     http_parser_init(&c->req, 1, conf->max_headers, conf->max_uri_length);
-    ev_io_init(&c->rio, on_client_readable, fd, EV_READ);
-    ev_io_init(&c->wio, on_client_writable, fd, EV_WRITE);
+    ev_io_init(&c->rio, on_client_readable, transport_fd(t), EV_READ);
+    ev_io_init(&c->wio, on_client_writable, transport_fd(t), EV_WRITE);
     ev_init(&c->timer, on_timeout);
     c->rio.data = c->wio.data = c->timer.data = c;
     c->next = w->conns;
@@ -599,12 +595,13 @@ struct conn *conn_alloc(struct worker *w, int fd)
 
 void conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
 {
-    struct conn *c = conn_alloc(w, fd);
-    int one = 1;
+    struct transport t;
+    struct conn *c;
 
+    transport_plain(&t, fd, &w->stats.bytes_in, &w->stats.bytes_out);
+    c = conn_alloc(w, &t);
     if (salen <= sizeof(c->peer))
         memcpy(&c->peer, sa, salen);
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->ip, sizeof(c->ip));
     else if (sa->sa_family == AF_INET6)

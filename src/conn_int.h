@@ -21,6 +21,7 @@
 #include "accel/http.h"
 #include "accel/origin.h"
 #include "accel/policy.h"
+#include "accel/transport.h"
 #include "accel/worker.h"
 
 #define CONN_MAGIC  0x636f6e6eu
@@ -56,7 +57,7 @@ struct conn {
     unsigned magic;
     struct worker *w;
     struct conn *prev, *next;
-    int fd;
+    struct transport t; /* the client side; its bytes_out counts what reached the client */
     ev_io rio, wio;
     ev_timer timer;
     enum timer_mode tmode;
@@ -110,8 +111,8 @@ struct conn {
     const char *err_msg;
     unsigned status, up_status;
     uint64_t resp_body_out;
-    uint64_t out_sent; /* bytes of this request's answers (1xx included) written to the client */
-    uint64_t head_at;  /* where the origin's final head starts in that stream */
+    uint64_t out_mark; /* t.bytes_out when this request began */
+    uint64_t head_at;  /* where the origin's final head starts, in t.bytes_out terms */
     ev_tstamp t_start;
     ev_tstamp t_origin; /* the current origin request was sent */
     struct buf logreq;  /* "request line\0referer\0user-agent\0" copied for the access log */
@@ -152,7 +153,7 @@ void conn_want_client(struct conn *c, int rd, int wr);
 int conn_flush_client(struct conn *c, int *progress);
 enum conn_state conn_fail(struct conn *c, unsigned status, const char *msg);
 void conn_run(struct conn *c);
-struct conn *conn_alloc(struct worker *w, int fd);
+struct conn *conn_alloc(struct worker *w, const struct transport *t);
 
 /* exchange.c */
 int conn_on_req_body(void *ctx, const char *p, size_t n);

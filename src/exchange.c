@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,10 +120,8 @@ static void zflush(struct conn *c, int *progress)
         iov[n++] = (struct iovec){c->out.p + c->out.off, buf_pending(&c->out)};
     memcpy(iov + n, c->ziov, c->n_ziov * sizeof(iov[0]));
     n += c->n_ziov;
-    do
-        w = writev(c->fd, iov, (int)n);
-    while (w < 0 && errno == EINTR);
-    if (w < 0 && errno != EAGAIN) {
+    w = transport_writev(&c->t, iov, (int)n);
+    if (w < 0 && w != -EAGAIN) {
         c->wr_err = 1;
         c->n_ziov = 0;
         return;
@@ -133,8 +130,6 @@ static void zflush(struct conn *c, int *progress)
         size_t left = (size_t)w, take = left < buf_pending(&c->out) ? left : buf_pending(&c->out);
 
         *progress = 1;
-        c->out_sent += (uint64_t)w;
-        atomic_fetch_add_explicit(&c->w->stats.bytes_out, (uint64_t)w, memory_order_relaxed);
         buf_consume(&c->out, take);
         left -= take;
         for (unsigned i = 0; i < c->n_ziov && left > 0; i++) {
@@ -280,7 +275,7 @@ static void on_resp_head(struct conn *c)
         else
             c->chunk_out = 1;
     }
-    c->head_at = c->out_sent + buf_pending(&c->out);
+    c->head_at = c->t.bytes_out + buf_pending(&c->out);
     http_write_response_head(&c->out, h, worker_date(c->w), c->chunk_out, c->close_after,
                              c->v10 && !c->close_after, c->xcache);
     c->resp_head_sent = 1;
@@ -291,10 +286,10 @@ static void on_resp_head(struct conn *c)
  * still gets a clean error answer. Returns 1 when it did. */
 static int retract_head(struct conn *c)
 {
-    if (!c->resp_head_sent || c->out_sent > c->head_at)
+    if (!c->resp_head_sent || c->t.bytes_out > c->head_at)
         return 0;
     zsettle(c);
-    c->out.len = c->out.off + (size_t)(c->head_at - c->out_sent);
+    c->out.len = c->out.off + (size_t)(c->head_at - c->t.bytes_out);
     c->resp_head_sent = c->chunk_out = 0;
     c->resp_body_out = 0;
     return 1;
@@ -480,17 +475,15 @@ static int flush_origin(struct conn *c, int *progress)
         return 0;
     }
     while (u->connected && buf_pending(&c->uout) > 0) {
-        ssize_t n = send(u->fd, c->uout.p + c->uout.off, buf_pending(&c->uout), MSG_NOSIGNAL);
+        ssize_t n = transport_write(&u->t, c->uout.p + c->uout.off, buf_pending(&c->uout));
         if (n > 0) {
             buf_consume(&c->uout, (size_t)n);
             *progress = 1;
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
+        if (n == -EAGAIN)
             return 0;
-        return n < 0 ? -errno : -EPIPE;
+        return n < 0 ? (int)n : -EPIPE;
     }
     return 0;
 }
@@ -601,7 +594,7 @@ void conn_on_origin_event(struct upstream *u, int revents)
          * what has arrived into fewer, larger writes to the client (a write costs more than a
          * read that finds nothing). */
         for (;;) {
-            n = read(u->fd, c->uin + c->uin_len, c->uin_cap - c->uin_len);
+            n = transport_read(&u->t, c->uin + c->uin_len, c->uin_cap - c->uin_len);
             if (n > 0) {
                 c->uin_len += (size_t)n;
                 c->resp_started = 1;
@@ -612,8 +605,8 @@ void conn_on_origin_event(struct upstream *u, int revents)
             if (n == 0) {
                 c->u_eof = 1;
                 origin_want(u, 0, 0);
-            } else if (errno != EAGAIN && errno != EINTR) {
-                c->u_err = errno;
+            } else if (n != -EAGAIN) {
+                c->u_err = (int)-n;
                 origin_want(u, 0, 0);
             }
             break;

@@ -302,7 +302,7 @@ static void on_fetch_io(struct upstream *u, int revents)
     if (!(revents & EV_READ))
         return;
     for (;;) {
-        ssize_t n = read(u->fd, f->in + f->len, f->cap - f->len);
+        ssize_t n = transport_read(&u->t, f->in + f->len, f->cap - f->len);
 
         if (n > 0) {
             f->len += (size_t)n;
@@ -311,8 +311,8 @@ static void on_fetch_io(struct upstream *u, int revents)
                 continue;
         } else if (n == 0) {
             f->eof = 1;
-        } else if (errno != EAGAIN && errno != EINTR) {
-            f->err = errno;
+        } else if (n != -EAGAIN) {
+            f->err = (int)-n;
         }
         break;
     }

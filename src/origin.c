@@ -7,11 +7,7 @@
 #include "accel/origin.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "accel/log.h"
 
@@ -50,8 +46,7 @@ static void destroy(struct upstream *u)
     ev_io_stop(u->pool->loop, &u->rio);
     ev_io_stop(u->pool->loop, &u->wio);
     ev_timer_stop(u->pool->loop, &u->idle);
-    if (u->fd >= 0)
-        close(u->fd);
+    transport_close(&u->t);
     u->magic = 0;
     free(u);
 }
@@ -102,7 +97,7 @@ int origin_get(struct origin_pool *p, void (*on_event)(struct upstream *, int), 
 {
     struct upstream *u = p->idle;
     const struct conf_addr *a = &p->conf->origin;
-    int fd, one = 1;
+    int rc;
 
     if (u != NULL) {
         unlink_idle(u);
@@ -114,27 +109,20 @@ int origin_get(struct origin_pool *p, void (*on_event)(struct upstream *, int), 
         *out = u;
         return 0;
     }
-    fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     u = xcalloc(1, sizeof(*u));
+    rc = transport_connect(&u->t, &a->sa, a->salen, &u->connected);
+    if (rc < 0) {
+        free(u);
+        return rc;
+    }
     u->magic = UPSTREAM_MAGIC;
     u->pool = p;
-    u->fd = fd;
-    ev_io_init(&u->rio, on_io, fd, EV_READ);
-    ev_io_init(&u->wio, on_io, fd, EV_WRITE);
+    ev_io_init(&u->rio, on_io, transport_fd(&u->t), EV_READ);
+    ev_io_init(&u->wio, on_io, transport_fd(&u->t), EV_WRITE);
     ev_init(&u->idle, on_idle_timeout);
     u->rio.data = u->wio.data = u->idle.data = u;
     u->on_event = on_event;
     u->user = user;
-    if (connect(fd, (const struct sockaddr *)&a->sa, a->salen) == 0)
-        u->connected = 1;
-    else if (errno != EINPROGRESS) {
-        int e = errno;
-        destroy(u);
-        return -e;
-    }
     *out = u;
     return 0;
 }
@@ -192,15 +180,11 @@ void origin_close(struct upstream **up)
 
 int origin_check_connect(struct upstream *u)
 {
-    int err = 0;
-    socklen_t len = sizeof(err);
+    int rc = transport_connect_result(&u->t);
 
-    if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        return -errno;
-    if (err != 0)
-        return -err;
-    u->connected = 1;
-    return 0;
+    if (rc == 0)
+        u->connected = 1;
+    return rc;
 }
 
 unsigned origin_pool_idle(const struct origin_pool *p)

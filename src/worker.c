@@ -27,6 +27,7 @@
 #include "accel/log.h"
 #include "accel/obj.h"
 #include "accel/origin.h"
+#include "accel/transport.h"
 
 const double worker_hist_le[WORKER_HIST_N - 1] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -91,25 +92,12 @@ static unsigned sa_port(const struct sockaddr_storage *ss)
 /* One listening socket for <a>; with <shared>, one of a SO_REUSEPORT group (the workers'). */
 static int bind_one(struct conf_addr *a, int shared, char *err, size_t errlen)
 {
-    int fd, one = 1;
+    int fd = transport_listen(&a->sa, a->salen, shared, 1024);
 
-    fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        goto fail;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0))
-        goto fail;
-    if (a->sa.ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&a->sa, a->salen) < 0 || listen(fd, 1024) < 0)
-        goto fail;
+        snprintf(err, errlen, "cannot listen on %s: %s%s", a->text, strerror(-fd),
+                 fd == -EADDRINUSE ? " (another accel, or another server, listens there)" : "");
     return fd;
-fail:
-    snprintf(err, errlen, "cannot listen on %s: %s%s", a->text, strerror(errno),
-             errno == EADDRINUSE ? " (another accel, or another server, listens there)" : "");
-    if (fd >= 0)
-        close(fd);
-    return -1;
 }
 
 static void addr_port_text(const struct sockaddr_storage *ss, char *out, size_t len)
@@ -143,7 +131,7 @@ int worker_bind_all(struct worker **ws, unsigned n, char *err, size_t errlen)
             int probe = bind_one(&a, 0, err, errlen);
             if (probe < 0)
                 return -EADDRINUSE;
-            close(probe);
+            transport_close_fd(probe);
         }
         for (unsigned i = 0; i < n; i++) {
             int fd = bind_one(&a, 1, err, errlen);
@@ -153,10 +141,10 @@ int worker_bind_all(struct worker **ws, unsigned n, char *err, size_t errlen)
             ws[i]->n_listen = j + 1;
             if (i == 0) {
                 /* Port 0: the kernel chose one; every other worker must share it. */
-                a.salen = sizeof(a.sa);
-                if (getsockname(fd, (struct sockaddr *)&a.sa, &a.salen) < 0) {
-                    snprintf(err, errlen, "getsockname: %s", strerror(errno));
-                    return -errno;
+                int rc = transport_local_addr(fd, &a.sa, &a.salen);
+                if (rc < 0) {
+                    snprintf(err, errlen, "getsockname: %s", strerror(-rc));
+                    return rc;
                 }
             }
         }
@@ -207,10 +195,10 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
             set_accepting(w, 0);
             return;
         }
-        fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        fd = transport_accept(io->fd, &ss, &len);
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                log_error("accept: %s", strerror(errno));
+            if (fd == -EMFILE || fd == -ENFILE)
+                log_error("accept: %s", strerror(-fd));
             return;
         }
         w->n_conns++;
@@ -261,7 +249,7 @@ static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
     set_accepting(w, 0);
     w->draining = 1;
     for (unsigned j = 0; j < w->n_listen; j++) {
-        close(w->lfd[j]);
+        transport_close_fd(w->lfd[j]);
         w->lfd[j] = -1;
     }
     for (struct conn *c = w->conns, *next; c != NULL; c = next) {
@@ -339,8 +327,7 @@ void worker_join_free(struct worker **wp)
         ev_loop_destroy(w->loop);
     }
     for (unsigned j = 0; j < w->n_listen; j++)
-        if (w->lfd[j] >= 0)
-            close(w->lfd[j]);
+        transport_close_fd(w->lfd[j]);
     w->magic = 0;
     free(w);
     *wp = NULL;

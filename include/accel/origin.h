@@ -12,6 +12,7 @@
 
 #include "accel/base.h"
 #include "accel/conf.h"
+#include "accel/transport.h"
 
 #define UPSTREAM_MAGIC 0x7570737au
 
@@ -20,7 +21,7 @@ struct origin_pool;
 struct upstream {
     unsigned magic;
     struct origin_pool *pool;
-    int fd;
+    struct transport t;
     int connected; /* connect() finished */
     int reused;    /* this is not the first exchange on it */
     ev_io rio, wio;
