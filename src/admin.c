@@ -407,38 +407,19 @@ static void do_inspect(struct aconn *ac, const char *q, size_t qlen)
 }
 
 /* The workers' counters, summed. */
-struct totals {
-#define TOTAL_FIELD(f, fam, lab, type, help) uint64_t f;
-    WORKER_COUNTERS(TOTAL_FIELD)
-#undef TOTAL_FIELD
-    uint64_t req_b[WORKER_HIST_N], req_sum_us, req_count;
-    uint64_t org_b[WORKER_HIST_N], org_sum_us, org_count;
-};
-
-static void sum_workers(const struct admin *a, struct totals *t)
+static void sum_workers(const struct admin *a, struct stats_totals *t)
 {
-    memset(t, 0, sizeof(*t));
-    for (unsigned i = 0; i < a->nw; i++) {
-        struct worker_stats *s = &a->ws[i]->stats;
+    struct stats *each[256];
+    unsigned n = a->nw < countof(each) ? a->nw : (unsigned)countof(each);
 
-#define SUM_FIELD(f, fam, lab, type, help)                                                         \
-    t->f += atomic_load_explicit(&s->f, memory_order_relaxed);
-        WORKER_COUNTERS(SUM_FIELD)
-#undef SUM_FIELD
-        for (unsigned j = 0; j < WORKER_HIST_N; j++) {
-            t->req_b[j] += atomic_load_explicit(&s->request_time.b[j], memory_order_relaxed);
-            t->org_b[j] += atomic_load_explicit(&s->origin_time.b[j], memory_order_relaxed);
-        }
-        t->req_sum_us += atomic_load_explicit(&s->request_time.sum_us, memory_order_relaxed);
-        t->req_count += atomic_load_explicit(&s->request_time.count, memory_order_relaxed);
-        t->org_sum_us += atomic_load_explicit(&s->origin_time.sum_us, memory_order_relaxed);
-        t->org_count += atomic_load_explicit(&s->origin_time.count, memory_order_relaxed);
-    }
+    for (unsigned i = 0; i < n; i++)
+        each[i] = &a->ws[i]->stats;
+    stats_sum(each, n, t);
 }
 
 static void do_stats(struct aconn *ac)
 {
-    struct totals t;
+    struct stats_totals t;
     struct cache_stats cs = {0};
     struct buf b = {0};
 
@@ -448,7 +429,7 @@ static void do_stats(struct aconn *ac)
     buf_append_str(&b, "{\n  \"counters\": {");
 #define JSON_FIELD(f, fam, lab, type, help)                                                        \
     buf_printf(&b, "\"" #f "\": %llu, ", (unsigned long long)t.f);
-    WORKER_COUNTERS(JSON_FIELD)
+    STATS_COUNTERS(JSON_FIELD)
 #undef JSON_FIELD
     b.len -= 2;
     buf_printf(&b,
@@ -492,10 +473,10 @@ static void histogram(struct buf *b, const char *name, const char *help, const u
     uint64_t cum = 0;
 
     buf_printf(b, "# HELP accel_%s %s\n# TYPE accel_%s histogram\n", name, help, name);
-    for (unsigned i = 0; i < WORKER_HIST_N; i++) {
+    for (unsigned i = 0; i < STATS_HIST_N; i++) {
         cum += bk[i];
-        if (i < WORKER_HIST_N - 1)
-            buf_printf(b, "accel_%s_bucket{le=\"%g\"} %llu\n", name, worker_hist_le[i],
+        if (i < STATS_HIST_N - 1)
+            buf_printf(b, "accel_%s_bucket{le=\"%g\"} %llu\n", name, stats_hist_le[i],
                        (unsigned long long)cum);
         else
             buf_printf(b, "accel_%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
@@ -506,7 +487,7 @@ static void histogram(struct buf *b, const char *name, const char *help, const u
 
 static void do_metrics(struct aconn *ac)
 {
-    struct totals t;
+    struct stats_totals t;
     struct cache_stats cs = {0};
     struct buf b = {0};
     const char *last = "";
@@ -521,7 +502,7 @@ static void do_metrics(struct aconn *ac)
     last = fam;                                                                                    \
     buf_printf(&b, "accel_%s%s%s%s %llu\n", fam, (lab)[0] ? "{" : "", lab, (lab)[0] ? "}" : "",    \
                (unsigned long long)t.f);
-    WORKER_COUNTERS(PROM_FIELD)
+    STATS_COUNTERS(PROM_FIELD)
 #undef PROM_FIELD
     buf_append_str(&b, "# HELP accel_cache_objects objects stored, by tier\n"
                        "# TYPE accel_cache_objects gauge\n");

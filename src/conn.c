@@ -395,7 +395,7 @@ static void access_log(struct conn *c)
 
 static void count_status(struct conn *c)
 {
-    struct worker_stats *s = &c->w->stats;
+    struct stats *s = &c->w->stats;
 
     switch (c->status / 100) {
     case 2:
@@ -419,7 +419,7 @@ static enum conn_state conn_done(struct conn *c)
 {
     if (c->head_started && c->status != 0) {
         count_status(c);
-        worker_hist_observe(&c->w->stats.request_time, ev_now(c->w->loop) - c->t_start);
+        stats_hist_observe(&c->w->stats.request_time, ev_now(c->w->loop) - c->t_start);
         if (log_access_enabled())
             access_log(c);
     }

@@ -389,7 +389,7 @@ static enum conn_state pump_response(struct conn *c, int *progress)
                 c->skip_interim = 0;
                 continue;
             }
-            worker_hist_observe(&c->w->stats.origin_time, ev_now(c->w->loop) - c->t_origin);
+            stats_hist_observe(&c->w->stats.origin_time, ev_now(c->w->loop) - c->t_origin);
             if (c->chunk_out)
                 buf_append_str(&c->out, "0\r\n\r\n");
             c->resp_done = 1;
@@ -410,7 +410,7 @@ static enum conn_state pump_response(struct conn *c, int *progress)
         enum http_ev ev = c->u_err ? HTTP_EV_ERROR : http_finish(&c->resp);
 
         if (ev == HTTP_EV_DONE && c->resp_head_sent && !c->skip_interim) {
-            worker_hist_observe(&c->w->stats.origin_time, ev_now(c->w->loop) - c->t_origin);
+            stats_hist_observe(&c->w->stats.origin_time, ev_now(c->w->loop) - c->t_origin);
             if (c->chunk_out)
                 buf_append_str(&c->out, "0\r\n\r\n");
             c->resp_done = 1;

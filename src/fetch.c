@@ -164,7 +164,7 @@ static void fetch_end(struct fetch *f, enum obj_state st, const char *why)
         int stored = store_finish(w->cache, f->obj, &f->sf) == 0;
 
         obj_finish(f->obj, OBJ_COMPLETE);
-        worker_hist_observe(&w->stats.origin_time, ev_now(w->loop) - f->t_origin);
+        stats_hist_observe(&w->stats.origin_time, ev_now(w->loop) - f->t_origin);
         if (stored)
             cache_complete(w->cache, f->obj);
         if (f->up != NULL && (f->resp.head.flags & HTTP_F_KEEPALIVE) && f->pos == f->len &&

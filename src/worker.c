@@ -29,22 +29,6 @@
 #include "accel/origin.h"
 #include "accel/transport.h"
 
-const double worker_hist_le[WORKER_HIST_N - 1] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                  0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-
-void worker_hist_observe(struct worker_hist *h, double seconds)
-{
-    unsigned i = 0;
-
-    if (seconds < 0)
-        seconds = 0;
-    while (i < WORKER_HIST_N - 1 && seconds > worker_hist_le[i])
-        i++;
-    atomic_fetch_add_explicit(&h->b[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
-}
-
 #define ACCEPT_BATCH 64
 
 static struct worker **all_workers;
@@ -156,13 +140,7 @@ int worker_bind_all(struct worker **ws, unsigned n, char *err, size_t errlen)
 
 const char *worker_date(struct worker *w)
 {
-    long now = (long)ev_now(w->loop);
-
-    if (now != w->date_sec) {
-        w->date_sec = now;
-        http_date(now, w->date);
-    }
-    return w->date;
+    return stats_date(&w->date, (long)ev_now(w->loop));
 }
 
 static void set_accepting(struct worker *w, int on)
