@@ -24,7 +24,6 @@
 
 static void parse_request_cc(struct conn *c);
 static void wait_for(struct conn *c);
-static size_t say_ttl(char *dst, size_t cap, const char *pre, int64_t ttl);
 static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail);
 static int deliver_write(struct conn *c, uint64_t avail, int *progress);
 static void finish_bodiless(struct conn *c);
@@ -139,7 +138,7 @@ enum conn_state conn_cache_start(struct conn *c)
     ev_tstamp now = ev_now(c->w->loop);
 
     if (c->w->cache == NULL || conf->cache_memory == 0) {
-        c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=bypass\r\n";
+        c->cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_BYPASS};
         return conn_open_exchange(c);
     }
     if (host.len == 0)
@@ -157,7 +156,7 @@ enum conn_state conn_cache_start(struct conn *c)
     parse_request_cc(c);
     c->keybuf.off = c->keybuf.len = 0;
     if (key_build(&c->keybuf, "http", host, http_request_path(&c->req.head), &r.key) < 0) {
-        c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=bypass\r\n";
+        c->cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_BYPASS};
         return conn_open_exchange(c);
     }
     r.fields = c->req.head.hdrs;
@@ -186,7 +185,8 @@ enum conn_state conn_cache_start(struct conn *c)
             /* Too many waiting on this one already: go alone (counted). */
             atomic_fetch_add_explicit(&c->w->stats.coalesce_overflows, 1, memory_order_relaxed);
             conn_drop_obj(c);
-            c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=miss; detail=coalesce-max\r\n";
+            c->cs = (struct req_cache_status){
+                .verdict = REQ_PASS, .fwd = REQ_FWD_MISS, .detail = "coalesce-max"};
             return conn_open_exchange(c);
         }
         atomic_fetch_add_explicit(&c->w->stats.cache_coalesced, 1, memory_order_relaxed);
@@ -198,7 +198,8 @@ enum conn_state conn_cache_start(struct conn *c)
         return conn_open_exchange(c);
     case CACHE_PASS:
         atomic_fetch_add_explicit(&c->w->stats.cache_passes, 1, memory_order_relaxed);
-        c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=uri-miss; detail=hit-for-miss\r\n";
+        c->cs = (struct req_cache_status){
+            .verdict = REQ_PASS, .fwd = REQ_FWD_URI_MISS, .detail = "hit-for-miss"};
         return conn_open_exchange(c);
     case CACHE_NONE:
     case CACHE_REVALIDATED:
@@ -208,7 +209,7 @@ enum conn_state conn_cache_start(struct conn *c)
     if (c->rcc.flags & CC_ONLY_IF_CACHED)
         return conn_fail(c, 504, "not in the cache (only-if-cached)");
     atomic_fetch_add_explicit(&c->w->stats.cache_misses, 1, memory_order_relaxed);
-    c->xcache = "X-Cache: MISS\r\nCache-Status: accel; fwd=miss\r\n";
+    c->cs = (struct req_cache_status){.verdict = REQ_MISS, .fwd = REQ_FWD_MISS};
     return conn_open_exchange(c);
 }
 
@@ -225,29 +226,6 @@ static void wait_for(struct conn *c)
     if (w->waiting != NULL)
         w->waiting->wprev = c;
     w->waiting = c;
-}
-
-/* Writes "<pre><ttl>\r\n" into <dst> (at most <cap> bytes, NUL-terminated) and returns its
- * length: the hit path's one formatted field, without printf. */
-static size_t say_ttl(char *dst, size_t cap, const char *pre, int64_t ttl)
-{
-    char num[24];
-    size_t n = sizeof(num), plen = strlen(pre);
-    uint64_t v = ttl < 0 ? (uint64_t)0 - (uint64_t)ttl : (uint64_t)ttl;
-
-    do {
-        num[--n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    if (ttl < 0)
-        num[--n] = '-';
-    if (plen + (sizeof(num) - n) + 3 > cap)
-        return (size_t)snprintf(dst, cap, "%s%lld\r\n", pre, (long long)ttl);
-    memcpy(dst, pre, plen);
-    memcpy(dst + plen, num + n, sizeof(num) - n);
-    plen += sizeof(num) - n;
-    memcpy(dst + plen, "\r\n", 3);
-    return plen + 2;
 }
 
 /* Writes the head of the answer from c->obj: 304 when the client's validators match, 206 or 416
@@ -274,47 +252,37 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
     c->close_after = c->close_after || !c->req_ka || c->draining;
     switch (c->cres) {
     case CACHE_HIT:
-        xlen = say_ttl(c->xbuf, sizeof(c->xbuf),
-                       "X-Cache: HIT\r\nCache-Status: accel; hit; ttl=", obj_ttl(o) - age);
+        c->cs = (struct req_cache_status){.verdict = REQ_HIT};
         break;
     case CACHE_BUSY:
-        xlen = (size_t)snprintf(
-            c->xbuf, sizeof(c->xbuf),
-            "X-Cache: HIT\r\nCache-Status: accel; hit; ttl=%lld; detail=collapsed\r\n",
-            (long long)(obj_ttl(o) - age));
+        c->cs = (struct req_cache_status){.verdict = REQ_HIT, .detail = "collapsed"};
         break;
     case CACHE_REVALIDATED:
-        xlen = (size_t)snprintf(
-            c->xbuf, sizeof(c->xbuf),
-            "X-Cache: REVALIDATED\r\nCache-Status: accel; fwd=stale; fwd-status=304; ttl=%lld\r\n",
-            (long long)(obj_ttl(o) - age));
+        c->cs = (struct req_cache_status){
+            .verdict = REQ_REVALIDATED, .fwd = REQ_FWD_STALE, .fwd_status = 304};
         break;
     case CACHE_HIT_STALE:
-        xlen = (size_t)snprintf(c->xbuf, sizeof(c->xbuf),
-                                "X-Cache: STALE\r\nCache-Status: accel; hit; ttl=%lld; "
-                                "detail=stale-while-revalidate\r\n",
-                                (long long)(obj_ttl(o) - age));
+        c->cs = (struct req_cache_status){.verdict = REQ_STALE, .detail = "stale-while-revalidate"};
         break;
     case CACHE_STALE:
-        xlen = (size_t)snprintf(c->xbuf, sizeof(c->xbuf),
-                                "X-Cache: STALE\r\nCache-Status: accel; hit; ttl=%lld; "
-                                "detail=stale-if-error\r\n",
-                                (long long)(obj_ttl(o) - age));
+        c->cs = (struct req_cache_status){.verdict = REQ_STALE, .detail = "stale-if-error"};
         break;
     default:
-        xlen = (size_t)snprintf(
-            c->xbuf, sizeof(c->xbuf),
-            "X-Cache: MISS\r\nCache-Status: accel; fwd=%s; stored; ttl=%lld\r\n",
-            (c->rcc.flags & CC_NO_CACHE) ? "request" : "miss", (long long)(obj_ttl(o) - age));
+        c->cs = (struct req_cache_status){.verdict = REQ_MISS,
+                                          .fwd = (c->rcc.flags & CC_NO_CACHE) ? REQ_FWD_REQUEST
+                                                                              : REQ_FWD_MISS,
+                                          .stored = 1};
         break;
     }
+    c->cs.has_ttl = 1;
+    c->cs.ttl = obj_ttl(o) - age;
+    xlen = req_write_cache_status(&c->cs, c->xbuf, sizeof(c->xbuf));
     if (deliver_not_modified(o, f, nf, now)) {
         c->status = 304;
         c->d_nobody = 1;
         head(&c->out, o, "HTTP/1.1 304 Not Modified", age, OBJ_LEN_UNKNOWN, 0, c->close_after,
              c->v10 && !c->close_after, c->xbuf);
         c->dhead_done = 1;
-        c->xcache = c->xbuf;
         return;
     }
     if (unzip) {
@@ -331,7 +299,6 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
             head(&c->out, o, "HTTP/1.1 500 Internal Server Error", age, 0, 0, 1, 0, c->xbuf);
             c->close_after = 1;
             c->dhead_done = 1;
-            c->xcache = c->xbuf;
             return;
         }
         if (c->zout == NULL && c->unzip != NULL)
@@ -364,7 +331,6 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
     head(&c->out, o, status_line, age, length, c->chunk_out, c->close_after,
          c->v10 && !c->close_after, c->xbuf);
     c->dhead_done = 1;
-    c->xcache = c->xbuf; /* for the access log */
 }
 
 /* Writes what is pending in <out> and the object's bytes after the delivery position, up to
@@ -565,8 +531,8 @@ enum conn_state conn_deliver(struct conn *c)
                 conn_drop_obj(c);
                 if (!private)
                     return conn_fail(c, 502, "the origin failed to answer");
-                c->xcache =
-                    "X-Cache: PASS\r\nCache-Status: accel; fwd=uri-miss; detail=hit-for-miss\r\n";
+                c->cs = (struct req_cache_status){
+                    .verdict = REQ_PASS, .fwd = REQ_FWD_URI_MISS, .detail = "hit-for-miss"};
                 return conn_open_exchange(c);
             }
             conn_set_timer(c, c->owner ? TM_ORIGIN : TM_COALESCE,
@@ -883,10 +849,8 @@ int conn_owner_decides(struct conn *c)
         cache_mark_pass(c->w->cache, o, hfm > 0 ? now + hfm : 0);
         obj_finish(o, OBJ_FAILED);
         conn_drop_obj(c);
-        snprintf(c->xbuf, sizeof(c->xbuf),
-                 "X-Cache: PASS\r\nCache-Status: accel; fwd=uri-miss; detail=\"%s\"\r\n",
-                 pr.reason);
-        c->xcache = c->xbuf;
+        c->cs = (struct req_cache_status){
+            .verdict = REQ_PASS, .fwd = REQ_FWD_URI_MISS, .detail = pr.reason, .quoted = 1};
         atomic_fetch_add_explicit(&c->w->stats.cache_passes, 1, memory_order_relaxed);
         return 0;
     }
@@ -924,7 +888,7 @@ int conn_owner_decides(struct conn *c)
          * object for the subscribers on the way; past the limit only the copy stops. */
         c->tee = 1;
         c->sf = sf;
-        c->xcache = "X-Cache: MISS\r\nCache-Status: accel; fwd=miss; stored\r\n";
+        c->cs = (struct req_cache_status){.verdict = REQ_MISS, .fwd = REQ_FWD_MISS, .stored = 1};
         return 0;
     }
     ho.sf = sf;

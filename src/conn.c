@@ -196,7 +196,7 @@ static void reset_request(struct conn *c)
     c->logreq.off = c->logreq.len = 0;
     memset(&c->fwd, 0, sizeof(c->fwd));
     conn_drop_obj(c);
-    c->xcache = NULL;
+    c->cs = (struct req_cache_status){0};
     c->d_nobody = 0;
     c->dl_end = UINT64_MAX;
 }
@@ -316,7 +316,7 @@ static enum conn_state conn_start(struct conn *c)
         return conn_purge(c);
     if ((h->method == HTTP_GET || h->method == HTTP_HEAD) && !c->has_body)
         return conn_cache_start(c);
-    c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=method\r\n";
+    c->cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_METHOD};
     return conn_open_exchange(c);
 }
 
@@ -364,7 +364,7 @@ static void access_log(struct conn *c)
     time_t now = (time_t)ev_now(c->w->loop);
     struct tm tm;
     double rt = ev_now(c->w->loop) - c->t_start;
-    char ups[16] = "-", cst[16] = "-";
+    char ups[16] = "-";
     int n;
 
     if (c->logreq.len > 0) {
@@ -376,19 +376,9 @@ static void access_log(struct conn *c)
     strftime(tbuf, sizeof(tbuf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
     if (c->up_status)
         snprintf(ups, sizeof(ups), "%u", c->up_status);
-    if (c->xcache != NULL && strncmp(c->xcache, "X-Cache: ", 9) == 0) {
-        /* the cache's verdict, as the X-Cache field said it: HIT, MISS, PASS... */
-        size_t k = 0;
-
-        while (k + 1 < sizeof(cst) && c->xcache[9 + k] != '\r' && c->xcache[9 + k] != '\0') {
-            cst[k] = c->xcache[9 + k];
-            k++;
-        }
-        cst[k] = '\0';
-    }
     n = snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %u %llu \"%s\" \"%s\" %.3f %s %s\n", c->ip,
                  tbuf, rl, c->status, (unsigned long long)c->resp_body_out, ref, ua,
-                 rt < 0 ? 0.0 : rt, ups, cst);
+                 rt < 0 ? 0.0 : rt, ups, req_verdict_name(c->cs.verdict));
     if (n > 0)
         log_access_line(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
@@ -544,7 +534,8 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
         /* Waited too long for a busy object's head: go to the origin alone (counted). */
         atomic_fetch_add_explicit(&c->w->stats.coalesce_overflows, 1, memory_order_relaxed);
         conn_drop_obj(c);
-        c->xcache = "X-Cache: PASS\r\nCache-Status: accel; fwd=miss; detail=coalesce-timeout\r\n";
+        c->cs = (struct req_cache_status){
+            .verdict = REQ_PASS, .fwd = REQ_FWD_MISS, .detail = "coalesce-timeout"};
         conn_set_timer(c, TM_NONE, 0, 0);
         c->state = conn_open_exchange(c);
         conn_run(c);

@@ -21,6 +21,7 @@
 #include "accel/http.h"
 #include "accel/origin.h"
 #include "accel/policy.h"
+#include "accel/req.h"
 #include "accel/transport.h"
 #include "accel/worker.h"
 
@@ -122,7 +123,7 @@ struct conn {
     struct obj *obj;
     struct deliver dl;
     enum cache_res cres;
-    const char *xcache;
+    struct req_cache_status cs; /* the verdict, for X-Cache, Cache-Status and the access log */
     char xbuf[160];
     struct buf keybuf;
     struct cc rcc;

@@ -276,8 +276,9 @@ static void on_resp_head(struct conn *c)
             c->chunk_out = 1;
     }
     c->head_at = c->t.bytes_out + buf_pending(&c->out);
+    req_write_cache_status(&c->cs, c->xbuf, sizeof(c->xbuf));
     http_write_response_head(&c->out, h, worker_date(c->w), c->chunk_out, c->close_after,
-                             c->v10 && !c->close_after, c->xcache);
+                             c->v10 && !c->close_after, c->cs.verdict != REQ_NONE ? c->xbuf : NULL);
     c->resp_head_sent = 1;
 }
 
