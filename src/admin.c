@@ -813,7 +813,7 @@ int admin_start(const struct conf *c, struct cache *cache, struct worker **ws, u
 
     a = xcalloc(1, sizeof(*a));
     a->magic = ADMIN_MAGIC;
-    a->conf = c;
+    a->conf = conf_ref(c);
     a->cache = cache;
     a->ws = ws;
     a->nw = n;
@@ -872,6 +872,7 @@ void admin_stop(struct admin **ap)
     AZ(pthread_join(a->thread, NULL));
     ev_loop_destroy(a->loop);
     transport_close_fd(a->lfd);
+    conf_unref(&a->conf);
     a->magic = 0;
     free(a);
     *ap = NULL;

@@ -1140,6 +1140,7 @@ int conf_parse(const char *name, const char *text, size_t len, struct conf **out
     AN(text != NULL || len == 0);
     errf(err, errlen, "%s", "");
     c = xcalloc(1, sizeof *c);
+    atomic_init(&c->refs, 1);
     c->path = xstrndup(name, strlen(name));
     conf_defaults(c);
     pc.c = c;
@@ -1217,6 +1218,7 @@ void conf_free(struct conf **cp)
     c = *cp;
     if (c == NULL)
         return;
+    AN(atomic_load(&c->refs) <= 1); /* else: conf_unref() */
     free(c->path);
     free(c->origin_host);
     free(c->host_header);
@@ -1228,4 +1230,24 @@ void conf_free(struct conf **cp)
     free(c->admin_token_file);
     free(c);
     *cp = NULL;
+}
+
+const struct conf *conf_ref(const struct conf *c)
+{
+    /* the count is the one member that changes: it is not part of the snapshot */
+    AN(atomic_fetch_add_explicit(&((struct conf *)c)->refs, 1, memory_order_relaxed) > 0);
+    return c;
+}
+
+void conf_unref(const struct conf **cp)
+{
+    struct conf *c = (struct conf *)*cp;
+
+    *cp = NULL;
+    if (c == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
+        atomic_store(&c->refs, 1);
+        conf_free(&c);
+    }
 }

@@ -53,7 +53,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents);
 
 const struct conf *conn_conf(const struct conn *c)
 {
-    return c->w->conf;
+    return c->conf != NULL ? c->conf : c->w->conf;
 }
 
 void conn_set_timer(struct conn *c, enum timer_mode m, uint64_t ms, int refresh)
@@ -129,6 +129,7 @@ void conn_free_closed(struct worker *w)
         free(c->zout);
         gz_dec_free(&c->unzip_spare);
         gz_dec_free(&c->unzip);
+        conf_unref(&c->conf);
         c->magic = 0;
         free(c);
         worker_conn_closed(w);
@@ -189,6 +190,7 @@ static void reset_request(struct conn *c)
     c->err_msg = NULL;
     c->resp_body_out = c->head_at = 0;
     c->out_mark = c->t.bytes_out;
+    conf_unref(&c->conf);
     c->n_ziov = 0;
     c->u_eof = c->u_err = 0;
     c->uin_len = c->uin_pos = 0;
@@ -225,6 +227,8 @@ static enum conn_state conn_head(struct conn *c)
             return CONN_WAIT;
         }
         c->head_started = 1;
+        c->conf = conf_ref(c->w->conf); /* this request runs on this snapshot to its end */
+        conf = c->conf;
         c->t_start = ev_now(c->w->loop);
         conn_set_timer(c, TM_HEADER, conf->client_header_timeout, 0);
     }

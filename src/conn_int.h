@@ -57,6 +57,7 @@ enum timer_mode {
 struct conn {
     unsigned magic;
     struct worker *w;
+    const struct conf *conf; /* the snapshot the current request pinned, or NULL between two */
     struct conn *prev, *next;
     struct transport t; /* the client side; its bytes_out counts what reached the client */
     ev_io rio, wio;

@@ -25,6 +25,7 @@
 struct fetch {
     unsigned magic;
     struct worker *w;
+    const struct conf *conf; /* pinned for the fetch's life */
     struct obj *obj;
     struct upstream *up;
     char *in;
@@ -174,7 +175,7 @@ static void fetch_end(struct fetch *f, enum obj_state st, const char *why)
         char key[128];
 
         snprintf(key, sizeof(key), "fetch failed: %s", why);
-        log_limited(LOG_LVL_WARN, key, "origin %s: fetch of %.*s failed: %s", w->conf->origin.text,
+        log_limited(LOG_LVL_WARN, key, "origin %s: fetch of %.*s failed: %s", f->conf->origin.text,
                     (int)(f->obj->key_len > 200 ? 200 : f->obj->key_len), f->obj->key, why);
         atomic_fetch_add_explicit(&w->stats.origin_errors, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(strcmp(why, "origin timeout") == 0
@@ -188,6 +189,7 @@ static void fetch_end(struct fetch *f, enum obj_state st, const char *why)
     origin_close(&f->up);
     unlink_fetch(f);
     obj_unref(&f->obj);
+    conf_unref(&f->conf);
     http_parser_fini(&f->resp);
     free(f->in);
     f->magic = 0;
@@ -246,7 +248,8 @@ void fetch_adopt(struct worker *w, struct obj *o, struct fetch_handover *h)
     f->up->user = f;
     ev_init(&f->timer, on_fetch_timeout);
     f->timer.data = f;
-    f->timer.repeat = (double)w->conf->origin_timeout / 1000.0;
+    f->conf = conf_ref(w->conf);
+    f->timer.repeat = (double)f->conf->origin_timeout / 1000.0;
     ev_timer_again(w->loop, &f->timer);
     f->next = w->fetches;
     if (w->fetches != NULL)

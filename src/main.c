@@ -223,6 +223,11 @@ int main(int argc, char **argv)
     cache_free(&cache);
     log_info("accel stopped");
     log_close();
-    conf_free(&conf);
+    {
+        const struct conf *last = conf; /* the workers' and the admin's references are gone */
+
+        conf = NULL;
+        conf_unref(&last);
+    }
     return 0;
 }

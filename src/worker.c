@@ -52,7 +52,7 @@ struct worker **worker_create(const struct conf *c, unsigned n, struct cache *ca
 
         w->magic = WORKER_MAGIC;
         w->id = i;
-        w->conf = c;
+        w->conf = conf_ref(c);
         w->cache = cache;
         w->max_conns = c->max_connections / n;
         if (w->max_conns == 0)
@@ -306,6 +306,7 @@ void worker_join_free(struct worker **wp)
     }
     for (unsigned j = 0; j < w->n_listen; j++)
         transport_close_fd(w->lfd[j]);
+    conf_unref(&w->conf);
     w->magic = 0;
     free(w);
     *wp = NULL;

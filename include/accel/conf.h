@@ -3,12 +3,18 @@
  * Syntax: one directive a line ("name arg arg"), an optional trailing ';', '#' starts a comment,
  * blocks as "name { ... }" (none defined yet), arguments may be double-quoted. Sizes take k, m, g
  * suffixes (powers of 1024); durations take ms, s, m, h, d (a bare number is seconds).
- * Every error names the file, the line and what was expected. A reload parses anew and swaps
- * the pointer: a struct conf never changes once conf_load() returned it. */
+ * Every error names the file, the line and what was expected.
+ *
+ * A struct conf is a snapshot: it never changes once conf_load() returned it (its reference
+ * count aside). Whoever keeps one holds a reference: each worker, the admin thread, and each
+ * request and fetch for as long as it runs (it pins the snapshot it started with), so a reload
+ * can swap the workers' snapshot while requests in flight finish on the old one, which goes
+ * with its last reference. */
 #ifndef ACCEL_CONF_H
 #define ACCEL_CONF_H
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -38,7 +44,8 @@ struct conf_cidr {
 };
 
 struct conf {
-    char *path; /* the file it came from */
+    atomic_uint refs; /* conf_ref / conf_unref: the one thing that changes */
+    char *path;       /* the file it came from */
 
     struct conf_addr listen[CONF_MAX_LISTEN];
     unsigned n_listen; /* >= 1 */
@@ -112,15 +119,23 @@ int conf_cidr_match(const struct conf_cidr *list, unsigned n, const struct socka
  * -EINVAL. */
 int conf_parse_cidr(const char *s, struct conf_cidr *out);
 
-/* Parses the file at <path>. On success returns 0 and a new conf in *<out>, owned by the
- * caller (conf_free). On error returns -EINVAL (or a negative errno when the file cannot be
- * read) and writes a one-line message "<file>:<line>: <what>" into <err> (<errlen> bytes). */
+/* Parses the file at <path>. On success returns 0 and a new conf in *<out>, with one
+ * reference, the caller's (conf_unref). On error returns -EINVAL (or a negative errno when the file
+ * cannot be read) and writes a one-line message "<file>:<line>: <what>" into <err> (<errlen>
+ * bytes). */
 int conf_load(const char *path, struct conf **out, char *err, size_t errlen);
 
 /* Same, from the <len> bytes at <text>; <name> stands for the file in messages. */
 int conf_parse(const char *name, const char *text, size_t len, struct conf **out, char *err,
                size_t errlen);
 
+/* Returns <c> with one more reference (any thread). */
+const struct conf *conf_ref(const struct conf *c);
+
+/* Drops the reference in *<cp> and sets it to NULL; frees on the last one. NULL is fine. */
+void conf_unref(const struct conf **cp);
+
+/* Frees a conf nobody else holds (one reference: a conf just parsed). NULL is fine. */
 void conf_free(struct conf **cp);
 
 /* "30s", "500ms", "2m", "1h", "1d", "15" (seconds). Returns 0 and milliseconds in *<out>, or

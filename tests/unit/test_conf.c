@@ -1131,3 +1131,18 @@ Test(conf, origin_as_an_http_url)
     expect_err("listen 8080\norigin http://\n",
                "t.conf:2: origin: expected http://host[:port], got \"http://\"");
 }
+
+/* A snapshot lives as long as its last holder (a request that pinned it, say). */
+Test(conf, snapshot_lives_until_its_last_reference)
+{
+    struct conf *c = parse_ok("listen 8080\norigin 127.0.0.1:9\n");
+    const struct conf *worker = c, *req = conf_ref(worker);
+
+    cr_assert_eq(atomic_load(&c->refs), 2);
+    conf_unref(&worker);
+    cr_assert_null(worker);
+    cr_assert_eq(req->max_headers, 100, "the pinned snapshot is still whole");
+    conf_unref(&req); /* the last one frees it (LeakSanitizer would tell otherwise) */
+    cr_assert_null(req);
+    conf_unref(&req); /* NULL is fine */
+}
