@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define E2E_TIMEOUT_MS 10000 /* default deadline of a client wait */
 
@@ -284,8 +285,75 @@ uint64_t e2e_now_ms(void);
 /* Sleeps <ms>; for pacing only (slow clients), never to order events. */
 void e2e_sleep_ms(unsigned ms);
 
-/* ---- cache answers ----------------------------------------------------------------------------
- */
+/* ---- shared test steps -----------------------------------------------------------------------
+ *
+ * The steps the test files have in common. Those that fail the test call cr_assert and so run on
+ * the test's own thread; <what> names the step in their failure messages. The origin handlers
+ * run on origin threads and assert nothing. */
+
+/* Starts an origin (e2e_origin_start()) into *<op> and an accel in front of it
+ * (e2e_accel_start(<extra>, its port)) into *<ap>; fails the test on error. Both are registered
+ * and live until e2e_teardown(). */
+void e2e_start(const char *extra, struct e2e_origin **op, struct e2e_accel **ap);
+
+/* Returns the value of the first field named <name> of <r>, or "(none)" when there is none (for
+ * messages and string compares). The string lives as long as <r>. */
+const char *e2e_hdr(const struct e2e_resp *r, const char *name);
+
+/* Sends "<method> <path> HTTP/1.1" with "Host: <host>" and the head lines <hdrs> (each ending in
+ * "\r\n", or NULL) on a new connection to <a> and reads the response into <r> with <flags>
+ * (E2E_RESP_HEAD is added for HEAD). The caller frees <r> with e2e_resp_free(). Fails the test,
+ * having freed <r>, when no complete response came within E2E_TIMEOUT_MS. */
+void e2e_ask(struct e2e_accel *a, const char *method, const char *host, const char *path,
+             const char *hdrs, unsigned flags, struct e2e_resp *r);
+/* e2e_ask(<a>, "GET", "h", <path>, <hdrs>, 0, <r>). */
+void e2e_get(struct e2e_accel *a, const char *path, const char *hdrs, struct e2e_resp *r);
+
+/* Connects to <a>'s client port; fails the test when the connection is refused. The caller
+ * frees the client with e2e_client_free(). */
+struct e2e_client *e2e_connect(const struct e2e_accel *a);
+/* Sends "GET <path> HTTP/1.1" with "Host: h" on <c>; fails the test when the send fails. */
+void e2e_send_get(struct e2e_client *c, const char *path);
+/* e2e_connect() then e2e_send_get(): a new client whose GET <path> is on its way; the caller
+ * frees it. */
+struct e2e_client *e2e_connect_get(const struct e2e_accel *a, const char *path);
+/* Waits until <a> has read the requests of <n> connections (e2e_accel_wait_conns_read());
+ * fails the test when that does not happen within E2E_TIMEOUT_MS. */
+void e2e_expect_conns_read(struct e2e_accel *a, unsigned n);
+
+/* Waits until <o> has received <n> requests in full and checks that it received no more
+ * heads than that; fails the test otherwise. */
+void e2e_origin_saw(struct e2e_origin *o, unsigned n, const char *what);
+
+/* Checks that <a> is alive and that a GET /alive goes through it to <o> (which must answer with
+ * the default 200 "hello") and back; fails the test otherwise. */
+void e2e_still_serving(struct e2e_origin *o, struct e2e_accel *a);
+
+#define E2E_ANSWER_BODY  1u /* the answer has a body */
+#define E2E_ANSWER_CLOSE 2u /* accel closes the connection after it (within 3 s) */
+#define E2E_ANSWER_ONLY  4u /* E2E_ANSWER_CLOSE, and no byte came after the answer */
+
+/* Sends the <len> bytes at <raw> (0: strlen(<raw>)) in one write on a new connection to <a>,
+ * where a send error is fine (accel may stop reading early); expects a complete answer with
+ * status <want>, and what <flags> (E2E_ANSWER_*) adds. Fails the test otherwise, with the start
+ * of <raw> in the message; the client is freed either way. */
+void e2e_expect_one_answer(struct e2e_accel *a, const char *raw, size_t len, int want,
+                           unsigned flags);
+
+/* Content-Length, when present, is the body length of <r> (not for an answer to HEAD), it is
+ * there at most once, and never with Transfer-Encoding; fails the test otherwise. */
+void e2e_check_framing(const struct e2e_resp *r, const char *what);
+
+/* Formats <t> as an IMF-fixdate ("Tue, 01 Oct 2024 10:00:00 GMT") into <out> (<len> bytes). */
+void e2e_http_date(time_t t, char *out, size_t len);
+
+/* Origin handler: 200 with the request's target as the body and <arg> (a string of head lines,
+ * each ending in "\r\n", that lives as long as the origin; or NULL) as the extra head lines. */
+void e2e_echo_target(const struct e2e_req *req, struct e2e_action *act, void *arg);
+/* Origin handler: 500 "origin error" to every request; <arg> is unused. */
+void e2e_answer_500(const struct e2e_req *req, struct e2e_action *act, void *arg);
+
+/* ---- cache answers --------------------------------------------------------------------------- */
 
 /* accel's member of the Cache-Status list of <r> (the last one named "accel"), copied into
  * <out> (<len> bytes); returns 0 when there is none. */
@@ -293,5 +361,22 @@ int e2e_cache_status(const struct e2e_resp *r, char *out, size_t len);
 /* 1 when Cache-Status member <member> has the parameter <name>; its value (unquoted) goes to
  * <val> (<len> bytes) when <val> is not NULL. */
 int e2e_cs_param(const char *member, const char *name, char *val, size_t len);
+/* The remaining freshness that accel's Cache-Status member of <r> reports (ttl=), or -1 when
+ * there is no such member or parameter. */
+long e2e_cs_ttl(const struct e2e_resp *r);
+/* The Age of <r> in seconds (strtol of its first Age field), or -1 without one. */
+long e2e_age(const struct e2e_resp *r);
+
+/* X-Cache of <r> is <want> ("HIT", "MISS", "STALE", ...); fails the test otherwise, with the
+ * status and Cache-Status in the message. */
+void e2e_expect_xcache(const struct e2e_resp *r, const char *want, const char *what);
+
+#define E2E_HIT_OK    1u /* the status is 200 */
+#define E2E_HIT_FRESH 2u /* ttl= is above 0, not only present */
+
+/* <r> is a hit: X-Cache HIT, and accel's Cache-Status member has "hit" and ttl=, and no fwd=;
+ * plus what <flags> (E2E_HIT_*) adds, and the body is <body> unless <body> is NULL. Fails the
+ * test otherwise. */
+void e2e_expect_hit(const struct e2e_resp *r, unsigned flags, const char *body, const char *what);
 
 #endif

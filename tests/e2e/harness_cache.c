@@ -1,7 +1,11 @@
 /* harness_cache.c - reading what accel says about its cache in answers: the accel member of
- * Cache-Status (RFC 9211) and its parameters. Shared by the cache e2e files. */
+ * Cache-Status (RFC 9211) and its parameters, Age, X-Cache, and the checks of a hit built on
+ * them. Shared by the cache e2e files; the checks fail the test and run on its thread. */
+#include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "harness.h"
 
@@ -76,4 +80,47 @@ int e2e_cs_param(const char *member, const char *name, char *val, size_t len)
         p += span_to(p, ';');
     }
     return 0;
+}
+long e2e_cs_ttl(const struct e2e_resp *r)
+{
+    char m[256], v[32];
+
+    if (!e2e_cache_status(r, m, sizeof(m)) || !e2e_cs_param(m, "ttl", v, sizeof(v)))
+        return -1;
+    return strtol(v, NULL, 10);
+}
+
+long e2e_age(const struct e2e_resp *r)
+{
+    const char *v = e2e_hdrs_get(&r->hdrs, "Age");
+
+    return v ? strtol(v, NULL, 10) : -1;
+}
+
+void e2e_expect_xcache(const struct e2e_resp *r, const char *want, const char *what)
+{
+    cr_assert_str_eq(e2e_hdr(r, "X-Cache"), want,
+                     "%s: X-Cache %s, expected %s (status %d, Cache-Status %s)", what,
+                     e2e_hdr(r, "X-Cache"), want, r->status, e2e_hdr(r, "Cache-Status"));
+}
+
+void e2e_expect_hit(const struct e2e_resp *r, unsigned flags, const char *body, const char *what)
+{
+    char m[256];
+    long ttl = e2e_cs_ttl(r);
+
+    if (flags & E2E_HIT_OK)
+        cr_assert_eq(r->status, 200, "%s: status %d, expected 200 (X-Cache %s)", what, r->status,
+                     e2e_hdr(r, "X-Cache"));
+    e2e_expect_xcache(r, "HIT", what);
+    cr_assert(e2e_cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status: %s", what,
+              e2e_hdr(r, "Cache-Status"));
+    cr_assert(e2e_cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s' lacks 'hit'", what, m);
+    cr_assert_not(e2e_cs_param(m, "fwd", NULL, 0), "%s: Cache-Status '%s': a hit with fwd=", what,
+                  m);
+    cr_assert(ttl >= 0, "%s: Cache-Status '%s' lacks ttl=", what, m);
+    if (flags & E2E_HIT_FRESH)
+        cr_assert(ttl > 0, "%s: Cache-Status '%s': a hit with ttl %ld", what, m, ttl);
+    if (body != NULL)
+        cr_assert_str_eq(r->body, body, "%s: body '%s', expected '%s'", what, r->body, body);
 }

@@ -31,12 +31,6 @@ Test(harness, default_answer_and_record)
     e2e_resp_free(&r);
 }
 
-static void echo_target(const struct e2e_req *req, struct e2e_action *act, void *arg)
-{
-    (void)arg;
-    act->body = req->target; /* lives until the origin stops */
-}
-
 Test(harness, pipelining_in_order_one_conn)
 {
     struct e2e_origin *o = e2e_origin_start();
@@ -44,7 +38,7 @@ Test(harness, pipelining_in_order_one_conn)
     struct e2e_resp r;
     const char *paths[] = {"/one", "/two", "/three"};
 
-    e2e_origin_set_handler(o, echo_target, NULL);
+    e2e_origin_set_handler(o, e2e_echo_target, NULL);
     cr_assert_eq(e2e_client_sends(c, "GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
                                      "GET /two HTTP/1.1\r\nHost: x\r\n\r\n"
                                      "GET /three HTTP/1.1\r\nHost: x\r\n\r\n"),

@@ -16,12 +16,6 @@ TestSuite(basic, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60);
 static struct e2e_origin *origin;
 static struct e2e_accel *accel;
 
-static void start(const char *extra)
-{
-    origin = e2e_origin_start();
-    accel = e2e_accel_start(extra, e2e_origin_port(origin));
-}
-
 static const struct e2e_req *origin_req(unsigned i)
 {
     const struct e2e_req *q;
@@ -31,12 +25,6 @@ static const struct e2e_req *origin_req(unsigned i)
     q = e2e_origin_req(origin, i);
     cr_assert_not_null(q);
     return q;
-}
-
-static void echo_target(const struct e2e_req *req, struct e2e_action *act, void *arg)
-{
-    (void)arg;
-    act->body = req->target; /* lives as long as the origin */
 }
 
 /* Sends <raw> on <c> and reads one response into <r>, failing the test on any error. */
@@ -55,7 +43,7 @@ Test(basic, get_forwarded_with_proxy_headers)
     struct e2e_resp r;
     const struct e2e_req *q;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     cr_assert_eq(e2e_request(accel->port,
                              "GET /a/b?x=1&y=%2F%20&z HTTP/1.1\r\nHost: www.example.test\r\n"
                              "User-Agent: e2e\r\nX-Custom: kept as is\r\nAccept: */*\r\n\r\n",
@@ -93,7 +81,7 @@ Test(basic, via_and_xff_are_appended)
     const struct e2e_req *q;
     struct e2e_action a = {.headers = "Via: 1.1 origin-cdn\r\n"};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     cr_assert_eq(e2e_request(accel->port,
                              "GET / HTTP/1.1\r\nHost: h\r\nVia: 1.0 fred\r\n"
@@ -119,7 +107,7 @@ Test(basic, hop_by_hop_request_fields_stripped)
     const struct e2e_req *q;
     const char *conn;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     cr_assert_eq(e2e_request(accel->port,
                              "GET /h HTTP/1.1\r\nHost: h\r\n"
                              "Connection: keep-alive, X-Drop-Me, x-also-drop\r\n"
@@ -156,7 +144,7 @@ Test(basic, hop_by_hop_response_fields_stripped)
                                       "TE: trailers\r\nX-Stay: yes\r\n",
                            .body = "body"};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     cr_assert_eq(e2e_request(accel->port, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
     cr_assert_eq(r.status, 200);
@@ -178,7 +166,7 @@ Test(basic, host_header_overrides_host)
     struct e2e_resp r;
     const struct e2e_req *q;
 
-    start("host_header origin.internal");
+    e2e_start("host_header origin.internal", &origin, &accel);
     cr_assert_eq(e2e_request(accel->port, "GET /x HTTP/1.1\r\nHost: public.example\r\n\r\n", &r, 0),
                  0);
     cr_assert_eq(r.status, 200);
@@ -195,7 +183,7 @@ Test(basic, post_with_content_length)
     const struct e2e_req *q;
     struct e2e_action a = {.status = 201, .body = "created"};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     cr_assert_eq(e2e_request(accel->port,
                              "POST /form HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\n"
@@ -221,7 +209,7 @@ Test(basic, other_methods_pass_through)
     struct e2e_resp r;
     char req[256];
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     c = e2e_client_new(accel->port);
     cr_assert_not_null(c);
     for (unsigned i = 0; i < 4; i++) {
@@ -246,8 +234,8 @@ Test(basic, keepalive_reuses_one_origin_connection)
     struct e2e_resp r;
     char req[128];
 
-    start(NULL);
-    e2e_origin_set_handler(origin, echo_target, NULL);
+    e2e_start(NULL, &origin, &accel);
+    e2e_origin_set_handler(origin, e2e_echo_target, NULL);
     c = e2e_client_new(accel->port);
     cr_assert_not_null(c);
     for (int i = 0; i < 5; i++) {
@@ -284,7 +272,7 @@ Test(basic, pipelined_requests_answered_in_order)
     struct e2e_resp r;
     static const char *const paths[] = {"/p1", "/p2", "/p3"};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, slow_first, NULL);
     c = e2e_client_new(accel->port);
     cr_assert_not_null(c);
@@ -312,7 +300,7 @@ Test(basic, duplicate_fields_kept_in_order)
     const struct e2e_req *q;
     unsigned first = 0, second = 0;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     cr_assert_eq(e2e_request(accel->port,
                              "GET / HTTP/1.1\r\nHost: h\r\nX-Dup: one\r\nX-Other: o\r\n"
                              "X-Dup: two\r\nX-Empty:\r\n\r\n",
@@ -340,7 +328,7 @@ Test(basic, client_connection_close_honoured)
     struct e2e_client *c;
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     c = e2e_client_new(accel->port);
     cr_assert_not_null(c);
     exchange(c, "GET /bye HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", &r, 0);
@@ -362,8 +350,8 @@ Test(basic, many_pipelined_requests_with_bodies)
     char *all = malloc(N * 128);
     size_t len = 0;
 
-    start(NULL);
-    e2e_origin_set_handler(origin, echo_target, NULL);
+    e2e_start(NULL, &origin, &accel);
+    e2e_origin_set_handler(origin, e2e_echo_target, NULL);
     for (int i = 0; i < N; i++) {
         if (i % 2 == 0)
             len += (size_t)snprintf(all + len, N * 128 - len,
@@ -404,7 +392,7 @@ Test(basic, http10_client)
     struct e2e_resp r;
     const struct e2e_req *q;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     c = e2e_client_new(accel->port);
     cr_assert_not_null(c);
     exchange(c, "GET /old HTTP/1.0\r\nHost: h\r\n\r\n", &r, 0);
@@ -428,7 +416,7 @@ Test(basic, http10_client_gets_chunked_origin_body_close_delimited)
     struct e2e_resp r;
     struct e2e_action a = {.kind = E2E_CHUNKED, .body = "one-two-three-four", .chunk_size = 5};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     c = e2e_client_new(accel->port);
     cr_assert_not_null(c);
@@ -449,7 +437,7 @@ Test(basic, http10_keepalive_client_with_chunked_origin)
     struct e2e_resp r;
     struct e2e_action a = {.kind = E2E_CHUNKED, .body = "abcdefghij", .chunk_size = 4};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     c = e2e_client_new(accel->port);
     cr_assert_not_null(c);
@@ -484,7 +472,7 @@ Test(basic, head_has_no_body)
     struct e2e_resp r;
     struct e2e_action a = {.body = "0123456789"};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     c = e2e_client_new(accel->port);
     cr_assert_not_null(c);
@@ -516,7 +504,7 @@ Test(basic, status_204_and_304_have_no_body)
 
     /* A plain proxy passes the client's conditionals on; a cache fetches the whole response
      * and answers them itself (t25), so this runs with the cache off. */
-    start("cache_memory 0");
+    e2e_start("cache_memory 0", &origin, &accel);
     e2e_origin_push(origin, &a204);
     e2e_origin_push(origin, &a304);
     c = e2e_client_new(accel->port);
@@ -555,7 +543,7 @@ Test(basic, interim_1xx_forwarded_to_http11_clients)
     struct e2e_action a10 = {.interim = "HTTP/1.1 103 Early Hints\r\nLink: </t.css>\r\n\r\n",
                              .body = "third"};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a103);
     e2e_origin_push(origin, &a100);
     e2e_origin_push(origin, &a10);
@@ -597,7 +585,7 @@ Test(basic, origin_status_and_headers_pass_through)
                                       "Set-Cookie: b=2\r\nX-Empty:\r\n",
                            .body = "<h1>nope</h1>"};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     cr_assert_eq(e2e_request(accel->port, "GET /missing HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
     cr_assert_eq(r.status, 404);
@@ -622,7 +610,7 @@ Test(basic, concurrent_clients_each_get_their_answer)
     struct e2e_resp r;
     char req[128], want[32];
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     h = e2e_hold_new(origin);
     e2e_origin_set_handler(origin, hold_and_echo, h);
     e2e_clients_open(accel->port, N, cs);

@@ -20,57 +20,6 @@ TestSuite(limits, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60);
 static struct e2e_origin *origin;
 static struct e2e_accel *accel;
 
-static void start(void)
-{
-    origin = e2e_origin_start();
-    accel = e2e_accel_start(LIMITS, e2e_origin_port(origin));
-}
-
-/* accel is alive and a normal request goes through to the origin. */
-static void still_serving(void)
-{
-    struct e2e_resp r;
-    unsigned before = e2e_origin_ndone(origin);
-    int rc;
-
-    cr_assert(e2e_accel_alive(accel), "accel died");
-    rc = e2e_request(accel->port, "GET /alive HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0);
-    cr_assert_eq(rc, 0, "request after the bad one: rc %d", rc);
-    cr_assert_eq(r.status, 200);
-    cr_assert_str_eq(r.body, "hello");
-    cr_assert_eq(e2e_origin_wait_reqs(origin, before + 1, E2E_TIMEOUT_MS), 0);
-    e2e_resp_free(&r);
-}
-
-/* Sends <raw> (<len> bytes) on a new connection and expects a <want> answer with a body, then
- * (with <expect_close>) the connection closed. */
-static void send_bad(const char *raw, size_t len, int want, int expect_close)
-{
-    struct e2e_client *c = e2e_client_new(accel->port);
-    struct e2e_resp r;
-    char body[64];
-    int rc, status, closed = 1;
-    uint64_t body_len;
-
-    cr_assert_not_null(c);
-    e2e_client_send(c, raw, len); /* accel may stop reading early: a send error is fine */
-    rc = e2e_client_response(c, &r, 0);
-    /* copy what the asserts need and free first: a failed assert leaves the function */
-    status = r.status;
-    body_len = r.body_len;
-    snprintf(body, sizeof(body), "%s", r.error ? r.error : r.body);
-    e2e_resp_free(&r);
-    if (rc == 0 && status == want && expect_close)
-        closed = e2e_client_wait_closed(c, 3000);
-    e2e_client_free(&c);
-    cr_assert_eq(rc, 0, "no response to the bad request: rc %d (%s); request starts %.60s", rc,
-                 body, raw);
-    cr_assert_eq(status, want, "got %d (body '%s'), expected %d; request starts %.60s", status,
-                 body, want, raw);
-    cr_assert_gt(body_len, 0, "error response %d has an empty body", status);
-    cr_assert(closed, "connection still open after %d", want);
-}
-
 static char *repeat(char ch, size_t n)
 {
     char *s = malloc(n + 1);
@@ -85,11 +34,11 @@ Test(limits, uri_too_long_414)
     char *path = repeat('a', 2000);
     char req[2200];
 
-    start();
+    e2e_start(LIMITS, &origin, &accel);
     snprintf(req, sizeof(req), "GET /%s HTTP/1.1\r\nHost: h\r\n\r\n", path);
-    send_bad(req, strlen(req), 414, 0);
+    e2e_expect_one_answer(accel, req, 0, 414, E2E_ANSWER_BODY);
     cr_assert_eq(e2e_origin_nreqs(origin), 0, "the origin received the long URI");
-    still_serving();
+    e2e_still_serving(origin, accel);
     free(path);
 }
 
@@ -99,7 +48,7 @@ Test(limits, uri_under_limit_passes)
     char req[1100];
     struct e2e_resp r;
 
-    start();
+    e2e_start(LIMITS, &origin, &accel);
     snprintf(req, sizeof(req), "GET /%s HTTP/1.1\r\nHost: h\r\n\r\n", path);
     cr_assert_eq(e2e_request(accel->port, req, &r, 0), 0);
     cr_assert_eq(r.status, 200);
@@ -114,11 +63,11 @@ Test(limits, header_too_large_431)
     char *big = repeat('x', 6000);
     char req[6200];
 
-    start();
+    e2e_start(LIMITS, &origin, &accel);
     snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: h\r\nX-Big: %s\r\n\r\n", big);
-    send_bad(req, strlen(req), 431, 0);
+    e2e_expect_one_answer(accel, req, 0, 431, E2E_ANSWER_BODY);
     cr_assert_eq(e2e_origin_nreqs(origin), 0);
-    still_serving();
+    e2e_still_serving(origin, accel);
     free(big);
 }
 
@@ -127,14 +76,14 @@ Test(limits, too_many_headers_431)
     char req[2048];
     size_t n;
 
-    start();
+    e2e_start(LIMITS, &origin, &accel);
     n = (size_t)snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: h\r\n");
     for (int i = 0; i < 30; i++)
         n += (size_t)snprintf(req + n, sizeof(req) - n, "X-H%d: %d\r\n", i, i);
     snprintf(req + n, sizeof(req) - n, "\r\n");
-    send_bad(req, strlen(req), 431, 0);
+    e2e_expect_one_answer(accel, req, 0, 431, E2E_ANSWER_BODY);
     cr_assert_eq(e2e_origin_nreqs(origin), 0);
-    still_serving();
+    e2e_still_serving(origin, accel);
 }
 
 Test(limits, headers_under_limits_pass)
@@ -143,7 +92,7 @@ Test(limits, headers_under_limits_pass)
     size_t n;
     struct e2e_resp r;
 
-    start();
+    e2e_start(LIMITS, &origin, &accel);
     n = (size_t)snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: h\r\n");
     for (int i = 0; i < 15; i++)
         n += (size_t)snprintf(req + n, sizeof(req) - n, "X-H%d: %d\r\n", i, i);
@@ -159,11 +108,11 @@ Test(limits, content_length_too_large_413)
 {
     const char *req = "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n";
 
-    start();
+    e2e_start(LIMITS, &origin, &accel);
     /* no body sent: accel must answer from the head alone */
-    send_bad(req, strlen(req), 413, 0);
+    e2e_expect_one_answer(accel, req, 0, 413, E2E_ANSWER_BODY);
     cr_assert_eq(e2e_origin_nreqs(origin), 0, "the origin received an oversized upload");
-    still_serving();
+    e2e_still_serving(origin, accel);
 }
 
 Test(limits, expect_100_with_too_large_body_gets_413_not_100)
@@ -171,10 +120,11 @@ Test(limits, expect_100_with_too_large_body_gets_413_not_100)
     const char *req = "PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n"
                       "Expect: 100-continue\r\n\r\n";
 
-    start();
-    send_bad(req, strlen(req), 413, 0); /* the first response: no 100 before it */
+    e2e_start(LIMITS, &origin, &accel);
+    e2e_expect_one_answer(accel, req, 0, 413,
+                          E2E_ANSWER_BODY); /* the first response: no 100 before it */
     cr_assert_eq(e2e_origin_nreqs(origin), 0);
-    still_serving();
+    e2e_still_serving(origin, accel);
 }
 
 Test(limits, body_at_limit_passes)
@@ -184,7 +134,7 @@ Test(limits, body_at_limit_passes)
     struct e2e_client *c;
     struct e2e_resp r;
 
-    start();
+    e2e_start(LIMITS, &origin, &accel);
     c = e2e_client_new(accel->port);
     snprintf(head, sizeof(head), "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 65536\r\n\r\n");
     cr_assert_eq(e2e_client_sends(c, head), 0);
@@ -204,7 +154,7 @@ Test(limits, chunked_body_growing_too_large_413)
     char *req = malloc(200000);
     size_t len;
 
-    start();
+    e2e_start(LIMITS, &origin, &accel);
     len = (size_t)snprintf(req, 200000,
                            "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
     for (int i = 0; i < 6; i++) { /* 96 KiB > 64 KiB */
@@ -216,10 +166,10 @@ Test(limits, chunked_body_growing_too_large_413)
     }
     memcpy(req + len, "0\r\n\r\n", 5);
     len += 5;
-    send_bad(req, len, 413, 0);
+    e2e_expect_one_answer(accel, req, len, 413, E2E_ANSWER_BODY);
     /* accel may have started streaming it, but the origin must never see it complete */
     cr_assert_eq(e2e_origin_ndone(origin), 0, "the origin received the oversized body in full");
-    still_serving();
+    e2e_still_serving(origin, accel);
     free(chunk);
     free(req);
 }
@@ -228,12 +178,12 @@ Test(limits, chunked_body_growing_too_large_413)
 
 static void bad_request(const char *raw, int head_is_bad)
 {
-    start();
-    send_bad(raw, strlen(raw), 400, 1);
+    e2e_start(LIMITS, &origin, &accel);
+    e2e_expect_one_answer(accel, raw, 0, 400, E2E_ANSWER_BODY | E2E_ANSWER_CLOSE);
     if (head_is_bad)
         cr_assert_eq(e2e_origin_nreqs(origin), 0, "the origin received a malformed request");
     cr_assert_eq(e2e_origin_ndone(origin), 0, "the origin received a malformed request");
-    still_serving();
+    e2e_still_serving(origin, accel);
 }
 
 Test(limits, garbage_400)
@@ -308,7 +258,7 @@ Test(limits, bad_request_after_good_one_on_same_connection)
     struct e2e_client *c;
     struct e2e_resp r;
 
-    start();
+    e2e_start(LIMITS, &origin, &accel);
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "GET /ok HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     cr_assert_eq(e2e_client_response(c, &r, 0), 0);
@@ -321,5 +271,5 @@ Test(limits, bad_request_after_good_one_on_same_connection)
     cr_assert_eq(e2e_origin_nreqs(origin), 1);
     e2e_resp_free(&r);
     e2e_client_free(&c);
-    still_serving();
+    e2e_still_serving(origin, accel);
 }

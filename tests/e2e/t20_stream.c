@@ -18,20 +18,6 @@ TestSuite(stream, .init = e2e_setup, .fini = e2e_teardown, .timeout = 120);
 static struct e2e_origin *origin;
 static struct e2e_accel *accel;
 
-static void start(const char *extra)
-{
-    origin = e2e_origin_start();
-    accel = e2e_accel_start(extra, e2e_origin_port(origin));
-}
-
-static struct e2e_client *connect_accel(void)
-{
-    struct e2e_client *c = e2e_client_new(accel->port);
-
-    cr_assert_not_null(c, "cannot connect to accel");
-    return c;
-}
-
 static void read_ok(struct e2e_client *c, struct e2e_resp *r, unsigned flags)
 {
     int rc = e2e_client_response(c, r, flags);
@@ -48,8 +34,8 @@ Test(stream, chunked_request_body_streamed_to_origin)
     struct e2e_resp r;
     const struct e2e_req *q;
 
-    start(NULL);
-    c = connect_accel();
+    e2e_start(NULL, &origin, &accel);
+    c = e2e_connect(accel);
     cr_assert_eq(e2e_client_sends(c, "POST /up HTTP/1.1\r\nHost: h\r\n"
                                      "Transfer-Encoding: chunked\r\n\r\n"
                                      "6\r\npart1-\r\n"),
@@ -78,8 +64,8 @@ Test(stream, content_length_request_body_streamed_to_origin)
     struct e2e_resp r;
     const struct e2e_req *q;
 
-    start(NULL);
-    c = connect_accel();
+    e2e_start(NULL, &origin, &accel);
+    c = e2e_connect(accel);
     cr_assert_eq(e2e_client_sends(c, "PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n"
                                      "first-"),
                  0);
@@ -108,8 +94,8 @@ Test(stream, large_request_body)
 
     for (size_t i = 0; i < n; i++)
         body[i] = (char)e2e_pattern_byte(i);
-    start("max_body_size 10m");
-    c = connect_accel();
+    e2e_start("max_body_size 10m", &origin, &accel);
+    c = e2e_connect(accel);
     snprintf(head, sizeof(head), "POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n", n);
     cr_assert_eq(e2e_client_sends(c, head), 0);
     cr_assert_eq(e2e_client_send(c, body, n), 0);
@@ -130,8 +116,8 @@ Test(stream, expect_100_continue_answered_by_accel)
     struct e2e_resp r;
     const struct e2e_req *q;
 
-    start(NULL);
-    c = connect_accel();
+    e2e_start(NULL, &origin, &accel);
+    c = e2e_connect(accel);
     cr_assert_eq(e2e_client_sends(c, "POST /e HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n"
                                      "Expect: 100-continue\r\n\r\n"),
                  0);
@@ -157,8 +143,8 @@ Test(stream, expect_100_with_body_sent_at_once)
     struct e2e_resp r;
     const struct e2e_req *q;
 
-    start(NULL);
-    c = connect_accel();
+    e2e_start(NULL, &origin, &accel);
+    c = e2e_connect(accel);
     /* the client does not wait for the 100: a 100 may still come, then the final answer */
     cr_assert_eq(e2e_client_sends(c, "POST /e HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
                                      "Expect: 100-continue\r\n\r\nabcde"
@@ -192,12 +178,12 @@ Test(stream, chunked_response_streamed_and_rechunked)
     struct e2e_hold *h;
     struct e2e_action a = {.kind = E2E_CHUNKED, .body = "first-second-third", .chunk_size = 6};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     h = e2e_hold_new(origin);
     a.mid_hold = h;
     a.mid_hold_at = 6;
     e2e_origin_push(origin, &a);
-    c = connect_accel();
+    c = e2e_connect(accel);
     cr_assert_eq(e2e_client_sends(c, "GET /c HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     e2e_resp_init(&r, 0);
     /* the origin holds after its first chunk: the client must get it meanwhile */
@@ -227,11 +213,11 @@ Test(stream, content_length_response_streamed)
     struct e2e_hold *h;
     struct e2e_action a = {.pattern_len = 2 * MiB, .mid_hold_at = 1 * MiB};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     h = e2e_hold_new(origin);
     a.mid_hold = h;
     e2e_origin_push(origin, &a);
-    c = connect_accel();
+    c = e2e_connect(accel);
     cr_assert_eq(e2e_client_sends(c, "GET /cl HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     e2e_resp_init(&r, E2E_RESP_PATTERN);
     cr_assert_eq(e2e_client_read(c, &r, 1 * MiB, E2E_TIMEOUT_MS), 0,
@@ -252,9 +238,9 @@ Test(stream, close_delimited_response_rechunked_keepalive)
     struct e2e_resp r;
     struct e2e_action a = {.kind = E2E_CLOSE_DELIM, .body = "no length, ends at close"};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
-    c = connect_accel();
+    c = e2e_connect(accel);
     cr_assert_eq(e2e_client_sends(c, "GET /cd HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     read_ok(c, &r, 0);
     cr_assert_eq(r.status, 200);
@@ -278,9 +264,9 @@ Test(stream, large_chunked_response_pattern)
     struct e2e_resp r;
     struct e2e_action a = {.kind = E2E_CHUNKED, .pattern_len = 64 * MiB, .chunk_size = 100000};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
-    c = connect_accel();
+    c = e2e_connect(accel);
     cr_assert_eq(e2e_client_sends(c, "GET /bigc HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     read_ok(c, &r, E2E_RESP_PATTERN);
     cr_assert_eq(r.body_len, 64 * MiB);
@@ -296,9 +282,9 @@ Test(stream, client_abort_mid_response_closes_origin_connection)
     struct e2e_resp r;
     struct e2e_action a = {.pattern_len = total, .sndbuf = 128 * 1024};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
-    c = connect_accel();
+    c = e2e_connect(accel);
     cr_assert_eq(e2e_client_sends(c, "GET /abort HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     e2e_resp_init(&r, E2E_RESP_PATTERN);
     cr_assert_eq(e2e_client_read(c, &r, 1 * MiB, E2E_TIMEOUT_MS), 0);
@@ -328,7 +314,7 @@ Test(stream, one_gib_response_keeps_rss_flat)
     long base, peak = 0;
     uint64_t t0;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     /* warm up: one small exchange, so the baseline includes the connection machinery */
     cr_assert_eq(e2e_request(accel->port, "GET /warm HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
     e2e_resp_free(&r);
@@ -336,7 +322,7 @@ Test(stream, one_gib_response_keeps_rss_flat)
     cr_assert_gt(base, 0);
 
     e2e_origin_push(origin, &a);
-    c = connect_accel();
+    c = e2e_connect(accel);
     cr_assert_eq(e2e_client_sends(c, "GET /gib HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     e2e_resp_init(&r, E2E_RESP_PATTERN);
     t0 = e2e_now_ms();
@@ -391,7 +377,7 @@ Test(stream, slow_client_backpressure_stops_origin)
     struct e2e_action a = {.pattern_len = total, .sndbuf = 128 * 1024};
     uint64_t sent, read_so_far;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     c = e2e_client_new_rcvbuf(accel->port, 128 * 1024);
     cr_assert_not_null(c);

@@ -24,107 +24,16 @@ TestSuite(cache, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60);
 static struct e2e_origin *origin;
 static struct e2e_accel *accel;
 
-static void start(const char *extra)
-{
-    origin = e2e_origin_start();
-    accel = e2e_accel_start(extra, e2e_origin_port(origin));
-}
-
-/* Sends "<method> <path>" with "Host: <host>" and the head lines <hdrs> (each ending in "\r\n",
- * or NULL) on a new connection and reads the response into <r> (E2E_RESP_HEAD for HEAD, plus
- * <flags>); fails the test when no complete response came. */
-static void ask(const char *method, const char *host, const char *path, const char *hdrs,
-                unsigned flags, struct e2e_resp *r)
-{
-    char req[2048];
-    int rc;
-
-    if (strcmp(method, "HEAD") == 0)
-        flags |= E2E_RESP_HEAD;
-    snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", method, path, host,
-             hdrs ? hdrs : "");
-    rc = e2e_request(accel->port, req, r, flags);
-    cr_assert_eq(rc, 0, "%s %s (Host: %s): no complete response, rc %d (%s), status %d", method,
-                 path, host, rc, r->error ? r->error : "-", r->status);
-}
-
-static void get(const char *path, const char *hdrs, struct e2e_resp *r)
-{
-    ask("GET", "h", path, hdrs, 0, r);
-}
-
-static const char *hdr(const struct e2e_resp *r, const char *name)
-{
-    const char *v = e2e_hdrs_get(&r->hdrs, name);
-
-    return v ? v : "(none)";
-}
-
-/* Waits until the origin has received <n> requests in full and checks it received no more. */
-static void origin_saw(unsigned n, const char *what)
-{
-    if (n > 0)
-        cr_assert_eq(e2e_origin_wait_reqs(origin, n, E2E_TIMEOUT_MS), 0,
-                     "%s: the origin saw %u requests, expected %u", what, e2e_origin_nreqs(origin),
-                     n);
-    cr_assert_eq(e2e_origin_nreqs(origin), n, "%s: the origin saw %u requests, expected %u", what,
-                 e2e_origin_nreqs(origin), n);
-}
-
 /* ---- Cache-Status (RFC 9211) ----------------------------------------------------------------- */
-
-/* The remaining freshness a hit reports in Cache-Status (ttl=), or -1. */
-static long cs_ttl(const struct e2e_resp *r)
-{
-    char m[256], v[32];
-
-    if (!e2e_cache_status(r, m, sizeof(m)) || !e2e_cs_param(m, "ttl", v, sizeof(v)))
-        return -1;
-    return strtol(v, NULL, 10);
-}
-
-static long age_of(const struct e2e_resp *r)
-{
-    const char *v = e2e_hdrs_get(&r->hdrs, "Age");
-
-    return v ? strtol(v, NULL, 10) : -1;
-}
-
-/* Content-Length, when present, is the body length; never both it and Transfer-Encoding. */
-static void check_framing(const struct e2e_resp *r, uint64_t body_len, const char *what)
-{
-    const char *cl = e2e_hdrs_get(&r->hdrs, "Content-Length");
-
-    if (cl != NULL) {
-        cr_assert_null(e2e_hdrs_get(&r->hdrs, "Transfer-Encoding"),
-                       "%s: both Content-Length and Transfer-Encoding", what);
-        cr_assert_eq(strtoull(cl, NULL, 10), body_len, "%s: Content-Length %s, body %llu bytes",
-                     what, cl, (unsigned long long)body_len);
-    }
-}
-
-static void expect_hit(const struct e2e_resp *r, const char *what)
-{
-    char m[256];
-
-    cr_assert_str_eq(hdr(r, "X-Cache"), "HIT", "%s: X-Cache %s, expected HIT", what,
-                     hdr(r, "X-Cache"));
-    cr_assert(e2e_cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status: %s", what,
-              hdr(r, "Cache-Status"));
-    cr_assert(e2e_cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s' lacks 'hit'", what, m);
-    cr_assert(cs_ttl(r) >= 0, "%s: Cache-Status '%s' lacks ttl=", what, m);
-    cr_assert_not(e2e_cs_param(m, "fwd", NULL, 0), "%s: Cache-Status '%s': a hit with fwd=", what,
-                  m);
-}
 
 static void expect_stored_miss(const struct e2e_resp *r, const char *what)
 {
     char m[256], fwd[32];
 
-    cr_assert_str_eq(hdr(r, "X-Cache"), "MISS", "%s: X-Cache %s, expected MISS", what,
-                     hdr(r, "X-Cache"));
+    cr_assert_str_eq(e2e_hdr(r, "X-Cache"), "MISS", "%s: X-Cache %s, expected MISS", what,
+                     e2e_hdr(r, "X-Cache"));
     cr_assert(e2e_cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status: %s", what,
-              hdr(r, "Cache-Status"));
+              e2e_hdr(r, "Cache-Status"));
     cr_assert(e2e_cs_param(m, "fwd", fwd, sizeof(fwd)), "%s: Cache-Status '%s' lacks fwd=", what,
               m);
     cr_assert(strcmp(fwd, "miss") == 0 || strcmp(fwd, "uri-miss") == 0,
@@ -139,7 +48,7 @@ static void expect_not_stored(const struct e2e_resp *r, const char *what)
 {
     char m[256];
 
-    cr_assert_str_neq(hdr(r, "X-Cache"), "HIT", "%s: X-Cache HIT", what);
+    cr_assert_str_neq(e2e_hdr(r, "X-Cache"), "HIT", "%s: X-Cache HIT", what);
     if (e2e_cache_status(r, m, sizeof(m))) {
         cr_assert_not(e2e_cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s'", what, m);
         cr_assert_not(e2e_cs_param(m, "stored", NULL, 0), "%s: Cache-Status '%s' says stored", what,
@@ -152,28 +61,13 @@ static void expect_pass(const struct e2e_resp *r, const char *what)
 {
     char m[256];
 
-    cr_assert_str_eq(hdr(r, "X-Cache"), "PASS", "%s: X-Cache %s, expected PASS", what,
-                     hdr(r, "X-Cache"));
+    cr_assert_str_eq(e2e_hdr(r, "X-Cache"), "PASS", "%s: X-Cache %s, expected PASS", what,
+                     e2e_hdr(r, "X-Cache"));
     cr_assert(e2e_cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status: %s", what,
-              hdr(r, "Cache-Status"));
+              e2e_hdr(r, "Cache-Status"));
     cr_assert(e2e_cs_param(m, "fwd", NULL, 0), "%s: Cache-Status '%s' lacks fwd=", what, m);
     cr_assert_not(e2e_cs_param(m, "stored", NULL, 0), "%s: Cache-Status '%s' says stored", what, m);
     cr_assert_not(e2e_cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s' says hit", what, m);
-}
-
-/* Formats <t> as an IMF-fixdate into <out>. */
-static void http_date(time_t t, char *out, size_t len)
-{
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(out, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-}
-
-static void echo_target(const struct e2e_req *req, struct e2e_action *act, void *arg)
-{
-    act->headers = arg;
-    act->body = req->target; /* lives as long as the origin */
 }
 
 /* ---- miss, then hit -------------------------------------------------------------------------- */
@@ -194,31 +88,32 @@ Test(cache, miss_then_hit_same_answer)
                            .body = "the body of /a, 29 bytes long"};
     struct e2e_resp miss, hit;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
-    get("/a", NULL, &miss);
+    e2e_get(accel, "/a", NULL, &miss);
     cr_assert_eq(miss.status, 200);
     cr_assert_str_eq(miss.body, a.body);
     expect_stored_miss(&miss, "first GET /a");
-    check_framing(&miss, miss.body_len, "miss");
+    e2e_check_framing(&miss, "miss");
 
-    get("/a", NULL, &hit);
-    origin_saw(1, "second GET /a");
-    expect_hit(&hit, "second GET /a");
+    e2e_get(accel, "/a", NULL, &hit);
+    e2e_origin_saw(origin, 1, "second GET /a");
+    e2e_expect_hit(&hit, 0, NULL, "second GET /a");
     cr_assert_eq(hit.status, 200);
     cr_assert_eq(hit.body_len, miss.body_len);
     cr_assert_str_eq(hit.body, a.body);
-    check_framing(&hit, hit.body_len, "hit");
+    e2e_check_framing(&hit, "hit");
     for (unsigned i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         const char *f = fields[i];
 
-        cr_assert_str_eq(hdr(&hit, f), hdr(&miss, f), "%s on the hit: '%s', on the miss: '%s'", f,
-                         hdr(&hit, f), hdr(&miss, f));
+        cr_assert_str_eq(e2e_hdr(&hit, f), e2e_hdr(&miss, f),
+                         "%s on the hit: '%s', on the miss: '%s'", f, e2e_hdr(&hit, f),
+                         e2e_hdr(&miss, f));
         cr_assert_eq(e2e_hdrs_count(&hit.hdrs, f), 1, "%s %u times on the hit", f,
                      e2e_hdrs_count(&hit.hdrs, f));
     }
-    cr_assert_str_eq(hdr(&hit, "ETag"), "\"v1\"");
-    cr_assert_str_eq(hdr(&hit, "X-Custom"), "kept, as is");
+    cr_assert_str_eq(e2e_hdr(&hit, "ETag"), "\"v1\"");
+    cr_assert_str_eq(e2e_hdr(&hit, "X-Custom"), "kept, as is");
     /* hop-by-hop fields are neither forwarded nor stored */
     for (int i = 0; i < 2; i++) {
         const struct e2e_resp *r = i ? &hit : &miss;
@@ -231,18 +126,18 @@ Test(cache, miss_then_hit_same_answer)
                       "%s carries Connection: X-Hop", i ? "the hit" : "the miss");
     }
     /* an immediate second request: resident for 0 or 1 s */
-    cr_assert(age_of(&hit) == 0 || age_of(&hit) == 1, "Age on an immediate hit: %s",
-              hdr(&hit, "Age"));
-    cr_assert(cs_ttl(&hit) >= 58 && cs_ttl(&hit) <= 60, "Cache-Status ttl %ld for max-age=60",
-              cs_ttl(&hit));
+    cr_assert(e2e_age(&hit) == 0 || e2e_age(&hit) == 1, "Age on an immediate hit: %s",
+              e2e_hdr(&hit, "Age"));
+    cr_assert(e2e_cs_ttl(&hit) >= 58 && e2e_cs_ttl(&hit) <= 60,
+              "Cache-Status ttl %ld for max-age=60", e2e_cs_ttl(&hit));
     e2e_resp_free(&miss);
     e2e_resp_free(&hit);
 
     /* a third time, on another connection again: still a hit */
-    get("/a", NULL, &hit);
-    expect_hit(&hit, "third GET /a");
+    e2e_get(accel, "/a", NULL, &hit);
+    e2e_expect_hit(&hit, 0, NULL, "third GET /a");
     cr_assert_str_eq(hit.body, a.body);
-    origin_saw(1, "third GET /a");
+    e2e_origin_saw(origin, 1, "third GET /a");
     e2e_resp_free(&hit);
 }
 
@@ -253,7 +148,7 @@ Test(cache, hits_on_one_keepalive_connection)
     struct e2e_resp r;
     int rc;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     c = e2e_client_new(accel->port);
     cr_assert_not_null(c);
@@ -266,9 +161,9 @@ Test(cache, hits_on_one_keepalive_connection)
         if (i == 0)
             expect_stored_miss(&r, "first GET /k");
         else
-            expect_hit(&r, "a later GET /k on the same connection");
+            e2e_expect_hit(&r, 0, NULL, "a later GET /k on the same connection");
         cr_assert(r.keep_alive, "response %d (X-Cache %s) closes the connection (Connection: %s)",
-                  i, hdr(&r, "X-Cache"), hdr(&r, "Connection"));
+                  i, e2e_hdr(&r, "X-Cache"), e2e_hdr(&r, "Connection"));
         e2e_resp_free(&r);
     }
     /* pipelined: a miss and a hit in one write */
@@ -280,8 +175,8 @@ Test(cache, hits_on_one_keepalive_connection)
     e2e_resp_free(&r);
     cr_assert_eq(e2e_client_response(c, &r, 0), 0);
     cr_assert_str_eq(r.body, "keep");
-    expect_hit(&r, "pipelined GET /k");
-    origin_saw(2, "GET /k x5, GET /k2");
+    e2e_expect_hit(&r, 0, NULL, "pipelined GET /k");
+    e2e_origin_saw(origin, 2, "GET /k x5, GET /k2");
     e2e_resp_free(&r);
     e2e_client_free(&c);
 }
@@ -297,33 +192,33 @@ Test(cache, large_binary_body_hit_intact)
                             .chunk_size = 10000};
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     e2e_origin_push(origin, &ch);
     for (int i = 0; i < 2; i++) {
-        ask("GET", "h", "/bin", NULL, E2E_RESP_PATTERN, &r);
+        e2e_ask(accel, "GET", "h", "/bin", NULL, E2E_RESP_PATTERN, &r);
         cr_assert_eq(r.body_len, a.pattern_len, "GET /bin #%d: %llu bytes", i,
                      (unsigned long long)r.body_len);
         cr_assert_not(r.pattern_bad, "GET /bin #%d: body differs at byte %llu", i,
                       (unsigned long long)r.pattern_bad_at);
-        check_framing(&r, r.body_len, "GET /bin");
+        e2e_check_framing(&r, "GET /bin");
         if (i == 1)
-            expect_hit(&r, "second GET /bin");
+            e2e_expect_hit(&r, 0, NULL, "second GET /bin");
         e2e_resp_free(&r);
     }
     /* a chunked origin answer is stored as well; a hit says its length right */
     for (int i = 0; i < 2; i++) {
-        ask("GET", "h", "/chunked", NULL, E2E_RESP_PATTERN, &r);
+        e2e_ask(accel, "GET", "h", "/chunked", NULL, E2E_RESP_PATTERN, &r);
         cr_assert_eq(r.body_len, ch.pattern_len, "GET /chunked #%d: %llu bytes", i,
                      (unsigned long long)r.body_len);
         cr_assert_not(r.pattern_bad, "GET /chunked #%d: body differs at byte %llu", i,
                       (unsigned long long)r.pattern_bad_at);
-        check_framing(&r, r.body_len, "GET /chunked");
+        e2e_check_framing(&r, "GET /chunked");
         if (i == 1)
-            expect_hit(&r, "second GET /chunked");
+            e2e_expect_hit(&r, 0, NULL, "second GET /chunked");
         e2e_resp_free(&r);
     }
-    origin_saw(2, "two URLs twice each");
+    e2e_origin_saw(origin, 2, "two URLs twice each");
 }
 
 /* ---- the key --------------------------------------------------------------------------------- */
@@ -332,28 +227,28 @@ Test(cache, key_lowercases_host_and_drops_default_port)
 {
     struct e2e_resp r;
 
-    start(NULL);
-    e2e_origin_set_handler(origin, echo_target, "Cache-Control: max-age=60\r\n");
-    ask("GET", "EXAMPLE.com", "/p", NULL, 0, &r);
+    e2e_start(NULL, &origin, &accel);
+    e2e_origin_set_handler(origin, e2e_echo_target, "Cache-Control: max-age=60\r\n");
+    e2e_ask(accel, "GET", "EXAMPLE.com", "/p", NULL, 0, &r);
     expect_stored_miss(&r, "Host: EXAMPLE.com");
     e2e_resp_free(&r);
-    ask("GET", "example.com:80", "/p", NULL, 0, &r);
-    expect_hit(&r, "Host: example.com:80 after Host: EXAMPLE.com");
+    e2e_ask(accel, "GET", "example.com:80", "/p", NULL, 0, &r);
+    e2e_expect_hit(&r, 0, NULL, "Host: example.com:80 after Host: EXAMPLE.com");
     cr_assert_str_eq(r.body, "/p");
     e2e_resp_free(&r);
-    ask("GET", "example.com", "/p", NULL, 0, &r);
-    expect_hit(&r, "Host: example.com after Host: EXAMPLE.com");
+    e2e_ask(accel, "GET", "example.com", "/p", NULL, 0, &r);
+    e2e_expect_hit(&r, 0, NULL, "Host: example.com after Host: EXAMPLE.com");
     e2e_resp_free(&r);
-    origin_saw(1, "three spellings of one host");
+    e2e_origin_saw(origin, 1, "three spellings of one host");
 
     /* another port or another host is another entry */
-    ask("GET", "example.com:8080", "/p", NULL, 0, &r);
+    e2e_ask(accel, "GET", "example.com:8080", "/p", NULL, 0, &r);
     expect_stored_miss(&r, "Host: example.com:8080");
     e2e_resp_free(&r);
-    ask("GET", "other.example", "/p", NULL, 0, &r);
+    e2e_ask(accel, "GET", "other.example", "/p", NULL, 0, &r);
     expect_stored_miss(&r, "Host: other.example");
     e2e_resp_free(&r);
-    origin_saw(3, "other port, other host");
+    e2e_origin_saw(origin, 3, "other port, other host");
     cr_assert_str_eq(e2e_hdrs_get(&e2e_origin_req(origin, 1)->hdrs, "Host"), "example.com:8080");
     cr_assert_str_eq(e2e_hdrs_get(&e2e_origin_req(origin, 2)->hdrs, "Host"), "other.example");
 }
@@ -362,29 +257,29 @@ Test(cache, query_is_part_of_the_key)
 {
     struct e2e_resp r;
 
-    start(NULL);
-    e2e_origin_set_handler(origin, echo_target, "Cache-Control: max-age=60\r\n");
-    get("/q?a=1", NULL, &r);
+    e2e_start(NULL, &origin, &accel);
+    e2e_origin_set_handler(origin, e2e_echo_target, "Cache-Control: max-age=60\r\n");
+    e2e_get(accel, "/q?a=1", NULL, &r);
     cr_assert_str_eq(r.body, "/q?a=1");
     expect_stored_miss(&r, "GET /q?a=1");
     e2e_resp_free(&r);
-    get("/q?a=2", NULL, &r);
+    e2e_get(accel, "/q?a=2", NULL, &r);
     cr_assert_str_eq(r.body, "/q?a=2", "GET /q?a=2 answered with %s", r.body);
     expect_stored_miss(&r, "GET /q?a=2");
     e2e_resp_free(&r);
-    get("/q", NULL, &r);
+    e2e_get(accel, "/q", NULL, &r);
     cr_assert_str_eq(r.body, "/q", "GET /q answered with %s", r.body);
     e2e_resp_free(&r);
-    origin_saw(3, "three queries");
-    get("/q?a=1", NULL, &r);
-    expect_hit(&r, "GET /q?a=1 again");
+    e2e_origin_saw(origin, 3, "three queries");
+    e2e_get(accel, "/q?a=1", NULL, &r);
+    e2e_expect_hit(&r, 0, NULL, "GET /q?a=1 again");
     cr_assert_str_eq(r.body, "/q?a=1");
     e2e_resp_free(&r);
-    get("/q?a=2", NULL, &r);
-    expect_hit(&r, "GET /q?a=2 again");
+    e2e_get(accel, "/q?a=2", NULL, &r);
+    e2e_expect_hit(&r, 0, NULL, "GET /q?a=2 again");
     cr_assert_str_eq(r.body, "/q?a=2");
     e2e_resp_free(&r);
-    origin_saw(3, "repeated queries");
+    e2e_origin_saw(origin, 3, "repeated queries");
 }
 
 /* ---- what is stored -------------------------------------------------------------------------- */
@@ -399,18 +294,18 @@ static long stored_twice(const char *path, int status, const char *headers, cons
     long ttl;
 
     e2e_origin_push(origin, &a);
-    get(path, NULL, &r);
+    e2e_get(accel, path, NULL, &r);
     cr_assert_eq(r.status, status ? status : 200, "%s: status %d", what, r.status);
     expect_stored_miss(&r, what);
     e2e_resp_free(&r);
-    get(path, NULL, &r);
-    expect_hit(&r, what);
+    e2e_get(accel, path, NULL, &r);
+    e2e_expect_hit(&r, 0, NULL, what);
     cr_assert_eq(r.status, status ? status : 200, "%s: status %d on the hit", what, r.status);
     if (status != 204)
         cr_assert_str_eq(r.body, path, "%s: body '%s' on the hit", what, r.body);
-    ttl = cs_ttl(&r);
+    ttl = e2e_cs_ttl(&r);
     e2e_resp_free(&r);
-    origin_saw(before + 1, what);
+    e2e_origin_saw(origin, before + 1, what);
     return ttl;
 }
 
@@ -424,12 +319,12 @@ static void not_stored_twice(const char *path, int status, const char *headers, 
     e2e_origin_push(origin, &a);
     e2e_origin_push(origin, &a);
     for (int i = 0; i < 2; i++) {
-        get(path, NULL, &r);
+        e2e_get(accel, path, NULL, &r);
         cr_assert_eq(r.status, status ? status : 200, "%s: status %d", what, r.status);
         expect_not_stored(&r, what);
         e2e_resp_free(&r);
     }
-    origin_saw(before + 2, what);
+    e2e_origin_saw(origin, before + 2, what);
 }
 
 Test(cache, explicit_freshness_is_stored)
@@ -438,15 +333,15 @@ Test(cache, explicit_freshness_is_stored)
     time_t now = time(NULL);
     long ttl;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     ttl = stored_twice("/max-age", 0, "Cache-Control: max-age=120\r\n", "max-age=120");
     cr_assert(ttl >= 118 && ttl <= 120, "max-age=120: ttl %ld", ttl);
     ttl = stored_twice("/s-maxage", 0, "Cache-Control: s-maxage=300, max-age=5\r\n",
                        "s-maxage=300, max-age=5");
     cr_assert(ttl >= 298 && ttl <= 300,
               "s-maxage=300 wins over max-age=5 for a shared cache: ttl %ld", ttl);
-    http_date(now, now_s, sizeof(now_s));
-    http_date(now + 3600, exp_s, sizeof(exp_s));
+    e2e_http_date(now, now_s, sizeof(now_s));
+    e2e_http_date(now + 3600, exp_s, sizeof(exp_s));
     snprintf(hdrs, sizeof(hdrs), "Date: %s\r\nExpires: %s\r\n", now_s, exp_s);
     ttl = stored_twice("/expires", 0, hdrs, "Expires in an hour");
     cr_assert(ttl >= 3590 && ttl <= 3600, "Expires = Date + 3600: ttl %ld", ttl);
@@ -458,7 +353,7 @@ Test(cache, targeted_cache_control_rfc9213)
 {
     long ttl;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     ttl = stored_twice("/cdn", 0, "Cache-Control: no-store\r\nCDN-Cache-Control: max-age=60\r\n",
                        "Cache-Control: no-store + CDN-Cache-Control: max-age=60");
     cr_assert(ttl >= 58 && ttl <= 60, "CDN-Cache-Control max-age=60: ttl %ld", ttl);
@@ -481,17 +376,17 @@ Test(cache, last_modified_heuristic)
     time_t now = time(NULL);
     long ttl;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     /* 10% of 1000 s */
-    http_date(now, now_s, sizeof(now_s));
-    http_date(now - 1000, lm_s, sizeof(lm_s));
+    e2e_http_date(now, now_s, sizeof(now_s));
+    e2e_http_date(now - 1000, lm_s, sizeof(lm_s));
     snprintf(hdrs, sizeof(hdrs), "Date: %s\r\nLast-Modified: %s\r\n", now_s, lm_s);
     ttl = stored_twice("/lm", 0, hdrs, "200 with Last-Modified 1000 s ago");
     cr_assert(ttl >= 98 && ttl <= 100, "heuristic ttl %ld, expected 100 (10%% of 1000 s)", ttl);
     ttl = stored_twice("/lm404", 404, hdrs, "404 with Last-Modified 1000 s ago");
     cr_assert(ttl >= 98 && ttl <= 100, "404: heuristic ttl %ld, expected 100", ttl);
     /* capped at one day */
-    http_date(now - 30 * 86400, lm_s, sizeof(lm_s));
+    e2e_http_date(now - 30 * 86400, lm_s, sizeof(lm_s));
     snprintf(hdrs, sizeof(hdrs), "Date: %s\r\nLast-Modified: %s\r\n", now_s, lm_s);
     ttl = stored_twice("/lm-old", 0, hdrs, "Last-Modified 30 days ago");
     cr_assert(ttl >= 86398 && ttl <= 86400, "heuristic ttl %ld, expected the 1-day cap", ttl);
@@ -507,7 +402,7 @@ Test(cache, default_ttl_stores_heuristically_cacheable_statuses)
     static const int no[] = {201, 302, 307, 400, 403, 500, 502, 503};
     char path[32], what[64];
 
-    start("default_ttl 45s");
+    e2e_start("default_ttl 45s", &origin, &accel);
     for (unsigned i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
         long ttl;
 
@@ -542,7 +437,7 @@ Test(cache, uncacheable_responses_pass)
     struct e2e_resp r;
     unsigned n = 0;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct e2e_action a = {.headers = cases[i].headers, .body = cases[i].path};
 
@@ -551,15 +446,16 @@ Test(cache, uncacheable_responses_pass)
 
             snprintf(what, sizeof(what), "GET %s #%d", cases[i].path, k + 1);
             e2e_origin_push(origin, &a);
-            get(cases[i].path, NULL, &r);
+            e2e_get(accel, cases[i].path, NULL, &r);
             cr_assert_eq(r.status, 200);
             cr_assert_str_eq(r.body, cases[i].path, "%s: body '%s'", what, r.body);
             /* the first found it uncacheable; the others are within hit_for_miss_ttl */
             expect_pass(&r, what);
             if (strcmp(cases[i].path, "/cookie") == 0)
-                cr_assert_str_eq(hdr(&r, "Set-Cookie"), "s=1; Path=/", "%s: Set-Cookie lost", what);
+                cr_assert_str_eq(e2e_hdr(&r, "Set-Cookie"), "s=1; Path=/", "%s: Set-Cookie lost",
+                                 what);
             e2e_resp_free(&r);
-            origin_saw(++n, what);
+            e2e_origin_saw(origin, ++n, what);
         }
     }
 }
@@ -568,21 +464,21 @@ Test(cache, request_no_store_not_stored)
 {
     struct e2e_resp r;
 
-    start(NULL);
-    e2e_origin_set_handler(origin, echo_target, "Cache-Control: max-age=60\r\n");
-    get("/r", "Cache-Control: no-store\r\n", &r);
+    e2e_start(NULL, &origin, &accel);
+    e2e_origin_set_handler(origin, e2e_echo_target, "Cache-Control: max-age=60\r\n");
+    e2e_get(accel, "/r", "Cache-Control: no-store\r\n", &r);
     cr_assert_str_eq(r.body, "/r");
     expect_not_stored(&r, "GET /r with request no-store");
     e2e_resp_free(&r);
-    origin_saw(1, "request no-store");
-    get("/r", NULL, &r);
-    origin_saw(2, "GET /r after a request with no-store");
+    e2e_origin_saw(origin, 1, "request no-store");
+    e2e_get(accel, "/r", NULL, &r);
+    e2e_origin_saw(origin, 2, "GET /r after a request with no-store");
     expect_stored_miss(&r, "GET /r after a request with no-store");
     e2e_resp_free(&r);
-    get("/r", NULL, &r);
-    expect_hit(&r, "third GET /r");
+    e2e_get(accel, "/r", NULL, &r);
+    e2e_expect_hit(&r, 0, NULL, "third GET /r");
     e2e_resp_free(&r);
-    origin_saw(2, "third GET /r");
+    e2e_origin_saw(origin, 2, "third GET /r");
 }
 
 Test(cache, authorization_needs_public_s_maxage_or_must_revalidate)
@@ -599,29 +495,29 @@ Test(cache, authorization_needs_public_s_maxage_or_must_revalidate)
     struct e2e_resp r;
     unsigned n;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &plain);
     e2e_origin_push(origin, &plain);
     for (int i = 0; i < 2; i++) {
-        get("/auth", auth, &r);
+        e2e_get(accel, "/auth", auth, &r);
         cr_assert_str_eq(r.body, "plain");
         expect_not_stored(&r, "GET /auth with Authorization, max-age=60");
         e2e_resp_free(&r);
     }
-    origin_saw(2, "GET /auth with Authorization, max-age=60, twice");
+    e2e_origin_saw(origin, 2, "GET /auth with Authorization, max-age=60, twice");
     n = 2;
     for (unsigned i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         struct e2e_action a = {.headers = ok[i].headers, .body = ok[i].path};
 
         e2e_origin_push(origin, &a);
-        get(ok[i].path, auth, &r);
+        e2e_get(accel, ok[i].path, auth, &r);
         expect_stored_miss(&r, ok[i].headers);
         e2e_resp_free(&r);
-        get(ok[i].path, auth, &r);
-        expect_hit(&r, ok[i].headers);
+        e2e_get(accel, ok[i].path, auth, &r);
+        e2e_expect_hit(&r, 0, NULL, ok[i].headers);
         cr_assert_str_eq(r.body, ok[i].path);
         e2e_resp_free(&r);
-        origin_saw(++n, ok[i].headers);
+        e2e_origin_saw(origin, ++n, ok[i].headers);
     }
 }
 
@@ -635,7 +531,7 @@ static void send_with_body(const char *method, struct e2e_resp *r)
     rc = e2e_request(accel->port, req, r, 0);
     cr_assert_eq(rc, 0, "%s /m: rc %d", method, rc);
     cr_assert_eq(r->status, 200, "%s /m: status %d", method, r->status);
-    cr_assert_str_neq(hdr(r, "X-Cache"), "HIT", "%s /m answered from the cache", method);
+    cr_assert_str_neq(e2e_hdr(r, "X-Cache"), "HIT", "%s /m answered from the cache", method);
 }
 
 Test(cache, other_methods_pass_through)
@@ -644,30 +540,30 @@ Test(cache, other_methods_pass_through)
     struct e2e_resp r;
     unsigned n = 0;
 
-    start(NULL);
-    e2e_origin_set_handler(origin, echo_target, "Cache-Control: max-age=60\r\n");
+    e2e_start(NULL, &origin, &accel);
+    e2e_origin_set_handler(origin, e2e_echo_target, "Cache-Control: max-age=60\r\n");
     for (int round = 0; round < 2; round++) {
         for (unsigned i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
             send_with_body(methods[i], &r);
             e2e_resp_free(&r);
-            origin_saw(++n, methods[i]);
+            e2e_origin_saw(origin, ++n, methods[i]);
             cr_assert_str_eq(e2e_origin_req(origin, n - 1)->method, methods[i]);
             cr_assert_str_eq(e2e_origin_req(origin, n - 1)->body, "abc");
         }
     }
     /* none of them filled the cache for GET */
-    get("/m", NULL, &r);
-    origin_saw(++n, "GET /m after the other methods");
+    e2e_get(accel, "/m", NULL, &r);
+    e2e_origin_saw(origin, ++n, "GET /m after the other methods");
     expect_stored_miss(&r, "GET /m after the other methods");
     e2e_resp_free(&r);
-    get("/m", NULL, &r);
-    expect_hit(&r, "second GET /m");
+    e2e_get(accel, "/m", NULL, &r);
+    e2e_expect_hit(&r, 0, NULL, "second GET /m");
     e2e_resp_free(&r);
-    origin_saw(n, "second GET /m");
+    e2e_origin_saw(origin, n, "second GET /m");
     /* and a POST does not come from the cache */
     send_with_body("POST", &r);
     e2e_resp_free(&r);
-    origin_saw(n + 1, "POST after GET /m was stored");
+    e2e_origin_saw(origin, n + 1, "POST after GET /m was stored");
 }
 
 Test(cache, larger_than_max_object_size_delivered_not_stored)
@@ -681,14 +577,14 @@ Test(cache, larger_than_max_object_size_delivered_not_stored)
                                .pattern_len = 1 * MiB - 4096};
     struct e2e_resp r;
 
-    start("max_object_size 1m");
+    e2e_start("max_object_size 1m", &origin, &accel);
     e2e_origin_push(origin, &big);
     e2e_origin_push(origin, &big);
     e2e_origin_push(origin, &bigc);
     e2e_origin_push(origin, &bigc);
     e2e_origin_push(origin, &small);
     for (int i = 0; i < 2; i++) {
-        ask("GET", "h", "/big", NULL, E2E_RESP_PATTERN, &r);
+        e2e_ask(accel, "GET", "h", "/big", NULL, E2E_RESP_PATTERN, &r);
         cr_assert_eq(r.body_len, big.pattern_len, "GET /big #%d: %llu bytes", i + 1,
                      (unsigned long long)r.body_len);
         cr_assert_not(r.pattern_bad, "GET /big #%d: differs at %llu", i + 1,
@@ -696,43 +592,43 @@ Test(cache, larger_than_max_object_size_delivered_not_stored)
         expect_not_stored(&r, "GET /big (2 MiB, max_object_size 1m)");
         e2e_resp_free(&r);
     }
-    origin_saw(2, "GET /big twice");
+    e2e_origin_saw(origin, 2, "GET /big twice");
     /* its length is known only at the end */
     for (int i = 0; i < 2; i++) {
-        ask("GET", "h", "/bigc", NULL, E2E_RESP_PATTERN, &r);
+        e2e_ask(accel, "GET", "h", "/bigc", NULL, E2E_RESP_PATTERN, &r);
         cr_assert_eq(r.body_len, bigc.pattern_len, "GET /bigc #%d: %llu bytes", i + 1,
                      (unsigned long long)r.body_len);
         cr_assert_not(r.pattern_bad, "GET /bigc #%d: differs at %llu", i + 1,
                       (unsigned long long)r.pattern_bad_at);
-        cr_assert_str_neq(hdr(&r, "X-Cache"), "HIT", "GET /bigc #%d: a hit", i + 1);
+        cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "HIT", "GET /bigc #%d: a hit", i + 1);
         e2e_resp_free(&r);
     }
-    origin_saw(4, "GET /bigc (chunked, 1 MiB + 1) twice");
+    e2e_origin_saw(origin, 4, "GET /bigc (chunked, 1 MiB + 1) twice");
     for (int i = 0; i < 2; i++) {
-        ask("GET", "h", "/small", NULL, E2E_RESP_PATTERN, &r);
+        e2e_ask(accel, "GET", "h", "/small", NULL, E2E_RESP_PATTERN, &r);
         cr_assert_eq(r.body_len, small.pattern_len);
         cr_assert_not(r.pattern_bad);
         if (i == 1)
-            expect_hit(&r, "GET /small (just under max_object_size) again");
+            e2e_expect_hit(&r, 0, NULL, "GET /small (just under max_object_size) again");
         e2e_resp_free(&r);
     }
-    origin_saw(5, "GET /small twice");
+    e2e_origin_saw(origin, 5, "GET /small twice");
 }
 
 Test(cache, cache_memory_0_turns_caching_off)
 {
     struct e2e_resp r;
 
-    start("cache_memory 0");
-    e2e_origin_set_handler(origin, echo_target, "Cache-Control: max-age=60\r\n");
+    e2e_start("cache_memory 0", &origin, &accel);
+    e2e_origin_set_handler(origin, e2e_echo_target, "Cache-Control: max-age=60\r\n");
     for (int i = 0; i < 3; i++) {
-        get("/off", NULL, &r);
+        e2e_get(accel, "/off", NULL, &r);
         cr_assert_eq(r.status, 200);
         cr_assert_str_eq(r.body, "/off");
-        cr_assert_str_neq(hdr(&r, "X-Cache"), "HIT");
+        cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "HIT");
         e2e_resp_free(&r);
     }
-    origin_saw(3, "cache_memory 0, three GETs");
+    e2e_origin_saw(origin, 3, "cache_memory 0, three GETs");
 }
 
 /* ---- HEAD ------------------------------------------------------------------------------------ */
@@ -747,9 +643,9 @@ Test(cache, head_on_a_cached_get_is_a_hit)
     struct e2e_client *c;
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
-    ask("GET", "h", "/hd", NULL, E2E_RESP_PATTERN, &r);
+    e2e_ask(accel, "GET", "h", "/hd", NULL, E2E_RESP_PATTERN, &r);
     cr_assert_eq(r.body_len, 10000);
     expect_stored_miss(&r, "GET /hd");
     e2e_resp_free(&r);
@@ -760,15 +656,15 @@ Test(cache, head_on_a_cached_get_is_a_hit)
     cr_assert_eq(e2e_client_sends(c, "HEAD /hd HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     cr_assert_eq(e2e_client_response(c, &r, E2E_RESP_HEAD), 0);
     cr_assert_eq(r.status, 200);
-    expect_hit(&r, "HEAD /hd after GET /hd");
+    e2e_expect_hit(&r, 0, NULL, "HEAD /hd after GET /hd");
     cr_assert_eq(r.body_len, 0);
-    cr_assert_str_eq(hdr(&r, "Content-Length"), "10000", "HEAD: Content-Length %s",
-                     hdr(&r, "Content-Length"));
-    cr_assert_str_eq(hdr(&r, "Content-Type"), "application/x-e2e");
-    cr_assert_str_eq(hdr(&r, "ETag"), "\"h1\"");
-    cr_assert_str_eq(hdr(&r, "X-Custom"), "c");
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Length"), "10000", "HEAD: Content-Length %s",
+                     e2e_hdr(&r, "Content-Length"));
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Type"), "application/x-e2e");
+    cr_assert_str_eq(e2e_hdr(&r, "ETag"), "\"h1\"");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Custom"), "c");
     cr_assert(r.keep_alive, "the HEAD hit ends the keep-alive connection (Connection: %s)",
-              hdr(&r, "Connection"));
+              e2e_hdr(&r, "Connection"));
     e2e_resp_free(&r);
     cr_assert_eq(e2e_client_sends(c, "GET /hd HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     cr_assert_eq(e2e_client_response(c, &r, E2E_RESP_PATTERN), 0,
@@ -776,10 +672,10 @@ Test(cache, head_on_a_cached_get_is_a_hit)
     cr_assert_eq(r.status, 200);
     cr_assert_eq(r.body_len, 10000);
     cr_assert_not(r.pattern_bad);
-    expect_hit(&r, "GET /hd after HEAD");
+    e2e_expect_hit(&r, 0, NULL, "GET /hd after HEAD");
     e2e_resp_free(&r);
     e2e_client_free(&c);
-    origin_saw(1, "GET, HEAD, GET");
+    e2e_origin_saw(origin, 1, "GET, HEAD, GET");
 }
 
 Test(cache, head_miss_goes_to_origin_as_head)
@@ -787,29 +683,29 @@ Test(cache, head_miss_goes_to_origin_as_head)
     struct e2e_action a = {.headers = "Cache-Control: max-age=60\r\n", .body = "0123456789"};
     struct e2e_resp r;
 
-    start(NULL);
-    e2e_origin_set_handler(origin, echo_target, "Cache-Control: max-age=60\r\n");
+    e2e_start(NULL, &origin, &accel);
+    e2e_origin_set_handler(origin, e2e_echo_target, "Cache-Control: max-age=60\r\n");
     e2e_origin_push(origin, &a);
-    ask("HEAD", "h", "/hm", NULL, 0, &r);
+    e2e_ask(accel, "HEAD", "h", "/hm", NULL, 0, &r);
     cr_assert_eq(r.status, 200);
     cr_assert_eq(r.body_len, 0);
-    cr_assert_str_eq(hdr(&r, "Content-Length"), "10");
-    cr_assert_str_neq(hdr(&r, "X-Cache"), "HIT");
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Length"), "10");
+    cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "HIT");
     e2e_resp_free(&r);
-    origin_saw(1, "HEAD /hm");
+    e2e_origin_saw(origin, 1, "HEAD /hm");
     cr_assert_str_eq(e2e_origin_req(origin, 0)->method, "HEAD");
     /* the HEAD answer has no body to store: a GET still goes to the origin, as GET */
-    get("/hm", NULL, &r);
-    origin_saw(2, "GET /hm after HEAD /hm");
+    e2e_get(accel, "/hm", NULL, &r);
+    e2e_origin_saw(origin, 2, "GET /hm after HEAD /hm");
     cr_assert_str_eq(e2e_origin_req(origin, 1)->method, "GET");
     cr_assert_str_eq(r.body, "/hm", "GET after HEAD: body '%s'", r.body);
-    check_framing(&r, r.body_len, "GET /hm after HEAD");
+    e2e_check_framing(&r, "GET /hm after HEAD");
     e2e_resp_free(&r);
-    get("/hm", NULL, &r);
-    expect_hit(&r, "second GET /hm");
+    e2e_get(accel, "/hm", NULL, &r);
+    e2e_expect_hit(&r, 0, NULL, "second GET /hm");
     cr_assert_str_eq(r.body, "/hm");
     e2e_resp_free(&r);
-    origin_saw(2, "second GET /hm");
+    e2e_origin_saw(origin, 2, "second GET /hm");
 }
 
 /* ---- age and expiry -------------------------------------------------------------------------- */
@@ -820,18 +716,18 @@ Test(cache, stale_on_arrival_not_served)
                            .body = "stale"};
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     e2e_origin_push(origin, &a);
     e2e_origin_push(origin, &a);
     for (int i = 0; i < 3; i++) {
-        get("/stale", NULL, &r);
+        e2e_get(accel, "/stale", NULL, &r);
         cr_assert_eq(r.status, 200);
         cr_assert_str_eq(r.body, "stale");
-        cr_assert_str_neq(hdr(&r, "X-Cache"), "HIT", "GET /stale #%d: a stale response served",
+        cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "HIT", "GET /stale #%d: a stale response served",
                           i + 1);
         e2e_resp_free(&r);
-        origin_saw((unsigned)i + 1, "max-age=60 with Age: 3600");
+        e2e_origin_saw(origin, (unsigned)i + 1, "max-age=60 with Age: 3600");
     }
 }
 
@@ -841,23 +737,24 @@ Test(cache, age_adds_origin_age_and_residence)
     struct e2e_resp r;
     long age, ttl;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
-    get("/aged", NULL, &r);
+    e2e_get(accel, "/aged", NULL, &r);
     expect_stored_miss(&r, "GET /aged");
-    age = age_of(&r);
+    age = e2e_age(&r);
     cr_assert(age == 100 || age == 101, "Age on the miss: %s (the origin said 100)",
-              hdr(&r, "Age"));
+              e2e_hdr(&r, "Age"));
     e2e_resp_free(&r);
-    get("/aged", NULL, &r);
-    expect_hit(&r, "GET /aged again");
-    age = age_of(&r);
-    ttl = cs_ttl(&r);
-    cr_assert(age == 100 || age == 101, "Age on the hit: %s, expected 100 or 101", hdr(&r, "Age"));
+    e2e_get(accel, "/aged", NULL, &r);
+    e2e_expect_hit(&r, 0, NULL, "GET /aged again");
+    age = e2e_age(&r);
+    ttl = e2e_cs_ttl(&r);
+    cr_assert(age == 100 || age == 101, "Age on the hit: %s, expected 100 or 101",
+              e2e_hdr(&r, "Age"));
     cr_assert_eq(e2e_hdrs_count(&r.hdrs, "Age"), 1);
     cr_assert(ttl >= 498 && ttl <= 500, "ttl %ld, expected 600 - 100", ttl);
     e2e_resp_free(&r);
-    origin_saw(1, "GET /aged twice");
+    e2e_origin_saw(origin, 1, "GET /aged twice");
 }
 
 /* ---- request directives ---------------------------------------------------------------------- */
@@ -866,69 +763,69 @@ Test(cache, request_no_cache_and_max_age_0_go_to_origin)
 {
     struct e2e_resp r;
 
-    start(NULL);
-    e2e_origin_set_handler(origin, echo_target, "Cache-Control: max-age=60\r\n");
-    get("/nc", NULL, &r);
+    e2e_start(NULL, &origin, &accel);
+    e2e_origin_set_handler(origin, e2e_echo_target, "Cache-Control: max-age=60\r\n");
+    e2e_get(accel, "/nc", NULL, &r);
     e2e_resp_free(&r);
-    get("/nc", NULL, &r);
-    expect_hit(&r, "GET /nc");
+    e2e_get(accel, "/nc", NULL, &r);
+    e2e_expect_hit(&r, 0, NULL, "GET /nc");
     e2e_resp_free(&r);
-    origin_saw(1, "GET /nc twice");
-    get("/nc", "Cache-Control: no-cache\r\n", &r);
-    cr_assert_str_neq(hdr(&r, "X-Cache"), "HIT", "request no-cache answered from the cache");
+    e2e_origin_saw(origin, 1, "GET /nc twice");
+    e2e_get(accel, "/nc", "Cache-Control: no-cache\r\n", &r);
+    cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "HIT", "request no-cache answered from the cache");
     cr_assert_str_eq(r.body, "/nc");
     e2e_resp_free(&r);
-    origin_saw(2, "GET /nc with Cache-Control: no-cache");
-    get("/nc", "Cache-Control: max-age=0\r\n", &r);
-    cr_assert_str_neq(hdr(&r, "X-Cache"), "HIT", "request max-age=0 answered from the cache");
+    e2e_origin_saw(origin, 2, "GET /nc with Cache-Control: no-cache");
+    e2e_get(accel, "/nc", "Cache-Control: max-age=0\r\n", &r);
+    cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "HIT", "request max-age=0 answered from the cache");
     e2e_resp_free(&r);
-    origin_saw(3, "GET /nc with Cache-Control: max-age=0");
+    e2e_origin_saw(origin, 3, "GET /nc with Cache-Control: max-age=0");
     /* a plain request is a hit again */
-    get("/nc", NULL, &r);
-    expect_hit(&r, "plain GET /nc after the reloads");
+    e2e_get(accel, "/nc", NULL, &r);
+    e2e_expect_hit(&r, 0, NULL, "plain GET /nc after the reloads");
     cr_assert_str_eq(r.body, "/nc");
     e2e_resp_free(&r);
-    origin_saw(3, "plain GET /nc after the reloads");
+    e2e_origin_saw(origin, 3, "plain GET /nc after the reloads");
 }
 
 Test(cache, ignore_client_no_cache)
 {
     struct e2e_resp r;
 
-    start("ignore_client_no_cache on");
-    e2e_origin_set_handler(origin, echo_target, "Cache-Control: max-age=60\r\n");
-    get("/inc", NULL, &r);
+    e2e_start("ignore_client_no_cache on", &origin, &accel);
+    e2e_origin_set_handler(origin, e2e_echo_target, "Cache-Control: max-age=60\r\n");
+    e2e_get(accel, "/inc", NULL, &r);
     expect_stored_miss(&r, "GET /inc");
     e2e_resp_free(&r);
-    get("/inc", "Cache-Control: no-cache\r\n", &r);
-    expect_hit(&r, "no-cache with ignore_client_no_cache on");
+    e2e_get(accel, "/inc", "Cache-Control: no-cache\r\n", &r);
+    e2e_expect_hit(&r, 0, NULL, "no-cache with ignore_client_no_cache on");
     cr_assert_str_eq(r.body, "/inc");
     e2e_resp_free(&r);
-    get("/inc", "Cache-Control: max-age=0\r\n", &r);
-    expect_hit(&r, "max-age=0 with ignore_client_no_cache on");
+    e2e_get(accel, "/inc", "Cache-Control: max-age=0\r\n", &r);
+    e2e_expect_hit(&r, 0, NULL, "max-age=0 with ignore_client_no_cache on");
     e2e_resp_free(&r);
-    origin_saw(1, "ignore_client_no_cache on");
+    e2e_origin_saw(origin, 1, "ignore_client_no_cache on");
 }
 
 Test(cache, only_if_cached)
 {
     struct e2e_resp r;
 
-    start(NULL);
-    e2e_origin_set_handler(origin, echo_target, "Cache-Control: max-age=60\r\n");
-    get("/oic", "Cache-Control: only-if-cached\r\n", &r);
+    e2e_start(NULL, &origin, &accel);
+    e2e_origin_set_handler(origin, e2e_echo_target, "Cache-Control: max-age=60\r\n");
+    e2e_get(accel, "/oic", "Cache-Control: only-if-cached\r\n", &r);
     cr_assert_eq(r.status, 504, "only-if-cached on a URL not cached: status %d", r.status);
     e2e_resp_free(&r);
     cr_assert_eq(e2e_origin_nreqs(origin), 0, "only-if-cached reached the origin");
-    get("/oic", NULL, &r);
+    e2e_get(accel, "/oic", NULL, &r);
     expect_stored_miss(&r, "GET /oic");
     e2e_resp_free(&r);
-    get("/oic", "Cache-Control: only-if-cached\r\n", &r);
+    e2e_get(accel, "/oic", "Cache-Control: only-if-cached\r\n", &r);
     cr_assert_eq(r.status, 200, "only-if-cached on a cached URL: status %d", r.status);
-    expect_hit(&r, "only-if-cached on a cached URL");
+    e2e_expect_hit(&r, 0, NULL, "only-if-cached on a cached URL");
     cr_assert_str_eq(r.body, "/oic");
     e2e_resp_free(&r);
-    origin_saw(1, "only-if-cached");
+    e2e_origin_saw(origin, 1, "only-if-cached");
 }
 
 /* ---- Vary ------------------------------------------------------------------------------------ */
@@ -953,38 +850,38 @@ Test(cache, vary_stores_one_variant_per_value)
 {
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, by_language, NULL);
-    get("/v", "Accept-Language: en\r\n", &r);
+    e2e_get(accel, "/v", "Accept-Language: en\r\n", &r);
     cr_assert_str_eq(r.body, "body:en");
     expect_stored_miss(&r, "Accept-Language: en");
     cr_assert(e2e_hdrs_has_token(&r.hdrs, "Vary", "Accept-Language"));
     e2e_resp_free(&r);
-    get("/v", "Accept-Language: fr\r\n", &r);
+    e2e_get(accel, "/v", "Accept-Language: fr\r\n", &r);
     cr_assert_str_eq(r.body, "body:fr", "Accept-Language: fr got '%s'", r.body);
     expect_stored_miss(&r, "Accept-Language: fr");
     e2e_resp_free(&r);
-    origin_saw(2, "en, fr");
+    e2e_origin_saw(origin, 2, "en, fr");
     for (int i = 0; i < 2; i++) {
-        get("/v", "Accept-Language: en\r\n", &r);
-        expect_hit(&r, "Accept-Language: en again");
+        e2e_get(accel, "/v", "Accept-Language: en\r\n", &r);
+        e2e_expect_hit(&r, 0, NULL, "Accept-Language: en again");
         cr_assert_str_eq(r.body, "body:en", "Accept-Language: en again got '%s'", r.body);
         cr_assert(e2e_hdrs_has_token(&r.hdrs, "Vary", "Accept-Language"));
         e2e_resp_free(&r);
-        get("/v", "Accept-Language: fr\r\n", &r);
-        expect_hit(&r, "Accept-Language: fr again");
+        e2e_get(accel, "/v", "Accept-Language: fr\r\n", &r);
+        e2e_expect_hit(&r, 0, NULL, "Accept-Language: fr again");
         cr_assert_str_eq(r.body, "body:fr", "Accept-Language: fr again got '%s'", r.body);
         e2e_resp_free(&r);
     }
-    origin_saw(2, "en, fr, then en, fr twice");
+    e2e_origin_saw(origin, 2, "en, fr, then en, fr twice");
     /* no Accept-Language at all is a variant of its own, never en or fr */
-    get("/v", NULL, &r);
+    e2e_get(accel, "/v", NULL, &r);
     cr_assert_str_eq(r.body, "body:none", "no Accept-Language got '%s'", r.body);
     e2e_resp_free(&r);
-    get("/v", "Accept-Language: de\r\n", &r);
+    e2e_get(accel, "/v", "Accept-Language: de\r\n", &r);
     cr_assert_str_eq(r.body, "body:other", "Accept-Language: de got '%s'", r.body);
     e2e_resp_free(&r);
-    origin_saw(4, "none, de");
+    e2e_origin_saw(origin, 4, "none, de");
 }
 
 /* ---- the memory budget ----------------------------------------------------------------------- */
@@ -1018,7 +915,7 @@ static void mem_get(int i, struct e2e_resp *r)
     char path[32];
 
     snprintf(path, sizeof(path), "/m%d", i);
-    get(path, NULL, r);
+    e2e_get(accel, path, NULL, r);
     cr_assert_eq(r->status, 200, "GET %s: %d", path, r->status);
     cr_assert_eq(r->body_len, MEM_SIZE, "GET %s: %llu bytes", path,
                  (unsigned long long)r->body_len);
@@ -1036,15 +933,15 @@ Test(cache, memory_budget_evicts_oldest)
         memset(mem_bodies[i], 'a' + i % 26, MEM_SIZE);
         snprintf(mem_bodies[i], 32, "/m%d:", i);
     }
-    start("cache_memory 4m");
+    e2e_start("cache_memory 4m", &origin, &accel);
     e2e_origin_set_handler(origin, mem_body, NULL);
-    get("/warm", NULL, &r); /* the connection machinery is in the baseline */
+    e2e_get(accel, "/warm", NULL, &r); /* the connection machinery is in the baseline */
     e2e_resp_free(&r);
     base = e2e_accel_rss_kb(accel);
     cr_assert_gt(base, 0);
     for (int i = 0; i < MEM_URLS; i++) {
         mem_get(i, &r);
-        cr_assert_str_neq(hdr(&r, "X-Cache"), "HIT", "/m%d is new", i);
+        cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "HIT", "/m%d is new", i);
         e2e_resp_free(&r);
         if (i % 10 == 9) {
             rss = e2e_accel_rss_kb(accel);
@@ -1053,7 +950,7 @@ Test(cache, memory_budget_evicts_oldest)
         }
     }
     n = MEM_URLS + 1;
-    origin_saw(n, "200 distinct URLs");
+    e2e_origin_saw(origin, n, "200 distinct URLs");
     cr_log_info("cache_memory 4m, 200 x 64 KiB: accel RSS %ld -> %ld KiB", base, peak);
 #if !defined(__SANITIZE_ADDRESS__)
     /* AddressSanitizer's quarantine and shadow memory make RSS meaningless */
@@ -1064,17 +961,17 @@ Test(cache, memory_budget_evicts_oldest)
     /* the most recent ones are hits (no origin request) */
     for (int i = MEM_URLS - 1; i >= MEM_URLS - 4; i--) {
         mem_get(i, &r);
-        expect_hit(&r, "one of the 4 most recent URLs");
+        e2e_expect_hit(&r, 0, NULL, "one of the 4 most recent URLs");
         e2e_resp_free(&r);
     }
-    origin_saw(n, "the 4 most recent URLs again");
+    e2e_origin_saw(origin, n, "the 4 most recent URLs again");
     /* the oldest are gone: 12.5 MiB went through a 4 MiB budget */
     for (int i = 0; i < 5; i++) {
         mem_get(i, &r);
-        cr_assert_str_neq(hdr(&r, "X-Cache"), "HIT", "/m%d: still cached after 12.5 MiB", i);
+        cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "HIT", "/m%d: still cached after 12.5 MiB", i);
         e2e_resp_free(&r);
     }
-    origin_saw(n + 5, "the 5 oldest URLs again");
+    e2e_origin_saw(origin, n + 5, "the 5 oldest URLs again");
     for (int i = 0; i < MEM_URLS; i++)
         free(mem_bodies[i]);
 }

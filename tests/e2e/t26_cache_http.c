@@ -22,80 +22,6 @@ TestSuite(cache_http, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60);
 static struct e2e_origin *origin;
 static struct e2e_accel *accel;
 
-static void start(const char *extra)
-{
-    origin = e2e_origin_start();
-    accel = e2e_accel_start(extra, e2e_origin_port(origin));
-}
-
-/* Sends "<method> <path>" with "Host: <host>" and the head lines <hdrs> (each ending in "\r\n",
- * or NULL) on a new connection and reads the response into <r> (E2E_RESP_HEAD for HEAD, plus
- * <flags>); fails the test when no complete response came. */
-static void ask(const char *method, const char *host, const char *path, const char *hdrs,
-                unsigned flags, struct e2e_resp *r)
-{
-    char req[2048];
-    int rc;
-
-    if (strcmp(method, "HEAD") == 0)
-        flags |= E2E_RESP_HEAD;
-    snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", method, path, host,
-             hdrs ? hdrs : "");
-    rc = e2e_request(accel->port, req, r, flags);
-    cr_assert_eq(rc, 0, "%s %s (Host: %s): no complete response, rc %d (%s), status %d", method,
-                 path, host, rc, r->error ? r->error : "-", r->status);
-}
-
-static void get(const char *path, const char *hdrs, struct e2e_resp *r)
-{
-    ask("GET", "h", path, hdrs, 0, r);
-}
-
-static const char *hdr(const struct e2e_resp *r, const char *name)
-{
-    const char *v = e2e_hdrs_get(&r->hdrs, name);
-
-    return v ? v : "(none)";
-}
-
-/* Waits until the origin has received <n> requests in full and checks it received no more. */
-static void origin_saw(unsigned n, const char *what)
-{
-    if (n > 0)
-        cr_assert_eq(e2e_origin_wait_reqs(origin, n, E2E_TIMEOUT_MS), 0,
-                     "%s: the origin saw %u requests, expected %u", what, e2e_origin_nreqs(origin),
-                     n);
-    cr_assert_eq(e2e_origin_nreqs(origin), n, "%s: the origin saw %u requests, expected %u", what,
-                 e2e_origin_nreqs(origin), n);
-}
-
-static void expect_hit(const struct e2e_resp *r, const char *what)
-{
-    cr_assert_str_eq(hdr(r, "X-Cache"), "HIT", "%s: X-Cache %s, expected HIT (status %d)", what,
-                     hdr(r, "X-Cache"), r->status);
-}
-
-static void expect_miss(const struct e2e_resp *r, const char *what)
-{
-    cr_assert_str_eq(hdr(r, "X-Cache"), "MISS", "%s: X-Cache %s, expected MISS (status %d)", what,
-                     hdr(r, "X-Cache"), r->status);
-}
-
-/* Content-Length, when present, is the body length; never both it and Transfer-Encoding. */
-static void check_framing(const struct e2e_resp *r, uint64_t body_len, const char *what)
-{
-    const char *cl = e2e_hdrs_get(&r->hdrs, "Content-Length");
-
-    cr_assert_leq(e2e_hdrs_count(&r->hdrs, "Content-Length"), 1, "%s: %u Content-Length fields",
-                  what, e2e_hdrs_count(&r->hdrs, "Content-Length"));
-    if (cl != NULL) {
-        cr_assert_null(e2e_hdrs_get(&r->hdrs, "Transfer-Encoding"),
-                       "%s: both Content-Length and Transfer-Encoding", what);
-        cr_assert_eq(strtoull(cl, NULL, 10), body_len, "%s: Content-Length %s, body %llu bytes",
-                     what, cl, (unsigned long long)body_len);
-    }
-}
-
 /* A 304: no body, the stored ETag, no Content-Range. */
 static void expect_304(const struct e2e_resp *r, const char *etag, const char *what)
 {
@@ -103,8 +29,8 @@ static void expect_304(const struct e2e_resp *r, const char *etag, const char *w
     cr_assert_eq(r->body_len, 0, "%s: a 304 with %llu body bytes", what,
                  (unsigned long long)r->body_len);
     if (etag != NULL)
-        cr_assert_str_eq(hdr(r, "ETag"), etag, "%s: ETag %s on the 304, expected %s", what,
-                         hdr(r, "ETag"), etag);
+        cr_assert_str_eq(e2e_hdr(r, "ETag"), etag, "%s: ETag %s on the 304, expected %s", what,
+                         e2e_hdr(r, "ETag"), etag);
     cr_assert_null(e2e_hdrs_get(&r->hdrs, "Transfer-Encoding"), "%s: a 304 with TE", what);
     cr_assert_null(e2e_hdrs_get(&r->hdrs, "Content-Range"), "%s: a 304 with Content-Range", what);
     cr_assert_leq(e2e_hdrs_count(&r->hdrs, "Content-Length"), 1, "%s: %u Content-Length fields",
@@ -119,8 +45,8 @@ static void expect_full(const struct e2e_resp *r, const char *body, const char *
     cr_assert_eq(r->body_len, strlen(body), "%s: %llu body bytes", what,
                  (unsigned long long)r->body_len);
     cr_assert_null(e2e_hdrs_get(&r->hdrs, "Content-Range"), "%s: a 200 with Content-Range %s", what,
-                   hdr(r, "Content-Range"));
-    check_framing(r, r->body_len, what);
+                   e2e_hdr(r, "Content-Range"));
+    e2e_check_framing(r, what);
 }
 
 /* A 206 of [first, last] of a <len>-byte representation whose bytes are <full>. */
@@ -133,10 +59,10 @@ static void expect_206(const struct e2e_resp *r, const char *full, uint64_t len,
              (unsigned long long)last, (unsigned long long)len);
     snprintf(cl, sizeof(cl), "%llu", (unsigned long long)(last - first + 1));
     cr_assert_eq(r->status, 206, "%s: status %d, expected 206", what, r->status);
-    cr_assert_str_eq(hdr(r, "Content-Range"), cr, "%s: Content-Range %s, expected %s", what,
-                     hdr(r, "Content-Range"), cr);
-    cr_assert_str_eq(hdr(r, "Content-Length"), cl, "%s: Content-Length %s, expected %s", what,
-                     hdr(r, "Content-Length"), cl);
+    cr_assert_str_eq(e2e_hdr(r, "Content-Range"), cr, "%s: Content-Range %s, expected %s", what,
+                     e2e_hdr(r, "Content-Range"), cr);
+    cr_assert_str_eq(e2e_hdr(r, "Content-Length"), cl, "%s: Content-Length %s, expected %s", what,
+                     e2e_hdr(r, "Content-Length"), cl);
     cr_assert_eq(e2e_hdrs_count(&r->hdrs, "Content-Length"), 1, "%s: %u Content-Length fields",
                  what, e2e_hdrs_count(&r->hdrs, "Content-Length"));
     cr_assert_eq(e2e_hdrs_count(&r->hdrs, "Content-Range"), 1, "%s: %u Content-Range fields", what,
@@ -176,15 +102,6 @@ static void origin_has(unsigned i, const char *name, const char *value, const ch
     cr_assert_str_eq(v, value, "%s: the origin got %s: %s, expected %s", what, name, v, value);
 }
 
-/* Formats <t> as an IMF-fixdate into <out>. */
-static void http_date(time_t t, char *out, size_t len)
-{
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(out, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-}
-
 /* ---- client conditionals on a fresh stored entry --------------------------------------------- */
 
 #define CBODY "the conditional body"
@@ -208,34 +125,34 @@ Test(cache_http, if_none_match_from_stored)
     struct e2e_client *c;
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
-    get("/c", NULL, &r);
+    e2e_get(accel, "/c", NULL, &r);
     expect_full(&r, CBODY, "GET /c");
-    expect_miss(&r, "GET /c");
+    e2e_expect_xcache(&r, "MISS", "GET /c");
     e2e_resp_free(&r);
 
     for (size_t i = 0; i < sizeof(match) / sizeof(match[0]); i++) {
-        get("/c", match[i], &r);
+        e2e_get(accel, "/c", match[i], &r);
         expect_304(&r, "\"v1\"", match[i]);
-        expect_hit(&r, match[i]);
+        e2e_expect_hit(&r, 0, NULL, match[i]);
         e2e_resp_free(&r);
     }
     for (size_t i = 0; i < sizeof(nomatch) / sizeof(nomatch[0]); i++) {
-        get("/c", nomatch[i], &r);
+        e2e_get(accel, "/c", nomatch[i], &r);
         expect_full(&r, CBODY, nomatch[i]);
-        expect_hit(&r, nomatch[i]);
-        cr_assert_str_eq(hdr(&r, "ETag"), "\"v1\"");
+        e2e_expect_hit(&r, 0, NULL, nomatch[i]);
+        cr_assert_str_eq(e2e_hdr(&r, "ETag"), "\"v1\"");
         e2e_resp_free(&r);
     }
     /* If-None-Match is evaluated before Range */
-    get("/c", "If-None-Match: \"v1\"\r\nRange: bytes=0-3\r\n", &r);
+    e2e_get(accel, "/c", "If-None-Match: \"v1\"\r\nRange: bytes=0-3\r\n", &r);
     expect_304(&r, "\"v1\"", "If-None-Match matching with a Range");
     e2e_resp_free(&r);
-    get("/c", "If-None-Match: \"v2\"\r\nRange: bytes=0-3\r\n", &r);
+    e2e_get(accel, "/c", "If-None-Match: \"v2\"\r\nRange: bytes=0-3\r\n", &r);
     expect_206(&r, CBODY, strlen(CBODY), 0, 3, "If-None-Match not matching with a Range");
     e2e_resp_free(&r);
-    origin_saw(1, "conditionals on a stored entry");
+    e2e_origin_saw(origin, 1, "conditionals on a stored entry");
 
     /* a stored 404 is not "not modified": its validators do not make a 304 */
     {
@@ -244,20 +161,20 @@ Test(cache_http, if_none_match_from_stored)
                                 .body = "not found"};
 
         e2e_origin_push(origin, &nf);
-        get("/c404", NULL, &r);
+        e2e_get(accel, "/c404", NULL, &r);
         cr_assert_eq(r.status, 404);
         e2e_resp_free(&r);
-        get("/c404", "If-None-Match: \"n1\"\r\n", &r);
+        e2e_get(accel, "/c404", "If-None-Match: \"n1\"\r\n", &r);
         cr_assert_eq(r.status, 404, "If-None-Match on a stored 404: status %d", r.status);
         cr_assert_str_eq(r.body, "not found");
-        expect_hit(&r, "If-None-Match on a stored 404");
+        e2e_expect_hit(&r, 0, NULL, "If-None-Match on a stored 404");
         e2e_resp_free(&r);
-        get("/c404", "Range: bytes=0-2\r\n", &r);
+        e2e_get(accel, "/c404", "Range: bytes=0-2\r\n", &r);
         cr_assert_eq(r.status, 404, "Range on a stored 404: status %d", r.status);
         cr_assert_str_eq(r.body, "not found");
         cr_assert_null(e2e_hdrs_get(&r.hdrs, "Content-Range"));
         e2e_resp_free(&r);
-        origin_saw(2, "conditionals on a stored 404");
+        e2e_origin_saw(origin, 2, "conditionals on a stored 404");
     }
 
     /* a 304 on a keep-alive connection, then a full answer: no stray bytes between them */
@@ -269,14 +186,14 @@ Test(cache_http, if_none_match_from_stored)
     cr_assert_eq(e2e_client_response(c, &r, 0), 0, "pipelined 304: %s", r.error ? r.error : "-");
     expect_304(&r, "\"v1\"", "pipelined If-None-Match");
     cr_assert(r.keep_alive, "the 304 closes the connection (Connection: %s)",
-              hdr(&r, "Connection"));
+              e2e_hdr(&r, "Connection"));
     e2e_resp_free(&r);
     cr_assert_eq(e2e_client_response(c, &r, 0), 0, "GET after a 304: %s", r.error ? r.error : "-");
     expect_full(&r, CBODY, "GET after a 304 on the same connection");
-    expect_hit(&r, "GET after a 304 on the same connection");
+    e2e_expect_hit(&r, 0, NULL, "GET after a 304 on the same connection");
     e2e_resp_free(&r);
     e2e_client_free(&c);
-    origin_saw(2, "pipelined 304 and 200");
+    e2e_origin_saw(origin, 2, "pipelined 304 and 200");
 }
 
 Test(cache_http, if_modified_since_from_stored)
@@ -286,56 +203,56 @@ Test(cache_http, if_modified_since_from_stored)
     struct e2e_action a = {.headers = hdrs, .body = CBODY};
     struct e2e_resp r;
 
-    http_date(now - 1000, lm, sizeof(lm));
-    http_date(now - 1000, at, sizeof(at));
-    http_date(now - 500, after, sizeof(after));
-    http_date(now - 1001, before, sizeof(before));
-    http_date(now + 86400, future, sizeof(future));
+    e2e_http_date(now - 1000, lm, sizeof(lm));
+    e2e_http_date(now - 1000, at, sizeof(at));
+    e2e_http_date(now - 500, after, sizeof(after));
+    e2e_http_date(now - 1001, before, sizeof(before));
+    e2e_http_date(now + 86400, future, sizeof(future));
     snprintf(hdrs, sizeof(hdrs),
              "Cache-Control: max-age=60\r\nETag: \"m\"\r\nLast-Modified: %s\r\n", lm);
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
-    get("/ims", NULL, &r);
+    e2e_get(accel, "/ims", NULL, &r);
     expect_full(&r, CBODY, "GET /ims");
     e2e_resp_free(&r);
 
     snprintf(req, sizeof(req), "If-Modified-Since: %s\r\n", at);
-    get("/ims", req, &r);
+    e2e_get(accel, "/ims", req, &r);
     expect_304(&r, "\"m\"", "If-Modified-Since = Last-Modified");
-    expect_hit(&r, "If-Modified-Since = Last-Modified");
+    e2e_expect_hit(&r, 0, NULL, "If-Modified-Since = Last-Modified");
     e2e_resp_free(&r);
 
     snprintf(req, sizeof(req), "If-Modified-Since: %s\r\n", after);
-    get("/ims", req, &r);
+    e2e_get(accel, "/ims", req, &r);
     expect_304(&r, "\"m\"", "If-Modified-Since after Last-Modified");
-    expect_hit(&r, "If-Modified-Since after Last-Modified");
+    e2e_expect_hit(&r, 0, NULL, "If-Modified-Since after Last-Modified");
     e2e_resp_free(&r);
 
     snprintf(req, sizeof(req), "If-Modified-Since: %s\r\n", before);
-    get("/ims", req, &r);
+    e2e_get(accel, "/ims", req, &r);
     expect_full(&r, CBODY, "If-Modified-Since one second before Last-Modified");
-    expect_hit(&r, "If-Modified-Since before Last-Modified");
+    e2e_expect_hit(&r, 0, NULL, "If-Modified-Since before Last-Modified");
     e2e_resp_free(&r);
 
     snprintf(req, sizeof(req), "If-Modified-Since: %s\r\n", future);
-    get("/ims", req, &r);
+    e2e_get(accel, "/ims", req, &r);
     expect_full(&r, CBODY, "If-Modified-Since a day in the future (invalid)");
     e2e_resp_free(&r);
 
-    get("/ims", "If-Modified-Since: not a date\r\n", &r);
+    e2e_get(accel, "/ims", "If-Modified-Since: not a date\r\n", &r);
     expect_full(&r, CBODY, "If-Modified-Since: not a date");
     e2e_resp_free(&r);
 
     /* If-None-Match takes precedence over If-Modified-Since */
     snprintf(req, sizeof(req), "If-None-Match: \"other\"\r\nIf-Modified-Since: %s\r\n", at);
-    get("/ims", req, &r);
+    e2e_get(accel, "/ims", req, &r);
     expect_full(&r, CBODY, "If-None-Match not matching, If-Modified-Since matching");
     e2e_resp_free(&r);
     snprintf(req, sizeof(req), "If-None-Match: \"m\"\r\nIf-Modified-Since: %s\r\n", before);
-    get("/ims", req, &r);
+    e2e_get(accel, "/ims", req, &r);
     expect_304(&r, "\"m\"", "If-None-Match matching, If-Modified-Since not");
     e2e_resp_free(&r);
-    origin_saw(1, "If-Modified-Since on a stored entry");
+    e2e_origin_saw(origin, 1, "If-Modified-Since on a stored entry");
 }
 
 Test(cache_http, miss_fetches_the_whole_representation)
@@ -346,16 +263,16 @@ Test(cache_http, miss_fetches_the_whole_representation)
     const char *full = a.body;
     struct e2e_resp r;
 
-    http_date(now - 1000, lm, sizeof(lm));
+    e2e_http_date(now - 1000, lm, sizeof(lm));
     snprintf(hdrs, sizeof(hdrs),
              "Cache-Control: max-age=60\r\nETag: \"w1\"\r\nLast-Modified: %s\r\n", lm);
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     for (int i = 0; i < 4; i++)
         e2e_origin_push(origin, &a);
 
     /* If-None-Match on a cold key */
-    get("/w1", "If-None-Match: \"w1\"\r\n", &r);
-    origin_saw(1, "If-None-Match, cold");
+    e2e_get(accel, "/w1", "If-None-Match: \"w1\"\r\n", &r);
+    e2e_origin_saw(origin, 1, "If-None-Match, cold");
     origin_lacks(0, "If-None-Match", "If-None-Match, cold");
     cr_log_info("If-None-Match on a cold key: the client got %d", r.status);
     cr_assert_str_eq(e2e_origin_req(origin, 0)->method, "GET");
@@ -364,20 +281,20 @@ Test(cache_http, miss_fetches_the_whole_representation)
     else
         expect_full(&r, full, "If-None-Match, cold (the origin sent all of it)");
     e2e_resp_free(&r);
-    get("/w1", "If-None-Match: \"w1\"\r\n", &r);
+    e2e_get(accel, "/w1", "If-None-Match: \"w1\"\r\n", &r);
     expect_304(&r, "\"w1\"", "If-None-Match again");
-    expect_hit(&r, "If-None-Match again");
+    e2e_expect_hit(&r, 0, NULL, "If-None-Match again");
     e2e_resp_free(&r);
-    get("/w1", NULL, &r);
+    e2e_get(accel, "/w1", NULL, &r);
     expect_full(&r, full, "plain GET after If-None-Match");
-    expect_hit(&r, "plain GET after If-None-Match");
+    e2e_expect_hit(&r, 0, NULL, "plain GET after If-None-Match");
     e2e_resp_free(&r);
-    origin_saw(1, "If-None-Match, then again, then plain");
+    e2e_origin_saw(origin, 1, "If-None-Match, then again, then plain");
 
     /* If-Modified-Since on a cold key */
     snprintf(req, sizeof(req), "If-Modified-Since: %s\r\n", lm);
-    get("/w2", req, &r);
-    origin_saw(2, "If-Modified-Since, cold");
+    e2e_get(accel, "/w2", req, &r);
+    e2e_origin_saw(origin, 2, "If-Modified-Since, cold");
     origin_lacks(1, "If-Modified-Since", "If-Modified-Since, cold");
     cr_log_info("If-Modified-Since on a cold key: the client got %d", r.status);
     if (r.status == 304)
@@ -385,14 +302,14 @@ Test(cache_http, miss_fetches_the_whole_representation)
     else
         expect_full(&r, full, "If-Modified-Since, cold");
     e2e_resp_free(&r);
-    get("/w2", req, &r);
+    e2e_get(accel, "/w2", req, &r);
     expect_304(&r, "\"w1\"", "If-Modified-Since again");
-    expect_hit(&r, "If-Modified-Since again");
+    e2e_expect_hit(&r, 0, NULL, "If-Modified-Since again");
     e2e_resp_free(&r);
 
     /* Range on a cold key */
-    get("/w3", "Range: bytes=0-4\r\n", &r);
-    origin_saw(3, "Range, cold");
+    e2e_get(accel, "/w3", "Range: bytes=0-4\r\n", &r);
+    e2e_origin_saw(origin, 3, "Range, cold");
     origin_lacks(2, "Range", "Range, cold");
     cr_log_info("Range on a cold key: the client got %d", r.status);
     if (r.status == 206)
@@ -400,18 +317,18 @@ Test(cache_http, miss_fetches_the_whole_representation)
     else
         expect_full(&r, full, "Range, cold");
     e2e_resp_free(&r);
-    get("/w3", "Range: bytes=0-4\r\n", &r);
+    e2e_get(accel, "/w3", "Range: bytes=0-4\r\n", &r);
     expect_206(&r, full, 36, 0, 4, "Range again");
-    expect_hit(&r, "Range again");
+    e2e_expect_hit(&r, 0, NULL, "Range again");
     e2e_resp_free(&r);
-    get("/w3", NULL, &r);
+    e2e_get(accel, "/w3", NULL, &r);
     expect_full(&r, full, "plain GET after Range");
-    expect_hit(&r, "plain GET after Range");
+    e2e_expect_hit(&r, 0, NULL, "plain GET after Range");
     e2e_resp_free(&r);
 
     /* Range with If-Range on a cold key */
-    get("/w4", "Range: bytes=-6\r\nIf-Range: \"w1\"\r\n", &r);
-    origin_saw(4, "Range + If-Range, cold");
+    e2e_get(accel, "/w4", "Range: bytes=-6\r\nIf-Range: \"w1\"\r\n", &r);
+    e2e_origin_saw(origin, 4, "Range + If-Range, cold");
     origin_lacks(3, "Range", "Range + If-Range, cold");
     origin_lacks(3, "If-Range", "Range + If-Range, cold");
     cr_log_info("Range + If-Range on a cold key: the client got %d", r.status);
@@ -420,11 +337,11 @@ Test(cache_http, miss_fetches_the_whole_representation)
     else
         expect_full(&r, full, "Range + If-Range, cold");
     e2e_resp_free(&r);
-    get("/w4", "Range: bytes=-6\r\nIf-Range: \"w1\"\r\n", &r);
+    e2e_get(accel, "/w4", "Range: bytes=-6\r\nIf-Range: \"w1\"\r\n", &r);
     expect_206(&r, full, 36, 30, 35, "Range + If-Range again");
-    expect_hit(&r, "Range + If-Range again");
+    e2e_expect_hit(&r, 0, NULL, "Range + If-Range again");
     e2e_resp_free(&r);
-    origin_saw(4, "four cold keys with conditionals and ranges");
+    e2e_origin_saw(origin, 4, "four cold keys with conditionals and ranges");
 }
 
 /* ---- ranges on a complete stored entry ------------------------------------------------------- */
@@ -438,13 +355,13 @@ static void store_rbody(const char *path)
     struct e2e_action a = {.headers = hdrs, .body = RBODY};
     struct e2e_resp r;
 
-    http_date(time(NULL) - 1000, lm, sizeof(lm));
+    e2e_http_date(time(NULL) - 1000, lm, sizeof(lm));
     snprintf(hdrs, sizeof(hdrs),
              "Cache-Control: max-age=60\r\nETag: \"r1\"\r\nLast-Modified: %s\r\n", lm);
     e2e_origin_push(origin, &a);
-    get(path, NULL, &r);
+    e2e_get(accel, path, NULL, &r);
     expect_full(&r, RBODY, "GET to store");
-    expect_miss(&r, "GET to store");
+    e2e_expect_xcache(&r, "MISS", "GET to store");
     e2e_resp_free(&r);
 }
 
@@ -462,55 +379,56 @@ Test(cache_http, ranges_on_stored)
     char req[128];
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     store_rbody("/r");
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         snprintf(req, sizeof(req), "Range: %s\r\n", ok[i].range);
-        get("/r", req, &r);
+        e2e_get(accel, "/r", req, &r);
         expect_206(&r, RBODY, RLEN, ok[i].first, ok[i].last, ok[i].range);
-        expect_hit(&r, ok[i].range);
-        cr_assert_str_eq(hdr(&r, "ETag"), "\"r1\"", "%s: ETag %s", ok[i].range, hdr(&r, "ETag"));
+        e2e_expect_hit(&r, 0, NULL, ok[i].range);
+        cr_assert_str_eq(e2e_hdr(&r, "ETag"), "\"r1\"", "%s: ETag %s", ok[i].range,
+                         e2e_hdr(&r, "ETag"));
         e2e_resp_free(&r);
     }
 
     /* first beyond the length: 416 with the length */
-    get("/r", "Range: bytes=36-\r\n", &r);
+    e2e_get(accel, "/r", "Range: bytes=36-\r\n", &r);
     cr_assert_eq(r.status, 416, "bytes=36- on 36 bytes: status %d, expected 416", r.status);
-    cr_assert_str_eq(hdr(&r, "Content-Range"), "bytes */36", "416: Content-Range %s",
-                     hdr(&r, "Content-Range"));
-    check_framing(&r, r.body_len, "416");
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Range"), "bytes */36", "416: Content-Range %s",
+                     e2e_hdr(&r, "Content-Range"));
+    e2e_check_framing(&r, "416");
     e2e_resp_free(&r);
-    get("/r", "Range: bytes=1000-2000\r\n", &r);
+    e2e_get(accel, "/r", "Range: bytes=1000-2000\r\n", &r);
     cr_assert_eq(r.status, 416, "bytes=1000-2000: status %d", r.status);
-    cr_assert_str_eq(hdr(&r, "Content-Range"), "bytes */36");
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Range"), "bytes */36");
     e2e_resp_free(&r);
 
     /* ignored: the whole answer */
-    get("/r", "Range: bytes=0-1,5-6\r\n", &r);
+    e2e_get(accel, "/r", "Range: bytes=0-1,5-6\r\n", &r);
     expect_full(&r, RBODY, "several ranges");
-    expect_hit(&r, "several ranges");
+    e2e_expect_hit(&r, 0, NULL, "several ranges");
     e2e_resp_free(&r);
-    get("/r", "Range: items=0-9\r\n", &r);
+    e2e_get(accel, "/r", "Range: items=0-9\r\n", &r);
     expect_full(&r, RBODY, "another unit");
     e2e_resp_free(&r);
-    get("/r", "Range: bytes=9-3\r\n", &r);
+    e2e_get(accel, "/r", "Range: bytes=9-3\r\n", &r);
     expect_full(&r, RBODY, "last before first");
     e2e_resp_free(&r);
 
     /* If-Range */
-    get("/r", "Range: bytes=0-9\r\nIf-Range: \"r1\"\r\n", &r);
+    e2e_get(accel, "/r", "Range: bytes=0-9\r\nIf-Range: \"r1\"\r\n", &r);
     expect_206(&r, RBODY, RLEN, 0, 9, "If-Range with the ETag");
     e2e_resp_free(&r);
-    get("/r", "Range: bytes=0-9\r\nIf-Range: \"r0\"\r\n", &r);
+    e2e_get(accel, "/r", "Range: bytes=0-9\r\nIf-Range: \"r0\"\r\n", &r);
     expect_full(&r, RBODY, "If-Range with another ETag");
     e2e_resp_free(&r);
-    get("/r", "Range: bytes=0-9\r\nIf-Range: W/\"r1\"\r\n", &r);
+    e2e_get(accel, "/r", "Range: bytes=0-9\r\nIf-Range: W/\"r1\"\r\n", &r);
     expect_full(&r, RBODY, "If-Range with a weak ETag");
     e2e_resp_free(&r);
-    get("/r", "Range: bytes=36-\r\nIf-Range: \"r0\"\r\n", &r);
+    e2e_get(accel, "/r", "Range: bytes=36-\r\nIf-Range: \"r0\"\r\n", &r);
     expect_full(&r, RBODY, "unsatisfiable Range with another If-Range ETag");
     e2e_resp_free(&r);
-    origin_saw(1, "ranges on a stored entry");
+    e2e_origin_saw(origin, 1, "ranges on a stored entry");
 }
 
 Test(cache_http, ranges_pipelined_on_one_connection)
@@ -518,7 +436,7 @@ Test(cache_http, ranges_pipelined_on_one_connection)
     struct e2e_client *c;
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     store_rbody("/rp");
     c = e2e_client_new(accel->port);
     cr_assert_not_null(c);
@@ -539,11 +457,11 @@ Test(cache_http, ranges_pipelined_on_one_connection)
     cr_assert_eq(e2e_client_response(c, &r, E2E_RESP_HEAD), 0, "HEAD 206: %s",
                  r.error ? r.error : "-");
     cr_assert_eq(r.status, 206, "HEAD with Range: status %d", r.status);
-    cr_assert_str_eq(hdr(&r, "Content-Range"), "bytes 0-9/36");
-    cr_assert_str_eq(hdr(&r, "Content-Length"), "10", "HEAD with Range: Content-Length %s",
-                     hdr(&r, "Content-Length"));
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Range"), "bytes 0-9/36");
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Length"), "10", "HEAD with Range: Content-Length %s",
+                     e2e_hdr(&r, "Content-Length"));
     cr_assert_eq(r.body_len, 0);
-    expect_hit(&r, "HEAD with Range");
+    e2e_expect_hit(&r, 0, NULL, "HEAD with Range");
     e2e_resp_free(&r);
     cr_assert_eq(e2e_client_response(c, &r, 0), 0, "206 after HEAD: %s", r.error ? r.error : "-");
     expect_206(&r, RBODY, RLEN, 33, 35, "bytes=-3 after a HEAD (a stray body would show here)");
@@ -552,7 +470,7 @@ Test(cache_http, ranges_pipelined_on_one_connection)
     expect_full(&r, RBODY, "plain GET after the ranges");
     e2e_resp_free(&r);
     e2e_client_free(&c);
-    origin_saw(1, "pipelined ranges");
+    e2e_origin_saw(origin, 1, "pipelined ranges");
 }
 
 Test(cache_http, range_across_chunks_of_a_large_object)
@@ -568,9 +486,9 @@ Test(cache_http, range_across_chunks_of_a_large_object)
     char req[128];
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
-    ask("GET", "h", "/big", NULL, E2E_RESP_PATTERN, &r);
+    e2e_ask(accel, "GET", "h", "/big", NULL, E2E_RESP_PATTERN, &r);
     cr_assert_eq(r.status, 200);
     cr_assert_eq(r.body_len, MiB);
     cr_assert_not(r.pattern_bad, "GET /big: differs at %llu", (unsigned long long)r.pattern_bad_at);
@@ -583,15 +501,15 @@ Test(cache_http, range_across_chunks_of_a_large_object)
                  (unsigned long long)ranges[i].first, (unsigned long long)ranges[i].last);
         snprintf(what, sizeof(what), "1 MiB, bytes=%llu-%llu", (unsigned long long)ranges[i].first,
                  (unsigned long long)ranges[i].last);
-        get("/big", req, &r);
+        e2e_get(accel, "/big", req, &r);
         expect_206(&r, NULL, MiB, ranges[i].first, ranges[i].last, what);
-        expect_hit(&r, what);
+        e2e_expect_hit(&r, 0, NULL, what);
         e2e_resp_free(&r);
     }
-    get("/big", "Range: bytes=-100001\r\n", &r);
+    e2e_get(accel, "/big", "Range: bytes=-100001\r\n", &r);
     expect_206(&r, NULL, MiB, MiB - 100001, MiB - 1, "1 MiB, bytes=-100001");
     e2e_resp_free(&r);
-    origin_saw(1, "ranges of a large object");
+    e2e_origin_saw(origin, 1, "ranges of a large object");
 }
 
 Test(cache_http, head_with_range_on_stored)
@@ -599,7 +517,7 @@ Test(cache_http, head_with_range_on_stored)
     struct e2e_client *c;
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     store_rbody("/hr");
     c = e2e_client_new(accel->port);
     cr_assert_not_null(c);
@@ -607,12 +525,12 @@ Test(cache_http, head_with_range_on_stored)
                  0);
     cr_assert_eq(e2e_client_response(c, &r, E2E_RESP_HEAD), 0, "HEAD: %s", r.error ? r.error : "-");
     cr_assert_eq(r.status, 206, "HEAD with Range: status %d, expected 206", r.status);
-    cr_assert_str_eq(hdr(&r, "Content-Range"), "bytes 10-19/36", "HEAD: Content-Range %s",
-                     hdr(&r, "Content-Range"));
-    cr_assert_str_eq(hdr(&r, "Content-Length"), "10", "HEAD: Content-Length %s",
-                     hdr(&r, "Content-Length"));
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Range"), "bytes 10-19/36", "HEAD: Content-Range %s",
+                     e2e_hdr(&r, "Content-Range"));
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Length"), "10", "HEAD: Content-Length %s",
+                     e2e_hdr(&r, "Content-Length"));
     cr_assert_eq(r.body_len, 0);
-    expect_hit(&r, "HEAD with Range");
+    e2e_expect_hit(&r, 0, NULL, "HEAD with Range");
     cr_assert(r.keep_alive, "the HEAD closes the connection");
     e2e_resp_free(&r);
     /* no body followed the head: the next answer parses from its first byte */
@@ -621,7 +539,7 @@ Test(cache_http, head_with_range_on_stored)
     expect_full(&r, RBODY, "GET after HEAD with Range");
     e2e_resp_free(&r);
     e2e_client_free(&c);
-    origin_saw(1, "HEAD with Range");
+    e2e_origin_saw(origin, 1, "HEAD with Range");
 }
 
 /* ---- invalidation (RFC 9111 §4.4) ------------------------------------------------------------ */
@@ -649,9 +567,9 @@ static void expect_cached(const char *path, const char *body, const char *what)
 {
     struct e2e_resp r;
 
-    get(path, NULL, &r);
+    e2e_get(accel, path, NULL, &r);
     cr_assert_eq(r.status, 200, "%s: GET %s: status %d", what, path, r.status);
-    expect_hit(&r, what);
+    e2e_expect_hit(&r, 0, NULL, what);
     cr_assert_str_eq(r.body, body, "%s: GET %s: body '%s', expected '%s'", what, path, r.body,
                      body);
     e2e_resp_free(&r);
@@ -663,10 +581,10 @@ static void expect_refetch(const char *path, char *body, size_t len, const char 
     unsigned before = e2e_origin_nreqs(origin);
     struct e2e_resp r;
 
-    get(path, NULL, &r);
-    origin_saw(before + 1, what);
+    e2e_get(accel, path, NULL, &r);
+    e2e_origin_saw(origin, before + 1, what);
     cr_assert_eq(r.status, 200, "%s: GET %s: status %d", what, path, r.status);
-    expect_miss(&r, what);
+    e2e_expect_xcache(&r, "MISS", what);
     cr_assert_str_eq(e2e_origin_req(origin, before)->target, path);
     cr_assert_str_eq(e2e_origin_req(origin, before)->method, "GET");
     snprintf(body, len, "%s", r.body);
@@ -688,7 +606,7 @@ static void unsafe(const char *method, const char *path, const char *hdrs, int s
     cr_assert_eq(rc, 0, "%s %s: rc %d", method, path, rc);
     cr_assert_eq(r.status, status, "%s %s: status %d, expected %d", method, path, r.status, status);
     e2e_resp_free(&r);
-    origin_saw(before + 1, method);
+    e2e_origin_saw(origin, before + 1, method);
     cr_assert_str_eq(e2e_origin_req(origin, before)->method, method);
 }
 
@@ -697,7 +615,7 @@ Test(cache_http, unsafe_methods_invalidate_their_target)
     static const char *const methods[] = {"POST", "PUT", "DELETE", "PATCH"};
     char body[96], other[96], what[96];
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, inval_handler, NULL);
     expect_refetch("/p", body, sizeof(body), "first GET /p");
     expect_cached("/p", body, "second GET /p");
@@ -723,7 +641,7 @@ Test(cache_http, failed_unsafe_requests_do_not_invalidate)
     static const int statuses[] = {500, 404, 403, 503};
     char body[96], what[96];
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, inval_handler, NULL);
     expect_refetch("/p", body, sizeof(body), "first GET /p");
     for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
@@ -755,7 +673,7 @@ Test(cache_http, location_and_content_location_invalidate)
                                             "Content-Location: http://other.example/p5\r\n",
                                  .body = "elsewhere"};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, inval_handler, NULL);
     expect_refetch("/p2", b2, sizeof(b2), "GET /p2");
     expect_refetch("/p3", b3, sizeof(b3), "GET /p3");
@@ -801,34 +719,34 @@ Test(cache_http, memory_0_passes_conditionals_and_ranges)
                               .body = RBODY};
     struct e2e_resp r;
 
-    http_date(time(NULL) - 1000, lm, sizeof(lm));
-    start("cache_memory 0");
+    e2e_http_date(time(NULL) - 1000, lm, sizeof(lm));
+    e2e_start("cache_memory 0", &origin, &accel);
 
     e2e_origin_push(origin, &full);
-    get("/z", NULL, &r);
+    e2e_get(accel, "/z", NULL, &r);
     expect_full(&r, RBODY, "cache_memory 0: plain GET");
     e2e_resp_free(&r);
 
     e2e_origin_push(origin, &nm);
-    get("/z", "If-None-Match: \"p1\"\r\n", &r);
-    origin_saw(2, "cache_memory 0: If-None-Match");
+    e2e_get(accel, "/z", "If-None-Match: \"p1\"\r\n", &r);
+    e2e_origin_saw(origin, 2, "cache_memory 0: If-None-Match");
     origin_has(1, "If-None-Match", "\"p1\"", "cache_memory 0: If-None-Match");
     cr_assert_eq(r.status, 304, "cache_memory 0: the origin's 304 became %d", r.status);
     cr_assert_eq(r.body_len, 0);
-    cr_assert_str_neq(hdr(&r, "X-Cache"), "HIT");
+    cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "HIT");
     e2e_resp_free(&r);
 
     e2e_origin_push(origin, &nm);
     snprintf(req, sizeof(req), "If-Modified-Since: %s\r\n", lm);
-    get("/z", req, &r);
-    origin_saw(3, "cache_memory 0: If-Modified-Since");
+    e2e_get(accel, "/z", req, &r);
+    e2e_origin_saw(origin, 3, "cache_memory 0: If-Modified-Since");
     origin_has(2, "If-Modified-Since", lm, "cache_memory 0: If-Modified-Since");
     cr_assert_eq(r.status, 304, "cache_memory 0: the origin's 304 became %d", r.status);
     e2e_resp_free(&r);
 
     e2e_origin_push(origin, &part);
-    get("/z", "Range: bytes=0-4\r\nIf-Range: \"p1\"\r\n", &r);
-    origin_saw(4, "cache_memory 0: Range");
+    e2e_get(accel, "/z", "Range: bytes=0-4\r\nIf-Range: \"p1\"\r\n", &r);
+    e2e_origin_saw(origin, 4, "cache_memory 0: Range");
     origin_has(3, "Range", "bytes=0-4", "cache_memory 0: Range");
     origin_has(3, "If-Range", "\"p1\"", "cache_memory 0: If-Range");
     expect_206(&r, RBODY, RLEN, 0, 4, "cache_memory 0: the origin's 206");
@@ -836,8 +754,8 @@ Test(cache_http, memory_0_passes_conditionals_and_ranges)
 
     /* a range the origin ignores: its 200 goes through as is */
     e2e_origin_push(origin, &full);
-    get("/z", "Range: bytes=0-1,5-6\r\n", &r);
-    origin_saw(5, "cache_memory 0: several ranges");
+    e2e_get(accel, "/z", "Range: bytes=0-1,5-6\r\n", &r);
+    e2e_origin_saw(origin, 5, "cache_memory 0: several ranges");
     origin_has(4, "Range", "bytes=0-1,5-6", "cache_memory 0: several ranges");
     expect_full(&r, RBODY, "cache_memory 0: the origin's 200");
     e2e_resp_free(&r);

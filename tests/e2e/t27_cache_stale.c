@@ -30,43 +30,6 @@ TestSuite(cache_stale, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60);
 static struct e2e_origin *origin;
 static struct e2e_accel *accel;
 
-static void start(const char *extra)
-{
-    origin = e2e_origin_start();
-    accel = e2e_accel_start(extra, e2e_origin_port(origin));
-}
-
-/* Sends "GET <path>" with the head lines <hdrs> (each ending in "\r\n", or NULL) on a new
- * connection and reads the response into <r> with <flags>; fails the test when no complete
- * response came. */
-static void get_flags(const char *path, const char *hdrs, unsigned flags, struct e2e_resp *r)
-{
-    char req[2048];
-    int rc;
-
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: h\r\n%s\r\n", path, hdrs ? hdrs : "");
-    rc = e2e_request(accel->port, req, r, flags);
-    if (rc != 0) {
-        int status = r->status;
-
-        e2e_resp_free(r); /* before the failed assert leaves the function */
-        cr_assert_fail("GET %s (%s): no complete response, rc %d, status %d", path,
-                       hdrs ? hdrs : "-", rc, status);
-    }
-}
-
-static void get(const char *path, const char *hdrs, struct e2e_resp *r)
-{
-    get_flags(path, hdrs, 0, r);
-}
-
-static const char *hdr(const struct e2e_resp *r, const char *name)
-{
-    const char *v = e2e_hdrs_get(&r->hdrs, name);
-
-    return v ? v : "(none)";
-}
-
 /* Field <name> of the <i>-th request the origin received, or "(none)". */
 static const char *ohdr(unsigned i, const char *name)
 {
@@ -76,41 +39,6 @@ static const char *ohdr(unsigned i, const char *name)
     cr_assert_not_null(q, "the origin has no request #%u", i);
     v = e2e_hdrs_get(&q->hdrs, name);
     return v ? v : "(none)";
-}
-
-/* Waits until the origin has received <n> requests in full and checks it received no more. */
-static void origin_saw(unsigned n, const char *what)
-{
-    if (n > 0)
-        cr_assert_eq(e2e_origin_wait_reqs(origin, n, E2E_TIMEOUT_MS), 0,
-                     "%s: the origin saw %u requests, expected %u", what, e2e_origin_nreqs(origin),
-                     n);
-    cr_assert_eq(e2e_origin_nreqs(origin), n, "%s: the origin saw %u requests, expected %u", what,
-                 e2e_origin_nreqs(origin), n);
-}
-
-static void send_get(struct e2e_client *c, const char *path)
-{
-    char req[256];
-
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", path);
-    cr_assert_eq(e2e_client_sends(c, req), 0, "sending GET %s", path);
-}
-
-static struct e2e_client *client_get(const char *path)
-{
-    struct e2e_client *c = e2e_client_new(accel->port);
-
-    cr_assert_not_null(c, "cannot connect to accel");
-    send_get(c, path);
-    return c;
-}
-
-/* Waits until accel has read the requests of <n> connections. */
-static void all_read(unsigned n)
-{
-    cr_assert_eq(e2e_accel_wait_conns_read(accel, n, E2E_TIMEOUT_MS), 0,
-                 "accel did not read the requests of %u connections", n);
 }
 
 /* Reads a complete response on <c> into <r> (initialised here with <flags>) within <ms>. */
@@ -135,7 +63,7 @@ static void read_resp(struct e2e_client *c, struct e2e_resp *r, int ms, const ch
     read_resp_flags(c, r, 0, ms, who);
 }
 
-/* ---- Cache-Status (RFC 9211), as in t25 ------------------------------------------------------ */
+/* ---- Cache-Status (RFC 9211) beyond e2e_expect_hit() ----------------------------------------- */
 
 /* Cache-Status parameter <name> of <r> has the value <want> (unquoted). */
 static void expect_cs(const struct e2e_resp *r, const char *name, const char *want,
@@ -144,7 +72,7 @@ static void expect_cs(const struct e2e_resp *r, const char *name, const char *wa
     char m[256], v[64];
 
     cr_assert(e2e_cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status: %s", what,
-              hdr(r, "Cache-Status"));
+              e2e_hdr(r, "Cache-Status"));
     cr_assert(e2e_cs_param(m, name, v, sizeof(v)), "%s: Cache-Status '%s' lacks %s=", what, m,
               name);
     if (v[0] == '"' && strlen(v) >= 2) { /* a quoted string: compare its content */
@@ -154,44 +82,6 @@ static void expect_cs(const struct e2e_resp *r, const char *name, const char *wa
     cr_assert_str_eq(v, want, "%s: Cache-Status '%s': %s=%s, expected %s", what, m, name, v, want);
 }
 
-static long cs_ttl(const struct e2e_resp *r)
-{
-    char m[256], v[32];
-
-    if (!e2e_cache_status(r, m, sizeof(m)) || !e2e_cs_param(m, "ttl", v, sizeof(v)))
-        return -1;
-    return strtol(v, NULL, 10);
-}
-
-static long age_of(const struct e2e_resp *r)
-{
-    const char *v = e2e_hdrs_get(&r->hdrs, "Age");
-
-    return v ? strtol(v, NULL, 10) : -1;
-}
-
-static void expect_xcache(const struct e2e_resp *r, const char *want, const char *what)
-{
-    cr_assert_str_eq(hdr(r, "X-Cache"), want, "%s: X-Cache %s, expected %s (status %d, %s)", what,
-                     hdr(r, "X-Cache"), want, r->status, hdr(r, "Cache-Status"));
-}
-
-/* A fresh hit with body <body>. */
-static void expect_hit(const struct e2e_resp *r, const char *body, const char *what)
-{
-    char m[256];
-
-    cr_assert_eq(r->status, 200, "%s: status %d", what, r->status);
-    expect_xcache(r, "HIT", what);
-    cr_assert(e2e_cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status", what);
-    cr_assert(e2e_cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s' lacks 'hit'", what, m);
-    cr_assert_not(e2e_cs_param(m, "fwd", NULL, 0), "%s: Cache-Status '%s': a hit with fwd=", what,
-                  m);
-    cr_assert(cs_ttl(r) > 0, "%s: Cache-Status '%s': a hit with ttl %ld", what, m, cs_ttl(r));
-    if (body != NULL)
-        cr_assert_str_eq(r->body, body, "%s: body '%s', expected '%s'", what, r->body, body);
-}
-
 /* The stale copy standing in: 200, <body>, X-Cache STALE, Cache-Status hit; detail=<detail>. */
 static void expect_stale(const struct e2e_resp *r, const char *detail, const char *body,
                          const char *what)
@@ -199,8 +89,8 @@ static void expect_stale(const struct e2e_resp *r, const char *detail, const cha
     char m[256];
 
     cr_assert_eq(r->status, 200, "%s: status %d, expected the stale 200 (X-Cache %s, body '%s')",
-                 what, r->status, hdr(r, "X-Cache"), r->body);
-    expect_xcache(r, "STALE", what);
+                 what, r->status, e2e_hdr(r, "X-Cache"), r->body);
+    e2e_expect_xcache(r, "STALE", what);
     cr_assert(e2e_cache_status(r, m, sizeof(m)), "%s: no accel member in Cache-Status", what);
     cr_assert(e2e_cs_param(m, "hit", NULL, 0), "%s: Cache-Status '%s' lacks 'hit'", what, m);
     expect_cs(r, "detail", detail, what);
@@ -218,10 +108,10 @@ static int stale_ok(const struct e2e_resp *r, const char *detail, const char *bo
 
     ok = e2e_cache_status(r, m, sizeof(m)) && e2e_cs_param(m, "hit", NULL, 0) &&
          e2e_cs_param(m, "detail", v, sizeof(v)) && strcmp(v, detail) == 0;
-    ok = ok && r->status == 200 && strcmp(hdr(r, "X-Cache"), "STALE") == 0 &&
+    ok = ok && r->status == 200 && strcmp(e2e_hdr(r, "X-Cache"), "STALE") == 0 &&
          strcmp(r->body, body) == 0;
     snprintf(got, len, "%d, X-Cache %s, Cache-Status '%s', body '%.40s'", r->status,
-             hdr(r, "X-Cache"), m, r->body);
+             e2e_hdr(r, "X-Cache"), m, r->body);
     return ok;
 }
 
@@ -229,30 +119,12 @@ static int stale_ok(const struct e2e_resp *r, const char *detail, const char *bo
 static void expect_revalidated(const struct e2e_resp *r, const char *what)
 {
     cr_assert_eq(r->status, 200, "%s: status %d, expected 200", what, r->status);
-    expect_xcache(r, "REVALIDATED", what);
+    e2e_expect_xcache(r, "REVALIDATED", what);
     expect_cs(r, "fwd", "stale", what);
     expect_cs(r, "fwd-status", "304", what);
 }
 
-/* Content-Length, when present, is the body length. */
-static void check_framing(const struct e2e_resp *r, const char *what)
-{
-    const char *cl = e2e_hdrs_get(&r->hdrs, "Content-Length");
-
-    if (cl != NULL)
-        cr_assert_eq(strtoull(cl, NULL, 10), r->body_len, "%s: Content-Length %s, body %llu bytes",
-                     what, cl, (unsigned long long)r->body_len);
-}
-
-/* Origin answers that do not depend on the request. */
-static void answer_500(const struct e2e_req *req, struct e2e_action *act, void *arg)
-{
-    (void)req;
-    (void)arg;
-    act->status = 500;
-    act->body = "origin error";
-}
-
+/* Origin answers that do not depend on the request (and e2e_answer_500). */
 static void answer_reset(const struct e2e_req *req, struct e2e_action *act, void *arg)
 {
     (void)req;
@@ -285,16 +157,16 @@ static void until_refreshed(const char *path, const char *body, struct e2e_resp 
     uint64_t end = e2e_now_ms() + 5000;
 
     for (;;) {
-        get(path, NULL, r);
-        if (strcmp(hdr(r, "X-Cache"), "HIT") == 0 && strcmp(r->body, body) == 0)
+        e2e_get(accel, path, NULL, r);
+        if (strcmp(e2e_hdr(r, "X-Cache"), "HIT") == 0 && strcmp(r->body, body) == 0)
             return;
         cr_assert(e2e_now_ms() < end,
                   "GET %s 5 s after the refresh was answered: X-Cache %s, body '%s', expected a "
                   "HIT with '%s'",
-                  path, hdr(r, "X-Cache"), r->body, body);
-        cr_assert_str_eq(hdr(r, "X-Cache"), "STALE",
+                  path, e2e_hdr(r, "X-Cache"), r->body, body);
+        cr_assert_str_eq(e2e_hdr(r, "X-Cache"), "STALE",
                          "GET %s while the refresh lands: X-Cache %s (body '%s')", path,
-                         hdr(r, "X-Cache"), r->body);
+                         e2e_hdr(r, "X-Cache"), r->body);
         e2e_resp_free(r);
         e2e_sleep_ms(20);
     }
@@ -317,19 +189,19 @@ Test(cache_stale, revalidate_304_keeps_body_updates_head)
                                                  "X-Version: 2\r\n"};
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, answer_unexpected, NULL);
     e2e_origin_push(origin, &first);
-    get_flags("/r", NULL, E2E_RESP_PATTERN, &r);
+    e2e_ask(accel, "GET", "h", "/r", NULL, E2E_RESP_PATTERN, &r);
     cr_assert_eq(r.status, 200);
     cr_assert_eq(r.body_len, len);
     e2e_resp_free(&r);
-    origin_saw(1, "GET /r");
+    e2e_origin_saw(origin, 1, "GET /r");
     cr_assert_str_eq(ohdr(0, "If-None-Match"), "(none)", "the first GET was conditional");
 
     e2e_origin_push(origin, &not_modified);
-    get_flags("/r", NULL, E2E_RESP_PATTERN, &r);
-    origin_saw(2, "GET /r, stale");
+    e2e_ask(accel, "GET", "h", "/r", NULL, E2E_RESP_PATTERN, &r);
+    e2e_origin_saw(origin, 2, "GET /r, stale");
     cr_assert_str_eq(ohdr(1, "If-None-Match"), "\"v1\"",
                      "revalidating a stale entry with ETag \"v1\": If-None-Match %s",
                      ohdr(1, "If-None-Match"));
@@ -341,35 +213,36 @@ Test(cache_stale, revalidate_304_keeps_body_updates_head)
                  (unsigned long long)r.body_len, (unsigned long long)len);
     cr_assert_not(r.pattern_bad, "the revalidated body differs at byte %llu",
                   (unsigned long long)r.pattern_bad_at);
-    check_framing(&r, "revalidated");
-    cr_assert_str_eq(hdr(&r, "X-Version"), "2", "X-Version %s, the 304 said 2",
-                     hdr(&r, "X-Version"));
+    e2e_check_framing(&r, "revalidated");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Version"), "2", "X-Version %s, the 304 said 2",
+                     e2e_hdr(&r, "X-Version"));
     cr_assert_eq(e2e_hdrs_count(&r.hdrs, "X-Version"), 1);
     cr_assert(e2e_hdrs_has_token(&r.hdrs, "Cache-Control", "max-age=600"),
-              "Cache-Control %s, the 304 said max-age=600", hdr(&r, "Cache-Control"));
+              "Cache-Control %s, the 304 said max-age=600", e2e_hdr(&r, "Cache-Control"));
     cr_assert_not(e2e_hdrs_has_token(&r.hdrs, "Cache-Control", "max-age=60"),
-                  "the old Cache-Control is still there: %s", hdr(&r, "Cache-Control"));
-    cr_assert_str_eq(hdr(&r, "ETag"), "\"v1\"");
-    cr_assert_str_eq(hdr(&r, "Content-Type"), "application/x-e2e");
-    cr_assert_str_eq(hdr(&r, "Last-Modified"), LAST_MODIFIED);
+                  "the old Cache-Control is still there: %s", e2e_hdr(&r, "Cache-Control"));
+    cr_assert_str_eq(e2e_hdr(&r, "ETag"), "\"v1\"");
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Type"), "application/x-e2e");
+    cr_assert_str_eq(e2e_hdr(&r, "Last-Modified"), LAST_MODIFIED);
     e2e_resp_free(&r);
 
     /* fresh now, with the 304's lifetime: a hit, with the updated head */
     for (int i = 0; i < 2; i++) {
-        get_flags("/r", NULL, E2E_RESP_PATTERN, &r);
-        expect_hit(&r, NULL, "GET /r after the 304");
+        e2e_ask(accel, "GET", "h", "/r", NULL, E2E_RESP_PATTERN, &r);
+        e2e_expect_hit(&r, E2E_HIT_OK | E2E_HIT_FRESH, NULL, "GET /r after the 304");
         cr_assert_eq(r.body_len, len);
         cr_assert_not(r.pattern_bad, "the hit after the 304 differs at byte %llu",
                       (unsigned long long)r.pattern_bad_at);
-        cr_assert_str_eq(hdr(&r, "X-Version"), "2", "X-Version on the hit: %s",
-                         hdr(&r, "X-Version"));
-        cr_assert(cs_ttl(&r) >= 590 && cs_ttl(&r) <= 600, "ttl %ld after a 304 with max-age=600",
-                  cs_ttl(&r));
-        cr_assert(age_of(&r) >= 0 && age_of(&r) <= 2,
-                  "Age %s after a 304 without Age (the stale answer said 3600)", hdr(&r, "Age"));
+        cr_assert_str_eq(e2e_hdr(&r, "X-Version"), "2", "X-Version on the hit: %s",
+                         e2e_hdr(&r, "X-Version"));
+        cr_assert(e2e_cs_ttl(&r) >= 590 && e2e_cs_ttl(&r) <= 600,
+                  "ttl %ld after a 304 with max-age=600", e2e_cs_ttl(&r));
+        cr_assert(e2e_age(&r) >= 0 && e2e_age(&r) <= 2,
+                  "Age %s after a 304 without Age (the stale answer said 3600)",
+                  e2e_hdr(&r, "Age"));
         e2e_resp_free(&r);
     }
-    origin_saw(2, "GET /r after the 304");
+    e2e_origin_saw(origin, 2, "GET /r after the 304");
 }
 
 Test(cache_stale, conditional_carries_only_the_stored_validators)
@@ -383,19 +256,19 @@ Test(cache_stale, conditional_carries_only_the_stored_validators)
     struct e2e_action nm = {.status = 304, .headers = "Cache-Control: max-age=600\r\n"};
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, answer_unexpected, NULL);
     e2e_origin_push(origin, &lm);
-    get("/lm", NULL, &r);
+    e2e_get(accel, "/lm", NULL, &r);
     e2e_resp_free(&r);
     e2e_origin_push(origin, &et);
-    get("/et", NULL, &r);
+    e2e_get(accel, "/et", NULL, &r);
     e2e_resp_free(&r);
-    origin_saw(2, "GET /lm, GET /et");
+    e2e_origin_saw(origin, 2, "GET /lm, GET /et");
 
     e2e_origin_push(origin, &nm);
-    get("/lm", NULL, &r);
-    origin_saw(3, "GET /lm, stale");
+    e2e_get(accel, "/lm", NULL, &r);
+    e2e_origin_saw(origin, 3, "GET /lm, stale");
     cr_assert_str_eq(ohdr(2, "If-Modified-Since"), LAST_MODIFIED, "If-Modified-Since %s",
                      ohdr(2, "If-Modified-Since"));
     cr_assert_str_eq(ohdr(2, "If-None-Match"), "(none)",
@@ -405,8 +278,8 @@ Test(cache_stale, conditional_carries_only_the_stored_validators)
     e2e_resp_free(&r);
 
     e2e_origin_push(origin, &nm);
-    get("/et", NULL, &r);
-    origin_saw(4, "GET /et, stale");
+    e2e_get(accel, "/et", NULL, &r);
+    e2e_origin_saw(origin, 4, "GET /et, stale");
     cr_assert_str_eq(ohdr(3, "If-None-Match"), "W/\"weak-7\"", "If-None-Match %s",
                      ohdr(3, "If-None-Match"));
     cr_assert_str_eq(ohdr(3, "If-Modified-Since"), "(none)",
@@ -416,13 +289,13 @@ Test(cache_stale, conditional_carries_only_the_stored_validators)
     cr_assert_str_eq(r.body, "tagged");
     e2e_resp_free(&r);
 
-    get("/lm", NULL, &r);
-    expect_hit(&r, "dated", "GET /lm after the 304");
+    e2e_get(accel, "/lm", NULL, &r);
+    e2e_expect_hit(&r, E2E_HIT_OK | E2E_HIT_FRESH, "dated", "GET /lm after the 304");
     e2e_resp_free(&r);
-    get("/et", NULL, &r);
-    expect_hit(&r, "tagged", "GET /et after the 304");
+    e2e_get(accel, "/et", NULL, &r);
+    e2e_expect_hit(&r, E2E_HIT_OK | E2E_HIT_FRESH, "tagged", "GET /et after the 304");
     e2e_resp_free(&r);
-    origin_saw(4, "both again");
+    e2e_origin_saw(origin, 4, "both again");
 }
 
 Test(cache_stale, revalidate_200_replaces_the_body)
@@ -434,35 +307,35 @@ Test(cache_stale, revalidate_200_replaces_the_body)
                                .body = "the new body, longer than the old one"};
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, answer_unexpected, NULL);
     e2e_origin_push(origin, &old);
-    get("/n", NULL, &r);
+    e2e_get(accel, "/n", NULL, &r);
     cr_assert_str_eq(r.body, "old body");
     e2e_resp_free(&r);
 
     e2e_origin_push(origin, &fresh);
-    get("/n", NULL, &r);
-    origin_saw(2, "GET /n, stale");
+    e2e_get(accel, "/n", NULL, &r);
+    e2e_origin_saw(origin, 2, "GET /n, stale");
     cr_assert_str_eq(ohdr(1, "If-None-Match"), "\"v1\"", "If-None-Match %s",
                      ohdr(1, "If-None-Match"));
     cr_assert_eq(r.status, 200);
     cr_assert_str_eq(r.body, fresh.body, "the origin's new 200 gave '%s'", r.body);
-    cr_assert_str_neq(hdr(&r, "X-Cache"), "REVALIDATED", "a 200 reported as REVALIDATED");
-    cr_assert_str_neq(hdr(&r, "X-Cache"), "STALE");
-    cr_assert_str_eq(hdr(&r, "ETag"), "\"v2\"");
+    cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "REVALIDATED", "a 200 reported as REVALIDATED");
+    cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "STALE");
+    cr_assert_str_eq(e2e_hdr(&r, "ETag"), "\"v2\"");
     cr_assert_null(e2e_hdrs_get(&r.hdrs, "X-Version"), "a field of the old answer: X-Version %s",
-                   hdr(&r, "X-Version"));
-    check_framing(&r, "the new 200");
+                   e2e_hdr(&r, "X-Version"));
+    e2e_check_framing(&r, "the new 200");
     e2e_resp_free(&r);
 
-    get("/n", NULL, &r);
-    expect_hit(&r, fresh.body, "GET /n after the new 200");
-    cr_assert_str_eq(hdr(&r, "ETag"), "\"v2\"");
+    e2e_get(accel, "/n", NULL, &r);
+    e2e_expect_hit(&r, E2E_HIT_OK | E2E_HIT_FRESH, fresh.body, "GET /n after the new 200");
+    cr_assert_str_eq(e2e_hdr(&r, "ETag"), "\"v2\"");
     cr_assert_null(e2e_hdrs_get(&r.hdrs, "X-Version"));
-    check_framing(&r, "hit on the new 200");
+    e2e_check_framing(&r, "hit on the new 200");
     e2e_resp_free(&r);
-    origin_saw(2, "GET /n three times");
+    e2e_origin_saw(origin, 2, "GET /n three times");
 }
 
 Test(cache_stale, stale_without_validators_is_refetched)
@@ -472,26 +345,26 @@ Test(cache_stale, stale_without_validators_is_refetched)
     struct e2e_action two = {.headers = "Cache-Control: max-age=600\r\n", .body = "two"};
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, answer_unexpected, NULL);
     e2e_origin_push(origin, &one);
-    get("/p", NULL, &r);
+    e2e_get(accel, "/p", NULL, &r);
     cr_assert_str_eq(r.body, "one");
     e2e_resp_free(&r);
     e2e_origin_push(origin, &two);
-    get("/p", NULL, &r);
-    origin_saw(2, "GET /p, stale");
+    e2e_get(accel, "/p", NULL, &r);
+    e2e_origin_saw(origin, 2, "GET /p, stale");
     cr_assert_str_eq(ohdr(1, "If-None-Match"), "(none)");
     cr_assert_str_eq(ohdr(1, "If-Modified-Since"), "(none)");
     cr_assert_eq(r.status, 200);
     cr_assert_str_eq(r.body, "two", "refetch gave '%s'", r.body);
-    cr_assert_str_neq(hdr(&r, "X-Cache"), "REVALIDATED");
-    cr_assert_str_neq(hdr(&r, "X-Cache"), "STALE");
+    cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "REVALIDATED");
+    cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "STALE");
     e2e_resp_free(&r);
-    get("/p", NULL, &r);
-    expect_hit(&r, "two", "GET /p after the refetch");
+    e2e_get(accel, "/p", NULL, &r);
+    e2e_expect_hit(&r, E2E_HIT_OK | E2E_HIT_FRESH, "two", "GET /p after the refetch");
     e2e_resp_free(&r);
-    origin_saw(2, "GET /p three times");
+    e2e_origin_saw(origin, 2, "GET /p three times");
 }
 
 Test(cache_stale, revalidation_is_shared_by_concurrent_requests)
@@ -506,19 +379,19 @@ Test(cache_stale, revalidation_is_shared_by_concurrent_requests)
     struct e2e_client *cs[N];
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, answer_unexpected, NULL);
     e2e_origin_push(origin, &old);
-    get_flags("/cr", NULL, E2E_RESP_PATTERN, &r);
+    e2e_ask(accel, "GET", "h", "/cr", NULL, E2E_RESP_PATTERN, &r);
     e2e_resp_free(&r);
     nm.hold = e2e_hold_new(origin);
     e2e_origin_push(origin, &nm);
-    cs[0] = client_get("/cr");
+    cs[0] = e2e_connect_get(accel, "/cr");
     cr_assert_eq(e2e_hold_wait(nm.hold, 1, E2E_TIMEOUT_MS), 0, "no revalidation reached");
     for (int i = 1; i < N; i++)
-        send_get(cs[i] = e2e_client_new(accel->port), "/cr");
-    all_read(N);
-    origin_saw(2, "4 concurrent GET /cr on a stale entry, the 304 held");
+        e2e_send_get(cs[i] = e2e_client_new(accel->port), "/cr");
+    e2e_expect_conns_read(accel, N);
+    e2e_origin_saw(origin, 2, "4 concurrent GET /cr on a stale entry, the 304 held");
     cr_assert_str_eq(ohdr(1, "If-None-Match"), "\"c1\"");
     e2e_hold_release(nm.hold);
     for (int i = 0; i < N; i++) {
@@ -530,18 +403,19 @@ Test(cache_stale, revalidation_is_shared_by_concurrent_requests)
         cr_assert_eq(r.body_len, len, "%s: %llu bytes", who, (unsigned long long)r.body_len);
         cr_assert_not(r.pattern_bad, "%s: body differs at byte %llu", who,
                       (unsigned long long)r.pattern_bad_at);
-        cr_assert_str_eq(hdr(&r, "X-Version"), "2", "%s: X-Version %s", who, hdr(&r, "X-Version"));
+        cr_assert_str_eq(e2e_hdr(&r, "X-Version"), "2", "%s: X-Version %s", who,
+                         e2e_hdr(&r, "X-Version"));
         if (i == 0)
             expect_revalidated(&r, who);
         e2e_resp_free(&r);
     }
     e2e_clients_free(cs, N);
-    origin_saw(2, "after the 304");
-    get_flags("/cr", NULL, E2E_RESP_PATTERN, &r);
-    expect_hit(&r, NULL, "GET /cr after the 304");
+    e2e_origin_saw(origin, 2, "after the 304");
+    e2e_ask(accel, "GET", "h", "/cr", NULL, E2E_RESP_PATTERN, &r);
+    e2e_expect_hit(&r, E2E_HIT_OK | E2E_HIT_FRESH, NULL, "GET /cr after the 304");
     cr_assert_eq(r.body_len, len);
     e2e_resp_free(&r);
-    origin_saw(2, "GET /cr after the 304");
+    e2e_origin_saw(origin, 2, "GET /cr after the 304");
 }
 
 Test(cache_stale, client_no_cache_revalidates_a_fresh_entry)
@@ -557,46 +431,47 @@ Test(cache_stale, client_no_cache_revalidates_a_fresh_entry)
                                         "X-Version: 3\r\n"};
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, answer_unexpected, NULL);
     e2e_origin_push(origin, &a);
-    get("/f", NULL, &r);
+    e2e_get(accel, "/f", NULL, &r);
     e2e_resp_free(&r);
-    get("/f", NULL, &r);
-    expect_hit(&r, "fresh body", "GET /f");
+    e2e_get(accel, "/f", NULL, &r);
+    e2e_expect_hit(&r, E2E_HIT_OK | E2E_HIT_FRESH, "fresh body", "GET /f");
     e2e_resp_free(&r);
-    origin_saw(1, "GET /f twice");
+    e2e_origin_saw(origin, 1, "GET /f twice");
 
     e2e_origin_push(origin, &nm);
-    get("/f", "Cache-Control: no-cache\r\n", &r);
-    origin_saw(2, "GET /f with no-cache");
+    e2e_get(accel, "/f", "Cache-Control: no-cache\r\n", &r);
+    e2e_origin_saw(origin, 2, "GET /f with no-cache");
     cr_assert_str_eq(ohdr(1, "If-None-Match"), "\"f1\"",
                      "no-cache on a fresh entry with ETag \"f1\": If-None-Match %s",
                      ohdr(1, "If-None-Match"));
     expect_revalidated(&r, "no-cache, origin 304");
     cr_assert_str_eq(r.body, "fresh body");
-    cr_assert_str_eq(hdr(&r, "X-Version"), "2");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Version"), "2");
     e2e_resp_free(&r);
-    get("/f", NULL, &r);
-    expect_hit(&r, "fresh body", "plain GET /f after the 304");
-    cr_assert_str_eq(hdr(&r, "X-Version"), "2");
+    e2e_get(accel, "/f", NULL, &r);
+    e2e_expect_hit(&r, E2E_HIT_OK | E2E_HIT_FRESH, "fresh body", "plain GET /f after the 304");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Version"), "2");
     e2e_resp_free(&r);
-    origin_saw(2, "plain GET /f after the 304");
+    e2e_origin_saw(origin, 2, "plain GET /f after the 304");
 
     /* the client's own validator still matches: it gets a 304 of the revalidated entry */
     e2e_origin_push(origin, &nm3);
-    get("/f", "Cache-Control: no-cache\r\nIf-None-Match: \"f1\"\r\n", &r);
-    origin_saw(3, "GET /f with no-cache and If-None-Match");
+    e2e_get(accel, "/f", "Cache-Control: no-cache\r\nIf-None-Match: \"f1\"\r\n", &r);
+    e2e_origin_saw(origin, 3, "GET /f with no-cache and If-None-Match");
     cr_assert_str_eq(ohdr(2, "If-None-Match"), "\"f1\"");
     cr_assert_eq(r.status, 304, "no-cache + If-None-Match \"f1\", origin 304: status %d", r.status);
     cr_assert_eq(r.body_len, 0);
-    cr_assert_str_eq(hdr(&r, "X-Version"), "3");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Version"), "3");
     e2e_resp_free(&r);
-    get("/f", NULL, &r);
-    expect_hit(&r, "fresh body", "plain GET /f after the second 304");
-    cr_assert_str_eq(hdr(&r, "X-Version"), "3");
+    e2e_get(accel, "/f", NULL, &r);
+    e2e_expect_hit(&r, E2E_HIT_OK | E2E_HIT_FRESH, "fresh body",
+                   "plain GET /f after the second 304");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Version"), "3");
     e2e_resp_free(&r);
-    origin_saw(3, "plain GET /f after the second 304");
+    e2e_origin_saw(origin, 3, "plain GET /f after the second 304");
 }
 
 /* ---- stale-if-error and grace ---------------------------------------------------------------- */
@@ -609,10 +484,10 @@ Test(cache_stale, stale_if_error_on_5xx)
                            .body = "kept through errors"};
     struct e2e_resp r;
 
-    start("grace 0");
-    e2e_origin_set_handler(origin, answer_500, NULL);
+    e2e_start("grace 0", &origin, &accel);
+    e2e_origin_set_handler(origin, e2e_answer_500, NULL);
     e2e_origin_push(origin, &a);
-    get("/e", NULL, &r);
+    e2e_get(accel, "/e", NULL, &r);
     cr_assert_str_eq(r.body, a.body);
     e2e_resp_free(&r);
     for (unsigned i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
@@ -621,11 +496,12 @@ Test(cache_stale, stale_if_error_on_5xx)
 
         snprintf(what, sizeof(what), "GET /e, stale, origin %d", statuses[i]);
         e2e_origin_push(origin, &err);
-        get("/e", NULL, &r);
-        origin_saw(i + 2, what);
+        e2e_get(accel, "/e", NULL, &r);
+        e2e_origin_saw(origin, i + 2, what);
         expect_stale(&r, "stale-if-error", a.body, what);
-        cr_assert_str_eq(hdr(&r, "X-Version"), "1", "%s: X-Version %s", what, hdr(&r, "X-Version"));
-        check_framing(&r, what);
+        cr_assert_str_eq(e2e_hdr(&r, "X-Version"), "1", "%s: X-Version %s", what,
+                         e2e_hdr(&r, "X-Version"));
+        e2e_check_framing(&r, what);
         e2e_resp_free(&r);
     }
 }
@@ -637,15 +513,15 @@ Test(cache_stale, stale_if_error_on_reset_close_and_down)
                            .body = "kept"};
     struct e2e_resp r;
 
-    start("grace 0");
+    e2e_start("grace 0", &origin, &accel);
     e2e_origin_push(origin, &a);
-    get("/d", NULL, &r);
+    e2e_get(accel, "/d", NULL, &r);
     cr_assert_str_eq(r.body, "kept");
     e2e_resp_free(&r);
-    origin_saw(1, "GET /d");
+    e2e_origin_saw(origin, 1, "GET /d");
 
     e2e_origin_set_handler(origin, answer_reset, NULL);
-    get("/d", NULL, &r);
+    e2e_get(accel, "/d", NULL, &r);
     expect_stale(&r, "stale-if-error", "kept", "GET /d, origin resets");
     e2e_resp_free(&r);
     cr_assert_geq(e2e_origin_nreqs(origin), 2, "the stale copy was served without asking");
@@ -653,13 +529,13 @@ Test(cache_stale, stale_if_error_on_reset_close_and_down)
                      ohdr(1, "If-None-Match"));
 
     e2e_origin_set_handler(origin, answer_close, NULL);
-    get("/d", NULL, &r);
+    e2e_get(accel, "/d", NULL, &r);
     expect_stale(&r, "stale-if-error", "kept", "GET /d, origin closes without answer");
     e2e_resp_free(&r);
 
     e2e_origin_stop(&origin);
     for (int i = 0; i < 2; i++) {
-        get("/d", NULL, &r);
+        e2e_get(accel, "/d", NULL, &r);
         expect_stale(&r, "stale-if-error", "kept", "GET /d, origin down");
         e2e_resp_free(&r);
     }
@@ -677,18 +553,18 @@ Test(cache_stale, stale_if_error_for_every_coalesced_waiter)
     char got[N][384];
     int ok[N];
 
-    start("grace 0");
-    e2e_origin_set_handler(origin, answer_500, NULL);
+    e2e_start("grace 0", &origin, &accel);
+    e2e_origin_set_handler(origin, e2e_answer_500, NULL);
     e2e_origin_push(origin, &a);
-    get("/w", NULL, &r);
+    e2e_get(accel, "/w", NULL, &r);
     e2e_resp_free(&r);
     err.hold = e2e_hold_new(origin);
     e2e_origin_push(origin, &err);
-    cs[0] = client_get("/w");
+    cs[0] = e2e_connect_get(accel, "/w");
     cr_assert_eq(e2e_hold_wait(err.hold, 1, E2E_TIMEOUT_MS), 0, "the refetch never reached");
     for (int i = 1; i < N; i++)
-        cs[i] = client_get("/w");
-    all_read(N);
+        cs[i] = e2e_connect_get(accel, "/w");
+    e2e_expect_conns_read(accel, N);
     e2e_hold_release(err.hold);
     for (int i = 0; i < N; i++) {
         int rc;
@@ -716,35 +592,35 @@ Test(cache_stale, grace_covers_a_recently_stale_entry)
     struct e2e_action old = {.headers = "Cache-Control: max-age=1\r\nAge: 3600\r\n", .body = "old"};
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &recent);
-    get("/g", NULL, &r);
+    e2e_get(accel, "/g", NULL, &r);
     e2e_resp_free(&r);
     e2e_origin_push(origin, &old);
-    get("/old", NULL, &r);
+    e2e_get(accel, "/old", NULL, &r);
     e2e_resp_free(&r);
-    origin_saw(2, "GET /g, GET /old");
+    e2e_origin_saw(origin, 2, "GET /g, GET /old");
 
-    e2e_origin_set_handler(origin, answer_500, NULL);
-    get("/g", NULL, &r);
-    origin_saw(3, "GET /g, origin 500");
+    e2e_origin_set_handler(origin, e2e_answer_500, NULL);
+    e2e_get(accel, "/g", NULL, &r);
+    e2e_origin_saw(origin, 3, "GET /g, origin 500");
     expect_stale(&r, "stale-if-error", "recent", "GET /g, 4 s stale, grace 10s, origin 500");
     e2e_resp_free(&r);
-    get("/old", NULL, &r);
-    origin_saw(4, "GET /old, origin 500");
+    e2e_get(accel, "/old", NULL, &r);
+    e2e_origin_saw(origin, 4, "GET /old, origin 500");
     cr_assert_eq(r.status, 500, "GET /old, an hour stale, grace 10s, origin 500: status %d (%s)",
-                 r.status, hdr(&r, "X-Cache"));
+                 r.status, e2e_hdr(&r, "X-Cache"));
     cr_assert_str_eq(r.body, "origin error");
-    cr_assert_str_neq(hdr(&r, "X-Cache"), "STALE");
+    cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "STALE");
     e2e_resp_free(&r);
 
     e2e_origin_stop(&origin);
-    get("/g", NULL, &r);
+    e2e_get(accel, "/g", NULL, &r);
     expect_stale(&r, "stale-if-error", "recent", "GET /g, origin down");
     e2e_resp_free(&r);
-    get("/old", NULL, &r);
+    e2e_get(accel, "/old", NULL, &r);
     cr_assert_eq(r.status, 502, "GET /old, an hour stale, origin down: status %d (%s)", r.status,
-                 hdr(&r, "X-Cache"));
+                 e2e_hdr(&r, "X-Cache"));
     e2e_resp_free(&r);
 }
 
@@ -758,36 +634,36 @@ Test(cache_stale, errors_pass_beyond_the_window)
                                .body = "ended"};
     struct e2e_resp r;
 
-    start("grace 0");
+    e2e_start("grace 0", &origin, &accel);
     e2e_origin_push(origin, &plain);
-    get("/plain", NULL, &r);
+    e2e_get(accel, "/plain", NULL, &r);
     e2e_resp_free(&r);
     e2e_origin_push(origin, &ended);
-    get("/ended", NULL, &r);
+    e2e_get(accel, "/ended", NULL, &r);
     e2e_resp_free(&r);
-    origin_saw(2, "GET /plain, GET /ended");
+    e2e_origin_saw(origin, 2, "GET /plain, GET /ended");
 
-    e2e_origin_set_handler(origin, answer_500, NULL);
-    get("/plain", NULL, &r);
+    e2e_origin_set_handler(origin, e2e_answer_500, NULL);
+    e2e_get(accel, "/plain", NULL, &r);
     cr_assert_eq(r.status, 500, "grace 0, no stale-if-error, origin 500: status %d (X-Cache %s)",
-                 r.status, hdr(&r, "X-Cache"));
+                 r.status, e2e_hdr(&r, "X-Cache"));
     cr_assert_str_eq(r.body, "origin error");
     e2e_resp_free(&r);
-    get("/ended", NULL, &r);
+    e2e_get(accel, "/ended", NULL, &r);
     cr_assert_eq(r.status, 500,
                  "grace 0, stale-if-error=60 an hour ago, origin 500: status %d (X-Cache %s)",
-                 r.status, hdr(&r, "X-Cache"));
+                 r.status, e2e_hdr(&r, "X-Cache"));
     e2e_resp_free(&r);
-    origin_saw(4, "both, origin 500");
+    e2e_origin_saw(origin, 4, "both, origin 500");
 
     e2e_origin_stop(&origin);
-    get("/plain", NULL, &r);
+    e2e_get(accel, "/plain", NULL, &r);
     cr_assert_eq(r.status, 502, "grace 0, origin down: status %d (X-Cache %s)", r.status,
-                 hdr(&r, "X-Cache"));
+                 e2e_hdr(&r, "X-Cache"));
     e2e_resp_free(&r);
-    get("/ended", NULL, &r);
+    e2e_get(accel, "/ended", NULL, &r);
     cr_assert_eq(r.status, 502, "stale-if-error over, origin down: status %d (X-Cache %s)",
-                 r.status, hdr(&r, "X-Cache"));
+                 r.status, e2e_hdr(&r, "X-Cache"));
     e2e_resp_free(&r);
 }
 
@@ -798,22 +674,22 @@ Test(cache_stale, must_revalidate_forbids_serving_stale)
                            .body = "strict"};
     struct e2e_resp r;
 
-    start(NULL); /* default grace 10s would cover 4 s too */
+    e2e_start(NULL, &origin, &accel); /* default grace 10s would cover 4 s too */
     e2e_origin_push(origin, &a);
-    get("/mr", NULL, &r);
+    e2e_get(accel, "/mr", NULL, &r);
     e2e_resp_free(&r);
-    e2e_origin_set_handler(origin, answer_500, NULL);
-    get("/mr", NULL, &r);
-    origin_saw(2, "GET /mr, origin 500");
+    e2e_origin_set_handler(origin, e2e_answer_500, NULL);
+    e2e_get(accel, "/mr", NULL, &r);
+    e2e_origin_saw(origin, 2, "GET /mr, origin 500");
     cr_assert_eq(r.status, 500, "must-revalidate, origin 500: status %d (X-Cache %s, body '%s')",
-                 r.status, hdr(&r, "X-Cache"), r.body);
+                 r.status, e2e_hdr(&r, "X-Cache"), r.body);
     cr_assert_str_eq(r.body, "origin error");
     e2e_resp_free(&r);
     e2e_origin_stop(&origin);
-    get("/mr", NULL, &r);
+    e2e_get(accel, "/mr", NULL, &r);
     cr_assert(r.status == 502 || r.status == 504,
               "must-revalidate, origin down: status %d (X-Cache %s, body '%s')", r.status,
-              hdr(&r, "X-Cache"), r.body);
+              e2e_hdr(&r, "X-Cache"), r.body);
     e2e_resp_free(&r);
 }
 
@@ -831,26 +707,26 @@ static void swr_refresh_held(struct e2e_hold **h)
                                  .body = "new"};
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, answer_unexpected, NULL);
     e2e_origin_push(origin, &old);
-    get("/swr", NULL, &r);
+    e2e_get(accel, "/swr", NULL, &r);
     cr_assert_str_eq(r.body, "old");
     e2e_resp_free(&r);
-    origin_saw(1, "GET /swr");
+    e2e_origin_saw(origin, 1, "GET /swr");
 
     *h = refresh.hold = e2e_hold_new(origin);
     e2e_origin_push(origin, &refresh);
     /* answered while the origin holds the refresh: the client did not wait for it */
-    get("/swr", NULL, &r);
+    e2e_get(accel, "/swr", NULL, &r);
     expect_stale(&r, "stale-while-revalidate", "old", "GET /swr, stale within SWR");
-    cr_assert_str_eq(hdr(&r, "ETag"), "\"s1\"");
-    check_framing(&r, "the stale answer");
+    cr_assert_str_eq(e2e_hdr(&r, "ETag"), "\"s1\"");
+    e2e_check_framing(&r, "the stale answer");
     e2e_resp_free(&r);
     cr_assert_eq(e2e_hold_wait(*h, 1, E2E_TIMEOUT_MS), 0,
                  "no background refresh reached the origin (%u requests)",
                  e2e_origin_nreqs(origin));
-    origin_saw(2, "the background refresh");
+    e2e_origin_saw(origin, 2, "the background refresh");
     cr_assert_str_eq(e2e_origin_req(origin, 1)->method, "GET");
     cr_assert_str_eq(e2e_origin_req(origin, 1)->target, "/swr");
     cr_assert_str_eq(ohdr(1, "If-None-Match"), "\"s1\"", "the refresh: If-None-Match %s",
@@ -865,13 +741,13 @@ Test(cache_stale, swr_answers_at_once_and_refreshes_once)
     swr_refresh_held(&h);
     e2e_hold_release(h);
     until_refreshed("/swr", "new", &r);
-    cr_assert_str_eq(hdr(&r, "ETag"), "\"s2\"");
-    cr_assert(cs_ttl(&r) >= 590, "ttl %ld after the refresh with max-age=600", cs_ttl(&r));
+    cr_assert_str_eq(e2e_hdr(&r, "ETag"), "\"s2\"");
+    cr_assert(e2e_cs_ttl(&r) >= 590, "ttl %ld after the refresh with max-age=600", e2e_cs_ttl(&r));
     e2e_resp_free(&r);
-    get("/swr", NULL, &r);
-    expect_hit(&r, "new", "GET /swr after the refresh");
+    e2e_get(accel, "/swr", NULL, &r);
+    e2e_expect_hit(&r, E2E_HIT_OK | E2E_HIT_FRESH, "new", "GET /swr after the refresh");
     e2e_resp_free(&r);
-    origin_saw(2, "GET /swr after the refresh");
+    e2e_origin_saw(origin, 2, "GET /swr after the refresh");
 }
 
 Test(cache_stale, swr_stale_hits_during_the_refresh_do_not_wait)
@@ -889,7 +765,7 @@ Test(cache_stale, swr_stale_hits_during_the_refresh_do_not_wait)
     /* more stale hits, concurrent, while the refresh is still held */
     e2e_clients_open(accel->port, N, cs);
     for (int i = 0; i < N; i++)
-        send_get(cs[i], "/swr");
+        e2e_send_get(cs[i], "/swr");
     end = e2e_now_ms() + 2000;
     for (int i = 0; i < N; i++) {
         int64_t left = (int64_t)(end - e2e_now_ms());
@@ -915,7 +791,7 @@ Test(cache_stale, swr_stale_hits_during_the_refresh_do_not_wait)
         e2e_resp_init(&r, 0);
         if (e2e_client_read(cs[waited], &r, 0, E2E_TIMEOUT_MS) == 0)
             snprintf(late, sizeof(late), "%d, X-Cache %s, Cache-Status '%s', body '%.40s'",
-                     r.status, hdr(&r, "X-Cache"), hdr(&r, "Cache-Status"), r.body);
+                     r.status, e2e_hdr(&r, "X-Cache"), e2e_hdr(&r, "Cache-Status"), r.body);
         else
             snprintf(late, sizeof(late), "no complete response either");
         e2e_resp_free(&r);
@@ -931,7 +807,7 @@ Test(cache_stale, swr_stale_hits_during_the_refresh_do_not_wait)
                  answered, N, waited, late);
     for (int i = 0; i < N; i++)
         cr_assert(ok[i], "concurrent stale hit %d: got %s", i, got[i]);
-    origin_saw(2, "after the refresh");
+    e2e_origin_saw(origin, 2, "after the refresh");
 }
 
 Test(cache_stale, swr_refresh_304_keeps_the_body)
@@ -944,26 +820,26 @@ Test(cache_stale, swr_refresh_304_keeps_the_body)
                             .headers = "Cache-Control: max-age=600\r\nX-Version: 2\r\n"};
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, answer_unexpected, NULL);
     e2e_origin_push(origin, &old);
-    get("/s3", NULL, &r);
+    e2e_get(accel, "/s3", NULL, &r);
     e2e_resp_free(&r);
     e2e_origin_push(origin, &nm);
-    get("/s3", NULL, &r);
+    e2e_get(accel, "/s3", NULL, &r);
     expect_stale(&r, "stale-while-revalidate", "swr body", "GET /s3, stale within SWR");
-    cr_assert_str_eq(hdr(&r, "X-Version"), "1");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Version"), "1");
     e2e_resp_free(&r);
-    origin_saw(2, "the background refresh");
+    e2e_origin_saw(origin, 2, "the background refresh");
     cr_assert_str_eq(ohdr(1, "If-Modified-Since"), LAST_MODIFIED,
                      "the refresh: If-Modified-Since %s", ohdr(1, "If-Modified-Since"));
     until_refreshed("/s3", "swr body", &r);
-    cr_assert_str_eq(hdr(&r, "X-Version"), "2", "after the 304 refresh: X-Version %s",
-                     hdr(&r, "X-Version"));
-    cr_assert(cs_ttl(&r) >= 590, "ttl %ld after a 304 with max-age=600", cs_ttl(&r));
-    check_framing(&r, "hit after the 304 refresh");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Version"), "2", "after the 304 refresh: X-Version %s",
+                     e2e_hdr(&r, "X-Version"));
+    cr_assert(e2e_cs_ttl(&r) >= 590, "ttl %ld after a 304 with max-age=600", e2e_cs_ttl(&r));
+    e2e_check_framing(&r, "hit after the 304 refresh");
     e2e_resp_free(&r);
-    origin_saw(2, "GET /s3 after the refresh");
+    e2e_origin_saw(origin, 2, "GET /s3 after the refresh");
 }
 
 Test(cache_stale, swr_without_validators_and_beyond_its_window)
@@ -978,40 +854,40 @@ Test(cache_stale, swr_without_validators_and_beyond_its_window)
     struct e2e_action far2 = {.headers = "Cache-Control: max-age=600\r\n", .body = "far v2"};
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, answer_unexpected, NULL);
     e2e_origin_push(origin, &nv1);
-    get("/nv", NULL, &r);
+    e2e_get(accel, "/nv", NULL, &r);
     e2e_resp_free(&r);
     e2e_origin_push(origin, &far1);
-    get("/far", NULL, &r);
+    e2e_get(accel, "/far", NULL, &r);
     e2e_resp_free(&r);
-    origin_saw(2, "GET /nv, GET /far");
+    e2e_origin_saw(origin, 2, "GET /nv, GET /far");
 
     e2e_origin_push(origin, &nv2);
-    get("/nv", NULL, &r);
+    e2e_get(accel, "/nv", NULL, &r);
     expect_stale(&r, "stale-while-revalidate", "nv v1", "GET /nv, stale within SWR");
     e2e_resp_free(&r);
-    origin_saw(3, "the background refresh of /nv");
+    e2e_origin_saw(origin, 3, "the background refresh of /nv");
     cr_assert_str_eq(e2e_origin_req(origin, 2)->target, "/nv");
     cr_assert_str_eq(ohdr(2, "If-None-Match"), "(none)");
     cr_assert_str_eq(ohdr(2, "If-Modified-Since"), "(none)");
     until_refreshed("/nv", "nv v2", &r);
     e2e_resp_free(&r);
-    origin_saw(3, "GET /nv after the refresh");
+    e2e_origin_saw(origin, 3, "GET /nv after the refresh");
 
     /* an hour stale, SWR 10 s: the client waits for the origin's new answer */
     e2e_origin_push(origin, &far2);
-    get("/far", NULL, &r);
-    origin_saw(4, "GET /far beyond SWR");
+    e2e_get(accel, "/far", NULL, &r);
+    e2e_origin_saw(origin, 4, "GET /far beyond SWR");
     cr_assert_str_eq(r.body, "far v2", "GET /far beyond its SWR window got '%s' (X-Cache %s)",
-                     r.body, hdr(&r, "X-Cache"));
-    cr_assert_str_neq(hdr(&r, "X-Cache"), "STALE");
+                     r.body, e2e_hdr(&r, "X-Cache"));
+    cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "STALE");
     e2e_resp_free(&r);
-    get("/far", NULL, &r);
-    expect_hit(&r, "far v2", "GET /far after the refetch");
+    e2e_get(accel, "/far", NULL, &r);
+    e2e_expect_hit(&r, E2E_HIT_OK | E2E_HIT_FRESH, "far v2", "GET /far after the refetch");
     e2e_resp_free(&r);
-    origin_saw(4, "GET /far after the refetch");
+    e2e_origin_saw(origin, 4, "GET /far after the refetch");
 }
 
 static void answer_new(const struct e2e_req *req, struct e2e_action *act, void *arg)
@@ -1031,23 +907,23 @@ Test(cache_stale, swr_failed_refresh_keeps_the_stale_copy_and_retries)
     struct e2e_resp r;
     uint64_t end;
 
-    start("grace 0");
+    e2e_start("grace 0", &origin, &accel);
     e2e_origin_set_handler(origin, answer_new, NULL);
     e2e_origin_push(origin, &old);
-    get("/sf", NULL, &r);
+    e2e_get(accel, "/sf", NULL, &r);
     e2e_resp_free(&r);
     e2e_origin_push(origin, &err);
-    get("/sf", NULL, &r);
+    e2e_get(accel, "/sf", NULL, &r);
     expect_stale(&r, "stale-while-revalidate", "old", "GET /sf, stale within SWR");
     e2e_resp_free(&r);
-    origin_saw(2, "the background refresh, answered 500");
+    e2e_origin_saw(origin, 2, "the background refresh, answered 500");
     /* the failed refresh neither replaces nor drops the stale copy, and a later stale hit tries
      * again (RFC 5861 §3); the pause only paces the loop */
     end = e2e_now_ms() + 3000;
     for (;;) {
-        get("/sf", NULL, &r);
+        e2e_get(accel, "/sf", NULL, &r);
         cr_assert_eq(r.status, 200, "GET /sf after a failed refresh: status %d (X-Cache %s)",
-                     r.status, hdr(&r, "X-Cache"));
+                     r.status, e2e_hdr(&r, "X-Cache"));
         if (strcmp(r.body, "new") == 0)
             break;
         expect_stale(&r, "stale-while-revalidate", "old", "GET /sf after a failed refresh");
@@ -1059,7 +935,7 @@ Test(cache_stale, swr_failed_refresh_keeps_the_stale_copy_and_retries)
         e2e_sleep_ms(50);
     }
     e2e_resp_free(&r);
-    origin_saw(3, "the second refresh");
+    e2e_origin_saw(origin, 3, "the second refresh");
 }
 
 /* ---- coalescing limits ----------------------------------------------------------------------- */
@@ -1079,19 +955,19 @@ Test(cache_stale, coalesce_max_sends_the_overflow_alone)
     struct e2e_client *cs[N];
     struct e2e_resp r;
 
-    start("coalesce_max 2");
+    e2e_start("coalesce_max 2", &origin, &accel);
     first.hold = e2e_hold_new(origin);
     e2e_origin_push(origin, &first);
     e2e_origin_set_handler(origin, answer_alone, NULL);
     /* one at a time, so that which ones overflow is known */
-    cs[0] = client_get("/cm");
+    cs[0] = e2e_connect_get(accel, "/cm");
     cr_assert_eq(e2e_hold_wait(first.hold, 1, E2E_TIMEOUT_MS), 0, "GET /cm never reached");
     for (int i = 1; i < N; i++) {
-        cs[i] = client_get("/cm");
-        all_read((unsigned)i + 1);
+        cs[i] = e2e_connect_get(accel, "/cm");
+        e2e_expect_conns_read(accel, (unsigned)i + 1);
     }
     /* 1 + (5 - 1 - 2): the first is held, the two overflowing went alone */
-    origin_saw(1 + (N - 1 - MAX), "5 concurrent GET /cm, coalesce_max 2");
+    e2e_origin_saw(origin, 1 + (N - 1 - MAX), "5 concurrent GET /cm, coalesce_max 2");
     for (int i = 1 + MAX; i < N; i++) {
         char who[48];
 
@@ -1102,7 +978,7 @@ Test(cache_stale, coalesce_max_sends_the_overflow_alone)
         expect_cs(&r, "detail", "coalesce-max", who);
         e2e_resp_free(&r);
     }
-    origin_saw(1 + (N - 1 - MAX), "after the overflow answers");
+    e2e_origin_saw(origin, 1 + (N - 1 - MAX), "after the overflow answers");
     e2e_hold_release(first.hold);
     for (int i = 0; i <= MAX; i++) {
         char who[48];
@@ -1114,12 +990,12 @@ Test(cache_stale, coalesce_max_sends_the_overflow_alone)
         e2e_resp_free(&r);
     }
     e2e_clients_free(cs, N);
-    origin_saw(1 + (N - 1 - MAX), "the held answer released");
+    e2e_origin_saw(origin, 1 + (N - 1 - MAX), "the held answer released");
     /* what is stored is the first one's answer, not an overflow's */
-    get("/cm", NULL, &r);
-    expect_hit(&r, "shared", "GET /cm afterwards");
+    e2e_get(accel, "/cm", NULL, &r);
+    e2e_expect_hit(&r, E2E_HIT_OK | E2E_HIT_FRESH, "shared", "GET /cm afterwards");
     e2e_resp_free(&r);
-    origin_saw(1 + (N - 1 - MAX), "GET /cm afterwards");
+    e2e_origin_saw(origin, 1 + (N - 1 - MAX), "GET /cm afterwards");
 }
 
 Test(cache_stale, coalesce_timeout_sends_the_waiter_alone)
@@ -1129,14 +1005,14 @@ Test(cache_stale, coalesce_timeout_sends_the_waiter_alone)
     struct e2e_resp r;
     uint64_t t0, waited;
 
-    start("coalesce_timeout 300ms");
+    e2e_start("coalesce_timeout 300ms", &origin, &accel);
     first.hold = e2e_hold_new(origin);
     e2e_origin_push(origin, &first);
     e2e_origin_set_handler(origin, answer_alone, NULL);
-    a = client_get("/ct");
+    a = e2e_connect_get(accel, "/ct");
     cr_assert_eq(e2e_hold_wait(first.hold, 1, E2E_TIMEOUT_MS), 0, "GET /ct never reached");
     t0 = e2e_now_ms();
-    b = client_get("/ct");
+    b = e2e_connect_get(accel, "/ct");
     read_resp(b, &r, 5000, "the waiter, first one still held");
     waited = e2e_now_ms() - t0;
     cr_assert_eq(r.status, 200);
@@ -1145,7 +1021,7 @@ Test(cache_stale, coalesce_timeout_sends_the_waiter_alone)
     cr_assert_geq(waited, 250, "the waiter went alone after %llu ms, coalesce_timeout is 300 ms",
                   (unsigned long long)waited);
     e2e_resp_free(&r);
-    origin_saw(2, "GET /ct twice, the first held");
+    e2e_origin_saw(origin, 2, "GET /ct twice, the first held");
 
     e2e_hold_release(first.hold);
     read_resp(a, &r, E2E_TIMEOUT_MS, "the first one");
@@ -1153,10 +1029,10 @@ Test(cache_stale, coalesce_timeout_sends_the_waiter_alone)
     e2e_resp_free(&r);
     e2e_client_free(&a);
     e2e_client_free(&b);
-    get("/ct", NULL, &r);
-    expect_hit(&r, "first", "GET /ct afterwards");
+    e2e_get(accel, "/ct", NULL, &r);
+    e2e_expect_hit(&r, E2E_HIT_OK | E2E_HIT_FRESH, "first", "GET /ct afterwards");
     e2e_resp_free(&r);
-    origin_saw(2, "GET /ct afterwards");
+    e2e_origin_saw(origin, 2, "GET /ct afterwards");
 }
 
 /* ---- only-if-cached and max-stale ------------------------------------------------------------ */
@@ -1168,39 +1044,39 @@ Test(cache_stale, only_if_cached_on_a_stale_entry)
                            .body = "old copy"};
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, answer_unexpected, NULL);
     e2e_origin_push(origin, &a);
-    get("/o", NULL, &r);
+    e2e_get(accel, "/o", NULL, &r);
     e2e_resp_free(&r);
-    origin_saw(1, "GET /o");
+    e2e_origin_saw(origin, 1, "GET /o");
 
-    get("/o", "Cache-Control: only-if-cached\r\n", &r);
+    e2e_get(accel, "/o", "Cache-Control: only-if-cached\r\n", &r);
     cr_assert_eq(r.status, 504, "only-if-cached on a stale entry: status %d (X-Cache %s, '%s')",
-                 r.status, hdr(&r, "X-Cache"), r.body);
+                 r.status, e2e_hdr(&r, "X-Cache"), r.body);
     e2e_resp_free(&r);
     /* stale by 3540 s: max-stale=10 is not enough, 100000 and a bare max-stale are */
-    get("/o", "Cache-Control: only-if-cached, max-stale=10\r\n", &r);
+    e2e_get(accel, "/o", "Cache-Control: only-if-cached, max-stale=10\r\n", &r);
     cr_assert_eq(r.status, 504, "only-if-cached, max-stale=10: status %d (X-Cache %s)", r.status,
-                 hdr(&r, "X-Cache"));
+                 e2e_hdr(&r, "X-Cache"));
     e2e_resp_free(&r);
-    origin_saw(1, "only-if-cached");
-    get("/o", "Cache-Control: only-if-cached, max-stale\r\n", &r);
+    e2e_origin_saw(origin, 1, "only-if-cached");
+    e2e_get(accel, "/o", "Cache-Control: only-if-cached, max-stale\r\n", &r);
     cr_assert_eq(r.status, 200, "only-if-cached, max-stale: status %d (X-Cache %s)", r.status,
-                 hdr(&r, "X-Cache"));
+                 e2e_hdr(&r, "X-Cache"));
     cr_assert_str_eq(r.body, "old copy");
-    cr_assert_str_eq(hdr(&r, "ETag"), "\"o1\"");
+    cr_assert_str_eq(e2e_hdr(&r, "ETag"), "\"o1\"");
     e2e_resp_free(&r);
-    get("/o", "Cache-Control: only-if-cached, max-stale=100000\r\n", &r);
+    e2e_get(accel, "/o", "Cache-Control: only-if-cached, max-stale=100000\r\n", &r);
     cr_assert_eq(r.status, 200, "only-if-cached, max-stale=100000: status %d (X-Cache %s)",
-                 r.status, hdr(&r, "X-Cache"));
+                 r.status, e2e_hdr(&r, "X-Cache"));
     cr_assert_str_eq(r.body, "old copy");
     e2e_resp_free(&r);
     /* max-stale alone is also answered from the stale copy */
-    get("/o", "Cache-Control: max-stale\r\n", &r);
+    e2e_get(accel, "/o", "Cache-Control: max-stale\r\n", &r);
     cr_assert_eq(r.status, 200);
     cr_assert_str_eq(r.body, "old copy", "max-stale: body '%s' (X-Cache %s)", r.body,
-                     hdr(&r, "X-Cache"));
+                     e2e_hdr(&r, "X-Cache"));
     e2e_resp_free(&r);
-    origin_saw(1, "max-stale");
+    e2e_origin_saw(origin, 1, "max-stale");
 }

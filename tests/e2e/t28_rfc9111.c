@@ -20,55 +20,6 @@ TestSuite(rfc9111, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60);
 static struct e2e_origin *origin;
 static struct e2e_accel *accel;
 
-static void start(const char *extra)
-{
-    origin = e2e_origin_start();
-    accel = e2e_accel_start(extra, e2e_origin_port(origin));
-}
-
-/* GET <path> with head lines <hdrs> (each ending in "\r\n", or NULL) on a new connection. */
-static void get(const char *path, const char *hdrs, struct e2e_resp *r)
-{
-    char req[2048];
-    int rc;
-
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: h\r\n%s\r\n", path, hdrs ? hdrs : "");
-    rc = e2e_request(accel->port, req, r, 0);
-    if (rc != 0) {
-        int status = r->status;
-
-        e2e_resp_free(r);
-        cr_assert_fail("GET %s (%s): no complete response, rc %d, status %d", path,
-                       hdrs ? hdrs : "-", rc, status);
-    }
-}
-
-static const char *hdr(const struct e2e_resp *r, const char *name)
-{
-    const char *v = e2e_hdrs_get(&r->hdrs, name);
-
-    return v ? v : "(none)";
-}
-
-/* Waits until the origin has received <n> requests in full and checks it received no more. */
-static void origin_saw(unsigned n, const char *what)
-{
-    if (n > 0)
-        cr_assert_eq(e2e_origin_wait_reqs(origin, n, E2E_TIMEOUT_MS), 0,
-                     "%s: the origin saw %u requests, expected %u", what, e2e_origin_nreqs(origin),
-                     n);
-    cr_assert_eq(e2e_origin_nreqs(origin), n, "%s: the origin saw %u requests, expected %u", what,
-                 e2e_origin_nreqs(origin), n);
-}
-
-static void answer_500(const struct e2e_req *req, struct e2e_action *act, void *arg)
-{
-    (void)req;
-    (void)arg;
-    act->status = 500;
-    act->body = "origin error";
-}
-
 static void answer_fresh(const struct e2e_req *req, struct e2e_action *act, void *arg)
 {
     (void)req;
@@ -85,7 +36,7 @@ static void store(const char *path, const char *headers, const char *body)
     struct e2e_resp r;
 
     e2e_origin_push(origin, &a);
-    get(path, NULL, &r);
+    e2e_get(accel, path, NULL, &r);
     cr_assert_eq(r.status, 200, "GET %s (storing it): status %d", path, r.status);
     cr_assert_str_eq(r.body, body);
     e2e_resp_free(&r);
@@ -97,43 +48,43 @@ Test(rfc9111, s_maxage_is_never_served_stale)
 {
     struct e2e_resp r;
 
-    start(NULL); /* grace 10s: 4 s stale would be covered */
+    e2e_start(NULL, &origin, &accel); /* grace 10s: 4 s stale would be covered */
     store("/plain", "Cache-Control: max-age=1\r\nAge: 5\r\n", "plain");
     store("/s", "Cache-Control: max-age=1, s-maxage=1\r\nAge: 5\r\n", "s");
     store("/sie", "Cache-Control: s-maxage=1, stale-if-error=600\r\nAge: 5\r\n", "sie");
     store("/cdn", "CDN-Cache-Control: s-maxage=1\r\nAge: 5\r\n", "cdn");
-    origin_saw(4, "storing four answers");
+    e2e_origin_saw(origin, 4, "storing four answers");
 
-    e2e_origin_set_handler(origin, answer_500, NULL);
-    get("/plain", NULL, &r);
+    e2e_origin_set_handler(origin, e2e_answer_500, NULL);
+    e2e_get(accel, "/plain", NULL, &r);
     cr_assert_eq(r.status, 200, "max-age, 4 s stale, grace 10s, origin 500: status %d", r.status);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "STALE", "the control: grace covers it");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "STALE", "the control: grace covers it");
     e2e_resp_free(&r);
-    origin_saw(5, "GET /plain, origin 500");
+    e2e_origin_saw(origin, 5, "GET /plain, origin 500");
     const char *strict[] = {"/s", "/sie", "/cdn"};
     for (unsigned i = 0; i < 3; i++) {
-        get(strict[i], NULL, &r);
+        e2e_get(accel, strict[i], NULL, &r);
         cr_assert_eq(r.status, 500,
                      "GET %s, s-maxage 4 s stale, origin 500: status %d (X-Cache %s)", strict[i],
-                     r.status, hdr(&r, "X-Cache"));
+                     r.status, e2e_hdr(&r, "X-Cache"));
         cr_assert_str_eq(r.body, "origin error");
         e2e_resp_free(&r);
-        origin_saw(6 + i, strict[i]);
+        e2e_origin_saw(origin, 6 + i, strict[i]);
     }
     /* a client's max-stale does not let it through either */
-    get("/s", "Cache-Control: max-stale=3600\r\n", &r);
+    e2e_get(accel, "/s", "Cache-Control: max-stale=3600\r\n", &r);
     cr_assert_eq(r.status, 500, "GET /s with max-stale: status %d (X-Cache %s)", r.status,
-                 hdr(&r, "X-Cache"));
+                 e2e_hdr(&r, "X-Cache"));
     e2e_resp_free(&r);
-    origin_saw(9, "GET /s with max-stale");
+    e2e_origin_saw(origin, 9, "GET /s with max-stale");
 
     e2e_origin_stop(&origin);
-    get("/s", NULL, &r);
+    e2e_get(accel, "/s", NULL, &r);
     cr_assert(r.status == 502 || r.status == 504, "GET /s, origin down: status %d (X-Cache %s)",
-              r.status, hdr(&r, "X-Cache"));
+              r.status, e2e_hdr(&r, "X-Cache"));
     e2e_resp_free(&r);
-    get("/plain", NULL, &r);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "STALE", "GET /plain, origin down: grace");
+    e2e_get(accel, "/plain", NULL, &r);
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "STALE", "GET /plain, origin down: grace");
     e2e_resp_free(&r);
 }
 
@@ -141,16 +92,16 @@ Test(rfc9111, s_maxage_with_stale_while_revalidate_waits_for_the_origin)
 {
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     store("/swr", "Cache-Control: s-maxage=1, stale-while-revalidate=600\r\nAge: 5\r\n", "old");
     e2e_origin_set_handler(origin, answer_fresh, NULL);
-    get("/swr", NULL, &r);
+    e2e_get(accel, "/swr", NULL, &r);
     cr_assert_eq(r.status, 200);
     cr_assert_str_eq(r.body, "from origin", "s-maxage, stale within SWR: body '%s' (X-Cache %s)",
-                     r.body, hdr(&r, "X-Cache"));
-    cr_assert_str_neq(hdr(&r, "X-Cache"), "STALE");
+                     r.body, e2e_hdr(&r, "X-Cache"));
+    cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "STALE");
     e2e_resp_free(&r);
-    origin_saw(2, "GET /swr, validated before use");
+    e2e_origin_saw(origin, 2, "GET /swr, validated before use");
 }
 
 /* ---- Age (RFC 9111 §5.1) --------------------------------------------------------------------- */
@@ -166,7 +117,7 @@ Test(rfc9111, age_list_counts_by_its_first_member)
     };
     unsigned seen = 0;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, answer_fresh, NULL);
     for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         char headers[128];
@@ -174,13 +125,13 @@ Test(rfc9111, age_list_counts_by_its_first_member)
 
         snprintf(headers, sizeof(headers), "Cache-Control: max-age=3600\r\nAge: %s\r\n", t[i].age);
         store(t[i].path, headers, "stored");
-        origin_saw(++seen, t[i].path);
-        get(t[i].path, NULL, &r);
+        e2e_origin_saw(origin, ++seen, t[i].path);
+        e2e_get(accel, t[i].path, NULL, &r);
         seen += t[i].fresh ? 0 : 1;
-        origin_saw(seen, t[i].path);
+        e2e_origin_saw(origin, seen, t[i].path);
         cr_assert_str_eq(r.body, t[i].fresh ? "stored" : "from origin",
                          "Age: %s with max-age=3600: body '%s' (X-Cache %s)", t[i].age, r.body,
-                         hdr(&r, "X-Cache"));
+                         e2e_hdr(&r, "X-Cache"));
         e2e_resp_free(&r);
     }
 }
@@ -206,31 +157,24 @@ Test(rfc9111, invalid_targeted_fields_are_ignored)
     };
     unsigned seen = 0;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, answer_fresh, NULL);
     for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         struct e2e_resp r;
 
         store(t[i].path, t[i].headers, "stored");
-        origin_saw(++seen, t[i].path);
-        get(t[i].path, NULL, &r);
+        e2e_origin_saw(origin, ++seen, t[i].path);
+        e2e_get(accel, t[i].path, NULL, &r);
         seen += t[i].cached ? 0 : 1;
-        origin_saw(seen, t[i].path);
+        e2e_origin_saw(origin, seen, t[i].path);
         cr_assert_str_eq(r.body, t[i].cached ? "stored" : "from origin",
-                         "%s: body '%s' (X-Cache %s)", t[i].headers, r.body, hdr(&r, "X-Cache"));
+                         "%s: body '%s' (X-Cache %s)", t[i].headers, r.body,
+                         e2e_hdr(&r, "X-Cache"));
         e2e_resp_free(&r);
     }
 }
 
 /* ---- If-Modified-Since without Last-Modified (RFC 9111 §4.3.2) ------------------------------- */
-
-static void http_date(time_t t, char *out, size_t len)
-{
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(out, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-}
 
 Test(rfc9111, if_modified_since_against_date)
 {
@@ -238,24 +182,24 @@ Test(rfc9111, if_modified_since_against_date)
     time_t now = time(NULL);
     struct e2e_resp r;
 
-    http_date(now - 5, date, sizeof(date));
-    http_date(now - 3600, before, sizeof(before));
+    e2e_http_date(now - 5, date, sizeof(date));
+    e2e_http_date(now - 3600, before, sizeof(before));
     snprintf(headers, sizeof(headers), "Cache-Control: max-age=600\r\nDate: %s\r\n", date);
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     store("/d", headers, "dated");
 
     snprintf(ims, sizeof(ims), "If-Modified-Since: %s\r\n", date);
-    get("/d", ims, &r);
+    e2e_get(accel, "/d", ims, &r);
     cr_assert_eq(r.status, 304,
                  "If-Modified-Since = Date, no Last-Modified: status %d (X-Cache %s)", r.status,
-                 hdr(&r, "X-Cache"));
+                 e2e_hdr(&r, "X-Cache"));
     e2e_resp_free(&r);
     snprintf(ims, sizeof(ims), "If-Modified-Since: %s\r\n", before);
-    get("/d", ims, &r);
+    e2e_get(accel, "/d", ims, &r);
     cr_assert_eq(r.status, 200, "If-Modified-Since an hour before Date: status %d", r.status);
     cr_assert_str_eq(r.body, "dated");
     e2e_resp_free(&r);
-    origin_saw(1, "both answered from the cache");
+    e2e_origin_saw(origin, 1, "both answered from the cache");
 }
 
 /* ---- Vary normalisation ---------------------------------------------------------------------- */
@@ -264,27 +208,27 @@ Test(rfc9111, vary_shares_a_variant_between_equivalent_requests)
 {
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, answer_fresh, NULL);
     struct e2e_action a = {
         .headers = "Cache-Control: max-age=600\r\nVary: Accept-Language, Foo\r\n", .body = "en-de"};
     e2e_origin_push(origin, &a);
-    get("/v", "Accept-Language: en, de\r\nFoo: 1,2\r\n", &r);
+    e2e_get(accel, "/v", "Accept-Language: en, de\r\nFoo: 1,2\r\n", &r);
     cr_assert_str_eq(r.body, "en-de");
     e2e_resp_free(&r);
-    origin_saw(1, "the first variant");
+    e2e_origin_saw(origin, 1, "the first variant");
 
-    get("/v", "Accept-Language:  EN ,De\r\nFoo:  1 , 2 \r\n", &r);
+    e2e_get(accel, "/v", "Accept-Language:  EN ,De\r\nFoo:  1 , 2 \r\n", &r);
     cr_assert_str_eq(r.body, "en-de", "equivalent values: body '%s' (X-Cache %s)", r.body,
-                     hdr(&r, "X-Cache"));
+                     e2e_hdr(&r, "X-Cache"));
     e2e_resp_free(&r);
-    get("/v", "Accept-Language: en\r\nAccept-Language: de\r\nFoo: 1\r\nFoo: 2\r\n", &r);
+    e2e_get(accel, "/v", "Accept-Language: en\r\nAccept-Language: de\r\nFoo: 1\r\nFoo: 2\r\n", &r);
     cr_assert_str_eq(r.body, "en-de", "the same values on two lines each");
     e2e_resp_free(&r);
-    origin_saw(1, "equivalent requests share the variant");
+    e2e_origin_saw(origin, 1, "equivalent requests share the variant");
 
-    get("/v", "Accept-Language: de, en\r\nFoo: 1,2\r\n", &r);
+    e2e_get(accel, "/v", "Accept-Language: de, en\r\nFoo: 1,2\r\n", &r);
     cr_assert_str_eq(r.body, "from origin", "another preference order is another variant");
     e2e_resp_free(&r);
-    origin_saw(2, "a different Accept-Language");
+    e2e_origin_saw(origin, 2, "a different Accept-Language");
 }

@@ -14,21 +14,10 @@ TestSuite(origin_errors, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60)
 static struct e2e_origin *origin;
 static struct e2e_accel *accel;
 
-static void start(const char *extra)
-{
-    origin = e2e_origin_start();
-    accel = e2e_accel_start(extra, e2e_origin_port(origin));
-}
-
 /* One GET on a new connection; returns its status, failing the test when none came. */
 static int get_status(const char *path, struct e2e_resp *r)
 {
-    char req[256];
-    int rc;
-
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", path);
-    rc = e2e_request(accel->port, req, r, 0);
-    cr_assert_eq(rc, 0, "GET %s: no response, rc %d (%s)", path, rc, r->error ? r->error : "-");
+    e2e_get(accel, path, NULL, r);
     return r->status;
 }
 
@@ -67,7 +56,7 @@ Test(origin_errors, reset_before_answer_502)
 {
     struct e2e_action a = {.kind = E2E_RESET};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     error_then_ok("/reset", 502);
     cr_assert_eq(e2e_origin_nreqs(origin), 2, "origin saw %u requests: /reset was retried",
@@ -78,7 +67,7 @@ Test(origin_errors, close_without_answer_on_fresh_connection_502)
 {
     struct e2e_action a = {.kind = E2E_CLOSE};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     error_then_ok("/closed", 502);
     /* a fresh connection is not retried: only a reused one may have been closed by a race */
@@ -92,7 +81,7 @@ Test(origin_errors, reset_mid_body_truncates)
     struct e2e_action a = {.pattern_len = 1024 * 1024, .reset_after = 1, .reset_at = 100000};
     int rc;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "GET /trunc HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
@@ -117,7 +106,7 @@ static void malformed(const char *raw)
 {
     struct e2e_action a = {.kind = E2E_RAW, .raw = raw};
 
-    start("max_origin_header_size 4k");
+    e2e_start("max_origin_header_size 4k", &origin, &accel);
     e2e_origin_push(origin, &a);
     error_then_ok("/bad", 502);
     cr_assert_eq(e2e_origin_nreqs(origin), 2);
@@ -174,7 +163,7 @@ Test(origin_errors, head_over_default_limit_502)
     for (int i = 0; i < 70; i++) /* 70 fields of 1 KiB: past the default 64k */
         n += (size_t)snprintf(raw + n, sizeof(raw) - n, "X-F%d: %01000d\r\n", i, i);
     snprintf(raw + n, sizeof(raw) - n, "Content-Length: 2\r\n\r\nok");
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     error_then_ok("/bad", 502);
 }
@@ -188,7 +177,7 @@ Test(origin_errors, bad_chunk_size_not_delivered_as_complete)
                                   "5\r\nhello\r\nxyz\r\nbroken\r\n0\r\n\r\n"};
     int rc;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "GET /badchunk HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
@@ -213,7 +202,7 @@ Test(origin_errors, silent_origin_504)
     struct e2e_action a = {0};
     uint64_t t0, dt;
 
-    start("origin_timeout 500ms");
+    e2e_start("origin_timeout 500ms", &origin, &accel);
     h = e2e_hold_new(origin);
     a.hold = h; /* never released before the 504 */
     e2e_origin_push(origin, &a);
@@ -237,7 +226,7 @@ Test(origin_errors, slow_but_within_timeout_ok)
     struct e2e_action a = {
         .kind = E2E_CHUNKED, .body = "aaaabbbbccccdddd", .chunk_size = 4, .pause_ms = 300};
 
-    start("origin_timeout 1s");
+    e2e_start("origin_timeout 1s", &origin, &accel);
     e2e_origin_push(origin, &a);
     /* 1.2 s in total, but never silent for 1 s: the timeout is per read, not per response */
     cr_assert_eq(get_status("/trickle", &r), 200);
@@ -265,7 +254,7 @@ Test(origin_errors, retry_once_on_reused_connection_closed)
     int close_retry_too = 0;
     const struct e2e_req *q;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, close_second_on_conn, &close_retry_too);
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "GET /first HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
@@ -295,7 +284,7 @@ Test(origin_errors, retry_only_once)
     struct e2e_resp r;
     int close_retry_too = 1;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_set_handler(origin, close_second_on_conn, &close_retry_too);
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "GET /first HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
@@ -318,7 +307,7 @@ Test(origin_errors, origin_closes_idle_pooled_connection)
     /* answers normally (keep-alive, no Connection: close), then closes the connection */
     struct e2e_action a = {.body = "one", .close_after = 1};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
@@ -344,7 +333,7 @@ Test(origin_errors, slow_header_client_closed)
     char *rest;
     uint64_t t0, dt;
 
-    start("client_header_timeout 1s");
+    e2e_start("client_header_timeout 1s", &origin, &accel);
     c = e2e_client_new(accel->port);
     t0 = e2e_now_ms();
     cr_assert_eq(e2e_client_sends(c, "GET /stalled HTTP/1.1\r\nHo"), 0);
@@ -368,7 +357,7 @@ Test(origin_errors, trickled_header_still_times_out)
     uint64_t t0 = e2e_now_ms();
     int closed = 0;
 
-    start("client_header_timeout 1s");
+    e2e_start("client_header_timeout 1s", &origin, &accel);
     c = e2e_client_new(accel->port);
     /* a byte every 100 ms: the timeout covers the whole head, not each read */
     for (size_t i = 0; head[i] != '\0' && !closed; i++) {
@@ -392,7 +381,7 @@ Test(origin_errors, stalled_request_body_times_out)
     const struct e2e_req *q;
     uint64_t t0, dt;
 
-    start("client_body_timeout 1s");
+    e2e_start("client_body_timeout 1s", &origin, &accel);
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "POST /half HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n"
                                      "12345"),
@@ -426,7 +415,7 @@ Test(origin_errors, idle_keepalive_closed)
     struct e2e_resp r;
     uint64_t t0, dt;
 
-    start("keepalive_timeout 1s");
+    e2e_start("keepalive_timeout 1s", &origin, &accel);
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "GET /ka HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     cr_assert_eq(e2e_client_response(c, &r, 0), 0);

@@ -22,36 +22,6 @@ TestSuite(coalesce, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60);
 static struct e2e_origin *origin;
 static struct e2e_accel *accel;
 
-static void start(const char *extra)
-{
-    origin = e2e_origin_start();
-    accel = e2e_accel_start(extra, e2e_origin_port(origin));
-}
-
-static void send_get(struct e2e_client *c, const char *path)
-{
-    char req[256];
-
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", path);
-    cr_assert_eq(e2e_client_sends(c, req), 0, "sending GET %s", path);
-}
-
-static struct e2e_client *client_get(const char *path)
-{
-    struct e2e_client *c = e2e_client_new(accel->port);
-
-    cr_assert_not_null(c, "cannot connect to accel");
-    send_get(c, path);
-    return c;
-}
-
-/* Waits until accel has read the requests of <n> connections. */
-static void all_read(unsigned n)
-{
-    cr_assert_eq(e2e_accel_wait_conns_read(accel, n, E2E_TIMEOUT_MS), 0,
-                 "accel did not read the requests of %u connections", n);
-}
-
 /* Reads a complete <len>-byte pattern body with status 200 on <c>. */
 static void read_pattern(struct e2e_client *c, struct e2e_resp *r, uint64_t len, const char *who)
 {
@@ -66,20 +36,10 @@ static void read_pattern(struct e2e_client *c, struct e2e_resp *r, uint64_t len,
                   (unsigned long long)r->pattern_bad_at);
 }
 
-static void origin_saw(unsigned n, const char *what)
-{
-    if (n > 0)
-        cr_assert_eq(e2e_origin_wait_reqs(origin, n, E2E_TIMEOUT_MS), 0,
-                     "%s: the origin saw %u requests, expected %u", what, e2e_origin_nreqs(origin),
-                     n);
-    cr_assert_eq(e2e_origin_nreqs(origin), n, "%s: the origin saw %u requests, expected %u", what,
-                 e2e_origin_nreqs(origin), n);
-}
-
 /* One GET of <path> on a new connection: a hit with the <len>-byte pattern. */
 static void expect_hit_pattern(const char *path, uint64_t len)
 {
-    struct e2e_client *c = client_get(path);
+    struct e2e_client *c = e2e_connect_get(accel, path);
     struct e2e_resp r;
     const char *xc;
 
@@ -113,16 +73,16 @@ Test(coalesce, a_thousand_clients_one_fetch)
     struct e2e_action a = {.headers = "Cache-Control: max-age=60\r\n", .pattern_len = len};
     uint64_t t0;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     h = e2e_hold_new(origin);
     a.hold = h;
     e2e_origin_push(origin, &a);
     e2e_origin_set_handler(origin, cacheable_pattern, &len);
     e2e_clients_open(accel->port, N, cs);
     for (int i = 0; i < N; i++)
-        send_get(cs[i], "/cold");
+        e2e_send_get(cs[i], "/cold");
     cr_assert_eq(e2e_hold_wait(h, 1, E2E_TIMEOUT_MS), 0, "the fetch did not reach the origin");
-    all_read(N);
+    e2e_expect_conns_read(accel, N);
     e2e_hold_release(h);
     t0 = e2e_now_ms();
     for (int i = 0; i < N; i++) {
@@ -134,10 +94,10 @@ Test(coalesce, a_thousand_clients_one_fetch)
         e2e_resp_free(&r);
     }
     cr_log_info("1000 subscribers x 64 KiB in %llu ms", (unsigned long long)(e2e_now_ms() - t0));
-    origin_saw(1, "1000 concurrent GET /cold");
+    e2e_origin_saw(origin, 1, "1000 concurrent GET /cold");
     e2e_clients_free(cs, N);
     expect_hit_pattern("/cold", len);
-    origin_saw(1, "GET /cold once more");
+    e2e_origin_saw(origin, 1, "GET /cold once more");
 }
 
 Test(coalesce, subscriber_streams_before_the_fetch_completes)
@@ -150,12 +110,12 @@ Test(coalesce, subscriber_streams_before_the_fetch_completes)
         .headers = "Cache-Control: max-age=60\r\n", .pattern_len = len, .mid_hold_at = 256 * KiB};
     int rc;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     h = e2e_hold_new(origin);
     act.mid_hold = h;
     e2e_origin_push(origin, &act);
     e2e_origin_set_handler(origin, cacheable_pattern, &len);
-    a = client_get("/half");
+    a = e2e_connect_get(accel, "/half");
     cr_assert_eq(e2e_hold_wait(h, 1, E2E_TIMEOUT_MS), 0, "the origin never sent the first half");
     e2e_resp_init(&ra, E2E_RESP_PATTERN);
     cr_assert_eq(e2e_client_read(a, &ra, 256 * KiB, E2E_TIMEOUT_MS), 0,
@@ -163,7 +123,7 @@ Test(coalesce, subscriber_streams_before_the_fetch_completes)
                  (unsigned long long)ra.body_len);
 
     /* a second client arrives in the middle of the fetch */
-    b = client_get("/half");
+    b = e2e_connect_get(accel, "/half");
     e2e_resp_init(&rb, E2E_RESP_PATTERN);
     rc = e2e_client_read(b, &rb, 256 * KiB, 5000);
     cr_assert_eq(rc, 0,
@@ -182,7 +142,7 @@ Test(coalesce, subscriber_streams_before_the_fetch_completes)
     e2e_resp_free(&rb);
     e2e_client_free(&a);
     e2e_client_free(&b);
-    origin_saw(1, "GET /half twice");
+    e2e_origin_saw(origin, 1, "GET /half twice");
     expect_hit_pattern("/half", len);
 }
 
@@ -201,17 +161,17 @@ Test(coalesce, a_hundred_urls_fifty_clients_each)
     struct e2e_hold *h;
     char path[32];
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     h = e2e_hold_new(origin);
     e2e_origin_set_handler(origin, hold_echo, h);
     e2e_clients_open(accel->port, N, cs);
     for (int i = 0; i < N; i++) {
         snprintf(path, sizeof(path), "/u%d", i % URLS);
-        send_get(cs[i], path);
+        e2e_send_get(cs[i], path);
     }
     cr_assert_eq(e2e_hold_wait(h, URLS, E2E_TIMEOUT_MS), 0,
                  "only %u of the %d fetches reached the origin", e2e_origin_nreqs(origin), URLS);
-    all_read(N);
+    e2e_expect_conns_read(accel, N);
     e2e_hold_release(h);
     for (int i = 0; i < N; i++) {
         int rc = e2e_client_response(cs[i], &r, 0);
@@ -222,7 +182,7 @@ Test(coalesce, a_hundred_urls_fifty_clients_each)
         cr_assert_str_eq(r.body, path, "client %d asked for %s, got %s", i, path, r.body);
         e2e_resp_free(&r);
     }
-    origin_saw(URLS, "100 URLs x 50 concurrent clients");
+    e2e_origin_saw(origin, URLS, "100 URLs x 50 concurrent clients");
     for (unsigned i = 0; i < URLS; i++) {
         const struct e2e_req *q = e2e_origin_req(origin, i);
 
@@ -246,12 +206,12 @@ Test(coalesce, chunked_fetch_shared_with_http10_and_11_subscribers)
                            .chunk_size = 10000,
                            .mid_hold_at = 100000};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     h = e2e_hold_new(origin);
     a.mid_hold = h;
     e2e_origin_push(origin, &a);
     e2e_origin_set_handler(origin, cacheable_pattern, &len);
-    cs[0] = client_get("/chunked");
+    cs[0] = e2e_connect_get(accel, "/chunked");
     cr_assert_eq(e2e_hold_wait(h, 1, E2E_TIMEOUT_MS), 0);
     for (int i = 1; i < N; i++) {
         cs[i] = e2e_client_new(accel->port);
@@ -261,7 +221,7 @@ Test(coalesce, chunked_fetch_shared_with_http10_and_11_subscribers)
                                                    : "GET /chunked HTTP/1.1\r\nHost: h\r\n\r\n"),
                      0);
     }
-    all_read(N);
+    e2e_expect_conns_read(accel, N);
     e2e_hold_release(h);
     for (int i = 0; i < N; i++) {
         char who[48];
@@ -274,7 +234,7 @@ Test(coalesce, chunked_fetch_shared_with_http10_and_11_subscribers)
         e2e_resp_free(&r);
     }
     e2e_clients_free(cs, N);
-    origin_saw(1, "20 clients on a chunked fetch");
+    e2e_origin_saw(origin, 1, "20 clients on a chunked fetch");
     expect_hit_pattern("/chunked", len);
 }
 
@@ -292,16 +252,16 @@ Test(coalesce, too_large_fetch_still_delivered_to_every_subscriber)
                            .chunk_size = 65536,
                            .mid_hold_at = 65536};
 
-    start("max_object_size 1m");
+    e2e_start("max_object_size 1m", &origin, &accel);
     h = e2e_hold_new(origin);
     a.mid_hold = h;
     e2e_origin_push(origin, &a);
     e2e_origin_set_handler(origin, cacheable_pattern, &len);
-    cs[0] = client_get("/huge");
+    cs[0] = e2e_connect_get(accel, "/huge");
     cr_assert_eq(e2e_hold_wait(h, 1, E2E_TIMEOUT_MS), 0);
     for (int i = 1; i < N; i++)
-        cs[i] = client_get("/huge");
-    all_read(N);
+        cs[i] = e2e_connect_get(accel, "/huge");
+    e2e_expect_conns_read(accel, N);
     e2e_hold_release(h);
     for (int i = 0; i < N; i++) {
         char who[64];
@@ -338,7 +298,7 @@ static void parallel_pass(const char *path, const char *headers)
     e2e_clients_open(accel->port, N, cs);
     t0 = e2e_now_ms();
     for (int i = 0; i < N; i++)
-        send_get(cs[i], path);
+        e2e_send_get(cs[i], path);
     for (int i = 0; i < N; i++) {
         int rc = e2e_client_response(cs[i], &r, 0);
 
@@ -362,7 +322,7 @@ static void parallel_pass(const char *path, const char *headers)
 
 Test(coalesce, uncacheable_waiters_go_to_origin_in_parallel)
 {
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     parallel_pass("/nostore", "Cache-Control: no-store\r\n");
     parallel_pass("/private", "Cache-Control: private, max-age=60\r\n");
 }
@@ -389,7 +349,7 @@ Test(coalesce, vary_mismatch_subscriber_fetches_its_own)
     char req[128], want[16];
     unsigned n, en = 0, fr = 0;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     h = e2e_hold_new(origin);
     a.hold = h;
     e2e_origin_push(origin, &a);
@@ -403,7 +363,7 @@ Test(coalesce, vary_mismatch_subscriber_fetches_its_own)
         if (i == 0)
             cr_assert_eq(e2e_hold_wait(h, 1, E2E_TIMEOUT_MS), 0);
     }
-    all_read(4);
+    e2e_expect_conns_read(accel, 4);
     e2e_hold_release(h);
     for (int i = 0; i < 4; i++) {
         int rc = e2e_client_response(cs[i], &r, 0);
@@ -445,17 +405,17 @@ Test(coalesce, subscriber_disconnect_does_not_disturb_others)
     struct e2e_action act = {
         .headers = "Cache-Control: max-age=60\r\n", .pattern_len = len, .mid_hold_at = 256 * KiB};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     h = e2e_hold_new(origin);
     act.mid_hold = h;
     e2e_origin_push(origin, &act);
     e2e_origin_set_handler(origin, cacheable_pattern, &len);
-    a = client_get("/leave");
+    a = e2e_connect_get(accel, "/leave");
     cr_assert_eq(e2e_hold_wait(h, 1, E2E_TIMEOUT_MS), 0);
-    b = client_get("/leave");
-    c = client_get("/leave");
-    d = client_get("/leave");
-    all_read(4);
+    b = e2e_connect_get(accel, "/leave");
+    c = e2e_connect_get(accel, "/leave");
+    d = e2e_connect_get(accel, "/leave");
+    e2e_expect_conns_read(accel, 4);
     /* b leaves after some of the body, c before reading anything */
     e2e_resp_init(&rb, E2E_RESP_PATTERN);
     cr_assert_eq(e2e_client_read(b, &rb, 1, E2E_TIMEOUT_MS), 0, "b got nothing");
@@ -472,9 +432,9 @@ Test(coalesce, subscriber_disconnect_does_not_disturb_others)
     e2e_client_free(&a);
     e2e_client_free(&d);
     cr_assert(e2e_accel_alive(accel));
-    origin_saw(1, "four clients, two left");
+    e2e_origin_saw(origin, 1, "four clients, two left");
     expect_hit_pattern("/leave", len);
-    origin_saw(1, "GET /leave after the fetch");
+    e2e_origin_saw(origin, 1, "GET /leave after the fetch");
 }
 
 Test(coalesce, first_requester_disconnect_does_not_stop_the_fetch)
@@ -486,16 +446,16 @@ Test(coalesce, first_requester_disconnect_does_not_stop_the_fetch)
     struct e2e_action act = {
         .headers = "Cache-Control: max-age=60\r\n", .pattern_len = len, .mid_hold_at = 256 * KiB};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     h = e2e_hold_new(origin);
     act.mid_hold = h;
     e2e_origin_push(origin, &act);
     e2e_origin_set_handler(origin, cacheable_pattern, &len);
-    a = client_get("/first-leaves");
+    a = e2e_connect_get(accel, "/first-leaves");
     cr_assert_eq(e2e_hold_wait(h, 1, E2E_TIMEOUT_MS), 0);
-    b = client_get("/first-leaves");
-    c = client_get("/first-leaves");
-    all_read(3);
+    b = e2e_connect_get(accel, "/first-leaves");
+    c = e2e_connect_get(accel, "/first-leaves");
+    e2e_expect_conns_read(accel, 3);
     e2e_resp_init(&r, E2E_RESP_PATTERN);
     cr_assert_eq(e2e_client_read(a, &r, 256 * KiB, E2E_TIMEOUT_MS), 0);
     e2e_resp_free(&r);
@@ -509,9 +469,9 @@ Test(coalesce, first_requester_disconnect_does_not_stop_the_fetch)
     e2e_resp_free(&r);
     e2e_client_free(&b);
     e2e_client_free(&c);
-    origin_saw(1, "three clients, the first left");
+    e2e_origin_saw(origin, 1, "three clients, the first left");
     expect_hit_pattern("/first-leaves", len);
-    origin_saw(1, "GET /first-leaves after the fetch");
+    e2e_origin_saw(origin, 1, "GET /first-leaves after the fetch");
 }
 
 Test(coalesce, waiters_leave_before_the_head)
@@ -522,16 +482,16 @@ Test(coalesce, waiters_leave_before_the_head)
     struct e2e_hold *h;
     struct e2e_action act = {.headers = "Cache-Control: max-age=60\r\n", .pattern_len = len};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     h = e2e_hold_new(origin);
     act.hold = h;
     e2e_origin_push(origin, &act);
     e2e_origin_set_handler(origin, cacheable_pattern, &len);
-    cs[0] = client_get("/early");
+    cs[0] = e2e_connect_get(accel, "/early");
     cr_assert_eq(e2e_hold_wait(h, 1, E2E_TIMEOUT_MS), 0);
     for (int i = 1; i < 4; i++)
-        cs[i] = client_get("/early");
-    all_read(4);
+        cs[i] = e2e_connect_get(accel, "/early");
+    e2e_expect_conns_read(accel, 4);
     /* the first requester and one subscriber leave while nothing has come yet */
     e2e_client_free(&cs[0]);
     e2e_client_free(&cs[1]);
@@ -542,7 +502,7 @@ Test(coalesce, waiters_leave_before_the_head)
         e2e_resp_free(&r);
     }
     e2e_clients_free(cs, 4);
-    origin_saw(1, "four waiters, two left before the head");
+    e2e_origin_saw(origin, 1, "four waiters, two left before the head");
     expect_hit_pattern("/early", len);
 }
 
@@ -561,16 +521,16 @@ Test(coalesce, origin_reset_mid_body_fails_every_subscriber)
                              .reset_after = 1,
                              .reset_at = 64 * KiB};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     h = e2e_hold_new(origin);
     act.mid_hold = h;
     e2e_origin_push(origin, &act);
     e2e_origin_set_handler(origin, cacheable_pattern, &len);
-    cs[0] = client_get("/broken");
+    cs[0] = e2e_connect_get(accel, "/broken");
     cr_assert_eq(e2e_hold_wait(h, 1, E2E_TIMEOUT_MS), 0);
     for (int i = 1; i < N; i++)
-        cs[i] = client_get("/broken");
-    all_read(N);
+        cs[i] = e2e_connect_get(accel, "/broken");
+    e2e_expect_conns_read(accel, N);
     for (int i = 0; i < N; i++) {
         e2e_resp_init(&rs[i], E2E_RESP_PATTERN);
         cr_assert_eq(e2e_client_read(cs[i], &rs[i], 64 * KiB, E2E_TIMEOUT_MS), 0,
@@ -595,17 +555,17 @@ Test(coalesce, origin_reset_mid_body_fails_every_subscriber)
     }
     e2e_clients_free(cs, N);
     cr_assert(e2e_accel_alive(accel), "accel died");
-    origin_saw(1, "the failed fetch");
+    e2e_origin_saw(origin, 1, "the failed fetch");
 
     /* the failure was not stored: the next request fetches again, and that one is stored */
-    cs[0] = client_get("/broken");
+    cs[0] = e2e_connect_get(accel, "/broken");
     e2e_resp_init(&rs[0], E2E_RESP_PATTERN);
     read_pattern(cs[0], &rs[0], len, "the request after the failure");
     e2e_resp_free(&rs[0]);
     e2e_client_free(&cs[0]);
-    origin_saw(2, "the request after the failure");
+    e2e_origin_saw(origin, 2, "the request after the failure");
     expect_hit_pattern("/broken", len);
-    origin_saw(2, "the request after the refetch");
+    e2e_origin_saw(origin, 2, "the request after the refetch");
 }
 
 Test(coalesce, origin_reset_before_head_502_for_every_waiter)
@@ -617,16 +577,16 @@ Test(coalesce, origin_reset_before_head_502_for_every_waiter)
     struct e2e_hold *h;
     struct e2e_action act = {.kind = E2E_RESET};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     h = e2e_hold_new(origin);
     act.hold = h;
     e2e_origin_push(origin, &act);
     e2e_origin_set_handler(origin, cacheable_pattern, &len);
-    cs[0] = client_get("/reset");
+    cs[0] = e2e_connect_get(accel, "/reset");
     cr_assert_eq(e2e_hold_wait(h, 1, E2E_TIMEOUT_MS), 0);
     for (int i = 1; i < N; i++)
-        cs[i] = client_get("/reset");
-    all_read(N);
+        cs[i] = e2e_connect_get(accel, "/reset");
+    e2e_expect_conns_read(accel, N);
     e2e_hold_release(h);
     for (int i = 0; i < N; i++) {
         int rc = e2e_client_response(cs[i], &r, 0);
@@ -637,11 +597,11 @@ Test(coalesce, origin_reset_before_head_502_for_every_waiter)
     }
     e2e_clients_free(cs, N);
     cr_assert(e2e_accel_alive(accel), "accel died");
-    origin_saw(1, "the failed fetch");
-    cs[0] = client_get("/reset");
+    e2e_origin_saw(origin, 1, "the failed fetch");
+    cs[0] = e2e_connect_get(accel, "/reset");
     e2e_resp_init(&r, E2E_RESP_PATTERN);
     read_pattern(cs[0], &r, len, "the request after the failure");
     e2e_resp_free(&r);
     e2e_client_free(&cs[0]);
-    origin_saw(2, "the request after the failure");
+    e2e_origin_saw(origin, 2, "the request after the failure");
 }

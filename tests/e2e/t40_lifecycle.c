@@ -20,12 +20,6 @@ TestSuite(lifecycle, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60);
 static struct e2e_origin *origin;
 static struct e2e_accel *accel;
 
-static void start(const char *extra)
-{
-    origin = e2e_origin_start();
-    accel = e2e_accel_start(extra, e2e_origin_port(origin));
-}
-
 /* Waits up to <ms> until connecting to <port> is refused; returns 1 when it is. */
 static int wait_refused(int port, int ms)
 {
@@ -50,7 +44,7 @@ Test(lifecycle, sigterm_drains_inflight_request)
     struct e2e_action a = {.pattern_len = 4 * MiB};
     int rc;
 
-    start("drain_timeout 30s");
+    e2e_start("drain_timeout 30s", &origin, &accel);
     h = e2e_hold_new(origin);
     a.hold = h;
     e2e_origin_push(origin, &a);
@@ -87,7 +81,7 @@ Test(lifecycle, sigterm_with_idle_connections_exits_promptly)
     uint64_t t0;
     int rc;
 
-    start("drain_timeout 30s");
+    e2e_start("drain_timeout 30s", &origin, &accel);
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "GET /idle HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     cr_assert_eq(e2e_client_response(c, &r, 0), 0);
@@ -111,7 +105,7 @@ Test(lifecycle, drain_timeout_bounds_the_wait)
     uint64_t t0, dt;
     int rc;
 
-    start("drain_timeout 1s\norigin_timeout 60s");
+    e2e_start("drain_timeout 1s\norigin_timeout 60s", &origin, &accel);
     h = e2e_hold_new(origin);
     a.hold = h; /* released only at teardown */
     e2e_origin_push(origin, &a);
@@ -137,7 +131,7 @@ Test(lifecycle, sigusr1_reopens_logs)
     struct stat st;
     uint64_t deadline;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     cr_assert_eq(e2e_request(accel->port, "GET /before-rotate HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0),
                  0);
     e2e_resp_free(&r);
@@ -181,7 +175,7 @@ Test(lifecycle, access_log_line_format)
     char *line;
     int rc;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     cr_assert_eq(e2e_request(accel->port,
                              "GET /a?q=1 HTTP/1.1\r\nHost: h\r\nUser-Agent: e2e-agent/1.0\r\n"
                              "Referer: http://ref.example/page\r\n\r\n",
@@ -241,7 +235,7 @@ Test(lifecycle, kill9_and_restart_on_same_config)
 {
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     cr_assert_eq(e2e_request(accel->port, "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
     cr_assert_eq(r.status, 200);
     e2e_resp_free(&r);

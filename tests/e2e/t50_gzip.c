@@ -17,12 +17,6 @@
 static struct e2e_origin *origin;
 static struct e2e_accel *accel;
 
-static void start(const char *extra)
-{
-    origin = e2e_origin_start();
-    accel = e2e_accel_start(extra, e2e_origin_port(origin));
-}
-
 /* <n> bytes of text that compress well but not to nothing. */
 static char *text(size_t n)
 {
@@ -85,39 +79,14 @@ static char *gunzip(const void *p, size_t len, size_t *out_len)
     return out;
 }
 
-/* GET <path> with the head lines <hdrs> (NULL: none) on a new connection. */
-static void get(const char *method, const char *path, const char *hdrs, struct e2e_resp *r)
-{
-    char req[1024];
-    int rc;
-
-    snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: h\r\n%s\r\n", method, path,
-             hdrs ? hdrs : "");
-    rc = e2e_request(accel->port, req, r, strcmp(method, "HEAD") == 0 ? E2E_RESP_HEAD : 0);
-    cr_assert_eq(rc, 0, "%s %s: no complete response (rc %d)", method, path, rc);
-}
-
-static const char *hdr(const struct e2e_resp *r, const char *name)
-{
-    const char *v = e2e_hdrs_get(&r->hdrs, name);
-
-    return v ? v : "(none)";
-}
-
-static void expect_xcache(const struct e2e_resp *r, const char *want, const char *what)
-{
-    cr_assert_str_eq(hdr(r, "X-Cache"), want, "%s: X-Cache %s, want %s", what, hdr(r, "X-Cache"),
-                     want);
-}
-
 /* The body of <r> inflates to exactly <want> (<len> bytes). */
 static void expect_gzip_of(const struct e2e_resp *r, const char *want, size_t len, const char *what)
 {
     size_t n;
     char *plain;
 
-    cr_assert_str_eq(hdr(r, "Content-Encoding"), "gzip", "%s: Content-Encoding %s", what,
-                     hdr(r, "Content-Encoding"));
+    cr_assert_str_eq(e2e_hdr(r, "Content-Encoding"), "gzip", "%s: Content-Encoding %s", what,
+                     e2e_hdr(r, "Content-Encoding"));
     cr_assert(e2e_hdrs_has_token(&r->hdrs, "Vary", "Accept-Encoding"), "%s: no Vary", what);
     cr_assert_lt(r->body_len, E2E_BODY_CAP, "%s: body too large to check", what);
     plain = gunzip(r->body, (size_t)r->body_len, &n);
@@ -128,8 +97,8 @@ static void expect_gzip_of(const struct e2e_resp *r, const char *want, size_t le
 
 static void expect_plain(const struct e2e_resp *r, const char *want, size_t len, const char *what)
 {
-    cr_assert_str_eq(hdr(r, "Content-Encoding"), "(none)", "%s: Content-Encoding %s", what,
-                     hdr(r, "Content-Encoding"));
+    cr_assert_str_eq(e2e_hdr(r, "Content-Encoding"), "(none)", "%s: Content-Encoding %s", what,
+                     e2e_hdr(r, "Content-Encoding"));
     cr_assert_eq(r->body_len, len, "%s: %llu bytes, want %zu", what,
                  (unsigned long long)r->body_len, len);
     cr_assert(memcmp(r->body, want, len) == 0, "%s: bytes differ from the origin's", what);
@@ -153,20 +122,20 @@ Test(gzip, gzip_client_gets_gzip_once_compressed_and_a_hit_serves_the_same_bytes
     struct e2e_resp r1, r2;
     const struct e2e_req *q;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     push_text(body, TEXT_LEN, "text/html; charset=utf-8");
-    get("GET", "/page", AE_GZIP, &r1);
+    e2e_ask(accel, "GET", "h", "/page", AE_GZIP, 0, &r1);
     cr_assert_eq(r1.status, 200);
-    expect_xcache(&r1, "MISS", "first GET");
+    e2e_expect_xcache(&r1, "MISS", "first GET");
     expect_gzip_of(&r1, body, TEXT_LEN, "first GET");
     cr_assert_lt(r1.body_len, TEXT_LEN / 4, "hardly compressed: %llu bytes",
                  (unsigned long long)r1.body_len);
 
-    get("GET", "/page", AE_GZIP, &r2);
-    expect_xcache(&r2, "HIT", "second GET");
+    e2e_ask(accel, "GET", "h", "/page", AE_GZIP, 0, &r2);
+    e2e_expect_xcache(&r2, "HIT", "second GET");
     cr_assert_eq(r2.body_len, r1.body_len);
     cr_assert(memcmp(r1.body, r2.body, r1.body_len) == 0, "a hit served other gzip bytes");
-    cr_assert_eq(strtoull(hdr(&r2, "Content-Length"), NULL, 10), r2.body_len,
+    cr_assert_eq(strtoull(e2e_hdr(&r2, "Content-Length"), NULL, 10), r2.body_len,
                  "a complete entry has a Content-Length");
 
     cr_assert_eq(e2e_origin_nreqs(origin), 1);
@@ -184,23 +153,23 @@ Test(gzip, identity_client_gets_exactly_the_origins_bytes_miss_and_hit)
     struct e2e_resp r;
     char len[32];
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     push_text(body, TEXT_LEN, "application/json");
-    get("GET", "/data", NULL, &r);
-    expect_xcache(&r, "MISS", "first GET");
+    e2e_ask(accel, "GET", "h", "/data", NULL, 0, &r);
+    e2e_expect_xcache(&r, "MISS", "first GET");
     expect_plain(&r, body, TEXT_LEN, "first GET (identity)");
     cr_assert(e2e_hdrs_has_token(&r.hdrs, "Vary", "Accept-Encoding"));
     e2e_resp_free(&r);
 
-    get("GET", "/data", "Accept-Encoding: identity\r\n", &r);
-    expect_xcache(&r, "HIT", "second GET");
+    e2e_ask(accel, "GET", "h", "/data", "Accept-Encoding: identity\r\n", 0, &r);
+    e2e_expect_xcache(&r, "HIT", "second GET");
     expect_plain(&r, body, TEXT_LEN, "second GET (identity)");
     snprintf(len, sizeof(len), "%d", TEXT_LEN);
-    cr_assert_str_eq(hdr(&r, "Content-Length"), len, "a complete entry knows its length");
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Length"), len, "a complete entry knows its length");
     e2e_resp_free(&r);
 
-    get("GET", "/data", AE_GZIP, &r);
-    expect_xcache(&r, "HIT", "gzip client");
+    e2e_ask(accel, "GET", "h", "/data", AE_GZIP, 0, &r);
+    e2e_expect_xcache(&r, "HIT", "gzip client");
     expect_gzip_of(&r, body, TEXT_LEN, "gzip client");
     cr_assert_eq(e2e_origin_nreqs(origin), 1);
     e2e_resp_free(&r);
@@ -218,20 +187,20 @@ Test(gzip, an_origins_gzip_is_stored_as_it_came)
     gz = gzip(body, TEXT_LEN, &gz_len);
     a.body = gz;
     a.body_len = gz_len;
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     for (int i = 0; i < 2; i++) {
-        get("GET", "/style.css", AE_GZIP, &r);
-        expect_xcache(&r, i == 0 ? "MISS" : "HIT", "gzip client");
+        e2e_ask(accel, "GET", "h", "/style.css", AE_GZIP, 0, &r);
+        e2e_expect_xcache(&r, i == 0 ? "MISS" : "HIT", "gzip client");
         cr_assert_eq(r.body_len, gz_len);
         cr_assert(memcmp(r.body, gz, gz_len) == 0, "not the origin's gzip bytes");
-        cr_assert_str_eq(hdr(&r, "ETag"), "\"o1\"", "the origin's own gzip keeps its ETag");
+        cr_assert_str_eq(e2e_hdr(&r, "ETag"), "\"o1\"", "the origin's own gzip keeps its ETag");
         e2e_resp_free(&r);
     }
-    get("GET", "/style.css", NULL, &r);
-    expect_xcache(&r, "HIT", "identity client");
+    e2e_ask(accel, "GET", "h", "/style.css", NULL, 0, &r);
+    e2e_expect_xcache(&r, "HIT", "identity client");
     expect_plain(&r, body, TEXT_LEN, "identity client");
-    cr_assert_str_eq(hdr(&r, "ETag"), "W/\"o1\"", "inflated bytes get a weak ETag");
+    cr_assert_str_eq(e2e_hdr(&r, "ETag"), "W/\"o1\"", "inflated bytes get a weak ETag");
     cr_assert_eq(e2e_origin_nreqs(origin), 1);
     e2e_resp_free(&r);
     free(gz);
@@ -243,15 +212,15 @@ Test(gzip, q_values_are_honoured)
     char *body = text(TEXT_LEN);
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     push_text(body, TEXT_LEN, "text/plain");
-    get("GET", "/q", "Accept-Encoding: gzip;q=0, deflate\r\n", &r);
+    e2e_ask(accel, "GET", "h", "/q", "Accept-Encoding: gzip;q=0, deflate\r\n", 0, &r);
     expect_plain(&r, body, TEXT_LEN, "gzip;q=0");
     e2e_resp_free(&r);
-    get("GET", "/q", "Accept-Encoding: br;q=1.0, *;q=0.1\r\n", &r);
+    e2e_ask(accel, "GET", "h", "/q", "Accept-Encoding: br;q=1.0, *;q=0.1\r\n", 0, &r);
     expect_gzip_of(&r, body, TEXT_LEN, "*;q=0.1");
     e2e_resp_free(&r);
-    get("GET", "/q", "Accept-Encoding: *;q=0\r\n", &r);
+    e2e_ask(accel, "GET", "h", "/q", "Accept-Encoding: *;q=0\r\n", 0, &r);
     expect_plain(&r, body, TEXT_LEN, "*;q=0");
     e2e_resp_free(&r);
     free(body);
@@ -264,25 +233,25 @@ Test(gzip, head_answers_with_each_representations_length)
     char want[32];
     const char *gz_len;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     push_text(body, TEXT_LEN, "text/plain");
-    get("GET", "/h", AE_GZIP, &r);
+    e2e_ask(accel, "GET", "h", "/h", AE_GZIP, 0, &r);
     e2e_resp_free(&r);
 
-    get("HEAD", "/h", AE_GZIP, &r);
-    expect_xcache(&r, "HIT", "HEAD, gzip");
-    cr_assert_str_eq(hdr(&r, "Content-Encoding"), "gzip");
-    gz_len = hdr(&r, "Content-Length");
+    e2e_ask(accel, "HEAD", "h", "/h", AE_GZIP, 0, &r);
+    e2e_expect_xcache(&r, "HIT", "HEAD, gzip");
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Encoding"), "gzip");
+    gz_len = e2e_hdr(&r, "Content-Length");
     cr_assert_lt(strtol(gz_len, NULL, 10), TEXT_LEN);
     cr_assert_gt(strtol(gz_len, NULL, 10), 0);
     cr_assert_eq(r.body_len, 0);
     e2e_resp_free(&r);
 
-    get("HEAD", "/h", NULL, &r);
-    expect_xcache(&r, "HIT", "HEAD, identity");
-    cr_assert_str_eq(hdr(&r, "Content-Encoding"), "(none)");
+    e2e_ask(accel, "HEAD", "h", "/h", NULL, 0, &r);
+    e2e_expect_xcache(&r, "HIT", "HEAD, identity");
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Encoding"), "(none)");
     snprintf(want, sizeof(want), "%d", TEXT_LEN);
-    cr_assert_str_eq(hdr(&r, "Content-Length"), want);
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Length"), want);
     cr_assert_eq(r.body_len, 0);
     e2e_resp_free(&r);
     free(body);
@@ -293,19 +262,19 @@ Test(gzip, range_is_served_from_the_representation_the_client_gets)
     char *body = text(TEXT_LEN);
     struct e2e_resp full, r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     push_text(body, TEXT_LEN, "text/plain");
-    get("GET", "/r", AE_GZIP, &full);
-    get("GET", "/r", "Accept-Encoding: gzip\r\nRange: bytes=10-109\r\n", &r);
+    e2e_ask(accel, "GET", "h", "/r", AE_GZIP, 0, &full);
+    e2e_ask(accel, "GET", "h", "/r", "Accept-Encoding: gzip\r\nRange: bytes=10-109\r\n", 0, &r);
     cr_assert_eq(r.status, 206);
-    cr_assert_str_eq(hdr(&r, "Content-Encoding"), "gzip");
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Encoding"), "gzip");
     cr_assert_eq(r.body_len, 100);
     cr_assert(memcmp(r.body, full.body + 10, 100) == 0, "not bytes 10-109 of the gzip");
     e2e_resp_free(&r);
     /* without gzip: bytes 10-109 of the inflated representation (its inflated twin) */
-    get("GET", "/r", "Range: bytes=10-109\r\n", &r);
+    e2e_ask(accel, "GET", "h", "/r", "Range: bytes=10-109\r\n", 0, &r);
     cr_assert_eq(r.status, 206);
-    cr_assert_str_eq(hdr(&r, "Content-Encoding"), "(none)");
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Encoding"), "(none)");
     cr_assert_eq(r.body_len, 100);
     cr_assert(memcmp(r.body, body + 10, 100) == 0, "not bytes 10-109 of the identity body");
     e2e_resp_free(&r);
@@ -325,10 +294,10 @@ Test(gzip, a_corrupt_gzip_from_the_origin_is_passed_through_and_not_cached)
     struct e2e_resp r;
     char *line;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
     e2e_origin_push(origin, &a);
-    get("GET", "/bad", AE_GZIP, &r);
+    e2e_ask(accel, "GET", "h", "/bad", AE_GZIP, 0, &r);
     cr_assert_eq(r.status, 200);
     cr_assert_eq(r.body_len, sizeof(junk) - 1);
     cr_assert(memcmp(r.body, junk, sizeof(junk) - 1) == 0, "not passed through as it came");
@@ -336,8 +305,8 @@ Test(gzip, a_corrupt_gzip_from_the_origin_is_passed_through_and_not_cached)
     line = e2e_wait_line(accel->error_log, "gzip body is corrupt", 5000);
     cr_assert_not_null(line, "no log line about the corrupt gzip");
     free(line);
-    get("GET", "/bad", AE_GZIP, &r);
-    cr_assert_str_neq(hdr(&r, "X-Cache"), "HIT", "a corrupt gzip was cached");
+    e2e_ask(accel, "GET", "h", "/bad", AE_GZIP, 0, &r);
+    cr_assert_str_neq(e2e_hdr(&r, "X-Cache"), "HIT", "a corrupt gzip was cached");
     e2e_resp_free(&r);
     cr_assert_eq(e2e_origin_nreqs(origin), 2);
     cr_assert(e2e_accel_alive(accel));
@@ -352,18 +321,18 @@ Test(gzip, only_compressible_types_above_the_minimum_and_not_no_transform)
                             .body_len = TEXT_LEN};
     struct e2e_resp r;
 
-    start("gzip_min_length 1k\n");
+    e2e_start("gzip_min_length 1k\n", &origin, &accel);
     push_text(body, TEXT_LEN, "image/png");
-    get("GET", "/img", AE_GZIP, &r);
+    e2e_ask(accel, "GET", "h", "/img", AE_GZIP, 0, &r);
     expect_plain(&r, body, TEXT_LEN, "image/png");
     cr_assert_not(e2e_hdrs_has_token(&r.hdrs, "Vary", "Accept-Encoding"));
     e2e_resp_free(&r);
     push_text(body, 1000, "text/plain");
-    get("GET", "/small", AE_GZIP, &r);
+    e2e_ask(accel, "GET", "h", "/small", AE_GZIP, 0, &r);
     expect_plain(&r, body, 1000, "below gzip_min_length");
     e2e_resp_free(&r);
     e2e_origin_push(origin, &nt);
-    get("GET", "/nt", AE_GZIP, &r);
+    e2e_ask(accel, "GET", "h", "/nt", AE_GZIP, 0, &r);
     expect_plain(&r, body, TEXT_LEN, "no-transform");
     e2e_resp_free(&r);
     free(body);
@@ -375,9 +344,9 @@ Test(gzip, off_stores_what_the_origin_sends)
     struct e2e_resp r;
     const struct e2e_req *q;
 
-    start("gzip off\n");
+    e2e_start("gzip off\n", &origin, &accel);
     push_text(body, TEXT_LEN, "text/plain");
-    get("GET", "/off", AE_GZIP, &r);
+    e2e_ask(accel, "GET", "h", "/off", AE_GZIP, 0, &r);
     expect_plain(&r, body, TEXT_LEN, "gzip off");
     e2e_resp_free(&r);
     q = e2e_origin_req(origin, 0);
@@ -397,7 +366,7 @@ Test(gzip, coalesced_clients_each_get_their_encoding)
                            .body = body,
                            .body_len = TEXT_LEN};
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     hold = e2e_hold_new(origin);
     a.hold = hold;
     e2e_origin_push(origin, &a);
@@ -452,12 +421,12 @@ Test(gzip, a_100_mib_body_streams_both_ways_with_bounded_memory)
     struct e2e_resp r;
     long base, peak = 0;
 
-    start("max_object_size 200m\n");
-    get("GET", "/warm", NULL, &r);
+    e2e_start("max_object_size 200m\n", &origin, &accel);
+    e2e_ask(accel, "GET", "h", "/warm", NULL, 0, &r);
     e2e_resp_free(&r);
     base = e2e_accel_rss_kb(accel);
     e2e_origin_push(origin, &a);
-    get("GET", "/big", AE_GZIP, &r);
+    e2e_ask(accel, "GET", "h", "/big", AE_GZIP, 0, &r);
     cr_assert_eq(r.status, 200);
     expect_gzip_of(&r, body, big, "100 MiB, gzip client");
     e2e_resp_free(&r);
@@ -466,7 +435,7 @@ Test(gzip, a_100_mib_body_streams_both_ways_with_bounded_memory)
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     peak = read_watching_rss(c, &r, peak);
-    expect_xcache(&r, "HIT", "100 MiB, identity client");
+    e2e_expect_xcache(&r, "HIT", "100 MiB, identity client");
     cr_assert_eq(r.body_len, big);
     cr_assert(memcmp(r.body, body, E2E_BODY_CAP) == 0, "the first MiB differs");
     cr_assert_lt(peak - base, 24 * 1024, "accel RSS grew from %ld KiB to %ld KiB", base, peak);
@@ -492,8 +461,8 @@ Test(gzip, a_bomb_inflates_for_identity_clients_within_bounded_memory)
     gz = gzip(zeros, big, &gz_len);
     a.body = gz;
     a.body_len = gz_len;
-    start(NULL);
-    get("GET", "/warm", NULL, &r);
+    e2e_start(NULL, &origin, &accel);
+    e2e_ask(accel, "GET", "h", "/warm", NULL, 0, &r);
     e2e_resp_free(&r);
     base = e2e_accel_rss_kb(accel);
     e2e_origin_push(origin, &a);
@@ -521,17 +490,17 @@ Test(gzip, a_chunked_origin_answer_is_compressed_too)
                            .chunk_size = 1000};
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &a);
-    get("GET", "/chunked", NULL, &r);
+    e2e_ask(accel, "GET", "h", "/chunked", NULL, 0, &r);
     expect_plain(&r, body, TEXT_LEN, "first GET");
     e2e_resp_free(&r);
-    get("GET", "/chunked", AE_GZIP, &r);
-    expect_xcache(&r, "HIT", "gzip client");
+    e2e_ask(accel, "GET", "h", "/chunked", AE_GZIP, 0, &r);
+    e2e_expect_xcache(&r, "HIT", "gzip client");
     expect_gzip_of(&r, body, TEXT_LEN, "gzip client");
     e2e_resp_free(&r);
-    get("GET", "/chunked", NULL, &r);
-    expect_xcache(&r, "HIT", "identity client");
+    e2e_ask(accel, "GET", "h", "/chunked", NULL, 0, &r);
+    e2e_expect_xcache(&r, "HIT", "identity client");
     expect_plain(&r, body, TEXT_LEN, "identity client");
     cr_assert_eq(e2e_origin_nreqs(origin), 1);
     e2e_resp_free(&r);
@@ -552,22 +521,22 @@ Test(gzip, revalidating_a_gzipped_entry_keeps_it_consistent)
     struct e2e_resp r;
     const struct e2e_req *q;
 
-    start(NULL);
+    e2e_start(NULL, &origin, &accel);
     e2e_origin_push(origin, &first);
     e2e_origin_push(origin, &not_modified);
-    get("GET", "/rv", AE_GZIP, &r);
-    cr_assert_str_eq(hdr(&r, "ETag"), "W/\"v1\"");
+    e2e_ask(accel, "GET", "h", "/rv", AE_GZIP, 0, &r);
+    cr_assert_str_eq(e2e_hdr(&r, "ETag"), "W/\"v1\"");
     e2e_resp_free(&r);
     usleep(2100 * 1000); /* stale: max-age=1 */
-    get("GET", "/rv", AE_GZIP, &r);
-    expect_xcache(&r, "REVALIDATED", "after expiry");
+    e2e_ask(accel, "GET", "h", "/rv", AE_GZIP, 0, &r);
+    e2e_expect_xcache(&r, "REVALIDATED", "after expiry");
     expect_gzip_of(&r, body, TEXT_LEN, "revalidated, gzip client");
-    cr_assert_str_eq(hdr(&r, "ETag"), "W/\"v1\"");
+    cr_assert_str_eq(e2e_hdr(&r, "ETag"), "W/\"v1\"");
     e2e_resp_free(&r);
     q = e2e_origin_req(origin, 1);
     cr_assert_not_null(e2e_hdrs_get(&q->hdrs, "If-None-Match"));
-    get("GET", "/rv", NULL, &r);
-    expect_xcache(&r, "HIT", "identity client after the 304");
+    e2e_ask(accel, "GET", "h", "/rv", NULL, 0, &r);
+    e2e_expect_xcache(&r, "HIT", "identity client after the 304");
     expect_plain(&r, body, TEXT_LEN, "identity client after the 304");
     cr_assert_eq(e2e_origin_nreqs(origin), 2);
     e2e_resp_free(&r);
@@ -583,19 +552,19 @@ Test(gzip, a_gzipped_entry_survives_a_restart)
     struct e2e_resp r, gz;
 
     snprintf(extra, sizeof(extra), "cache_disk %s/cache.mdb 16m\n", dir);
-    start(extra);
+    e2e_start(extra, &origin, &accel);
     push_text(body, TEXT_LEN, "text/plain");
-    get("GET", "/keep", AE_GZIP, &gz);
+    e2e_ask(accel, "GET", "h", "/keep", AE_GZIP, 0, &gz);
     cr_assert_eq(e2e_accel_stop(accel, 10000), 0);
     accel = e2e_accel_start(extra, e2e_origin_port(origin));
-    get("GET", "/keep", NULL, &r);
-    expect_xcache(&r, "HIT", "identity client after the restart");
+    e2e_ask(accel, "GET", "h", "/keep", NULL, 0, &r);
+    e2e_expect_xcache(&r, "HIT", "identity client after the restart");
     expect_plain(&r, body, TEXT_LEN, "identity client after the restart");
     snprintf(want, sizeof(want), "%d", TEXT_LEN);
-    cr_assert_str_eq(hdr(&r, "Content-Length"), want);
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Length"), want);
     e2e_resp_free(&r);
-    get("GET", "/keep", AE_GZIP, &r);
-    expect_xcache(&r, "HIT", "gzip client after the restart");
+    e2e_ask(accel, "GET", "h", "/keep", AE_GZIP, 0, &r);
+    e2e_expect_xcache(&r, "HIT", "gzip client after the restart");
     cr_assert_eq(r.body_len, gz.body_len);
     cr_assert(memcmp(r.body, gz.body, gz.body_len) == 0);
     cr_assert_eq(e2e_origin_nreqs(origin), 1);

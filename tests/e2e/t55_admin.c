@@ -80,16 +80,6 @@ static void site(const struct e2e_req *req, struct e2e_action *act, void *arg)
     }
 }
 
-static void origin_saw(unsigned n, const char *what)
-{
-    if (n > 0)
-        cr_assert_eq(e2e_origin_wait_reqs(origin, n, E2E_TIMEOUT_MS), 0,
-                     "%s: the origin saw %u requests, expected %u", what, e2e_origin_nreqs(origin),
-                     n);
-    cr_assert_eq(e2e_origin_nreqs(origin), n, "%s: the origin saw %u requests, expected %u", what,
-                 e2e_origin_nreqs(origin), n);
-}
-
 /* ---- accel with the admin API ---------------------------------------------------------------- */
 
 static void launch(int origin_port)
@@ -139,13 +129,6 @@ static void restart(void)
     launch(e2e_origin_port(origin));
 }
 
-static const char *hdr(const struct e2e_resp *r, const char *name)
-{
-    const char *v = e2e_hdrs_get(&r->hdrs, name);
-
-    return v ? v : "(none)";
-}
-
 /* Percent-encodes <s> into <out> (everything but unreserved characters). */
 static const char *pct(const char *s, char *out, size_t len)
 {
@@ -172,16 +155,12 @@ static const char *pct(const char *s, char *out, size_t len)
 /* GET <path> (Host: h) with "Accept-Language: <lang>" unless <lang> is NULL, plus <hdrs>. */
 static void get(const char *path, const char *lang, const char *hdrs, struct e2e_resp *r)
 {
-    char req[2048], al[64] = "";
-    int rc;
+    char lines[1536] = "";
 
     if (lang != NULL)
-        snprintf(al, sizeof(al), "Accept-Language: %s\r\n", lang);
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: h\r\n%s%s\r\n", path, al,
-             hdrs ? hdrs : "");
-    rc = e2e_request(accel->port, req, r, 0);
-    cr_assert_eq(rc, 0, "GET %s (%s): no complete response, rc %d (%s)", path, lang ? lang : "-",
-                 rc, r->error ? r->error : "-");
+        snprintf(lines, sizeof(lines), "Accept-Language: %s\r\n", lang);
+    snprintf(lines + strlen(lines), sizeof(lines) - strlen(lines), "%s", hdrs ? hdrs : "");
+    e2e_get(accel, path, lines, r);
 }
 
 /* GET <path> (<lang>) must answer 200 with X-Cache <want> ("HIT" or "MISS"); a MISS must reach
@@ -197,13 +176,13 @@ static void expect(const char *path, const char *lang, const char *want, const c
     get(path, lang, NULL, &r);
     cr_assert_eq(r.status, 200, "%s: GET %s (%s): status %d", what, path, lang ? lang : "-",
                  r.status);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), want,
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), want,
                      "%s: GET %s (%s): X-Cache %s, expected %s (body '%s')", what, path,
-                     lang ? lang : "-", hdr(&r, "X-Cache"), want, r.body);
+                     lang ? lang : "-", e2e_hdr(&r, "X-Cache"), want, r.body);
     cr_assert_null(e2e_hdrs_get(&r.hdrs, "Surrogate-Key"), "%s: GET %s: Surrogate-Key shown: %s",
-                   what, path, hdr(&r, "Surrogate-Key"));
+                   what, path, e2e_hdr(&r, "Surrogate-Key"));
     cr_assert_null(e2e_hdrs_get(&r.hdrs, "Cache-Tag"), "%s: GET %s: Cache-Tag shown: %s", what,
-                   path, hdr(&r, "Cache-Tag"));
+                   path, e2e_hdr(&r, "Cache-Tag"));
     cr_assert_eq(strncmp(r.body, path, strlen(path)), 0,
                  "%s: GET %s: the body of another URL: '%s'", what, path, r.body);
     if (lang != NULL) {
@@ -214,7 +193,7 @@ static void expect(const char *path, const char *lang, const char *want, const c
                            lang, r.body);
     }
     if (strcmp(want, "MISS") == 0) {
-        origin_saw(++origin_n, what);
+        e2e_origin_saw(origin, ++origin_n, what);
         snprintf(seq, sizeof(seq), " #%u", origin_n - 1);
         bl = strlen(r.body);
         sl = strlen(seq);
@@ -222,7 +201,7 @@ static void expect(const char *path, const char *lang, const char *want, const c
                   "%s: GET %s: a miss answered '%s', not the origin's answer #%u", what, path,
                   r.body, origin_n - 1);
     } else {
-        origin_saw(origin_n, what);
+        e2e_origin_saw(origin, origin_n, what);
         if (body != NULL)
             cr_assert_str_eq(r.body, body, "%s: GET %s: the hit answered '%s', stored was '%s'",
                              what, path, r.body, body);
@@ -283,8 +262,8 @@ static long long purge_n(const char *query, long long *disk)
     snprintf(target, sizeof(target), "/purge?%s", query);
     admin("POST", target, &r);
     cr_assert_eq(r.status, 200, "POST %s: status %d: %s", target, r.status, r.body);
-    cr_assert_not_null(strstr(hdr(&r, "Content-Type"), "application/json"),
-                       "POST %s: Content-Type %s", target, hdr(&r, "Content-Type"));
+    cr_assert_not_null(strstr(e2e_hdr(&r, "Content-Type"), "application/json"),
+                       "POST %s: Content-Type %s", target, e2e_hdr(&r, "Content-Type"));
     n = json_num(r.body, "purged");
     cr_assert_geq(n, 0, "POST %s: no \"purged\": N in %s", target, r.body);
     mem = json_num(r.body, "memory");
@@ -451,7 +430,7 @@ static void purge_memory(const struct scenario *sc)
     fill(sc, stored);
     n = purge(query_of(sc, q, sizeof(q)));
     cr_assert_eq(n, sc->purged, "purge %s: purged %lld, expected %u", q, n, sc->purged);
-    origin_saw(origin_n, "the purge itself");
+    e2e_origin_saw(origin, origin_n, "the purge itself");
     after(sc, stored, 2, "after the purge");
 }
 
@@ -631,7 +610,8 @@ Test(admin, purge_racing_promotions_from_disk)
         snprintf(what, sizeof(what), "GET %s right after its purge", path);
         if (strcmp(r.body, stored[i]) == 0) {
             bad++;
-            cr_log_error("%s: X-Cache %s, the purged body '%s'", what, hdr(&r, "X-Cache"), r.body);
+            cr_log_error("%s: X-Cache %s, the purged body '%s'", what, e2e_hdr(&r, "X-Cache"),
+                         r.body);
         }
         e2e_resp_free(&r);
         for (int j = 0; j < HAMMERS; j++) {
@@ -676,12 +656,12 @@ Test(admin, soft_purge_revalidates)
     start(0, NULL);
     e2e_origin_push(origin, &a);
     get("/s", NULL, NULL, &r);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "MISS");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "MISS");
     e2e_resp_free(&r);
     get("/s", NULL, NULL, &r);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "HIT");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "HIT");
     e2e_resp_free(&r);
-    origin_saw(1, "GET /s twice");
+    e2e_origin_saw(origin, 1, "GET /s twice");
 
     snprintf(q, sizeof(q), "url=%s&soft=1", pct("http://h/s", enc, sizeof(enc)));
     cr_assert_eq(purge(q), 1, "soft purge of /s");
@@ -693,23 +673,23 @@ Test(admin, soft_purge_revalidates)
 
     e2e_origin_push(origin, &nm);
     get("/s", NULL, NULL, &r);
-    origin_saw(2, "GET /s after the soft purge");
+    e2e_origin_saw(origin, 2, "GET /s after the soft purge");
     inm = e2e_hdrs_get(&e2e_origin_req(origin, 1)->hdrs, "If-None-Match");
     cr_assert_not_null(inm, "the request after a soft purge was not conditional");
     cr_assert_str_eq(inm, "\"s1\"", "If-None-Match %s", inm);
     cr_assert_eq(r.status, 200, "after the soft purge and a 304: status %d", r.status);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "REVALIDATED", "after the soft purge: X-Cache %s",
-                     hdr(&r, "X-Cache"));
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "REVALIDATED", "after the soft purge: X-Cache %s",
+                     e2e_hdr(&r, "X-Cache"));
     cr_assert_str_eq(r.body, "soft v1");
     e2e_resp_free(&r);
 
     /* the 304 made it fresh again */
     get("/s", NULL, NULL, &r);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "HIT", "after the revalidation: X-Cache %s",
-                     hdr(&r, "X-Cache"));
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "HIT", "after the revalidation: X-Cache %s",
+                     e2e_hdr(&r, "X-Cache"));
     cr_assert_str_eq(r.body, "soft v1");
     e2e_resp_free(&r);
-    origin_saw(2, "GET /s after the revalidation");
+    e2e_origin_saw(origin, 2, "GET /s after the revalidation");
 }
 
 Test(admin, soft_purge_keeps_stale_if_error)
@@ -724,18 +704,18 @@ Test(admin, soft_purge_keeps_stale_if_error)
     get("/sie", NULL, NULL, &r);
     e2e_resp_free(&r);
     get("/sie", NULL, NULL, &r);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "HIT");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "HIT");
     e2e_resp_free(&r);
-    origin_saw(1, "GET /sie twice");
+    e2e_origin_saw(origin, 1, "GET /sie twice");
 
     cr_assert_eq(purge("prefix=http%3A%2F%2Fh%2Fsie&soft=1"), 1, "soft purge of /sie");
     e2e_origin_push(origin, &err);
     get("/sie", NULL, NULL, &r);
-    origin_saw(2, "GET /sie after the soft purge");
+    e2e_origin_saw(origin, 2, "GET /sie after the soft purge");
     cr_assert_eq(r.status, 200, "soft-purged, origin 500: status %d (X-Cache %s, body '%s')",
-                 r.status, hdr(&r, "X-Cache"), r.body);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "STALE", "soft-purged, origin 500: X-Cache %s",
-                     hdr(&r, "X-Cache"));
+                 r.status, e2e_hdr(&r, "X-Cache"), r.body);
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "STALE", "soft-purged, origin 500: X-Cache %s",
+                     e2e_hdr(&r, "X-Cache"));
     cr_assert_str_eq(r.body, "sie v1");
     e2e_resp_free(&r);
 
@@ -743,9 +723,9 @@ Test(admin, soft_purge_keeps_stale_if_error)
     cr_assert_eq(purge("url=http%3A%2F%2Fh%2Fsie"), 1, "hard purge of /sie");
     e2e_origin_push(origin, &err);
     get("/sie", NULL, NULL, &r);
-    origin_saw(3, "GET /sie after the hard purge");
+    e2e_origin_saw(origin, 3, "GET /sie after the hard purge");
     cr_assert_eq(r.status, 500, "purged, origin 500: status %d (X-Cache %s, body '%s')", r.status,
-                 hdr(&r, "X-Cache"), r.body);
+                 e2e_hdr(&r, "X-Cache"), r.body);
     e2e_resp_free(&r);
 }
 
@@ -781,7 +761,7 @@ static void purge_during_fetch(int mid)
         e2e_resp_init(&r, E2E_RESP_PATTERN);
         rc = e2e_client_read(c, &r, 1, E2E_TIMEOUT_MS);
         cr_assert_eq(rc, 0, "no head nor body before the purge: rc %d", rc);
-        cr_assert_str_eq(hdr(&r, "X-Cache"), "MISS");
+        cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "MISS");
     }
 
     n = purge("url=http%3A%2F%2Fh%2Frace");
@@ -803,23 +783,23 @@ static void purge_during_fetch(int mid)
         cr_assert_str_eq(r.body, "fetched before the purge");
     e2e_resp_free(&r);
     e2e_client_free(&c);
-    origin_saw(1, "the fetch");
+    e2e_origin_saw(origin, 1, "the fetch");
 
     /* the next request: not a hit of what the purged fetch brought */
     e2e_origin_push(origin, &(struct e2e_action){.headers = "Cache-Control: max-age=600\r\n",
                                                  .body = "fetched after the purge"});
     get("/race", NULL, NULL, &r);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "MISS",
-                     "after a purge during its fetch: X-Cache %s, body '%.40s'", hdr(&r, "X-Cache"),
-                     r.body);
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "MISS",
+                     "after a purge during its fetch: X-Cache %s, body '%.40s'",
+                     e2e_hdr(&r, "X-Cache"), r.body);
     cr_assert_str_eq(r.body, "fetched after the purge");
     e2e_resp_free(&r);
-    origin_saw(2, "GET /race after the purge");
+    e2e_origin_saw(origin, 2, "GET /race after the purge");
     get("/race", NULL, NULL, &r);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "HIT");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "HIT");
     cr_assert_str_eq(r.body, "fetched after the purge");
     e2e_resp_free(&r);
-    origin_saw(2, "GET /race again");
+    e2e_origin_saw(origin, 2, "GET /race again");
 }
 
 Test(admin, purge_during_a_fetch_before_its_head)
@@ -859,13 +839,13 @@ Test(admin, a_purged_fetch_ending_late_leaves_the_newer_copy_alone)
     purge("url=http%3A%2F%2Fh%2Flate");
 
     get("/late", NULL, NULL, &r);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "MISS", "GET /late after the purge: X-Cache %s",
-                     hdr(&r, "X-Cache"));
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "MISS", "GET /late after the purge: X-Cache %s",
+                     e2e_hdr(&r, "X-Cache"));
     cr_assert_str_eq(r.body, "new");
     e2e_resp_free(&r);
-    origin_saw(2, "GET /late after the purge, the purged fetch still held");
+    e2e_origin_saw(origin, 2, "GET /late after the purge, the purged fetch still held");
     get("/late", NULL, NULL, &r);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "HIT");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "HIT");
     cr_assert_str_eq(r.body, "new");
     e2e_resp_free(&r);
 
@@ -877,12 +857,12 @@ Test(admin, a_purged_fetch_ending_late_leaves_the_newer_copy_alone)
 
     get("/late", NULL, NULL, &r);
     cr_assert_str_eq(r.body, "new", "GET /late once the purged fetch ended: '%s'", r.body);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "HIT",
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "HIT",
                      "the purged fetch, ending, evicted the copy stored after the purge: X-Cache "
                      "%s, the origin saw %u requests",
-                     hdr(&r, "X-Cache"), e2e_origin_nreqs(origin));
+                     e2e_hdr(&r, "X-Cache"), e2e_origin_nreqs(origin));
     e2e_resp_free(&r);
-    origin_saw(2, "GET /late once the purged fetch ended");
+    e2e_origin_saw(origin, 2, "GET /late once the purged fetch ended");
 }
 
 /* One URL with more variants than one lookup collects (8): a purge by URL reaches every one. */
@@ -927,7 +907,7 @@ Test(admin, soft_purge_url_reaches_every_variant)
     n = purge("url=http%3A%2F%2Fh%2Fv&soft=1");
     for (int i = 0; i < NV; i++) {
         get("/v", lang[i], NULL, &r);
-        if (strcmp(hdr(&r, "X-Cache"), "HIT") == 0) {
+        if (strcmp(e2e_hdr(&r, "X-Cache"), "HIT") == 0) {
             hits++;
             cr_log_error("GET /v (%s) after a soft purge of /v: X-Cache HIT, '%s'", lang[i],
                          r.body);
@@ -935,7 +915,7 @@ Test(admin, soft_purge_url_reaches_every_variant)
             origin_n++;
         }
         e2e_resp_free(&r);
-        origin_saw(origin_n, "GET /v (every language) after a soft purge");
+        e2e_origin_saw(origin, origin_n, "GET /v (every language) after a soft purge");
     }
     cr_assert(n == NV && hits == 0,
               "soft purge of /v with %d variants: purged %lld, and %u variants were still "
@@ -950,8 +930,8 @@ Test(admin, soft_purge_url_reaches_every_variant)
 static void expect_401(const struct e2e_resp *r, const char *what)
 {
     cr_assert_eq(r->status, 401, "%s: status %d, expected 401: %s", what, r->status, r->body);
-    cr_assert_not_null(strstr(hdr(r, "WWW-Authenticate"), "Bearer"), "%s: WWW-Authenticate %s",
-                       what, hdr(r, "WWW-Authenticate"));
+    cr_assert_not_null(strstr(e2e_hdr(r, "WWW-Authenticate"), "Bearer"), "%s: WWW-Authenticate %s",
+                       what, e2e_hdr(r, "WWW-Authenticate"));
     cr_assert_not_null(strstr(r->body, "\"error\""), "%s: body %s", what, r->body);
 }
 
@@ -1088,7 +1068,7 @@ Test(admin, purge_method_from_loopback)
     purge_method("/v", &r);
     cr_assert_eq(r.status, 200, "PURGE /v from 127.0.0.1: %d %s", r.status, r.body);
     e2e_resp_free(&r);
-    origin_saw(origin_n, "PURGE /v"); /* not forwarded */
+    e2e_origin_saw(origin, origin_n, "PURGE /v"); /* not forwarded */
     expect("/v", "en", "MISS", NULL, NULL, 0, "GET /v (en) after PURGE");
     expect("/v", "fr", "MISS", NULL, NULL, 0, "GET /v (fr) after PURGE");
     expect("/w", NULL, "HIT", w, NULL, 0, "GET /w after PURGE /v");
@@ -1107,19 +1087,19 @@ Test(admin, purge_method_soft)
     get("/ps", NULL, NULL, &r);
     e2e_resp_free(&r);
     get("/ps", NULL, NULL, &r);
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "HIT");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "HIT");
     e2e_resp_free(&r);
     rc = e2e_request(accel->port, "PURGE /ps HTTP/1.1\r\nHost: h\r\nAccel-Soft-Purge: 1\r\n\r\n",
                      &r, 0);
     cr_assert_eq(rc, 0);
     cr_assert_eq(r.status, 200, "soft PURGE /ps: %d %s", r.status, r.body);
     e2e_resp_free(&r);
-    origin_saw(1, "soft PURGE /ps");
+    e2e_origin_saw(origin, 1, "soft PURGE /ps");
     e2e_origin_push(origin, &nm);
     get("/ps", NULL, NULL, &r);
-    origin_saw(2, "GET /ps after a soft PURGE");
-    cr_assert_str_eq(hdr(&r, "X-Cache"), "REVALIDATED", "after a soft PURGE: X-Cache %s",
-                     hdr(&r, "X-Cache"));
+    e2e_origin_saw(origin, 2, "GET /ps after a soft PURGE");
+    cr_assert_str_eq(e2e_hdr(&r, "X-Cache"), "REVALIDATED", "after a soft PURGE: X-Cache %s",
+                     e2e_hdr(&r, "X-Cache"));
     cr_assert_str_eq(r.body, "soft by PURGE");
     cr_assert_str_eq(e2e_hdrs_get(&e2e_origin_req(origin, 1)->hdrs, "If-None-Match"), "\"p1\"");
     e2e_resp_free(&r);
@@ -1164,7 +1144,7 @@ static void purge_refused(const char *extra)
     cr_assert_eq(r.status, 403, "PURGE /p from 127.0.0.1 with %s: %d %s",
                  extra ? extra : "the default purge_allow", r.status, r.body);
     e2e_resp_free(&r);
-    origin_saw(origin_n, "a refused PURGE");
+    e2e_origin_saw(origin, origin_n, "a refused PURGE");
     expect("/p", NULL, "HIT", body, NULL, 0, "GET /p after a refused PURGE");
     line = e2e_wait_line(accel->error_log, "PURGE refused", 2000);
     cr_assert_not_null(line, "no 'PURGE refused' line in %s", accel->error_log);
@@ -1310,8 +1290,8 @@ static char *scrape(double requests)
 
         admin("GET", "/metrics", &r);
         cr_assert_eq(r.status, 200, "/metrics: %d %s", r.status, r.body);
-        cr_assert_not_null(strstr(hdr(&r, "Content-Type"), "text/plain"), "/metrics: %s",
-                           hdr(&r, "Content-Type"));
+        cr_assert_not_null(strstr(e2e_hdr(&r, "Content-Type"), "text/plain"), "/metrics: %s",
+                           e2e_hdr(&r, "Content-Type"));
         text = strdup(r.body);
         e2e_resp_free(&r);
         n = parse_metrics(text, s, MAX_SAMPLES);
@@ -1398,7 +1378,7 @@ Test(admin, metrics_count_what_the_test_did)
 
     admin("GET", "/stats", &r);
     cr_assert_eq(r.status, 200, "/stats: %d", r.status);
-    cr_assert_not_null(strstr(hdr(&r, "Content-Type"), "application/json"));
+    cr_assert_not_null(strstr(e2e_hdr(&r, "Content-Type"), "application/json"));
     cr_assert_eq(r.body[0], '{', "/stats: %s", r.body);
     cr_assert_not_null(strstr(r.body, "\"counters\""), "/stats: %s", r.body);
     cr_assert_eq(json_num(r.body, "requests"), 8, "/stats: %s", r.body);
@@ -1452,7 +1432,7 @@ Test(admin, inspect_memory)
     start(0, NULL);
     expect("/i?q=1", NULL, "MISS", NULL, b, sizeof(b), "GET /i?q=1");
     cr_assert_eq(inspect("http://h/i?q=1", &r), 200, "inspect /i?q=1: %d %s", r.status, r.body);
-    cr_assert_not_null(strstr(hdr(&r, "Content-Type"), "application/json"));
+    cr_assert_not_null(strstr(e2e_hdr(&r, "Content-Type"), "application/json"));
     cr_assert_not_null(strstr(r.body, "\"key\": \"http://h/i?q=1\""), "inspect: %s", r.body);
     cr_assert_eq(count_of(r.body, "\"tier\": \"memory\""), 1, "inspect: %s", r.body);
     cr_assert_eq(count_of(r.body, "\"tier\": \"disk\""), 0, "inspect: %s", r.body);
@@ -1475,9 +1455,9 @@ Test(admin, inspect_memory)
     /* gzip: stored compressed */
     get("/gz", NULL, "Accept-Encoding: gzip\r\n", &r);
     cr_assert_eq(r.status, 200);
-    cr_assert_str_eq(hdr(&r, "Content-Encoding"), "gzip");
+    cr_assert_str_eq(e2e_hdr(&r, "Content-Encoding"), "gzip");
     e2e_resp_free(&r);
-    origin_saw(++origin_n, "GET /gz");
+    e2e_origin_saw(origin, ++origin_n, "GET /gz");
     cr_assert_eq(inspect("http://h/gz", &r), 200, "inspect /gz: %d", r.status);
     cr_assert_not_null(strstr(r.body, "\"encoding\": \"gzip\""), "inspect /gz: %s", r.body);
     cr_assert_not_null(strstr(r.body, "\"tags\": []"), "inspect /gz: %s", r.body);
@@ -1565,8 +1545,8 @@ static void expect_error(const char *method, const char *target, const char *hdr
     admin_raw(method, target, "Bearer " TOKEN, hdrs, body, &r);
     cr_assert_eq(r.status, status, "%s %s: %d, expected %d: %s", method, target, r.status, status,
                  r.body);
-    cr_assert_not_null(strstr(hdr(&r, "Content-Type"), "application/json"), "%s %s: %s", method,
-                       target, hdr(&r, "Content-Type"));
+    cr_assert_not_null(strstr(e2e_hdr(&r, "Content-Type"), "application/json"), "%s %s: %s", method,
+                       target, e2e_hdr(&r, "Content-Type"));
     if (strcmp(method, "HEAD") == 0) {
         e2e_resp_free(&r);
         return;

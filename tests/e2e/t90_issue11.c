@@ -13,30 +13,10 @@
 
 TestSuite(issue11, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60);
 
+#define LIMITS "max_body_size 64k\n" /* unless a test sets its own */
+
 static struct e2e_origin *origin;
 static struct e2e_accel *accel;
-
-static void start(const char *extra)
-{
-    origin = e2e_origin_start();
-    accel = e2e_accel_start(extra ? extra : "max_body_size 64k\n", e2e_origin_port(origin));
-}
-
-/* accel is alive and a normal request goes through to the origin. */
-static void still_serving(void)
-{
-    struct e2e_resp r;
-    unsigned before = e2e_origin_ndone(origin);
-    int rc;
-
-    cr_assert(e2e_accel_alive(accel), "accel died");
-    rc = e2e_request(accel->port, "GET /alive HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0);
-    cr_assert_eq(rc, 0, "request after the bad one: rc %d", rc);
-    cr_assert_eq(r.status, 200);
-    cr_assert_str_eq(r.body, "hello");
-    cr_assert_eq(e2e_origin_wait_reqs(origin, before + 1, E2E_TIMEOUT_MS), 0);
-    e2e_resp_free(&r);
-}
 
 /* No request of the origin's record has a target containing <needle>. */
 static void origin_never_saw(const char *needle)
@@ -48,41 +28,19 @@ static void origin_never_saw(const char *needle)
     }
 }
 
-/* Sends <raw> in one write on a new connection; expects exactly one answer, <want>, then the
- * connection closed with no byte after that answer. */
-static void expect_one_answer(const char *raw, int want)
-{
-    struct e2e_client *c = e2e_client_new(accel->port);
-    struct e2e_resp r;
-    int rc, status, closed;
-    size_t extra;
-
-    cr_assert_not_null(c);
-    e2e_client_sends(c, raw); /* accel may stop reading early: a send error is fine */
-    rc = e2e_client_response(c, &r, 0);
-    status = r.status;
-    e2e_resp_free(&r);
-    closed = rc == 0 ? e2e_client_wait_closed(c, 3000) : 0;
-    extra = c->len;
-    e2e_client_free(&c);
-    cr_assert_eq(rc, 0, "no answer: rc %d; request starts %.60s", rc, raw);
-    cr_assert_eq(status, want, "got %d, expected %d; request starts %.60s", status, want, raw);
-    cr_assert(closed, "connection still open after %d", want);
-    cr_assert_eq(extra, 0, "%zu bytes (another answer?) after the %d", extra, want);
-}
-
 /* Chunk data longer than its size: llhttp 8 skips the two bytes after the announced size
  * unread, so "abcXY" with size 3 used to end the body at "0\r\n\r\n" and make the bytes after
  * it a second request of accel's own to the origin. */
 Test(issue11, chunk_data_overrunning_its_size_is_400_and_nothing_is_forwarded)
 {
-    start(NULL);
-    expect_one_answer("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      "3\r\nabcXY0\r\n\r\n"
-                      "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
-                      400);
+    e2e_start(LIMITS, &origin, &accel);
+    e2e_expect_one_answer(accel,
+                          "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "3\r\nabcXY0\r\n\r\n"
+                          "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+                          0, 400, E2E_ANSWER_ONLY);
     cr_assert_eq(e2e_origin_nreqs(origin), 0, "the origin received a request");
-    still_serving();
+    e2e_still_serving(origin, accel);
     origin_never_saw("smuggled");
     cr_assert_eq(e2e_origin_body_bytes_in(origin), 0);
 }
@@ -90,15 +48,17 @@ Test(issue11, chunk_data_overrunning_its_size_is_400_and_nothing_is_forwarded)
 /* The same with a bare LF and with data one byte short of a CRLF. */
 Test(issue11, chunk_data_followed_by_lf_or_junk_is_400)
 {
-    start(NULL);
-    expect_one_answer("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      "5\r\nhello\n\n0\r\n\r\nGET /smuggled1 HTTP/1.1\r\nHost: h\r\n\r\n",
-                      400);
-    expect_one_answer("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      "2\r\nhello\r\n0\r\n\r\nGET /smuggled2 HTTP/1.1\r\nHost: h\r\n\r\n",
-                      400);
+    e2e_start(LIMITS, &origin, &accel);
+    e2e_expect_one_answer(accel,
+                          "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "5\r\nhello\n\n0\r\n\r\nGET /smuggled1 HTTP/1.1\r\nHost: h\r\n\r\n",
+                          0, 400, E2E_ANSWER_ONLY);
+    e2e_expect_one_answer(accel,
+                          "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "2\r\nhello\r\n0\r\n\r\nGET /smuggled2 HTTP/1.1\r\nHost: h\r\n\r\n",
+                          0, 400, E2E_ANSWER_ONLY);
     cr_assert_eq(e2e_origin_nreqs(origin), 0);
-    still_serving();
+    e2e_still_serving(origin, accel);
     origin_never_saw("smuggled");
 }
 
@@ -110,7 +70,7 @@ Test(issue11, bad_crlf_after_a_forwarded_chunk_aborts_the_origin_request)
     struct e2e_client *c;
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(LIMITS, &origin, &accel);
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "POST /p HTTP/1.1\r\nHost: h\r\n"
                                      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello"),
@@ -129,17 +89,18 @@ Test(issue11, bad_crlf_after_a_forwarded_chunk_aborts_the_origin_request)
     cr_assert_eq(e2e_origin_nreqs(origin), 1);
     cr_assert_eq(e2e_origin_ndone(origin), 0, "the origin got a complete request");
     cr_assert(e2e_origin_req(origin, 0)->aborted);
-    still_serving();
+    e2e_still_serving(origin, accel);
     origin_never_saw("smuggled");
 }
 
 /* A chunk size near 2^64 passes llhttp 8: it is refused at once, before any byte goes. */
 Test(issue11, chunk_size_past_max_body_size_is_413_at_once)
 {
-    start(NULL);
-    expect_one_answer("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      "fffffffffffffff0\r\nhello",
-                      413);
+    e2e_start(LIMITS, &origin, &accel);
+    e2e_expect_one_answer(accel,
+                          "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "fffffffffffffff0\r\nhello",
+                          0, 413, E2E_ANSWER_ONLY);
     /* what is left of the limit counts: 64k - 40000 < 0x7000 */
     char *req = malloc(70000);
     int n = snprintf(req, 70000,
@@ -148,23 +109,25 @@ Test(issue11, chunk_size_past_max_body_size_is_413_at_once)
     n += 40000;
     n += snprintf(req + n, 70000 - (size_t)n, "\r\n7000\r\n");
     req[n] = '\0';
-    expect_one_answer(req, 413);
+    e2e_expect_one_answer(accel, req, 0, 413, E2E_ANSWER_ONLY);
     free(req);
     cr_assert_eq(e2e_origin_ndone(origin), 0);
-    still_serving();
+    e2e_still_serving(origin, accel);
 }
 
 Test(issue11, chunk_size_with_17_digits_or_junk_is_400)
 {
-    start(NULL);
-    expect_one_answer("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      "10000000000000005\r\nhello\r\n0\r\n\r\n",
-                      400);
-    expect_one_answer("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      "5 junk\r\nhello\r\n0\r\n\r\n",
-                      400);
+    e2e_start(LIMITS, &origin, &accel);
+    e2e_expect_one_answer(accel,
+                          "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "10000000000000005\r\nhello\r\n0\r\n\r\n",
+                          0, 400, E2E_ANSWER_ONLY);
+    e2e_expect_one_answer(accel,
+                          "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "5 junk\r\nhello\r\n0\r\n\r\n",
+                          0, 400, E2E_ANSWER_ONLY);
     cr_assert_eq(e2e_origin_nreqs(origin), 0);
-    still_serving();
+    e2e_still_serving(origin, accel);
 }
 
 /* A valid chunked body still goes through, re-framed, after all that checking. */
@@ -173,7 +136,7 @@ Test(issue11, valid_chunked_body_with_extensions_goes_through)
     struct e2e_resp r;
     const struct e2e_req *q;
 
-    start(NULL);
+    e2e_start(LIMITS, &origin, &accel);
     cr_assert_eq(e2e_request(accel->port,
                              "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
                              "3;ext=1\r\nabc\r\n00002\r\nde\r\n0\r\n\r\n",
@@ -189,15 +152,18 @@ Test(issue11, valid_chunked_body_with_extensions_goes_through)
 
 Test(issue11, pipelined_requests_after_a_rejected_one_are_never_forwarded)
 {
-    start(NULL);
-    expect_one_answer("GET /a HTTP/1.1\r\nHost: h\r\nHost: other\r\n\r\n"
-                      "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
-                      400);
-    expect_one_answer("GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
-                      "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
-                      400);
+    e2e_start(LIMITS, &origin, &accel);
+    e2e_expect_one_answer(accel,
+                          "GET /a HTTP/1.1\r\nHost: h\r\nHost: other\r\n\r\n"
+                          "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+                          0, 400, E2E_ANSWER_ONLY);
+    e2e_expect_one_answer(
+        accel,
+        "GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
+        "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+        0, 400, E2E_ANSWER_ONLY);
     cr_assert_eq(e2e_origin_nreqs(origin), 0);
-    still_serving();
+    e2e_still_serving(origin, accel);
     origin_never_saw("smuggled");
 }
 
@@ -208,7 +174,7 @@ Test(issue11, http09_request_is_400_and_not_forwarded)
     struct e2e_resp r;
     uint64_t t0;
 
-    start(NULL);
+    e2e_start(LIMITS, &origin, &accel);
     c = e2e_client_new(accel->port);
     t0 = e2e_now_ms();
     cr_assert_eq(e2e_client_sends(c, "GET /path\r\n"), 0);
@@ -218,11 +184,11 @@ Test(issue11, http09_request_is_400_and_not_forwarded)
     e2e_resp_free(&r);
     cr_assert(e2e_client_wait_closed(c, 3000));
     e2e_client_free(&c);
-    expect_one_answer("GET /path\r\nHost: h\r\n\r\n", 400);
-    expect_one_answer("GET /path HTTP/0.9\r\nHost: h\r\n\r\n", 400);
-    expect_one_answer("GET /path HTTP/2.0\r\nHost: h\r\n\r\n", 505);
+    e2e_expect_one_answer(accel, "GET /path\r\nHost: h\r\n\r\n", 0, 400, E2E_ANSWER_ONLY);
+    e2e_expect_one_answer(accel, "GET /path HTTP/0.9\r\nHost: h\r\n\r\n", 0, 400, E2E_ANSWER_ONLY);
+    e2e_expect_one_answer(accel, "GET /path HTTP/2.0\r\nHost: h\r\n\r\n", 0, 505, E2E_ANSWER_ONLY);
     cr_assert_eq(e2e_origin_nreqs(origin), 0, "the origin received a request");
-    still_serving();
+    e2e_still_serving(origin, accel);
 }
 
 static const char bad_chunked_resp[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
@@ -238,7 +204,7 @@ Test(issue11, origin_bad_chunk_framing_is_502_not_cached_not_reused)
     struct e2e_resp r;
     char cs[256];
 
-    start(NULL);
+    e2e_start(LIMITS, &origin, &accel);
     e2e_origin_push(origin, &bad);
     e2e_origin_push(origin, &good);
     cr_assert_eq(e2e_request(accel->port, "GET /c HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
@@ -264,7 +230,7 @@ Test(issue11, origin_bad_chunk_framing_on_a_pass_is_502)
     struct e2e_client *c;
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(LIMITS, &origin, &accel);
     e2e_origin_push(origin, &bad);
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi"),
@@ -290,7 +256,7 @@ Test(issue11, origin_bad_chunk_framing_mid_body_truncates)
     struct e2e_resp r;
     int rc;
 
-    start(NULL);
+    e2e_start(LIMITS, &origin, &accel);
     bad = (struct e2e_action){.kind = E2E_RAW,
                               .raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                                      "3\r\nabc\r\n3\r\ndefXY0\r\n\r\n",
@@ -309,7 +275,7 @@ Test(issue11, origin_bad_chunk_framing_mid_body_truncates)
     cr_assert(r.body == NULL || strstr(r.body, "def") == NULL, "the bad chunk reached the client");
     e2e_resp_free(&r);
     e2e_client_free(&c);
-    still_serving();
+    e2e_still_serving(origin, accel);
 }
 
 /* 103 on a cacheable miss reaches the client that drove the fetch; it is not stored: a hit
@@ -322,7 +288,7 @@ Test(issue11, early_hints_on_a_cacheable_miss_are_forwarded_not_stored)
     struct e2e_client *c;
     struct e2e_resp r;
 
-    start(NULL);
+    e2e_start(LIMITS, &origin, &accel);
     e2e_origin_push(origin, &a);
     c = e2e_client_new(accel->port);
     cr_assert_eq(e2e_client_sends(c, "GET /page HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
@@ -378,7 +344,7 @@ Test(issue11, second_accel_on_the_same_listen_address_fails)
     int port = free_port(), rc;
 
     snprintf(extra, sizeof(extra), "listen 127.0.0.1:%d\n", port);
-    start(extra);
+    e2e_start(extra, &origin, &accel);
     snprintf(text, sizeof(text), "listen 127.0.0.1:%d\norigin 127.0.0.1:%d\nerror_log stderr\n",
              port, e2e_origin_port(origin));
     e2e_write_file(dir, "second.conf", text, conf, sizeof(conf));
