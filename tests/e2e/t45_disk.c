@@ -120,7 +120,7 @@ Test(disk, corrupt_file_is_moved_aside_and_accel_starts_cold)
     d = opendir(dir);
     cr_assert_not_null(d);
     while ((de = readdir(d)) != NULL)
-        aside += strstr(de->d_name, "cache.mdb.corrupt-") != NULL;
+        aside += strcmp(de->d_name, "cache.mdb.damaged") == 0;
     closedir(d);
     cr_assert_eq(aside, 1, "the corrupt file was not moved aside");
     cr_assert_eq(e2e_accel_stop(a, 10000), 0);
