@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -1329,21 +1330,29 @@ int disk_check(const char *path, uint64_t map_size, unsigned ms, char *err, size
     size_t got = 0;
     int fds[2], status = 0, rc;
     ssize_t n;
-    pid_t pid;
+    pid_t pid, parent;
 
     AN(path);
-    if (access(path, F_OK) != 0)
-        return -errno;
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return -errno;
+    if (access(path, F_OK) != 0 || pipe2(fds, O_CLOEXEC) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+        return rc;
+    }
+    parent = getpid();
     pid = fork();
     if (pid < 0) {
         rc = -errno;
+        snprintf(err, errlen, "%s: cannot run the check: %s", path, strerror(-rc));
         close(fds[0]);
         close(fds[1]);
         return rc;
     }
     if (pid == 0) {
+        /* The child holds what it inherited (the pid file's lock among them): it must not
+         * outlive a parent that cannot kill it at the deadline any more. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
         /* a crash must end the child, not run a sanitizer's report */
         signal(SIGSEGV, SIG_DFL);
         signal(SIGBUS, SIG_DFL);
@@ -1632,10 +1641,14 @@ int disk_open(const char *path, uint64_t map_size, struct disk **out, char *err,
         rc = disk_check(path, map_for(path, map_size),
                         DISK_CHECK_MS + DISK_CHECK_MS_GIB * (unsigned)((uint64_t)sb.st_size >> 30),
                         why, sizeof(why));
-        if (rc != 0 && rc != -EBADMSG) {
+        if (rc == -ENOENT) /* gone since: nobody else may touch it, but it is not ours */
+            existed = 0;
+        else if (rc != 0 && rc != -EBADMSG) {
             snprintf(err, errlen, "%s", why); /* the check could not run: no verdict */
             goto fail;
         }
+        if (rc == -ENOENT)
+            rc = 0;
     }
     if (rc == 0)
         rc = env_open(d, why, sizeof(why));
