@@ -6,7 +6,8 @@
  * Threads: one writer at a time. disk_put*, disk_del*, disk_evict and disk_expire write and the
  * caller serializes them (one writer thread). disk_get, disk_get_family and disk_stats only read:
  * they may run on any thread, concurrently with each other and with the writer (MDB_NOTLS read
- * transactions, reset and renewed from a pool). disk_open and disk_close run alone. */
+ * transactions, reset and renewed from a pool). disk_open and disk_close run alone; disk_open
+ * forks to check an existing file, so it runs before the process starts its threads. */
 #ifndef ACCEL_DISK_H
 #define ACCEL_DISK_H
 
