@@ -1185,8 +1185,8 @@ static int walk_db(struct walk *w, MDB_txn *txn, MDB_dbi dbi, const char *name)
         return walk_fail(w, "database %s: %s", name, mdb_strerror(rc));
     w->kpage = w->vpage = SIZE_MAX;
     for (;; op = MDB_NEXT) {
-        v.mv_data = NULL; /* a cursor on a malformed page may leave it untouched */
-        v.mv_size = 0;
+        k.mv_data = v.mv_data = NULL; /* a cursor on a malformed page may leave them untouched */
+        k.mv_size = v.mv_size = 0;
         rc = mdb_cursor_get(cur, &k, &v, op);
         if (rc != 0)
             break;
@@ -1216,9 +1216,9 @@ static int walk_db(struct walk *w, MDB_txn *txn, MDB_dbi dbi, const char *name)
 }
 
 /* Finds the start of a mapping of the file <sb> in /proc/self/maps (LMDB only reports it for
- * a fixed map) other than <not> (NULL: any). Returns NULL when there is none. The child may
+ * a fixed map) other than <skip> (NULL: any). Returns NULL when there is none. The child may
  * have inherited a mapping of the same file: the caller asks before and after opening. */
-static const char *map_base(const struct stat *sb, const char * not )
+static const char *map_base(const struct stat *sb, const char *skip)
 {
     char line[4096];
     const char *base = NULL;
@@ -1233,7 +1233,7 @@ static const char *map_base(const struct stat *sb, const char * not )
         if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu", &start, &end, &off, &maj, &min, &ino) ==
                 6 &&
             off == 0 && ino == (unsigned long long)sb->st_ino && makedev(maj, min) == sb->st_dev &&
-            (const char *)(uintptr_t)start != not )
+            (const char *)(uintptr_t)start != skip)
             base = (const char *)(uintptr_t)start;
     }
     fclose(f);
@@ -1252,11 +1252,10 @@ static int check_walk(const char *path, uint64_t map, char *why, size_t whylen)
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
     MDB_envinfo info;
-    int fd;
     struct stat sb;
     MDB_stat st;
     MDB_dbi dbi;
-    int rc;
+    int fd, rc;
 
     if (stat(path, &sb) != 0)
         return walk_fail(&w, "%s", strerror(errno));
@@ -1324,7 +1323,7 @@ static uint64_t now_ms(void)
 
 int disk_check(const char *path, uint64_t map_size, unsigned ms, char *err, size_t errlen)
 {
-    char why[256] = "";
+    char why[256] = "", chunk[512];
     struct pollfd pfd;
     uint64_t deadline;
     size_t got = 0;
@@ -1376,7 +1375,7 @@ int disk_check(const char *path, uint64_t map_size, unsigned ms, char *err, size
             rc = -ETIMEDOUT;
             break;
         }
-        n = poll(&pfd, 1, (int)(deadline - now));
+        n = poll(&pfd, 1, deadline - now > 1000 ? 1000 : (int)(deadline - now));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -1385,11 +1384,16 @@ int disk_check(const char *path, uint64_t map_size, unsigned ms, char *err, size
         }
         if (n == 0)
             continue;
-        n = read(fds[0], why + got, sizeof(why) - 1 - got);
+        n = read(fds[0], chunk, sizeof(chunk));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0 || (got += (size_t)n) == sizeof(why) - 1)
+        if (n <= 0)
             break;
+        /* keep the start, drain the rest: the child must never block on a full pipe */
+        if ((size_t)n > sizeof(why) - 1 - got)
+            n = (ssize_t)(sizeof(why) - 1 - got);
+        memcpy(why + got, chunk, (size_t)n);
+        got += (size_t)n;
     }
     why[got] = '\0';
     close(fds[0]);
