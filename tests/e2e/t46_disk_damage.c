@@ -14,6 +14,7 @@
 
 #include "harness.h"
 
+#define TOKEN  "e2e-admin-token-0123456789abcdef"
 #define N_URLS 20
 #define SIZE   (100 * 1024)
 #define PAGE   4096
@@ -133,6 +134,25 @@ static void damage_dir(const char *dir, enum damage how)
     cr_assert_geq(n, 3, "expected the store, its lock and pid files in %s", dir);
 }
 
+/* GET /stats from <a>'s admin API: returns 1 when it says "disk_reset": true, 0 for false. */
+static int stats_disk_reset(struct e2e_accel *a)
+{
+    char req[256];
+    struct e2e_resp r;
+    int port = e2e_accel_admin_port(a, 5000), reset;
+
+    cr_assert_gt(port, 0, "no admin port in the log");
+    snprintf(req, sizeof(req),
+             "GET /stats HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " TOKEN
+             "\r\nConnection: close\r\n\r\n");
+    cr_assert_eq(e2e_request(port, req, &r, 0), 0, "GET /stats: no answer");
+    cr_assert_eq(r.status, 200);
+    reset = strstr(r.body, "\"disk_reset\": true") != NULL;
+    cr_assert(reset || strstr(r.body, "\"disk_reset\": false") != NULL, "/stats: %s", r.body);
+    e2e_resp_free(&r);
+    return reset;
+}
+
 /* How many times <needle> occurs in <a>'s error log. */
 static unsigned log_count(struct e2e_accel *a, const char *needle)
 {
@@ -182,6 +202,7 @@ static void damage_round(const char *dir, const char *extra, enum damage how)
         cr_assert(v == 'H' || v == 'M', "%s: GET /d%d: X-Cache %c", name, i, v);
         misses += v == 'M';
     }
+    cr_assert_eq(stats_disk_reset(a), moved, "%s: /stats disagrees with the log", name);
     cr_assert_eq(e2e_origin_nreqs(origin) - before, misses, "%s: %u misses but %u origin requests",
                  name, misses, e2e_origin_nreqs(origin) - before);
     if (how == DAMAGE_LOCK) {
@@ -210,6 +231,7 @@ static void damage_round(const char *dir, const char *extra, enum damage how)
     before = e2e_origin_nreqs(origin);
     a = e2e_accel_start(extra, e2e_origin_port(origin));
     cr_assert_eq(log_count(a, "moved aside"), 0, "%s: the new file was moved aside", name);
+    cr_assert_eq(stats_disk_reset(a), 0, "%s: /stats says the new file was reset", name);
     for (int i = 0; i < N_URLS; i++)
         cr_assert_eq(get(a, i), 'H', "%s: GET /d%d is not a HIT after the next restart", name, i);
     cr_assert_eq(e2e_origin_nreqs(origin), before, "%s: the origin was asked", name);
@@ -218,11 +240,17 @@ static void damage_round(const char *dir, const char *extra, enum damage how)
 
 static void damage_test(enum damage how)
 {
-    const char *dir = e2e_tmpdir();
-    char extra[256];
+    const char *dir = e2e_tmpdir(), *tdir = e2e_tmpdir();
+    char extra[768], tok[256];
     struct e2e_accel *a;
 
-    snprintf(extra, sizeof(extra), "cache_disk %s/cache.mdb 64m\n", dir);
+    /* the token lives outside the cache directory, which is damaged whole */
+    e2e_write_file(tdir, "admin.token", TOKEN "\n", tok, sizeof(tok));
+    cr_assert_eq(chmod(tok, 0600), 0);
+    snprintf(
+        extra, sizeof(extra),
+        "cache_disk %s/cache.mdb 64m\nadmin {\n    listen 127.0.0.1:0;\n    token_file %s;\n}\n",
+        dir, tok);
     origin = e2e_origin_start();
     e2e_origin_set_handler(origin, cacheable, NULL);
     a = e2e_accel_start(extra, e2e_origin_port(origin));
