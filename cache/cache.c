@@ -1186,6 +1186,7 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
     out->purges = atomic_load(&c->purges);
     out->purged = atomic_load(&c->purged);
     out->disk = c->disk != NULL;
+    out->disk_reset = c->disk != NULL && disk_was_reset(c->disk);
     out->disk_entries = out->disk_bytes = out->disk_budget = 0;
     if (c->disk != NULL) {
         struct disk_stats ds;

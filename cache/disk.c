@@ -26,6 +26,12 @@
  * Read transactions: readers take a reset transaction from a small pool and renew it (LMDB's
  * reset/renew), so a lookup allocates nothing and takes no reader slot of its own.
  *
+ * Untrusted files: LMDB trusts its pages, and a damaged page can crash the process rather than
+ * fail a call. disk_open() has an existing file walked by a forked child first (disk_check(),
+ * below) and moves a file that fails, or that LMDB then refuses, aside to <path>.damaged (its
+ * lock file to <path>-lock.damaged), one copy of each, and starts empty. The blobs' own bytes
+ * are the caller's to check (fmt_decode() checksums them).
+ *
  * Ownership: the caller owns the struct disk and serializes the writing calls (see disk.h);
  * values handed out by LMDB are copied before their transaction ends. The pid file stays locked
  * (flock) from disk_open to disk_close: the lock is what keeps a second store off the file. */
@@ -34,12 +40,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1027,6 +1039,428 @@ int disk_was_reset(const struct disk *d)
     return d->reset;
 }
 
+/* ---- the check of an existing file ------------------------------------------------------------
+ * LMDB trusts its pages: a damaged branch or leaf page, a bad overflow page or a file shorter
+ * than its meta page says can make it read outside the map and kill the process, not return an
+ * error. So before a store is opened, a forked child opens the file read-only (no lock file)
+ * and walks every database with cursors: the free list (dbi 0), the main one and our five.
+ * Everything a cursor hands out must lie inside the used part of the map: a key or an inline
+ * value inside the node area of one leaf page whose header is sane (its own page number, the
+ * leaf flag, lower <= upper), an overflow value on a run of pages whose header gives its own
+ * number and the right length. No page may be reached twice (a loop in the tree) or be both
+ * free and in use, and each database must hold as many records as its header says. The walk is
+ * bounded by the file's pages; the parent still waits with a deadline. A child that reports an
+ * error, dies of a signal or misses the deadline means the file is damaged.
+ *
+ * The page header checks read LMDB's page layout (the data format of LMDB 0.9: MDB_page is a
+ * pgno_t page number, u16 pad, u16 flags, u16 lower and u16 upper or a u32 overflow count).
+ * The values' own bytes are not read: fmt_decode() checksums every blob when it is read. */
+#define DISK_PAGEHDR      16u   /* sizeof(MDB_page) without its pointers */
+#define DISK_P_LEAF       0x02u /* mdb.c's P_LEAF, P_OVERFLOW, P_BRANCH, P_META */
+#define DISK_P_OVERFLOW   0x04u
+#define DISK_P_KINDS      0x0fu
+#define DISK_CHECK_MS     10000u /* the check's deadline, plus DISK_CHECK_MS_GIB per GiB of file */
+#define DISK_CHECK_MS_GIB 5000u
+
+struct walk {
+    const char *base; /* the map */
+    size_t psize;
+    size_t npages;       /* pages in use: last_pgno + 1 */
+    unsigned char *seen; /* a bit per page: a leaf, an overflow page or a free page */
+    size_t kpage, vpage; /* the leaf pages of the last key and value (SIZE_MAX: none yet) */
+    char *why;
+    size_t whylen;
+};
+
+__attribute__((format(printf, 2, 3))) static int walk_fail(struct walk *w, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(w->why, w->whylen, fmt, ap);
+    va_end(ap);
+    return -EBADMSG;
+}
+
+/* Marks page <pg> reached; -EBADMSG when it was already. */
+static int walk_mark(struct walk *w, size_t pg)
+{
+    if (w->seen[pg / 8] & (1u << (pg % 8)))
+        return walk_fail(w, "page %zu is reached twice", pg);
+    w->seen[pg / 8] |= (unsigned char)(1u << (pg % 8));
+    return 0;
+}
+
+static void page_hdr(const struct walk *w, size_t pg, uint64_t *pgno, uint16_t *flags,
+                     uint16_t *lower, uint16_t *upper)
+{
+    const char *p = w->base + pg * w->psize;
+
+    memcpy(pgno, p, 8);
+    memcpy(flags, p + 10, 2);
+    memcpy(lower, p + 12, 2);
+    memcpy(upper, p + 14, 2);
+}
+
+/* Checks that the <len> bytes at <p> a cursor handed out lie where they may; <value>: they are
+ * a value (which may be on overflow pages), else a key. <last> is the leaf page of the previous
+ * item of that kind, which is marked reached the first time the walk enters it. */
+static int walk_span(struct walk *w, const void *ptr, size_t len, int value, size_t *last)
+{
+    const char *p = ptr;
+    size_t off, pg, in, n;
+    uint16_t flags, lower, upper;
+    uint64_t pgno;
+    uint32_t count;
+    int rc;
+
+    if (p == NULL || p < w->base + 2 * w->psize || (size_t)(p - w->base) > w->npages * w->psize ||
+        len > w->npages * w->psize - (size_t)(p - w->base))
+        return walk_fail(w, "a record lies outside the file's %zu pages", w->npages);
+    off = (size_t)(p - w->base);
+    pg = off / w->psize;
+    in = off % w->psize;
+    page_hdr(w, pg, &pgno, &flags, &lower, &upper);
+    if (in + len <= w->psize && pgno == pg && (flags & DISK_P_KINDS) == DISK_P_LEAF) {
+        if (lower < DISK_PAGEHDR || lower > upper || upper > w->psize || in < upper)
+            return walk_fail(w, "leaf page %zu is malformed", pg);
+        if (pg != *last && pg != w->kpage) {
+            if ((rc = walk_mark(w, pg)) != 0)
+                return rc;
+            *last = pg;
+        }
+        return 0;
+    }
+    if (!value || in != DISK_PAGEHDR || pgno != pg || (flags & DISK_P_KINDS) != DISK_P_OVERFLOW)
+        return walk_fail(w, "page %zu holds a record but is not a leaf", pg);
+    n = (len + DISK_PAGEHDR + w->psize - 1) / w->psize;
+    memcpy(&count, w->base + pg * w->psize + 12, 4);
+    if (count != n)
+        return walk_fail(w, "overflow page %zu: %u pages for %zu bytes", pg, count, len);
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = walk_mark(w, pg + i)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The free list's values: a count, then that many page numbers in descending order. */
+static int walk_free_list(struct walk *w, const MDB_val *v)
+{
+    uint64_t n, pg, prev = UINT64_MAX;
+    int rc;
+
+    if (v->mv_size < 8 || v->mv_size % 8 != 0)
+        return walk_fail(w, "a free list record of %zu bytes", v->mv_size);
+    memcpy(&n, v->mv_data, 8);
+    if (n != v->mv_size / 8 - 1)
+        return walk_fail(w, "a free list record counts %llu pages in %zu bytes",
+                         (unsigned long long)n, v->mv_size);
+    for (uint64_t i = 1; i <= n; i++) {
+        memcpy(&pg, (const char *)v->mv_data + 8 * i, 8);
+        if (pg < 2 || pg >= w->npages || pg >= prev)
+            return walk_fail(w, "the free list holds page %llu", (unsigned long long)pg);
+        if ((rc = walk_mark(w, (size_t)pg)) != 0)
+            return rc;
+        prev = pg;
+    }
+    return 0;
+}
+
+/* Walks database <dbi> (<name> in messages) with a cursor; for the main one, checks that it
+ * names our five databases and nothing else. */
+static int walk_db(struct walk *w, MDB_txn *txn, MDB_dbi dbi, const char *name)
+{
+    static const char *const ours[] = {"expiry", "meta", "objects", "order", "tags"};
+    MDB_cursor *cur;
+    MDB_stat st;
+    MDB_val k, v;
+    uint64_t n = 0;
+    int rc, op = MDB_FIRST;
+
+    rc = mdb_stat(txn, dbi, &st);
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc != 0)
+        return walk_fail(w, "database %s: %s", name, mdb_strerror(rc));
+    w->kpage = w->vpage = SIZE_MAX;
+    for (;; op = MDB_NEXT) {
+        k.mv_data = v.mv_data = NULL; /* a cursor on a malformed page may leave them untouched */
+        k.mv_size = v.mv_size = 0;
+        rc = mdb_cursor_get(cur, &k, &v, op);
+        if (rc != 0)
+            break;
+        if (++n > st.ms_entries) {
+            rc = walk_fail(w, "database %s holds more than its %zu records", name, st.ms_entries);
+            break;
+        }
+        rc = walk_span(w, k.mv_data, k.mv_size, 0, &w->kpage);
+        if (rc == 0)
+            rc = walk_span(w, v.mv_data, v.mv_size, 1, &w->vpage);
+        if (rc == 0 && dbi == 0)
+            rc = walk_free_list(w, &v);
+        if (rc == 0 && dbi == 1 &&
+            (n > countof(ours) || k.mv_size != strlen(ours[n - 1]) ||
+             memcmp(k.mv_data, ours[n - 1], k.mv_size) != 0))
+            rc = walk_fail(w, "the file holds other databases than ours");
+        if (rc != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND && n != st.ms_entries)
+        return walk_fail(w, "database %s holds %llu of its %zu records", name,
+                         (unsigned long long)n, st.ms_entries);
+    if (rc == MDB_NOTFOUND || rc == -EBADMSG)
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    return walk_fail(w, "database %s: %s", name, mdb_strerror(rc));
+}
+
+/* Finds the start of a mapping of the file <sb> in /proc/self/maps (LMDB only reports it for
+ * a fixed map) other than <skip> (NULL: any). Returns NULL when there is none. The child may
+ * have inherited a mapping of the same file: the caller asks before and after opening. */
+static const char *map_base(const struct stat *sb, const char *skip)
+{
+    char line[4096];
+    const char *base = NULL;
+    FILE *f = fopen("/proc/self/maps", "re");
+
+    if (f == NULL)
+        return NULL;
+    while (base == NULL && fgets(line, sizeof(line), f) != NULL) {
+        unsigned long long start, end, off, ino;
+        unsigned maj, min;
+
+        if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu", &start, &end, &off, &maj, &min, &ino) ==
+                6 &&
+            off == 0 && ino == (unsigned long long)sb->st_ino && makedev(maj, min) == sb->st_dev &&
+            (const char *)(uintptr_t)start != skip)
+            base = (const char *)(uintptr_t)start;
+    }
+    fclose(f);
+    return base;
+}
+
+/* The child's side of disk_check(): opens <path> read-only with a map of <map> bytes and walks
+ * it. Returns 0, or -EBADMSG with the reason in <why>. */
+static int check_walk(const char *path, uint64_t map, char *why, size_t whylen)
+{
+    static const char *const names[] = {"meta", "objects", "order", "tags", "expiry"};
+    MDB_val vk = {.mv_size = 7, .mv_data = "version"}, v;
+    struct walk w = {.why = why, .whylen = whylen};
+    uint32_t version = DISK_VERSION;
+    const char *inherited;
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_envinfo info;
+    struct stat sb;
+    MDB_stat st;
+    MDB_dbi dbi;
+    int fd, rc;
+
+    if (stat(path, &sb) != 0)
+        return walk_fail(&w, "%s", strerror(errno));
+    if (S_ISREG(sb.st_mode) && sb.st_size == 0)
+        return walk_fail(&w, "the file is empty"); /* LMDB would make a new one: not read-only */
+    inherited = map_base(&sb, NULL);
+    rc = mdb_env_create(&env);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(env, (size_t)map);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(env, 6);
+    if (rc == 0)
+        rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0644);
+    if (rc == 0)
+        rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        rc = walk_fail(&w, "%s", mdb_strerror(rc));
+        goto out;
+    }
+    AZ(mdb_env_info(env, &info));
+    AZ(mdb_env_stat(env, &st));
+    AZ(mdb_env_get_fd(env, &fd));
+    w.psize = st.ms_psize;
+    w.npages = info.me_last_pgno + 1;
+    if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size / w.psize < w.npages) {
+        rc =
+            walk_fail(&w, "the file is shorter than its %zu pages of %zu bytes", w.npages, w.psize);
+        goto out;
+    }
+    w.base = map_base(&sb, inherited);
+    if (w.base == NULL) {
+        rc = walk_fail(&w, "the file's map is not in /proc/self/maps");
+        goto out;
+    }
+    w.seen = calloc(1, w.npages / 8 + 1);
+    AN(w.seen);
+    rc = walk_db(&w, txn, 0, "(free pages)");
+    if (rc == 0)
+        rc = walk_db(&w, txn, 1, "(main)");
+    for (size_t i = 0; rc == 0 && i < countof(names); i++) {
+        rc = mdb_dbi_open(txn, names[i], i == 3 ? MDB_DUPSORT : 0, &dbi);
+        if (rc != 0)
+            rc = walk_fail(&w, "database %s: %s", names[i], mdb_strerror(rc));
+        else
+            rc = walk_db(&w, txn, dbi, names[i]);
+        if (rc == 0 && i == 0 &&
+            (mdb_get(txn, dbi, &vk, &v) != 0 || v.mv_size != 4 || memcmp(v.mv_data, &version, 4)))
+            rc = walk_fail(&w, "not a store of version %u", DISK_VERSION);
+    }
+    free(w.seen);
+out:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return rc;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    AZ(clock_gettime(CLOCK_MONOTONIC, &ts));
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int disk_check(const char *path, uint64_t map_size, unsigned ms, char *err, size_t errlen)
+{
+    char why[256] = "", chunk[512];
+    struct pollfd pfd;
+    uint64_t deadline;
+    size_t got = 0;
+    int fds[2], status = 0, rc;
+    ssize_t n;
+    pid_t pid, parent;
+
+    AN(path);
+    if (access(path, F_OK) != 0 || pipe2(fds, O_CLOEXEC) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+        return rc;
+    }
+    parent = getpid();
+    pid = fork();
+    if (pid < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: cannot run the check: %s", path, strerror(-rc));
+        close(fds[0]);
+        close(fds[1]);
+        return rc;
+    }
+    if (pid == 0) {
+        /* The child holds what it inherited (the pid file's lock among them): it must not
+         * outlive a parent that cannot kill it at the deadline any more. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        /* a crash must end the child, not run a sanitizer's report */
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        close(fds[0]);
+        /* LMDB reports a failed assertion on stderr before it aborts: that is the reason */
+        dup2(fds[1], STDERR_FILENO);
+        rc = check_walk(path, map_size, why, sizeof(why));
+        if (rc != 0 && write(fds[1], why, strlen(why)) < 0)
+            rc = -EIO;
+        _exit(rc == 0 ? 0 : 1);
+    }
+    close(fds[1]);
+    pfd.fd = fds[0];
+    pfd.events = POLLIN;
+    deadline = now_ms() + ms;
+    rc = 0;
+    for (;;) {
+        uint64_t now = now_ms();
+
+        if (now >= deadline) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        n = poll(&pfd, 1, deadline - now > 1000 ? 1000 : (int)(deadline - now));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        if (n == 0)
+            continue;
+        n = read(fds[0], chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        /* keep the start, drain the rest: the child must never block on a full pipe */
+        if ((size_t)n > sizeof(why) - 1 - got)
+            n = (ssize_t)(sizeof(why) - 1 - got);
+        memcpy(why + got, chunk, (size_t)n);
+        got += (size_t)n;
+    }
+    why[got] = '\0';
+    close(fds[0]);
+    if (rc == -ETIMEDOUT)
+        kill(pid, SIGKILL);
+    while ((n = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+        ;
+    if (n < 0 || (rc != 0 && rc != -ETIMEDOUT)) {
+        rc = n < 0 ? -errno : rc;
+        snprintf(err, errlen, "%s: cannot run the check: %s", path, strerror(-rc));
+        return rc;
+    }
+    if (rc == -ETIMEDOUT)
+        snprintf(err, errlen, "%s: the check took longer than %u ms", path, ms);
+    else if (WIFSIGNALED(status))
+        snprintf(err, errlen, "%s: the check died of signal %d (%s)%s%.*s", path, WTERMSIG(status),
+                 strsignal(WTERMSIG(status)), why[0] != '\0' ? ": " : "", (int)strcspn(why, "\n"),
+                 why);
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        snprintf(err, errlen, "%s: %s", path, why[0] != '\0' ? why : "the check failed");
+    else
+        return 0;
+    return -EBADMSG;
+}
+
+/* LMDB's map for a store of budget <budget> in <path>: a file made under a larger budget may
+ * hold more than the new one, and the map must cover it with room to spare, or not even a
+ * delete fits (pages are copied on write). */
+static uint64_t map_for(const char *path, uint64_t budget)
+{
+    struct stat sb;
+
+    if (stat(path, &sb) == 0 && (uint64_t)sb.st_size + (uint64_t)sb.st_size / 8 > budget)
+        return (uint64_t)sb.st_size + (uint64_t)sb.st_size / 8 + (1u << 20);
+    return budget;
+}
+
+int disk_check_dir(const char *path, char *err, size_t errlen)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    struct stat sb;
+    int e;
+
+    AN(path);
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if ((size_t)snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path),
+                              path) >= sizeof(dir))
+        return -ENAMETOOLONG;
+    if (stat(dir, &sb) != 0) {
+        e = errno;
+        snprintf(err, errlen, "directory %s: %s", dir, strerror(e));
+        return -e;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        snprintf(err, errlen, "%s is not a directory", dir);
+        return -ENOTDIR;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        e = errno;
+        snprintf(err, errlen, "directory %s: cannot create files in it: %s", dir, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
 /* Takes the lock on <path>.pid and writes our pid in it; the fd stays open in d->pidfd. */
 static int lock_pid(struct disk *d, char *err, size_t errlen)
 {
@@ -1076,17 +1510,12 @@ static int env_open(struct disk *d, char *err, size_t errlen)
 {
     MDB_val vk = {.mv_size = 7, .mv_data = "version"}, v;
     uint32_t version = DISK_VERSION;
-    uint64_t map = d->map_size;
+    uint64_t map = map_for(d->path, d->map_size);
     MDB_envinfo info;
-    struct stat sb;
     MDB_stat st;
     MDB_txn *txn;
     int rc, ks;
 
-    /* A file made under a larger budget may hold more than the new one: LMDB's map must cover
-     * it with room to spare, or not even a delete fits (pages are copied on write). */
-    if (stat(d->path, &sb) == 0 && (uint64_t)sb.st_size + (uint64_t)sb.st_size / 8 > map)
-        map = (uint64_t)sb.st_size + (uint64_t)sb.st_size / 8 + (1u << 20);
     rc = mdb_env_create(&d->env);
     if (rc != 0)
         goto fail;
@@ -1168,11 +1597,31 @@ fail:
     }
 }
 
+/* Moves the damaged file <path> and its lock file aside, to <path>.damaged and
+ * <path>-lock.damaged (one old copy each, replacing an older one: the disk does not fill up
+ * with them). The new name goes to <aside>. Returns 0 or a negative errno. */
+static int move_aside(const char *path, char *aside, size_t len)
+{
+    char lock[4096], lock_aside[4096];
+
+    if ((size_t)snprintf(aside, len, "%s.damaged", path) >= len ||
+        (size_t)snprintf(lock, sizeof(lock), "%s-lock", path) >= sizeof(lock) ||
+        (size_t)snprintf(lock_aside, sizeof(lock_aside), "%s-lock.damaged", path) >=
+            sizeof(lock_aside))
+        return -ENAMETOOLONG;
+    if (rename(path, aside) != 0 && errno != ENOENT)
+        return -errno;
+    if (rename(lock, lock_aside) != 0 && errno != ENOENT)
+        return -errno;
+    return 0;
+}
+
 int disk_open(const char *path, uint64_t map_size, struct disk **out, char *err, size_t errlen)
 {
     struct disk *d;
     char aside[4096], why[512];
-    int rc;
+    struct stat sb;
+    int rc, existed;
 
     AN(path);
     AN(out);
@@ -1184,27 +1633,45 @@ int disk_open(const char *path, uint64_t map_size, struct disk **out, char *err,
     AZ(pthread_mutex_init(&d->rmu, NULL));
     if (errlen > 0)
         err[0] = '\0';
-    rc = lock_pid(d, err, errlen);
+    rc = disk_check_dir(path, err, errlen);
+    if (rc == 0)
+        rc = lock_pid(d, err, errlen);
     if (rc != 0)
         goto fail;
-    rc = env_open(d, why, sizeof(why));
-    if (rc == -EBADMSG) {
-        snprintf(aside, sizeof(aside), "%s.corrupt-%lld", path, (long long)time(NULL));
-        if (rename(path, aside) != 0) {
-            rc = -errno;
+    /* From here on the pid file keeps every other store off the file: the check and the moves
+     * below race with no one. */
+    existed = stat(path, &sb) == 0;
+    if (existed) {
+        rc = disk_check(path, map_for(path, map_size),
+                        DISK_CHECK_MS + DISK_CHECK_MS_GIB * (unsigned)((uint64_t)sb.st_size >> 30),
+                        why, sizeof(why));
+        if (rc == -ENOENT) /* gone since: nobody else may touch it, but it is not ours */
+            existed = 0;
+        else if (rc != 0 && rc != -EBADMSG) {
+            snprintf(err, errlen, "%s", why); /* the check could not run: no verdict */
+            goto fail;
+        }
+        if (rc == -ENOENT)
+            rc = 0;
+    }
+    if (rc == 0)
+        rc = env_open(d, why, sizeof(why));
+    if (rc != 0 && existed) {
+        /* Whatever failed, the existing file is what stands in the way: keep it for the
+         * operator and start empty. */
+        rc = move_aside(path, aside, sizeof(aside));
+        if (rc != 0) {
             snprintf(err, errlen, "%s; cannot move it aside: %s", why, strerror(-rc));
             goto fail;
         }
         d->reset = 1;
         snprintf(err, errlen, "%s; moved aside to %s, starting empty", why, aside);
         rc = env_open(d, why, sizeof(why));
-        if (rc != 0)
-            snprintf(err, errlen, "%s", why);
-    } else if (rc != 0) {
-        snprintf(err, errlen, "%s", why);
     }
-    if (rc != 0)
+    if (rc != 0) {
+        snprintf(err, errlen, "%s", why);
         goto fail;
+    }
     *out = d;
     return 0;
 fail:

@@ -444,12 +444,13 @@ static void do_stats(struct aconn *ac)
         buf_printf(&b,
                    ", \"disk_entries\": %llu, \"disk_bytes\": %llu, \"disk_budget\": %llu, "
                    "\"disk_hits\": %llu, \"disk_writes\": %llu, \"disk_dropped\": %llu, "
-                   "\"disk_errors\": %llu, \"disk_evicted\": %llu, \"disk_expired\": %llu",
+                   "\"disk_errors\": %llu, \"disk_evicted\": %llu, \"disk_expired\": %llu, "
+                   "\"disk_reset\": %s",
                    (unsigned long long)cs.disk_entries, (unsigned long long)cs.disk_bytes,
                    (unsigned long long)cs.disk_budget, (unsigned long long)cs.disk_hits,
                    (unsigned long long)cs.disk_writes, (unsigned long long)cs.disk_dropped,
                    (unsigned long long)cs.disk_errors, (unsigned long long)cs.disk_evicted,
-                   (unsigned long long)cs.disk_expired);
+                   (unsigned long long)cs.disk_expired, cs.disk_reset ? "true" : "false");
     buf_printf(&b,
                "},\n  \"latency\": {\"request_count\": %llu, \"request_mean_ms\": %.3f, "
                "\"origin_count\": %llu, \"origin_mean_ms\": %.3f}\n}\n",
@@ -543,6 +544,8 @@ static void do_metrics(struct aconn *ac)
                cs.disk_errors);
         metric(&b, "disk_expired_total", "counter", "disk entries removed past their use",
                cs.disk_expired);
+        metric(&b, "disk_reset", "gauge",
+               "1: the disk tier started empty, its damaged file moved aside", cs.disk_reset);
     }
     histogram(&b, "request_duration_seconds", "time from a request's head to its answer's end",
               t.req_b, t.req_sum_us, t.req_count);

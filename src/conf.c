@@ -16,6 +16,7 @@
  */
 #include "accel/conf.h"
 #include "accel/base.h"
+#include "accel/disk.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -756,6 +757,7 @@ static int set_cache_disk(struct pctx *pc, const struct directive *d, const stru
     free(pc->c->cache_disk);
     pc->c->cache_disk = xstrndup(st->argv[1], strlen(st->argv[1]));
     pc->c->cache_disk_size = v;
+    pc->c->cache_disk_line = st->line;
     return 0;
 }
 
@@ -1204,6 +1206,17 @@ int conf_load(const char *path, struct conf **out, char *err, size_t errlen)
         }
     }
     rc = conf_parse(path, buf, len, out, err, errlen);
+    if (rc == 0 && (*out)->cache_disk != NULL) {
+        /* The file system, not the syntax: checked where a file is loaded (accel -t and a
+         * start), so that a missing directory is a configuration error with its line. */
+        char why[512];
+
+        rc = disk_check_dir((*out)->cache_disk, why, sizeof(why));
+        if (rc != 0) {
+            errf(err, errlen, "%s:%u: cache_disk: %s", path, (*out)->cache_disk_line, why);
+            conf_free(out);
+        }
+    }
 out:
     close(fd);
     free(buf);

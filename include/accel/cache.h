@@ -62,6 +62,7 @@ struct cache_stats {
     uint64_t disk_hits, disk_writes, disk_dropped, disk_errors;
     uint64_t disk_evicted, disk_expired;
     uint64_t disk_entries, disk_bytes, disk_budget;
+    int disk_reset; /* the disk tier started empty: its file was damaged and moved aside */
 };
 
 /* A cache for <cc>. With a disk tier, starts its writer thread: complete objects are written

@@ -104,6 +104,7 @@ struct conf {
     char *error_log;          /* NULL: stderr */
     char *cache_disk;         /* LMDB file of the disk tier; NULL: memory only */
     uint64_t cache_disk_size; /* its map size: the disk budget */
+    unsigned cache_disk_line; /* where cache_disk was given, for messages */
     enum log_level error_log_level;
 };
 
@@ -119,10 +120,11 @@ int conf_cidr_match(const struct conf_cidr *list, unsigned n, const struct socka
  * -EINVAL. */
 int conf_parse_cidr(const char *s, struct conf_cidr *out);
 
-/* Parses the file at <path>. On success returns 0 and a new conf in *<out>, with one
- * reference, the caller's (conf_unref). On error returns -EINVAL (or a negative errno when the file
- * cannot be read) and writes a one-line message "<file>:<line>: <what>" into <err> (<errlen>
- * bytes). */
+/* Parses the file at <path>, then checks what it names on this machine: the directory of
+ * cache_disk must exist and take new files. On success returns 0 and a new conf in *<out>,
+ * with one reference, the caller's (conf_unref). On error returns -EINVAL (or a negative errno
+ * when the file cannot be read or the cache_disk directory cannot be used) and writes a
+ * one-line message "<file>:<line>: <what>" into <err> (<errlen> bytes). */
 int conf_load(const char *path, struct conf **out, char *err, size_t errlen);
 
 /* Same, from the <len> bytes at <text>; <name> stands for the file in messages. */

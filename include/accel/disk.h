@@ -6,7 +6,8 @@
  * Threads: one writer at a time. disk_put*, disk_del*, disk_evict and disk_expire write and the
  * caller serializes them (one writer thread). disk_get, disk_get_family and disk_stats only read:
  * they may run on any thread, concurrently with each other and with the writer (MDB_NOTLS read
- * transactions, reset and renewed from a pool). disk_open and disk_close run alone. */
+ * transactions, reset and renewed from a pool). disk_open and disk_close run alone; disk_open
+ * forks to check an existing file, so it runs before the process starts its threads. */
 #ifndef ACCEL_DISK_H
 #define ACCEL_DISK_H
 
@@ -35,16 +36,37 @@ struct disk_stats {
 
 /* Opens, or creates, the store in the single file <path> (LMDB's lock file is <path>-lock) with
  * a map of <map_size> bytes, which is the disk budget (a file made with a larger budget keeps
- * its size, LMDB files never shrink, but its data is kept within the new budget). Takes an
- * exclusive lock on <path>.pid and writes our pid in it. On success returns 0 and a new store in
- * *<out>, owned by the caller (disk_close()). A file that is not a store of our version (garbage,
- * another LMDB, another format version) is renamed to <path>.corrupt-<unix time> and a fresh store
- * is created: that still returns 0, disk_was_reset() answers 1, and <err> holds a line for the
- * caller to log. Errors, with a message in <err> (at most <errlen> bytes, NUL-terminated): -EBUSY
- * another store (this process or another) holds <path>: "<path> is in use by process N"; -EACCES,
- * -EROFS, -ENOENT... (a negative errno) the file or its directory cannot be used; -EIO any other
- * LMDB failure. On error *<out> is left untouched. */
+ * its size, LMDB files never shrink, but its data is kept within the new budget). Checks that
+ * the directory of <path> can be used (disk_check_dir()), takes an exclusive lock on <path>.pid
+ * and writes our pid in it. An existing file is checked first (disk_check()): a file that is
+ * damaged, is not a store of our version (garbage, another LMDB, another format version) or
+ * fails to open for any other reason is renamed to <path>.damaged and its lock file to
+ * <path>-lock.damaged (each replacing an older one) and a fresh store is created: that still
+ * returns 0, disk_was_reset() answers 1, and <err> holds a line for the caller to log (the file,
+ * what was wrong, where it went). On success returns 0 and a new store in *<out>, owned by the
+ * caller (disk_close()). Errors, with a message in <err> (at most <errlen> bytes,
+ * NUL-terminated): -EBUSY another store (this process or another) holds <path>: "<path> is in
+ * use by process N"; -ENOENT, -ENOTDIR, -EACCES, -EROFS... (a negative errno) the directory
+ * (named in the message) or the new file cannot be used; -EAGAIN, -ENOMEM the check could not
+ * run; -EIO any other LMDB failure. On error *<out> is left untouched. */
 int disk_open(const char *path, uint64_t map_size, struct disk **out, char *err, size_t errlen);
+
+/* Checks the existing store file <path> without trusting it: a forked child opens it read-only
+ * with a map of <map_size> bytes (no lock file) and walks every database, checking that every
+ * record LMDB hands out lies in a sane page inside the file, that no page is reached twice and
+ * that the record counts match (a structure walk: the blobs are checksummed when read). The
+ * caller waits at most <ms> milliseconds. Call it before any thread is started, with nothing
+ * else using the file. Returns 0 when the file passed; -EBADMSG when it is damaged (the child
+ * reported an error, died of a signal or missed the deadline), with "<path>: <what>" in <err>;
+ * -ENOENT when there is no file; another negative errno (-EAGAIN, -ENOMEM...) when the check
+ * could not run, with a message in <err>. */
+int disk_check(const char *path, uint64_t map_size, unsigned ms, char *err, size_t errlen);
+
+/* Checks that the directory that holds, or will hold, <path> (the store, its lock and pid files)
+ * exists, is a directory and that we may create files in it. Returns 0, or a negative errno
+ * (-ENOENT, -ENOTDIR, -EACCES, -EROFS, -ENAMETOOLONG) with "directory <dir>: <why>" or "<dir>
+ * is not a directory" in <err> (<errlen> bytes). */
+int disk_check_dir(const char *path, char *err, size_t errlen);
 
 /* Returns 1 when disk_open() had to move a bad file aside and start empty, else 0. */
 int disk_was_reset(const struct disk *d);

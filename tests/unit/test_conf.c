@@ -882,6 +882,43 @@ Test(conf, load_file_error_names_the_path)
     free(path);
 }
 
+/* The directory of cache_disk is checked where a file is loaded (accel -t, a start), with the
+ * line; conf_parse() leaves the file system alone. */
+Test(conf, load_checks_the_cache_disk_directory)
+{
+    const char *text = BASE "cache_disk /nonexistent-accel/sub/cache.mdb 64m\n";
+    char *path = temp_file(text, strlen(text)), *file;
+    struct conf *c = NULL;
+    char err[512] = "", want[512], t2[512];
+
+    cr_assert_eq(conf_load(path, &c, err, sizeof err), -ENOENT);
+    cr_assert_null(c);
+    snprintf(want, sizeof want,
+             "%s:3: cache_disk: directory /nonexistent-accel/sub: No such file or directory", path);
+    cr_assert_str_eq(err, want);
+    unlink(path);
+    free(path);
+
+    file = temp_file("x", 1); /* a file where the directory should be */
+    snprintf(t2, sizeof t2, BASE "\ncache_disk %s/cache.mdb 64m\n", file);
+    path = temp_file(t2, strlen(t2));
+    cr_assert_eq(conf_load(path, &c, err, sizeof err), -ENOTDIR);
+    snprintf(want, sizeof want, "%s:4: cache_disk: %s is not a directory", path, file);
+    cr_assert_str_eq(err, want);
+    unlink(path);
+    free(path);
+    unlink(file);
+    free(file);
+
+    text = BASE "cache_disk /tmp/cache.mdb 64m\n";
+    path = temp_file(text, strlen(text));
+    cr_assert_eq(conf_load(path, &c, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(c->cache_disk_line, 3);
+    conf_free(&c);
+    unlink(path);
+    free(path);
+}
+
 Test(conf, load_missing_file)
 {
     struct conf *c = NULL;

@@ -1,8 +1,10 @@
 /* test_disk.c - the disk tier's storage engine: round trips, chunking, replace and delete,
  * persistence, eviction order and budget, a full map, prefix delete, a corrupt file, a second
- * opener. Each test works in its own fresh directory under /tmp, removed afterwards. */
+ * opener; the check of an existing file, against files damaged page by page. Each test works in its
+ * own fresh directory under /tmp, removed afterwards. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <lmdb.h> /* only to damage the file behind the module's back */
 #include <pthread.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "accel/disk.h"
@@ -345,7 +348,7 @@ static int count_aside(void)
     FILE *f;
     int n = 0;
 
-    snprintf(cmd, sizeof(cmd), "ls %s | grep -c '^cache.mdb.corrupt-'", dir);
+    snprintf(cmd, sizeof(cmd), "ls %s | grep -c '^cache.mdb.damaged$'", dir);
     f = popen(cmd, "r");
     cr_assert_not_null(f);
     if (fscanf(f, "%d", &n) != 1)
@@ -367,7 +370,7 @@ Test(disk, corrupt_file_is_moved_aside)
     cr_assert_eq(disk_open(path, 8u << 20, &d, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(disk_was_reset(d), 1);
     cr_assert_not_null(strstr(err, "moved aside"), "%s", err);
-    cr_assert_not_null(strstr(err, ".corrupt-"), "%s", err);
+    cr_assert_not_null(strstr(err, "cache.mdb.damaged"), "%s", err);
     cr_assert_eq(count_aside(), 1);
     put_str(d, "k", "usable");
     expect(d, "k", "usable", 6);
@@ -452,6 +455,8 @@ Test(disk, missing_directory_is_an_error)
     cr_assert_eq(disk_open(p2, 8u << 20, &d, err, sizeof(err)), -ENOENT, "%s", err);
     cr_assert_null(d);
     cr_assert_not_null(strstr(err, "nodir"), "%s", err);
+    cr_assert_not_null(strstr(err, "directory"), "names the directory: %s", err);
+    cr_assert_null(strstr(err, ".pid"), "names the directory, not the pid file: %s", err);
 }
 
 struct reader {
@@ -808,4 +813,363 @@ Test(disk, a_smaller_budget_applies_to_a_larger_file)
     expect(d, "http://s/249", p, 200000);
     free(p);
     disk_close(&d);
+}
+
+/* A store with some of everything: inline and chunked blobs, tags, expiry times, deletes (free
+ * pages), evictions; closed. <n> entries (about a tenth of them chunked). */
+static void fill_mixed(uint64_t map, int n)
+{
+    struct disk *d = open_ok(map);
+    char *p = pattern(400000, 3), k[64];
+
+    for (int i = 0; i < n; i++) {
+        struct disk_item it = {.key = k, .blob = p + i, .len = i % 10 == 0 ? 300000 : 300 + i * 13};
+
+        snprintf(k, sizeof(k), "http://m/%d", i);
+        it.klen = strlen(k);
+        if (i % 3 == 0) {
+            it.tags = i % 2 ? "odd\0three\0" : "even\0three\0";
+            it.tags_len = 11;
+        }
+        if (i % 4 == 0)
+            it.expires = 1000 + i;
+        cr_assert_eq(disk_put_item(d, &it), 0, "put %d", i);
+        if (i % 7 == 3) {
+            snprintf(k, sizeof(k), "http://m/%d", i - 2);
+            disk_del(d, k, strlen(k));
+        }
+    }
+    disk_expire(d, 1010, 100);
+    free(p);
+    disk_close(&d);
+}
+
+static char *read_all(const char *file, size_t *len)
+{
+    struct stat sb;
+    char *p;
+    FILE *f = fopen(file, "r");
+
+    cr_assert_not_null(f, "%s", file);
+    cr_assert_eq(fstat(fileno(f), &sb), 0);
+    p = malloc((size_t)sb.st_size + 1);
+    *len = fread(p, 1, (size_t)sb.st_size, f);
+    fclose(f);
+    return p;
+}
+
+static void write_all(const char *file, const char *p, size_t len)
+{
+    FILE *f = fopen(file, "w");
+
+    cr_assert_not_null(f, "%s", file);
+    cr_assert_eq(fwrite(p, 1, len, f), len);
+    fclose(f);
+}
+
+/* Deterministic noise: <n> bytes at <p> from <seed>. */
+static void noise(char *p, size_t n, unsigned seed)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ull * (seed + 1);
+
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        p[i] = (char)x;
+    }
+}
+
+/* Opens the store, which must work, then reads every key, writes, deletes, evicts and purges:
+ * whatever the file held, nothing may crash (ASan watches) and a read gives the stored bytes
+ * or an error. Returns 1 when disk_open() moved the file aside. */
+static int open_and_use(uint64_t map, int n)
+{
+    struct disk *d = NULL;
+    struct buf b = {0};
+    char k[64], *p = pattern(400000, 3);
+    int rc, reset;
+
+    rc = disk_open(path, map, &d, err, sizeof(err));
+    cr_assert_eq(rc, 0, "disk_open: %d %s", rc, err);
+    reset = disk_was_reset(d);
+    for (int i = 0; i < n; i++) {
+        size_t want = i % 10 == 0 ? 300000 : 300 + (size_t)i * 13;
+
+        snprintf(k, sizeof(k), "http://m/%d", i);
+        b.len = b.off = 0;
+        rc = disk_get(d, k, strlen(k), &b);
+        /* the bytes of a damaged value page may come back: fmt_decode()'s checksum is
+         * what catches those, one level up */
+        cr_assert(rc == 0 || rc == -ENOENT || rc == -EBADMSG || rc == -EIO, "get %s: %d", k, rc);
+        cr_assert(rc != 0 || !reset, "%s came back from an empty store", k);
+        cr_assert(rc != 0 || buf_pending(&b) <= want, "get %s: %zu bytes", k, buf_pending(&b));
+    }
+    for (int i = 0; i < n; i += 20) {
+        snprintf(k, sizeof(k), "http://n/%d", i);
+        (void)disk_put(d, k, strlen(k), p, 2000 + (size_t)i * 100);
+        snprintf(k, sizeof(k), "http://m/%d", i);
+        (void)disk_del(d, k, strlen(k));
+    }
+    (void)disk_del_tag(d, "three", 5);
+    (void)disk_expire(d, 2000, 1000);
+    (void)disk_evict(d, 0);
+    (void)disk_del_prefix(d, "", 0);
+    put_str(d, "after", "works");
+    expect(d, "after", "works", 5);
+    buf_free(&b);
+    free(p);
+    disk_close(&d);
+    return reset;
+}
+
+/* A healthy file, however it got there (chunks, tags, expiry, deletes, evictions and reopens),
+ * passes the check: a false alarm would throw a good cache away. */
+Test(disk, healthy_files_pass_the_check)
+{
+    char why[512];
+    struct disk *d;
+    char *p = pattern(300000, 9);
+
+    fill_mixed(16u << 20, 300);
+    cr_assert_eq(disk_check(path, 16u << 20, 10000, why, sizeof(why)), 0, "%s", why);
+    cr_assert_eq(disk_check(path, 64u << 20, 10000, why, sizeof(why)), 0, "larger map: %s", why);
+    d = open_ok(4u << 20); /* smaller budget: evicts on every put */
+    for (int i = 0; i < 60; i++) {
+        char k[32];
+
+        snprintf(k, sizeof(k), "http://e/%d", i);
+        cr_assert_eq(disk_put(d, k, strlen(k), p, 100000 + (size_t)i), 0);
+    }
+    /* the check does not trust a map it inherited: the parent has the file open here */
+    cr_assert_eq(disk_check(path, 16u << 20, 10000, why, sizeof(why)), 0, "open: %s", why);
+    disk_close(&d);
+    cr_assert_eq(disk_check(path, 4u << 20, 10000, why, sizeof(why)), 0, "%s", why);
+    d = open_ok(4u << 20);
+    cr_assert_eq(disk_was_reset(d), 0);
+    expect(d, "http://e/59", p, 100059);
+    disk_close(&d);
+    free(p);
+    cr_assert_eq(disk_check(path, 4u << 20, 10000, why, sizeof(why)), 0, "%s", why);
+    snprintf(path, sizeof(path), "%s/none.mdb", dir);
+    cr_assert_eq(disk_check(path, 4u << 20, 10000, why, sizeof(why)), -ENOENT);
+}
+
+/* Marks in <is_free> the pages on the free list of the store at path, read with LMDB. */
+static void free_pages(size_t npages, char *is_free)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int op = MDB_FIRST;
+
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_set_maxdbs(env, 6), 0);
+    cr_assert_eq(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0644), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    cr_assert_eq(mdb_cursor_open(txn, 0, &cur), 0);
+    for (; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+        const size_t *ids = v.mv_data;
+
+        for (size_t i = 1; i <= ids[0]; i++) {
+            cr_assert_lt(ids[i], npages);
+            is_free[ids[i]] = 1;
+        }
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+}
+
+/* Every live page of a store that starts a tree node or an overflow run (and a sample of the
+ * others), in turn overwritten with noise, then zeroed:
+ * disk_open() never fails and never crashes, and the store it gives works. The meta pages and
+ * the pages of the trees are found damaged; noise on a free page is harmless. */
+Test(disk, every_damaged_page_is_survived, .timeout = 300)
+{
+    size_t len, psize = 4096, npages, found = 0, tree = 0, crashed = 0;
+    char *good, *bad, *must, *is_free;
+    int reset;
+
+    fill_mixed(8u << 20, 60);
+    good = read_all(path, &len);
+    npages = len / psize;
+    cr_assert_gt(npages, 20);
+    must = calloc(1, npages);
+    is_free = calloc(1, npages);
+    /* the pages that must be found: the metas and those a tree or an overflow run starts on
+     * (their header names them), less the free pages, whose stale headers look alike */
+    free_pages(npages, is_free);
+    for (size_t pg = 0; pg < npages; pg++) {
+        uint64_t no;
+        uint16_t flags;
+
+        memcpy(&no, good + pg * psize, 8);
+        memcpy(&flags, good + pg * psize + 10, 2);
+        must[pg] = no == pg && (flags & 0x0f) != 0 && !is_free[pg];
+        tree += must[pg];
+    }
+    bad = malloc(len);
+    for (int zero = 0; zero < 2; zero++) {
+        for (size_t pg = 0; pg < npages; pg++) {
+            /* every live page that starts something; a sample of the free pages and of the
+             * overflow runs' data, which nothing reads before it is written anew */
+            if (!must[pg] && (zero || pg % (is_free[pg] ? 4 : 16) != 0))
+                continue;
+            memcpy(bad, good, len);
+            if (zero)
+                memset(bad + pg * psize, 0, psize);
+            else
+                noise(bad + pg * psize, psize, (unsigned)pg);
+            write_all(path, bad, len);
+            reset = open_and_use(8u << 20, 60); /* err: what disk_open() said */
+            found += reset;
+            crashed += reset && strstr(err, "died of signal") != NULL;
+            cr_assert(!must[pg] || reset, "damage to page %zu (%s) was not found", pg,
+                      zero ? "zeroed" : "noise");
+            cr_assert(pg >= 2 || reset, "damaged meta page %zu was not found", pg);
+        }
+    }
+    /* those that killed the child would have killed the process */
+    cr_log_info("%zu pages, %zu live ones named in their header, %zu damaged ones found, %zu of "
+                "them by a crash of the check",
+                npages, tree, found, crashed);
+    free(must);
+    free(is_free);
+    free(good);
+    free(bad);
+}
+
+/* Damage that LMDB itself does not survive: truncated files (to nothing, to an odd size, to
+ * a page boundary short of the last page), noise over both meta pages, over several pages at
+ * once, a meta page giving an absurd map size. */
+Test(disk, truncated_and_widely_damaged_files_are_moved_aside)
+{
+    size_t len, psize = 4096;
+    char *good, *bad, why[512];
+    uint64_t huge = 1ull << 40, beyond;
+
+    fill_mixed(8u << 20, 60);
+    good = read_all(path, &len);
+    bad = malloc(len);
+    beyond = len / psize + 100;
+    for (int kind = 0; kind < 7; kind++) {
+        size_t blen = len;
+
+        memcpy(bad, good, len);
+        switch (kind) {
+        case 0:
+            blen = 0;
+            break;
+        case 1:
+            blen = len / 2 + 1234;
+            break;
+        case 2:
+            blen = len - psize;
+            break;
+        case 3:
+            noise(bad, 2 * psize, 77);
+            break;
+        case 4:
+            for (size_t pg = 2; pg < len / psize; pg += 3)
+                noise(bad + pg * psize, psize, (unsigned)pg);
+            break;
+        case 5: /* mm_last_pg of both metas (after the magic, version, address, map size and
+                 * two MDB_db): LMDB asks for an absurd map */
+            memcpy(bad + 16 + 120, &huge, 8);
+            memcpy(bad + psize + 16 + 120, &huge, 8);
+            break;
+        case 6: /* a last page past the end of the file */
+            memcpy(bad + 16 + 120, &beyond, 8);
+            memcpy(bad + psize + 16 + 120, &beyond, 8);
+            break;
+        }
+        write_all(path, bad, blen);
+        cr_assert_eq(disk_check(path, 8u << 20, 10000, why, sizeof(why)), -EBADMSG,
+                     "damage %d was not found", kind);
+        cr_assert_not_null(strstr(why, path), "damage %d: %s", kind, why);
+        cr_assert_eq(open_and_use(8u << 20, 60), 1, "damage %d: not moved aside", kind);
+        cr_assert_eq(count_aside(), 1, "damage %d", kind);
+    }
+    free(good);
+    free(bad);
+}
+
+/* The lock file holds no data: noise over it, or a lock file cut to an odd size, loses nothing. */
+Test(disk, a_damaged_lock_file_loses_nothing)
+{
+    char lock[160], junk[20000];
+    struct disk *d = open_ok(8u << 20);
+
+    put_str(d, "k", "kept");
+    disk_close(&d);
+    snprintf(lock, sizeof(lock), "%s-lock", path);
+    noise(junk, sizeof(junk), 5);
+    write_all(lock, junk, sizeof(junk));
+    d = open_ok(8u << 20);
+    expect(d, "k", "kept", 4);
+    disk_close(&d);
+    write_all(lock, junk, 777);
+    d = open_ok(8u << 20);
+    expect(d, "k", "kept", 4);
+    disk_close(&d);
+}
+
+/* Each damaged file replaces the copy kept of the one before: one old copy at most, the newest,
+ * with its lock file beside it. */
+Test(disk, one_damaged_copy_is_kept)
+{
+    char name[200], *p;
+    struct disk *d;
+    size_t len;
+
+    write_all(path, "first damaged file", 18);
+    d = open_ok(8u << 20);
+    disk_close(&d);
+    write_all(path, "second damaged file", 19);
+    d = open_ok(8u << 20);
+    cr_assert_eq(disk_was_reset(d), 1);
+    disk_close(&d);
+    cr_assert_eq(count_aside(), 1);
+    snprintf(name, sizeof(name), "%s.damaged", path);
+    p = read_all(name, &len);
+    cr_assert(len == 19 && memcmp(p, "second damaged file", 19) == 0);
+    free(p);
+    snprintf(name, sizeof(name), "%s-lock.damaged", path);
+    cr_assert_eq(access(name, F_OK), 0, "the lock file was not moved aside");
+}
+
+Test(disk, check_dir_names_the_directory)
+{
+    char p2[200];
+
+    snprintf(p2, sizeof(p2), "%s/cache.mdb", dir);
+    cr_assert_eq(disk_check_dir(p2, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(disk_check_dir("cache.mdb", err, sizeof(err)), 0, "%s", err);
+    snprintf(p2, sizeof(p2), "%s/nodir/cache.mdb", dir);
+    cr_assert_eq(disk_check_dir(p2, err, sizeof(err)), -ENOENT);
+    cr_assert(strstr(err, "directory") != NULL && strstr(err, "/nodir:") != NULL, "%s", err);
+    write_all(path, "x", 1);
+    snprintf(p2, sizeof(p2), "%s/x.mdb", path);
+    cr_assert_eq(disk_check_dir(p2, err, sizeof(err)), -ENOTDIR);
+    cr_assert_not_null(strstr(err, "is not a directory"), "%s", err);
+}
+
+/* A check that does not finish is a verdict too: the child is killed at the deadline. A FIFO
+ * with no writer stands for a file whose reads never return. */
+Test(disk, a_check_past_its_deadline_is_damage)
+{
+    char why[512];
+    uint64_t t0;
+    struct timespec ts;
+
+    cr_assert_eq(mkfifo(path, 0644), 0);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t0 = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    cr_assert_eq(disk_check(path, 8u << 20, 300, why, sizeof(why)), -EBADMSG);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    cr_assert_lt((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 - t0, 3000);
+    cr_assert_not_null(strstr(why, "longer than 300 ms"), "%s", why);
+    cr_assert_not_null(strstr(why, path), "%s", why);
 }
