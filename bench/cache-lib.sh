@@ -15,9 +15,15 @@
 # backend), VARNISH_PARAMS (more varnishd arguments, split on spaces: "-p gzip_level=6").
 # start_accel takes an optional second argument, the target name (default accel), for a second
 # accel with its own PORT[name], config and logs.
+# ACCEL_OLD=/path/to/accel (an older build, e.g. from bench/build-rev.sh; relative to the caller's
+# directory) adds the target accel-old: that binary with the same generated config, on port 18088,
+# listed right after accel by with_accel_old; start_cache <target> <mib> starts any target. CPU:
+# cpu_ticks <pid> (utime + stime of a server's processes) and cpu_per_1k turn two samples around a
+# run into CPU ms per 1000 requests.
 # shellcheck shell=bash disable=SC2034  # the sourcing scripts read what is set here
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+[[ -n ${ACCEL_OLD:-} && $ACCEL_OLD != /* ]] && ACCEL_OLD=$PWD/$ACCEL_OLD
 cd "$ROOT" || exit 1
 
 ACCEL_BIN=${ACCEL_BIN:-build/accel}
@@ -33,10 +39,11 @@ NGINX_PORT=18081
 HAPROXY_PORT=18082
 VARNISH_PORT=18083
 FIXED_PORT=18084 # accel-fixed: one per body size, on 18084, 18085, ...
+ACCEL_OLD_PORT=18088 # ACCEL_OLD (18087 is gzip-bench's second accel)
 ORIGIN_PORT=18090
 
 declare -A PORT=([origin]=$ORIGIN_PORT [accel]=$ACCEL_PORT [nginx]=$NGINX_PORT
-    [haproxy]=$HAPROXY_PORT [varnish]=$VARNISH_PORT)
+    [haproxy]=$HAPROXY_PORT [varnish]=$VARNISH_PORT [accel-old]=$ACCEL_OLD_PORT)
 declare -A ENABLED=() NOTE=() PID=() LOG=()
 PIDS=()
 
@@ -90,7 +97,7 @@ bench_init() {
         PINNING="not pinned (taskset not found)"
     fi
     for p in "$ACCEL_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "$VARNISH_PORT" "$ORIGIN_PORT" \
-        "$FIXED_PORT" $((FIXED_PORT + 1)) $((FIXED_PORT + 2)); do
+        "$FIXED_PORT" $((FIXED_PORT + 1)) $((FIXED_PORT + 2)) "$ACCEL_OLD_PORT"; do
         port_open "$p" && die "port $p is already in use: stop whatever listens there"
     done
     TMP=$(mktemp -d "/tmp/accel-$BENCH.XXXXXX") || die "mktemp failed"
@@ -192,10 +199,12 @@ origin_path_count() { # origin_path_count <path>: requests for that path since t
 # Each start_<cache> takes the cache's memory budget in MiB, writes its config into $TMP and starts
 # it on its port, pinned to PROXY_CPUS; on failure it leaves a NOTE and the target disabled.
 
-start_accel() { # start_accel <mib> [<target>, default accel: a second accel needs PORT[<target>]]
-    local mib=$1 t=${2:-accel}
-    if [[ ! -x $ACCEL_BIN ]]; then
-        NOTE[$t]="not built ($ACCEL_BIN missing)"
+# start_accel <mib> [<target>, default accel: a second accel needs PORT[<target>]] [<binary>,
+# default ACCEL_BIN]
+start_accel() {
+    local mib=$1 t=${2:-accel} bin=${3:-$ACCEL_BIN}
+    if [[ ! -x $bin ]]; then
+        NOTE[$t]="not built ($bin missing)"
         return 1
     fi
     cat >"$TMP/$t.conf" <<EOF
@@ -220,7 +229,33 @@ EOF
     if [[ -n ${ACCEL_CONF_EXTRA:-} ]]; then
         printf '%s\n' "$ACCEL_CONF_EXTRA" >>"$TMP/$t.conf"
     fi
-    start "$t" "$TMP/$t.out" "${PIN_PROXY[@]}" "$ACCEL_BIN" -c "$TMP/$t.conf"
+    start "$t" "$TMP/$t.out" "${PIN_PROXY[@]}" "$bin" -c "$TMP/$t.conf"
+}
+
+# with_accel_old <cache...>: prints the caches one a line, with accel-old right after accel when
+# ACCEL_OLD is set (and accel-old is not named already), so every scenario runs the old binary too.
+with_accel_old() {
+    local t
+    for t in "$@"; do
+        echo "$t"
+        if [[ $t == accel && -n ${ACCEL_OLD:-} && " $* " != *" accel-old "* ]]; then
+            echo accel-old
+        fi
+    done
+}
+
+start_cache() { # start_cache <target> <mib>: start_accel / start_nginx / ... for <target>
+    case $1 in
+    accel-old)
+        if [[ -z ${ACCEL_OLD:-} ]]; then
+            NOTE[accel-old]="ACCEL_OLD is not set (the path of the old accel binary)"
+            return 1
+        fi
+        start_accel "$2" accel-old "$ACCEL_OLD"
+        ;;
+    accel | nginx | varnish | haproxy) "start_$1" "$2" ;;
+    *) return 1 ;;
+    esac
 }
 
 start_nginx() {
@@ -381,6 +416,32 @@ rss_peak_kb() {
     echo "$total"
 }
 
+# CPU time of <pid> and all its descendants, in clock ticks: utime + stime from /proc/<pid>/stat,
+# which sums every thread of a process (nginx master and workers, Varnish manager and child,
+# HAProxy's one process; masters and managers add next to nothing during a run). Sampled just
+# before and just after a run, the difference is the CPU the server spent on that load window.
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+cpu_ticks() {
+    local pid=$1 total=0 t child
+    t=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}')
+    total=$((total + ${t:-0}))
+    for child in $(pgrep -P "$pid" 2>/dev/null); do
+        total=$((total + $(cpu_ticks "$child")))
+    done
+    echo "$total"
+}
+
+cpu_per_1k() { # cpu_per_1k <ticks before> <ticks after> <requests>: CPU ms per 1000 requests, or -
+    awk -v a="${1:-}" -v b="${2:-}" -v n="${3:-0}" -v hz="$CLK_TCK" 'BEGIN {
+        if (a == "" || b == "" || n + 0 <= 0 || b + 0 < a + 0) print "-"
+        else printf "%.2f", (b - a) * 1000 / hz / n * 1000 }'
+}
+
+mean_known() { # mean_known <values>: the mean of the values that are not "-", or "-"
+    awk '{ s = 0; n = 0; for (i = 1; i <= NF; i++) if ($i != "-") { s += $i; n++ }
+        if (n) printf "%.2f", s / n; else print "-" }' <<<"$1"
+}
+
 # ---- wrk -----------------------------------------------------------------------------------------
 to_ms() { # wrk latency ("812.00us", "4.51ms", "1.02s") -> ms
     awk -v v="$1" 'BEGIN {
@@ -430,6 +491,18 @@ versions() {
         "$(nginx -v 2>&1 | sed 's/^nginx version: //');" \
         "$(varnishd -V 2>&1 | head -n 1 | sed 's/ (\(varnish-[0-9.]*\).*/ \1/; s/^varnishd //');" \
         "$(haproxy -v 2>/dev/null | head -n 1 | awk '{print "haproxy " $3}'); $(wrk -v 2>&1 | head -n 1 | awk '{print "wrk " $2}')"
+    [[ -n ${ACCEL_OLD:-} ]] && echo "versions: accel-old: $(accel_old_version)"
+    return 0
+}
+
+# accel_old_version: ACCEL_OLD's version, the commit it was built from (the REVISION file that
+# bench/build-rev.sh writes beside it, or ACCEL_OLD_REV) and the binary's date.
+accel_old_version() {
+    local rev=${ACCEL_OLD_REV:-}
+    [[ -z $rev && -r $(dirname "$ACCEL_OLD")/REVISION ]] &&
+        rev=$(awk '{ $1 = ""; sub(/^ /, ""); print; exit }' "$(dirname "$ACCEL_OLD")/REVISION")
+    echo "accel $("$ACCEL_OLD" -V 2>/dev/null | head -n 1 | awk '{print $NF}') (${rev:-commit unknown}," \
+        "$ACCEL_OLD, binary of $(date -r "$ACCEL_OLD" '+%Y-%m-%d %H:%M' 2>/dev/null))"
 }
 
 machine() {

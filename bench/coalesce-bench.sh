@@ -14,7 +14,8 @@
 # Knobs (environment):
 #   ACCEL_BIN=build/accel  ORIGIN_BIN=build/accel-origin
 #   ROUNDS=2  WORKERS=1  DELAY=500 (ms at the origin)  CLIENTS_A=1000  URLS_B=50  CLIENTS_B=100
-#   TIMEOUT=20 (s, bound of one scenario run)  CACHES="accel nginx varnish"
+#   TIMEOUT=20 (s, bound of one scenario run)  CACHES="accel nginx varnish" (and accel-old)
+#   ACCEL_OLD=/path/to/accel (an older build: runs as accel-old after accel, same config)
 #   PROXY_CPUS=1  LOAD_CPUS=0   (taskset lists: caches vs the clients + origin)
 #   KEEP_TMP=1 keeps the generated configs and logs.
 # Every server is started by this script on a fixed loopback port and stopped at exit; every
@@ -34,6 +35,7 @@ CLIENTS_B=${CLIENTS_B:-100}
 TIMEOUT=${TIMEOUT:-20}
 CACHE_MIB=256
 read -r -a CACHES <<<"${CACHES:-accel nginx varnish}"
+mapfile -t CACHES < <(with_accel_old "${CACHES[@]}")
 for v in ROUNDS DELAY CLIENTS_A URLS_B CLIENTS_B TIMEOUT; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a positive number"
 done
@@ -44,8 +46,8 @@ CLIENT="$ROOT/bench/coalesce-client.py"
 start_origin
 for t in "${CACHES[@]}"; do
     case $t in
-    accel | nginx | varnish | haproxy) "start_$t" "$CACHE_MIB" ;;
-    *) die "CACHES takes accel, nginx, varnish, haproxy (got '$t')" ;;
+    accel | accel-old | nginx | varnish | haproxy) start_cache "$t" "$CACHE_MIB" ;;
+    *) die "CACHES takes accel, accel-old, nginx, varnish, haproxy (got '$t')" ;;
     esac
 done
 
@@ -70,7 +72,7 @@ note "targets ${ACTIVE[*]}; $ROUNDS round(s) x 2 scenarios; origin delay ${DELAY
 REPORT="$RESULTS_DIR/coalesce-$STAMP.txt"
 RAW="$TMP/raw.txt"
 : >"$RAW"
-declare -A OMEAN=() OMAX=() MAXMS=() P50=() P90=() P99=() FAILED=() OTOTAL=() CLIENTS=() PEAK=()
+declare -A OMEAN=() OMAX=() MAXMS=() P50=() P90=() P99=() FAILED=() OTOTAL=() CLIENTS=() PEAK=() CPU=()
 Q="delay=$DELAY&cc=max-age%3D60&size=1024"
 
 run_client() { # run_client <target> <clients per url> <paths...>: prints the client's line
@@ -83,9 +85,10 @@ run_client() { # run_client <target> <clients per url> <paths...>: prints the cl
 
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
-record() { # record <target> <scenario> <round> <client line> <peak RSS KiB>
-    local t=$1 sc=$2 r=$3 line=$4 peak=$5 k="$1/$2"
-    printf 'round %d  %-8s %s  %s  peak_rss_kib=%s\n' "$r" "$t" "$sc" "$line" "$peak" | tee -a "$RAW" >&2
+record() { # record <target> <scenario> <round> <client line> <peak RSS KiB> <cpu ms per 1000 clients>
+    local t=$1 sc=$2 r=$3 line=$4 peak=$5 cpu=$6 k="$1/$2"
+    printf 'round %d  %-9s %s  %s  peak_rss_kib=%s  cpu_ms_per_1k=%s\n' "$r" "$t" "$sc" "$line" "$peak" "$cpu" | tee -a "$RAW" >&2
+    CPU[$k]="${CPU[$k]:-} $cpu"
     OMEAN[$k]="${OMEAN[$k]:-} $(field origin_mean "$line")"
     OMAX[$k]="${OMAX[$k]:-} $(field origin_max "$line")"
     MAXMS[$k]="${MAXMS[$k]:-} $(field max_ms "$line")"
@@ -117,8 +120,10 @@ for sc in A B; do
             fi
             origin_reset
             peak_start "$t"
+            c0=$(cpu_ticks "${PID[$t]}")
             line=$(run_client "$t" "$n" "${paths[@]}")
-            record "$t" "$sc" "$r" "$line" "$(peak_kb "$t")"
+            c1=$(cpu_ticks "${PID[$t]}")
+            record "$t" "$sc" "$r" "$line" "$(peak_kb "$t")" "$(cpu_per_1k "$c0" "$c1" "$(field clients "$line")")"
             check_alive "$t" || note "$t: ${NOTE[$t]}"
             sleep 1
         done
@@ -139,13 +144,14 @@ mean_of() { awk '{ s = 0; n = 0; for (i = 1; i <= NF; i++) if ($i != "nan") { s 
     machine
     echo "$VERSIONS"
     echo
-    printf '%-8s %-3s %10s %8s %11s %9s %9s %7s\n' cache sc "origin/url" "max/url" "slowest ms" "p50 ms" "p90 ms" failed
+    printf '%-9s %-3s %10s %8s %11s %9s %9s %10s %7s\n' cache sc "origin/url" "max/url" "slowest ms" "p50 ms" "p90 ms" \
+        "cpu ms/1k" failed
     for sc in A B; do
         for t in "${ACTIVE[@]}"; do
             k="$t/$sc"
-            printf '%-8s %-3s %10s %8s %11s %9s %9s %7s\n' "$t" "$sc" "$(mean_of "${OMEAN[$k]}")" \
+            printf '%-9s %-3s %10s %8s %11s %9s %9s %10s %7s\n' "$t" "$sc" "$(mean_of "${OMEAN[$k]}")" \
                 "$(max_of "${OMAX[$k]}")" "$(max_of "${MAXMS[$k]}")" "$(mean_of "${P50[$k]}")" \
-                "$(mean_of "${P90[$k]}")" "$(sum "${FAILED[$k]}")"
+                "$(mean_of "${P90[$k]}")" "$(mean_known "${CPU[$k]:-}")" "$(sum "${FAILED[$k]}")"
         done
     done
     echo
@@ -153,7 +159,8 @@ mean_of() { awk '{ s = 0; n = 0; for (i = 1; i <= NF; i++) if ($i != "nan") { s 
     echo "the worst URL over all rounds; 'slowest ms' is the slowest client over all rounds, p50/p90 are"
     echo "means over the rounds; 'failed' counts clients without a complete 200 within ${TIMEOUT}s."
     echo "The floor is the origin's ${DELAY} ms plus the client's own time to write and read every"
-    echo "connection (one Python thread: 'send_ms' in the runs below)."
+    echo "connection (one Python thread: 'send_ms' in the runs below). 'cpu ms/1k' is the cache's CPU time"
+    echo "(utime + stime of its processes over the client run) per 1000 clients, mean over the rounds."
     for t in "${CACHES[@]}"; do
         [[ -n ${NOTE[$t]:-} ]] && echo "note: $t: ${NOTE[$t]}"
     done
@@ -170,7 +177,7 @@ mean_of() { awk '{ s = 0; n = 0; for (i = 1; i <= NF; i++) if ($i != "nan") { s 
 TSV="${REPORT%.txt}.tsv"
 {
     tsv scenario cache req_s p99_ms hit_ratio origin_reqs peak_rss_mib clients urls origin_per_url origin_max_url \
-        slowest_ms p50_ms p90_ms failed rounds
+        slowest_ms p50_ms p90_ms failed rounds cpu_ms_per_1k
     for sc in A B; do
         for t in "${ACTIVE[@]}"; do
             k="$t/$sc"
@@ -186,7 +193,7 @@ TSV="${REPORT%.txt}.tsv"
                 "$(awk -v kb="${PEAK[$k]:-0}" 'BEGIN {if (kb > 0) printf "%.1f", kb / 1024; else print "-"}')" \
                 "$(mean_of "${CLIENTS[$k]}")" "$urls" "$(mean_of "${OMEAN[$k]}")" "$(max_of "${OMAX[$k]}")" \
                 "$(max_of "${MAXMS[$k]}")" "$(mean_of "${P50[$k]}")" "$(mean_of "${P90[$k]}")" \
-                "$(sum "${FAILED[$k]}")" "$(wc -w <<<"${OMEAN[$k]}")"
+                "$(sum "${FAILED[$k]}")" "$(wc -w <<<"${OMEAN[$k]}")" "$(mean_known "${CPU[$k]:-}")"
         done
     done
 } >"$TSV"

@@ -8,14 +8,19 @@
 #   zipf     zipf-bench.sh                    hit ratio, Zipf(0.99) keys, memory at 1/10 of the key space
 #   coalesce coalesce-bench.sh                1000 clients x 1 cold URL; 50 cold URLs x 100 clients
 #   pass     proxy-bench.sh                   pass-through of uncacheable (no-store) traffic
-# columns: req/s, p99 ms, hit ratio, origin requests, peak RSS MiB, req/s relative to accel ("-"
-# where a column does not apply). Writes bench/results/compare-<date>-<time>.txt and .tsv, and
+# columns: req/s, p99 ms, CPU ms per 1000 requests (the server's utime + stime over the run), hit
+# ratio, origin requests, peak RSS MiB, req/s and CPU relative to accel ("-" where a column does not
+# apply); then a second table: hot hits at one fixed open-loop rate (accel-bench -r) below every
+# cache's ceiling, p50/p99 and CPU per 1000 requests at the same load. ACCEL_OLD=/path/to/accel (an
+# older build, bench/build-rev.sh) adds accel-old beside accel in every scenario, same config. Writes bench/results/compare-<date>-<time>.txt and .tsv, and
 # draws req/s relative to accel per scenario and cache in compare-<date>-<time>.svg.
 #
 # Usage: bench/compare.sh     (from anywhere; build first: cmake -B build && cmake --build build -j2)
 # Knobs (environment):
 #   DURATION=5 (s per wrk run: hits, pass)  ZIPF_DURATION=4*DURATION (s per cold Zipf run)  ROUNDS=2
 #   CACHES="accel nginx varnish haproxy" (any subset)  SCENARIOS="hits zipf coalesce pass" (any subset)
+#   ACCEL_OLD (the old binary: accel-old after accel)  RATE_SIZES="1k" (hit sizes with a fixed-rate
+#   run; "" none)  RATE (req/s) or RATE_PCT=60 (% of the slowest cache's req/s at that size)
 #   HIT_SIZES="1k 64k 1m"  PASS_SIZES="1024 65536" (bytes)  WORKERS=1  PROXY_CPUS=1  LOAD_CPUS=0
 #   ACCEL_BIN  ORIGIN_BIN  FIXED_BIN  ACCEL_SRC  KEEP_TMP=1 (passed on to every script)
 # With the defaults it takes about 11 minutes on 2 cores. Every script it runs is bounded in time
@@ -33,13 +38,16 @@ ROUNDS=${ROUNDS:-2}
 HIT_SIZES=${HIT_SIZES:-"1k 64k 1m"}
 PASS_SIZES=${PASS_SIZES:-"1024 65536"}
 read -r -a CACHES <<<"${CACHES:-accel nginx varnish haproxy}"
+mapfile -t CACHES < <(with_accel_old "${CACHES[@]}")
 read -r -a SCENARIOS <<<"${SCENARIOS:-hits zipf coalesce pass}"
 for v in ZIPF_DURATION ROUNDS; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a positive number"
 done
 ((${#CACHES[@]} > 0)) || die "CACHES is empty"
 for t in "${CACHES[@]}"; do
-    [[ $t =~ ^(accel|nginx|varnish|haproxy)$ ]] || die "CACHES takes accel, nginx, varnish, haproxy (got '$t')"
+    [[ $t =~ ^(accel|accel-old|nginx|varnish|haproxy)$ ]] || die "CACHES takes accel, accel-old, nginx, varnish, haproxy (got '$t')"
+    [[ $t == accel-old && -z ${ACCEL_OLD:-} ]] && die "CACHES names accel-old: set ACCEL_OLD to the old binary"
+    [[ $t == accel-old && ! -x $ACCEL_OLD ]] && die "ACCEL_OLD=$ACCEL_OLD is not an executable"
 done
 ((${#SCENARIOS[@]} > 0)) || die "SCENARIOS is empty"
 for s in "${SCENARIOS[@]}"; do
@@ -51,12 +59,21 @@ done
 for s in $PASS_SIZES; do
     [[ $s =~ ^[0-9]+$ ]] || die "PASS_SIZES takes sizes in bytes (got '$s')"
 done
+# the hit sizes that also get a fixed-rate run (hit-bench.sh's RATE_SIZES): those of HIT_SIZES
+RATE_SIZES_IN=${RATE_SIZES-1k}
+RATE_SIZES=""
+for s in $RATE_SIZES_IN; do
+    [[ " $HIT_SIZES " == *" $s "* ]] && RATE_SIZES+="${RATE_SIZES:+ }$s"
+done
 command -v python3 >/dev/null || die "python3 not found: apt-get install python3"
 bench_init # tools, free ports, TMP, STAMP, load average, versions
 
 # The scripts read these from the environment; pass on exactly what was resolved here.
 export ACCEL_BIN ORIGIN_BIN FIXED_BIN WORKERS PROXY_CPUS LOAD_CPUS
 [[ -n ${ACCEL_SRC:-} ]] && export ACCEL_SRC
+for v in ACCEL_OLD ACCEL_OLD_REV RATE RATE_PCT BENCH_BIN; do
+    [[ -n ${!v:-} ]] && export "${v?}"
+done
 [[ -n ${KEEP_TMP:-} ]] && export KEEP_TMP
 
 # A script runs in the background so that an interrupt here can stop it (and it stops its servers).
@@ -113,7 +130,7 @@ nwords() { wc -w <<<"$1"; }
 NC=${#CACHES[@]}
 declare -A BOUND=(
     # worst cases of the scripts' own bounds (wrk: DURATION + 20 s; a client run: 20 + 15 s), plus start-up
-    [hits]=$(($(nwords "$HIT_SIZES") * ROUNDS * (NC + 1) * (DURATION + 25) + (NC + 1) * 25 + 180))
+    [hits]=$((($(nwords "$HIT_SIZES") + $(nwords "$RATE_SIZES")) * ROUNDS * (NC + 1) * (DURATION + 25) + (NC + 1) * 25 + 180))
     [zipf]=$((ROUNDS * NC * (ZIPF_DURATION + 30 + 120 + 25) + 120))
     [coalesce]=$((ROUNDS * NC * 2 * 37 + 120))
     [pass]=$(($(nwords "$PASS_SIZES") * ROUNDS * (NC + 1) * (DURATION + 25) + (NC + 1) * 25 + 120))
@@ -122,7 +139,7 @@ declare -A BOUND=(
 est=0
 for s in "${SCENARIOS[@]}"; do
     case $s in
-    hits) est=$((est + $(nwords "$HIT_SIZES") * ROUNDS * (NC + 1) * (DURATION + 2) + (NC + 1) * 2 + 15)) ;;
+    hits) est=$((est + ($(nwords "$HIT_SIZES") + $(nwords "$RATE_SIZES")) * ROUNDS * (NC + 1) * (DURATION + 2) + (NC + 1) * 2 + 15)) ;;
     zipf) est=$((est + ROUNDS * NC * (ZIPF_DURATION + 8) + 5)) ;;
     coalesce) est=$((est + ROUNDS * NC * 2 * 3 + 10)) ;;
     pass) est=$((est + $(nwords "$PASS_SIZES") * ROUNDS * (NC + 1) * (DURATION + 2) + (NC + 1) * 2 + 10)) ;;
@@ -135,7 +152,7 @@ T0=$SECONDS
 for s in "${SCENARIOS[@]}"; do
     case $s in
     hits) run_script hits hit-bench "${BOUND[hits]}" CACHES="${CACHES[*]}" SIZES="$HIT_SIZES" \
-        DURATION="$DURATION" ROUNDS="$ROUNDS" ;;
+        RATE_SIZES="$RATE_SIZES" DURATION="$DURATION" ROUNDS="$ROUNDS" ;;
     zipf) run_script zipf zipf-bench "${BOUND[zipf]}" CACHES="${CACHES[*]}" DURATION="$ZIPF_DURATION" \
         ROUNDS="$ROUNDS" ;;
     coalesce) run_script coalesce coalesce-bench "${BOUND[coalesce]}" CACHES="${CACHES[*]}" ROUNDS="$ROUNDS" ;;
@@ -157,11 +174,12 @@ import textwrap
 from xml.sax.saxutils import escape
 
 manifest, out_table, out_tsv, out_svg, subtitle, report_name = sys.argv[1:7]
-ORDER = ["accel", "nginx", "varnish", "haproxy", "accel-fixed", "origin"]
-NAME = {"accel": "accel", "nginx": "nginx", "varnish": "Varnish", "haproxy": "HAProxy",
+ORDER = ["accel", "accel-old", "nginx", "varnish", "haproxy", "accel-fixed", "origin"]
+NAME = {"accel": "accel", "accel-old": "accel-old", "nginx": "nginx", "varnish": "Varnish", "haproxy": "HAProxy",
         "accel-fixed": "accel-fixed (limit)", "origin": "origin (direct)"}
-COLOR = {"accel": "#1f77b4", "nginx": "#2ca02c", "varnish": "#9467bd", "haproxy": "#ff7f0e",
+COLOR = {"accel": "#1f77b4", "accel-old": "#8fb8de", "nginx": "#2ca02c", "varnish": "#9467bd", "haproxy": "#ff7f0e",
          "accel-fixed": "#9e9e9e", "origin": "#9e9e9e"}
+CACHES = ORDER[:5]
 
 
 def num(v):
@@ -176,6 +194,8 @@ def num(v):
 
 def label(r):
     s = r["scenario"]
+    if s.startswith("hits-") and s.endswith("-rate"):
+        return "hit %s @%s/s" % (s[5:-5], r.get("rate", "?"))
     if s.startswith("hits-"):
         return "hit " + s[5:]
     if s == "zipf":
@@ -208,17 +228,25 @@ with open(manifest) as m:
                                  % (r["_label"], r.get("budget_mib", "?"), num(r["disk_mib"]),
                                     num(r["disk_mib"]) / (num(r.get("budget_mib")) or 1)))
 
-out = []  # scenario, label, cache, rps, p99, hit, origin, rss, ratio, source, spread (% or None)
+# scenario, label, cache, rps, p99, hit, origin, rss, ratio, source, spread (% or None),
+# cpu ms/1k, cpu ratio to accel, p50, rate
+out = []
 for sc in scenarios:
     rs = sorted((r for r in rows if r["scenario"] == sc),
                 key=lambda r: ORDER.index(r["cache"]) if r["cache"] in ORDER else 99)
     base = next((num(r["req_s"]) for r in rs if r["cache"] == "accel"), None)
+    cbase = next((num(r.get("cpu_ms_per_1k")) for r in rs if r["cache"] == "accel"), None)
     for r in rs:
         rps = num(r["req_s"])
         ratio = rps / base if rps is not None and base else None
+        cpu = num(r.get("cpu_ms_per_1k"))
+        cratio = cpu / cbase if cpu is not None and cbase else None
         out.append((sc, r["_label"], r["cache"], rps, num(r["p99_ms"]), num(r["hit_ratio"]),
                     num(r["origin_reqs"]), num(r["peak_rss_mib"]), ratio, r["_src"],
-                    num((r.get("req_s_spread") or "-").rstrip("%"))))
+                    num((r.get("req_s_spread") or "-").rstrip("%")), cpu, cratio,
+                    num(r.get("p50_ms")), num(r.get("rate"))))
+main = [o for o in out if not o[0].endswith("-rate")]
+rated = [o for o in out if o[0].endswith("-rate")]
 
 
 def f_rps(v): return "-" if v is None else "%.0f" % v
@@ -228,44 +256,63 @@ def f_hit(v): return "-" if v is None else "%.3f" % v
 def f_orig(v): return "-" if v is None else ("%d" % round(v) if v >= 100 or abs(v - round(v)) < 0.05 else "%.1f" % v)
 NOISY = 10  # % : rounds that disagree more than this are marked (bench/README.md: "the box was not quiet")
 def f_ratio(v): return "-" if v is None else ("%.3fx" % v if v < 0.01 else "%.2fx" % v)
+def f_2(v): return "-" if v is None else "%.2f" % v
 
 
-head = ["scenario", "cache", "req/s ", "p99 ms", "hit ratio", "origin reqs", "peak RSS MiB", "vs accel"]
+head = ["scenario", "cache", "req/s ", "p99 ms", "cpu ms/1k req", "hit ratio", "origin reqs", "peak RSS MiB",
+        "vs accel", "cpu vs accel"]
 cells = [[o[1], NAME.get(o[2], o[2]), f_rps(o[3]) + ("*" if o[10] is not None and o[10] > NOISY else " "),
-          f_1(o[4]), f_hit(o[5]), f_orig(o[6]), f_1(o[7]), f_ratio(o[8])] for o in out]
-noisy = ["%s %s (+-%.0f%%)" % (NAME.get(o[2], o[2]), o[1], o[10]) for o in out if o[10] is not None and o[10] > NOISY]
+          f_1(o[4]), f_2(o[11]), f_hit(o[5]), f_orig(o[6]), f_1(o[7]), f_ratio(o[8]), f_ratio(o[12])] for o in main]
+rhead = ["scenario", "cache", "rate req/s", "req/s", "p50 ms", "p99 ms", "cpu ms/1k req", "cpu vs accel",
+         "origin reqs"]
+rcells = [[o[1], NAME.get(o[2], o[2]), f_rps(o[14]), f_rps(o[3]), f_2(o[13]), f_2(o[4]), f_2(o[11]),
+           f_ratio(o[12]), f_orig(o[6])] for o in rated]
+late = [o for o in rated if o[3] is not None and o[14] and o[3] < 0.97 * o[14]]
+if late:
+    notes.append("at a fixed rate, fell behind it (above its ceiling or the load side's: its latency is "
+                 "the queue's): " + ", ".join("%s %s (%s req/s)" % (NAME.get(o[2], o[2]), o[1], f_rps(o[3]))
+                                               for o in late) + ".")
+noisy = ["%s %s (+-%.0f%%)" % (NAME.get(o[2], o[2]), o[1], o[10]) for o in main if o[10] is not None and o[10] > NOISY]
 if noisy:
     notes.insert(0, "* the rounds disagreed: half the range of req/s over the rounds above %d%% of the mean (see "
                  "the reports' runs): %s." % (NOISY, ", ".join(noisy)))
-w = [max([len(head[i])] + [len(c[i]) for c in cells]) for i in range(len(head))]
 with open(out_table, "w") as t:
-    def line(c):
-        t.write("  ".join(c[i].ljust(w[i]) if i < 2 else c[i].rjust(w[i]) for i in range(len(c))).rstrip() + "\n")
-    line(head)
-    prev = None
-    for o, c in zip(out, cells):
-        if prev is not None and o[0] != prev:
-            t.write("\n")
-        prev = o[0]
-        line(c)
+    def table(head, cells, rows):
+        w = [max([len(head[i])] + [len(c[i]) for c in cells]) for i in range(len(head))]
+        def line(c):
+            t.write("  ".join(c[i].ljust(w[i]) if i < 2 else c[i].rjust(w[i]) for i in range(len(c))).rstrip() + "\n")
+        line(head)
+        prev = None
+        for o, c in zip(rows, cells):
+            if prev is not None and o[0] != prev:
+                t.write("\n")
+            prev = o[0]
+            line(c)
+    table(head, cells, main)
+    if rated:
+        t.write("\nhot hits at one fixed rate (accel-bench -r, open loop: latency from when each request was due), "
+                "the same load for every cache:\n")
+        table(rhead, rcells, rated)
     for n in notes:
         t.write("\n" + "\n".join(textwrap.wrap("note: " + n, 104, subsequent_indent="      ")) + "\n")
 
 with open(out_tsv, "w") as t:
     t.write("\t".join(["scenario", "label", "cache", "req_s", "p99_ms", "hit_ratio", "origin_reqs",
-                       "peak_rss_mib", "vs_accel", "req_s_spread", "report"]) + "\n")
-    for o, c in zip(out, cells):
-        t.write("\t".join([o[0], o[1], o[2], f_rps(o[3]), c[3], c[4], c[5], c[6],
-                           "-" if o[8] is None else "%.4f" % o[8], "-" if o[10] is None else "%.0f%%" % o[10],
-                           o[9]]) + "\n")
+                       "peak_rss_mib", "vs_accel", "req_s_spread", "report", "cpu_ms_per_1k", "cpu_vs_accel",
+                       "p50_ms", "rate"]) + "\n")
+    for o in main + rated:
+        t.write("\t".join([o[0], o[1], o[2], f_rps(o[3]), f_1(o[4]) if o in main else f_2(o[4]), f_hit(o[5]),
+                           f_orig(o[6]), f_1(o[7]), "-" if o[8] is None else "%.4f" % o[8],
+                           "-" if o[10] is None else "%.0f%%" % o[10], o[9], f_2(o[11]),
+                           "-" if o[12] is None else "%.4f" % o[12], f_2(o[13]), f_rps(o[14])]) + "\n")
 
 # ---- the chart: grouped horizontal bars, req/s relative to accel, one group per scenario ---------
 groups = []
 for sc in scenarios:
-    g = [o for o in out if o[0] == sc and o[8] is not None]
+    g = [o for o in main if o[0] == sc and o[8] is not None]
     if g:
         groups.append((g[0][1], g))
-skipped = sorted({o[1] for o in out} - {g[0] for g in groups}, key=lambda l: [o[1] for o in out].index(l))
+skipped = sorted({o[1] for o in main} - {g[0] for g in groups}, key=lambda l: [o[1] for o in main].index(l))
 W, LW, RW, ROW, BAR, HEAD, GAP = 980, 190, 190, 19, 13, 22, 10
 sub = textwrap.wrap(subtitle, 150)
 foot = textwrap.wrap("Data: %s (and its .tsv). Grey bars are references, not caches: accel-fixed writes a fixed "
@@ -295,7 +342,7 @@ for i, t in enumerate(sub):
     s.append('<text x="16" y="%d" font-size="11" fill="#444">%s</text>' % (46 + 15 * i, escape(t)))
 ly = 46 + 15 * len(sub)
 lx = 16
-legend = [(COLOR[c], NAME[c]) for c in ORDER[:4] if any(o[2] == c for _, g in groups for o in g)]
+legend = [(COLOR[c], NAME[c]) for c in CACHES if any(o[2] == c for _, g in groups for o in g)]
 if any(o[2] in ("accel-fixed", "origin") for _, g in groups for o in g):
     legend.append(("#9e9e9e", "reference: accel-fixed (limit), origin (direct)"))
 for color, text in legend:
@@ -333,7 +380,7 @@ with open(out_svg, "w") as f:
 PY
 
 {
-    echo "accel compare: accel, nginx, Varnish, HAProxy side by side, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "accel compare: ${CACHES[*]} side by side, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "caches: ${CACHES[*]}; scenarios: ${SCENARIOS[*]}; DURATION=${DURATION}s (hits, pass) ZIPF_DURATION=${ZIPF_DURATION}s" \
         "ROUNDS=$ROUNDS (interleaved within each script); workers: $WORKERS; CPU pinning: $PINNING;" \
         "took $((ELAPSED / 60)) min $((ELAPSED % 60)) s"
@@ -358,6 +405,11 @@ PY
     echo "(summed) during one run (hits, coalesce, pass: reset before each run; zipf: since the cold start)."
     echo "'vs accel' = req/s / accel's req/s in the same scenario. 'accel-fixed (limit)' writes a fixed answer"
     echo "without parsing (the box's ceiling for hits); 'origin (direct)' is wrk straight to the origin."
+    echo "'cpu ms/1k req' = the server's CPU time (utime + stime of its processes from /proc/<pid>/stat, sampled"
+    echo "just before and after each run: exactly the load window) per 1000 requests answered (clients, for"
+    echo "coalescing), mean over the rounds; 'cpu vs accel' = that / accel's. The fixed-rate table runs every"
+    echo "target at the same open-loop rate (${RATE:+RATE=$RATE}${RATE:-RATE_PCT=${RATE_PCT:-60} % of the slowest target}) below its ceiling, so"
+    echo "latency and CPU per hit compare at the same load.${ACCEL_OLD:+ accel-old is ACCEL_OLD=$ACCEL_OLD with the same configs.}"
     for f in "${FAILED[@]}"; do
         echo "FAILED: $f"
     done

@@ -19,7 +19,8 @@
 #   ACCEL_BIN=build/accel  ORIGIN_BIN=build/accel-origin
 #   DURATION=20 (s per run)  ROUNDS=1 (each round restarts every cache cold)  WORKERS=1  CONNS=64
 #   BUDGET_MIB=40  KEYS=100000  ZIPF_S=0.99  SEED=42  SIZE=4096  LRU_OBJECTS=8000
-#   CACHES="accel nginx varnish haproxy"
+#   CACHES="accel nginx varnish haproxy" (and accel-old)
+#   ACCEL_OLD=/path/to/accel (an older build: runs as accel-old after accel, same config)
 #   PROXY_CPUS=1  LOAD_CPUS=0   (taskset lists: caches vs wrk + origin)
 #   KEEP_TMP=1 keeps the generated configs and logs.
 # Every server is started by this script on a fixed loopback port and stopped at exit;
@@ -40,11 +41,12 @@ SEED=${SEED:-42}
 SIZE=${SIZE:-4096}
 LRU_OBJECTS=${LRU_OBJECTS:-8000}
 read -r -a CACHES <<<"${CACHES:-accel nginx varnish haproxy}"
+mapfile -t CACHES < <(with_accel_old "${CACHES[@]}")
 for v in DURATION ROUNDS CONNS BUDGET_MIB KEYS SEED SIZE LRU_OBJECTS; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a positive number"
 done
 for t in "${CACHES[@]}"; do
-    [[ $t =~ ^(accel|nginx|varnish|haproxy)$ ]] || die "CACHES takes accel, nginx, varnish, haproxy (got '$t')"
+    [[ $t =~ ^(accel|accel-old|nginx|varnish|haproxy)$ ]] || die "CACHES takes accel, accel-old, nginx, varnish, haproxy (got '$t')"
 done
 command -v python3 >/dev/null || die "python3 not found: apt-get install python3"
 bench_init
@@ -54,7 +56,7 @@ start_origin
 REPORT="$RESULTS_DIR/zipf-$STAMP.txt"
 RAW="$TMP/raw.txt"
 : >"$RAW"
-declare -A RPS=() P99=() HIT=() IDEAL=() MULTI=() RSS0=() RSS1=() DISK=() LRU=() ERRS=() SEEN=() REQS=() PEAK=()
+declare -A RPS=() P99=() HIT=() IDEAL=() MULTI=() RSS0=() RSS1=() DISK=() LRU=() ERRS=() SEEN=() REQS=() PEAK=() CPU=()
 
 # The origin's counters since the last reset, from one /__stats:
 # "requests untracked distinct_paths paths_requested_more_than_once" (empty if unreadable)
@@ -73,8 +75,8 @@ print(d.get("requests", 0), d.get("untracked", 0), sum(1 for c in p.values() if 
 # Starts <t> cold, checks it answers a Zipf URL whole, runs wrk once, measures, stops it.
 run_one() {
     local t=$1 r=$2 out rps p50 p99 errs reqs bytes seen hit rss0 rss1 peak disk lru k="$1"
-    local untracked distinct multi ideal
-    if ! "start_$t" "$BUDGET_MIB"; then
+    local untracked distinct multi ideal c0 c1 cpu
+    if ! start_cache "$t" "$BUDGET_MIB"; then
         stop "$t"
         return 1
     fi
@@ -88,9 +90,11 @@ run_one() {
     sleep 1
     rss0=$(rss_kb "${PID[$t]}")
     origin_reset
+    c0=$(cpu_ticks "${PID[$t]}")
     out=$(ZIPF_KEYS=$KEYS ZIPF_S=$ZIPF_S ZIPF_SEED=$SEED ZIPF_SIZE=$SIZE \
         timeout $((DURATION + 30)) "${PIN_LOAD[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
         -s "$ROOT/bench/zipf.lua" "http://127.0.0.1:${PORT[$t]}" 2>&1) || out=""
+    c1=$(cpu_ticks "${PID[$t]}")
     read -r seen untracked distinct multi < <(origin_stats)
     if [[ -z ${seen:-} ]]; then # /__stats unreadable as JSON: the request count alone
         seen=$(origin_requests)
@@ -114,11 +118,13 @@ run_one() {
         return 1
     fi
     hit=$(awk -v s="${seen:-0}" -v n="$reqs" 'BEGIN {printf "%.3f", 1 - s / n}')
+    cpu=$(cpu_per_1k "$c0" "$c1" "$reqs")
+    CPU[$k]="${CPU[$k]:-} $cpu"
     ideal="?"
     [[ -n $distinct ]] && ideal=$(awk -v d="$distinct" -v n="$reqs" 'BEGIN {printf "%.3f", 1 - d / n}')
     lru=$(timeout 120 python3 "$ROOT/bench/zipf-lru.py" "$reqs" "$LRU_OBJECTS" "$KEYS" "$ZIPF_S" "$SEED")
-    printf 'round %d  %-8s %10s req/s  p50 %8s ms  p99 %8s ms  errors %s  requests %s  origin saw %s for %s distinct paths (%s more than once)  hit %s  ideal %s  ideal LRU %s  RSS %s -> %s KiB (peak %s)  disk %s MiB\n' \
-        "$r" "$t" "$rps" "$p50" "$p99" "$errs" "$reqs" "${seen:-?}" "${distinct:-?}" "${multi:-?}" "$hit" "$ideal" \
+    printf 'round %d  %-9s %10s req/s  p50 %8s ms  p99 %8s ms  cpu %s ms/1k  errors %s  requests %s  origin saw %s for %s distinct paths (%s more than once)  hit %s  ideal %s  ideal LRU %s  RSS %s -> %s KiB (peak %s)  disk %s MiB\n' \
+        "$r" "$t" "$rps" "$p50" "$p99" "$cpu" "$errs" "$reqs" "${seen:-?}" "${distinct:-?}" "${multi:-?}" "$hit" "$ideal" \
         "${lru:-?}" "$rss0" "$rss1" "$peak" "$disk" |
         tee -a "$RAW" >&2
     RPS[$k]="${RPS[$k]:-} $rps"
@@ -159,13 +165,13 @@ mean0() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.0f", NF ? s
     machine
     echo "$VERSIONS"
     echo
-    printf '%-8s %10s %8s %7s %7s %10s %10s %10s %11s %9s %7s\n' cache "req/s" "p99 ms" "hit" "ideal" "ideal LRU" \
-        "paths >1x" "RSS MiB" "RSS start" "disk MiB" errors
+    printf '%-9s %10s %8s %10s %7s %7s %10s %10s %10s %11s %9s %7s\n' cache "req/s" "p99 ms" "cpu ms/1k" "hit" "ideal" \
+        "ideal LRU" "paths >1x" "RSS MiB" "RSS start" "disk MiB" errors
     for t in "${CACHES[@]}"; do
         k=$t
         [[ -n ${RPS[$k]:-} ]] || continue
-        printf '%-8s %10s %8s %7s %7s %10s %10s %10s %11s %9s %7s\n' "$t" "$(mean "${RPS[$k]}")" "$(mean "${P99[$k]}")" \
-            "$(mean3 "${HIT[$k]}")" "$([[ -n ${IDEAL[$k]:-} ]] && mean3 "${IDEAL[$k]}" || echo -)" \
+        printf '%-9s %10s %8s %10s %7s %7s %10s %10s %10s %11s %9s %7s\n' "$t" "$(mean "${RPS[$k]}")" "$(mean "${P99[$k]}")" \
+            "$(mean_known "${CPU[$k]:-}")" "$(mean3 "${HIT[$k]}")" "$([[ -n ${IDEAL[$k]:-} ]] && mean3 "${IDEAL[$k]}" || echo -)" \
             "$(mean3 "${LRU[$k]}")" "$([[ -n ${MULTI[$k]:-} ]] && mean0 "${MULTI[$k]}" || echo -)" \
             "$(awk -v v="$(mean "${RSS1[$k]}")" 'BEGIN {printf "%.1f", v / 1024}')" \
             "$(awk -v v="$(mean "${RSS0[$k]}")" 'BEGIN {printf "%.1f", v / 1024}')" \
@@ -173,6 +179,7 @@ mean0() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.0f", NF ? s
     done
     echo
     echo "'hit' = 1 - (origin requests during the run / requests answered), cold start included."
+    echo "'cpu ms/1k' = the cache's CPU time (utime + stime of its processes over the run) per 1000 answers."
     echo "'ideal' = 1 - (distinct paths the origin saw / requests answered): a cache that never evicts, each URL"
     echo "fetched once (runs start cold, so each distinct URL asked for reaches the origin at least once)."
     echo "'paths >1x' = paths the origin was asked for more than once (refetched after eviction or expiry,"
@@ -199,7 +206,7 @@ mean0() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.0f", NF ? s
 TSV="${REPORT%.txt}.tsv"
 {
     tsv scenario cache req_s p99_ms hit_ratio origin_reqs peak_rss_mib ideal ideal_lru paths_multi rss_after_mib \
-        rss_start_mib disk_mib budget_mib errors requests rounds req_s_spread
+        rss_start_mib disk_mib budget_mib errors requests rounds req_s_spread cpu_ms_per_1k
     for t in "${CACHES[@]}"; do
         k=$t
         [[ -n ${RPS[$k]:-} ]] || continue
@@ -210,7 +217,7 @@ TSV="${REPORT%.txt}.tsv"
             "$(awk -v v="$(mean "${RSS1[$k]}")" 'BEGIN {printf "%.1f", v / 1024}')" \
             "$(awk -v v="$(mean "${RSS0[$k]}")" 'BEGIN {printf "%.1f", v / 1024}')" \
             "$([[ -n ${DISK[$k]:-} ]] && mean "${DISK[$k]}" || echo -)" "$BUDGET_MIB" "${ERRS[$k]}" \
-            "$(mean "${REQS[$k]}")" "$(wc -w <<<"${RPS[$k]}")" "$(spread "${RPS[$k]}")"
+            "$(mean "${REQS[$k]}")" "$(wc -w <<<"${RPS[$k]}")" "$(spread "${RPS[$k]}")" "$(mean_known "${CPU[$k]:-}")"
     done
 } >"$TSV"
 note "written to ${REPORT#"$ROOT"/} (and ${TSV#"$ROOT"/})"
