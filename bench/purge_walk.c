@@ -54,7 +54,9 @@ static void store(unsigned i)
     char key[64], head[128];
     struct cache_req r = {.now = 1000, .now_ms = 1000000};
     struct field f;
+    struct obj_meta m;
     struct obj *o;
+    char *tags;
     size_t klen = key_of(key, sizeof key, i);
     int hl =
         snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nSurrogate-Key: g%u all\r\n", i % n_groups);
@@ -65,13 +67,17 @@ static void store(unsigned i)
         fprintf(stderr, "accel-purge-bench: %s: not a miss\n", key);
         exit(1);
     }
-    o->status = 200;
-    o->t_req = o->t_resp = o->date = 1000;
-    o->ttl = 1000000;
-    o->content_length = sizeof body; /* one chunk of exactly that */
+    obj_meta_init(&m);
+    m.status = 200;
+    m.t_req = m.t_resp = m.date = 1000;
+    m.ttl = 1000000;
+    m.content_length = sizeof body; /* one chunk of exactly that */
     f.name = span_of("Surrogate-Key", 13);
     f.value = span_of(head + 32, (size_t)hl - 34);
-    o->tags_len = cache_tags_build(&f, 1, &o->tags);
+    m.tags.len = cache_tags_build(&f, 1, &tags);
+    m.tags.p = tags;
+    obj_set_meta(o, &m);
+    free(tags);
     obj_set_head(o, head, (size_t)hl);
     obj_append(o, body, sizeof body);
     obj_finish(o, OBJ_COMPLETE);

@@ -114,10 +114,14 @@ static void replay(const struct sim_opts *o, uint64_t size, int policy, struct r
             r->hits++;
             r->hit_bytes += bytes;
         } else if (res == CACHE_MISS) {
-            ob->status = 200;
-            ob->t_req = ob->t_resp = ob->date = 1000;
-            ob->ttl = 1 << 30;
-            ob->content_length = bytes;
+            struct obj_meta m;
+
+            obj_meta_init(&m);
+            m.status = 200;
+            m.t_req = m.t_resp = m.date = 1000;
+            m.ttl = 1 << 30;
+            m.content_length = bytes;
+            obj_set_meta(ob, &m);
             obj_set_head(ob, head, sizeof(head) - 1);
             cache_grow(c, ob, bytes); /* what a fetch charges for the bytes it stores */
             obj_finish(ob, OBJ_COMPLETE);

@@ -28,6 +28,7 @@
 #include "accel/disk.h"
 #include "accel/fmt.h"
 #include "accel/lru.h"
+#include "cache/obj_int.h"
 
 #define WQ_CAP      4096  /* objects waiting for the disk writer; past it they are dropped */
 #define VARIANT_SEP ' '   /* disk key of a variant: "<key> <16 hex digits of its Vary values>" */

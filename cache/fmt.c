@@ -25,6 +25,7 @@
 #include <xxhash.h>
 
 #include "accel/key.h"
+#include "cache/obj_int.h"
 
 #define FMT_MAGIC     "ACOB"
 #define FMT_HDR_LEN   112 /* the fixed header above */

@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/obj_int.h"
+
 #define LRU_BUCKETS     1024u      /* initial buckets per shard */
 #define LRU_BUCKETS_ALL (1u << 18) /* initial buckets of all shards together, at most */
 #define LRU_BUCKETS_MIN 16u

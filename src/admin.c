@@ -337,35 +337,37 @@ static void inspect_one(void *arg, const char *tier, const struct obj *o)
 {
     struct inspect_ctx *ic = arg;
     struct buf *b = ic->b;
-    int64_t age = policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, ic->now);
+    int64_t age = obj_age(o, ic->now);
+    struct obj_meta m;
 
+    obj_get_meta(o, &m);
     buf_append_str(b, ic->n++ ? ",\n  {" : "\n  {");
     buf_printf(b,
                "\"tier\": \"%s\", \"status\": %u, \"state\": \"%s\", \"size\": %zu, "
                "\"body_bytes\": %llu",
-               tier, o->status,
+               tier, m.status,
                obj_state(o) == OBJ_COMPLETE ? "complete"
                : obj_state(o) == OBJ_BUSY   ? "fetching"
                                             : "failed",
                obj_size(o), (unsigned long long)obj_avail(o));
     buf_printf(b, ", \"encoding\": \"%s\", \"gzipped_by_accel\": %s",
-               (o->flags & OBJ_F_GZIP) ? "gzip" : "identity",
-               (o->flags & OBJ_F_GZIPPED) ? "true" : "false");
-    if ((o->flags & OBJ_F_GZIP) && o->identity_len != OBJ_LEN_UNKNOWN)
-        buf_printf(b, ", \"identity_bytes\": %llu", (unsigned long long)o->identity_len);
+               (m.flags & OBJ_F_GZIP) ? "gzip" : "identity",
+               (m.flags & OBJ_F_GZIPPED) ? "true" : "false");
+    if ((m.flags & OBJ_F_GZIP) && m.identity_len != OBJ_LEN_UNKNOWN)
+        buf_printf(b, ", \"identity_bytes\": %llu", (unsigned long long)m.identity_len);
     buf_printf(b, ", \"age\": %lld, \"ttl\": %lld, \"ttl_left\": %lld, \"soft_purged\": %s",
                (long long)age, (long long)obj_ttl(o), (long long)(obj_ttl(o) - age),
-               atomic_load(&o->purged_at) != 0 ? "true" : "false");
+               obj_purged_at(o) != 0 ? "true" : "false");
     field_json(b, "etag", obj_field(o, "etag"));
     field_json(b, "last_modified", obj_field(o, "last-modified"));
     field_json(b, "content_type", obj_field(o, "content-type"));
     buf_append_str(b, ", \"vary\": {");
-    for (const char *p = o->vary; p != NULL && p < o->vary + o->vary_len;) {
+    for (const char *p = m.vary.p; p != NULL && p < m.vary.p + m.vary.len;) {
         size_t nl = strlen(p);
         const char *val = p + nl + 1;
         size_t vl = strlen(val);
 
-        if (p != o->vary)
+        if (p != m.vary.p)
             buf_append_str(b, ", ");
         json_str(b, p, nl);
         buf_append_str(b, ": ");
@@ -373,8 +375,8 @@ static void inspect_one(void *arg, const char *tier, const struct obj *o)
         p = val + vl + 1;
     }
     buf_append_str(b, "}, \"tags\": [");
-    for (const char *p = o->tags; p != NULL && p < o->tags + o->tags_len; p += strlen(p) + 1) {
-        if (p != o->tags)
+    for (const char *p = m.tags.p; p != NULL && p < m.tags.p + m.tags.len; p += strlen(p) + 1) {
+        if (p != m.tags.p)
             buf_append_str(b, ", ");
         json_str(b, p, strlen(p));
     }

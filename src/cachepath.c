@@ -176,12 +176,12 @@ enum conn_state conn_cache_start(struct conn *c)
         return CONN_DELIVER;
     case CACHE_HIT_STALE:
         atomic_fetch_add_explicit(&c->w->stats.cache_stale, 1, memory_order_relaxed);
-        if (atomic_exchange(&c->obj->refreshing, 1) == 0)
+        if (obj_start_refresh(c->obj))
             conn_spawn_refresh(c->w, c->obj);
         deliver_init(&c->dl, c->obj);
         return CONN_DELIVER;
     case CACHE_BUSY:
-        if (atomic_fetch_add(&c->obj->subscribers, 1) >= conf->coalesce_max) {
+        if (obj_subscribe(c->obj) >= conf->coalesce_max) {
             /* Too many waiting on this one already: go alone (counted). */
             atomic_fetch_add_explicit(&c->w->stats.coalesce_overflows, 1, memory_order_relaxed);
             conn_drop_obj(c);
@@ -237,17 +237,17 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
     const struct field *f = c->req.head.hdrs;
     unsigned nf = c->req.head.n_hdrs;
     int64_t now = (int64_t)ev_now(c->w->loop);
-    int64_t age = policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, now);
-    uint64_t length = st == OBJ_COMPLETE ? avail : o->content_length, first = 0, last = 0;
+    int64_t age = obj_age(o, now);
+    uint64_t length = st == OBJ_COMPLETE ? avail : obj_content_length(o), first = 0, last = 0;
     const char *status_line = NULL;
     enum deliver_range rg = DELIVER_FULL;
     size_t xlen;
 
-    int unzip = (o->flags & OBJ_F_GZIP) && !gz_accepts(f, nf);
+    int unzip = (obj_flags(o) & OBJ_F_GZIP) && !gz_accepts(f, nf);
     void (*head)(struct buf *, const struct obj *, const char *, int64_t, uint64_t, int, int, int,
                  const char *) = unzip ? deliver_head_identity : deliver_head;
 
-    c->status = o->status;
+    c->status = obj_status(o);
     c->dl_end = UINT64_MAX;
     c->close_after = c->close_after || !c->req_ka || c->draining;
     switch (c->cres) {
@@ -288,7 +288,7 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
     if (unzip) {
         /* Inflated on the way out: its length is known once the object is complete, and a
          * Range (which a server may ignore, RFC 9110 §14.2) gets the whole representation. */
-        length = st == OBJ_COMPLETE ? o->identity_len : OBJ_LEN_UNKNOWN;
+        length = st == OBJ_COMPLETE ? obj_identity_len(o) : OBJ_LEN_UNKNOWN;
         if (!c->head_req && c->unzip_spare != NULL) {
             c->unzip = c->unzip_spare;
             c->unzip_spare = NULL;
@@ -347,41 +347,29 @@ static struct obj *identity_twin(struct conn *c, struct obj *o)
 {
     struct obj *t = obj_get_twin(o);
     const char *eol;
+    const struct field *fields;
     struct gz_dec *d;
     struct deliver dl;
     struct buf hb = {0};
-    uint64_t avail = obj_avail(o);
+    struct span head = obj_head(o);
+    uint64_t avail = obj_avail(o), identity_len = obj_identity_len(o);
+    unsigned nf;
     int rc = 0;
 
     if (t != NULL)
         return t;
-    if (o->identity_len == OBJ_LEN_UNKNOWN || o->identity_len > TWIN_MAX)
+    if (identity_len == OBJ_LEN_UNKNOWN || identity_len > TWIN_MAX)
         return NULL;
     d = c->unzip_spare != NULL ? c->unzip_spare : gz_dec_new();
     c->unzip_spare = NULL;
     if (d == NULL)
         return NULL;
-    t = obj_new(o->key, o->key_len, o->hash, 0);
-    t->status = o->status;
-    t->t_req = o->t_req;
-    t->t_resp = o->t_resp;
-    t->date = o->date;
-    t->age_value = o->age_value;
-    t->ttl = o->ttl;
-    t->swr = o->swr;
-    t->sie = o->sie;
-    t->cc_flags = o->cc_flags;
-    t->content_length = o->identity_len;
-    atomic_store(&t->purged_at, atomic_load(&o->purged_at));
-    if (o->vary_len > 0) {
-        t->vary = xmalloc(o->vary_len);
-        memcpy(t->vary, o->vary, o->vary_len);
-        t->vary_len = o->vary_len;
-    }
-    eol = memchr(o->head, '\n', o->head_len);
-    buf_append(&hb, o->head, eol != NULL ? (size_t)(eol + 1 - o->head) : o->head_len);
-    for (unsigned i = 0; i < o->n_fields; i++)
-        http_write_transformed_field(&hb, o->fields[i].name, o->fields[i].value);
+    t = obj_new_inflated(o);
+    eol = memchr(head.p, '\n', head.len);
+    buf_append(&hb, head.p, eol != NULL ? (size_t)(eol + 1 - head.p) : head.len);
+    fields = obj_fields(o, &nf);
+    for (unsigned i = 0; i < nf; i++)
+        http_write_transformed_field(&hb, fields[i].name, fields[i].value);
     obj_set_head(t, hb.p, hb.len);
     buf_free(&hb);
     if (c->zout == NULL)
@@ -399,7 +387,7 @@ static struct obj *identity_twin(struct conn *c, struct obj *o)
         in = iov[0].iov_base;
         inlen = iov[0].iov_len;
         rc = gz_dec_run(d, &in, &inlen, c->zout, ZOUT_CAP, &got);
-        if (got > o->identity_len - obj_avail(t)) {
+        if (got > identity_len - obj_avail(t)) {
             rc = -EBADMSG; /* more than it should inflate to */
             break;
         }
@@ -410,7 +398,7 @@ static struct obj *identity_twin(struct conn *c, struct obj *o)
     }
     gz_dec_reset(d);
     c->unzip_spare = d;
-    if (rc != 1 || obj_avail(t) != o->identity_len) {
+    if (rc != 1 || obj_avail(t) != identity_len) {
         obj_finish(t, OBJ_FAILED);
         obj_unref(&t);
         return NULL;
@@ -441,8 +429,10 @@ static int deliver_unzip(struct conn *c, uint64_t avail, int *progress)
         inlen = iov[0].iov_len;
         rc = gz_dec_run(c->unzip, &in, &inlen, c->zout, ZOUT_CAP, &got);
         if (rc < 0) {
+            struct span key = obj_key(c->obj);
+
             log_warn("%.*s: the stored gzip body does not inflate: answer cut short",
-                     (int)(c->obj->key_len > 200 ? 200 : c->obj->key_len), c->obj->key);
+                     (int)(key.len > 200 ? 200 : key.len), key.p);
             return -1;
         }
         c->zfull = got == ZOUT_CAP;
@@ -516,13 +506,13 @@ enum conn_state conn_deliver(struct conn *c)
     struct obj *o = c->obj;
     const struct conf *conf = conn_conf(c);
 
-    CHECK_OBJ(o, OBJ_MAGIC);
+    /* obj_state() checks <o>'s magic */
     if (obj_state(o) == OBJ_BUSY)
         wait_for(c); /* before looking, so that no publication can slip between */
     if (!c->dhead_done) {
         if (!obj_has_head(o)) {
             if (obj_state(o) == OBJ_FAILED) {
-                int private = (o->flags & OBJ_F_PRIVATE) != 0;
+                int private = (obj_flags(o) & OBJ_F_PRIVATE) != 0;
 
                 if (!private && conn_stale_usable(c)) {
                     conn_serve_stale(c);
@@ -545,7 +535,7 @@ enum conn_state conn_deliver(struct conn *c)
             conn_drop_obj(c);
             return conn_cache_start(c);
         }
-        if ((o->flags & OBJ_F_GZIP) && obj_state(o) == OBJ_COMPLETE &&
+        if ((obj_flags(o) & OBJ_F_GZIP) && obj_state(o) == OBJ_COMPLETE &&
             !gz_accepts(c->req.head.hdrs, c->req.head.n_hdrs)) {
             /* a client without gzip: the inflated twin, made once, then served like any hit */
             struct obj *t = identity_twin(c, o);
@@ -560,7 +550,7 @@ enum conn_state conn_deliver(struct conn *c)
             enum obj_state st = obj_state(o);
             deliver_start(c, st, obj_avail(o));
         }
-        if (c->head_req || c->d_nobody || o->status == 204 || o->status == 304) {
+        if (c->head_req || c->d_nobody || obj_status(o) == 204 || obj_status(o) == 304) {
             conn_drop_obj(c);
             c->resp_done = 1;
             return CONN_FLUSH;
@@ -583,8 +573,10 @@ enum conn_state conn_deliver(struct conn *c)
         c->resp_body_out = c->dl.pos;
         if (c->dl.pos == avail && buf_pending(&c->out) == 0 && !(c->unzip != NULL && c->zfull)) {
             if (st == OBJ_COMPLETE && c->unzip != NULL && !gz_dec_ended(c->unzip)) {
+                struct span key = obj_key(o);
+
                 log_warn("%.*s: the stored gzip body is truncated: answer cut short",
-                         (int)(o->key_len > 200 ? 200 : o->key_len), o->key);
+                         (int)(key.len > 200 ? 200 : key.len), key.p);
                 conn_close(c);
                 return CONN_WAIT;
             }
@@ -673,13 +665,16 @@ int conn_stale_usable(const struct conn *c)
 {
     const struct obj *o = c->stale;
     int64_t now = (int64_t)ev_now(c->w->loop), window = (int64_t)(conn_conf(c)->grace / 1000);
+    struct obj_meta m;
 
-    if (o == NULL || (o->cc_flags & (CC_MUST_REVALIDATE | CC_PROXY_REVALIDATE | CC_NO_CACHE)))
+    if (o == NULL)
         return 0;
-    if (o->sie > window)
-        window = o->sie;
-    return policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, now) - obj_ttl(o) <=
-           window;
+    obj_get_meta(o, &m);
+    if (m.cc_flags & (CC_MUST_REVALIDATE | CC_PROXY_REVALIDATE | CC_NO_CACHE))
+        return 0;
+    if (m.sie > window)
+        window = m.sie;
+    return obj_age(o, now) - obj_ttl(o) <= window;
 }
 
 /* Fails the busy object this request owned (its subscribers learn it), then answers from the
@@ -733,15 +728,25 @@ static void revalidated(struct conn *c)
     const struct http_head *h = &c->resp.head;
     const struct cache_conf *cc = cache_conf_of(c->w->cache);
     int64_t now = (int64_t)ev_now(c->w->loop);
-    const char *eol = memchr(old->head, '\n', old->head_len);
+    struct span head = obj_head(old);
+    const char *eol = memchr(head.p, '\n', head.len);
+    const struct field *fields;
     struct field tmp[256];
     struct policy_resp pr;
+    struct obj_meta was, m;
     struct buf hb = {0};
-    unsigned n;
+    struct iovec iov[16];
+    struct obj_cursor cur;
+    char *tags;
+    size_t tags_len;
+    uint64_t off = 0, avail = obj_avail(old);
+    unsigned n, nf;
 
-    buf_append(&hb, old->head, eol != NULL ? (size_t)(eol + 1 - old->head) : old->head_len);
-    for (unsigned i = 0; i < old->n_fields; i++) {
-        const struct field *f = &old->fields[i];
+    obj_get_meta(old, &was);
+    buf_append(&hb, head.p, eol != NULL ? (size_t)(eol + 1 - head.p) : head.len);
+    fields = obj_fields(old, &nf);
+    for (unsigned i = 0; i < nf; i++) {
+        const struct field *f = &fields[i];
 
         if (resp_has(h, f->name))
             continue;
@@ -753,42 +758,34 @@ static void revalidated(struct conn *c)
         if (http_is_hop_by_hop(h, name) || span_eq_ci(name, "content-length") ||
             span_eq_ci(name, "age") || http_is_cache_tag(name))
             continue;
-        if (old->flags & OBJ_F_GZIPPED) /* the body is still accel's gzip: the 304 speaks of
-                                         * the origin's bytes */
+        if (was.flags & OBJ_F_GZIPPED) /* the body is still accel's gzip: the 304 speaks of
+                                        * the origin's bytes */
             http_write_transformed_field(&hb, name, value);
         else
             http_write_field(&hb, name, h->hdrs[j].value);
     }
     n = obj_split_fields(hb.p, hb.len, tmp, countof(tmp));
-    policy_response(&cc->policy, "GET", &c->rcc, 0, old->status, tmp, n, now, &pr);
-    o->status = old->status;
-    o->t_req = c->t_req;
-    o->t_resp = now;
-    o->date = pr.date;
-    o->age_value = pr.age;
-    o->ttl = pr.storable ? pr.ttl : 0;
-    o->swr = pr.swr;
-    o->sie = pr.sie;
-    o->cc_flags = pr.cc_flags;
-    o->content_length = obj_avail(old);
-    o->identity_len = old->identity_len;
-    o->flags |= old->flags & OBJ_F_GZIPPED;
+    policy_response(&cc->policy, "GET", &c->rcc, 0, was.status, tmp, n, now, &pr);
+    obj_meta_from_policy(&m, was.status, &pr, c->t_req, now);
+    m.content_length = avail;
+    m.identity_len = was.identity_len;
+    m.flags = was.flags & OBJ_F_GZIPPED;
+    m.vary = was.vary;
     /* tags: the 304's when it names any, else the stored ones */
-    o->tags_len = cache_tags_build(h->hdrs, h->n_hdrs, &o->tags);
-    if (o->tags_len == 0 && old->tags_len > 0) {
-        o->tags = xmalloc(old->tags_len);
-        memcpy(o->tags, old->tags, old->tags_len);
-        o->tags_len = old->tags_len;
-    }
-    if (old->vary_len > 0) {
-        o->vary = xmalloc(old->vary_len);
-        memcpy(o->vary, old->vary, old->vary_len);
-        o->vary_len = old->vary_len;
-    }
+    tags_len = cache_tags_build(h->hdrs, h->n_hdrs, &tags);
+    m.tags = tags_len > 0 ? span_of(tags, tags_len) : was.tags;
+    obj_set_meta(o, &m);
+    free(tags);
     obj_set_head(o, hb.p, hb.len);
     buf_free(&hb);
-    for (const struct obj_chunk *ch = old->first; ch != NULL; ch = ch->next)
-        obj_append(o, ch->data, ch->len);
+    /* chunk by chunk, as they are stored */
+    obj_cursor_init(&cur);
+    for (unsigned k; (k = obj_body_iov(old, &cur, off, avail, iov, countof(iov))) > 0;) {
+        for (unsigned i = 0; i < k; i++) {
+            obj_append(o, iov[i].iov_base, iov[i].iov_len);
+            off += iov[i].iov_len;
+        }
+    }
     cache_grow(c->w->cache, o, (size_t)obj_avail(o));
     obj_finish(o, OBJ_COMPLETE);
     cache_complete(c->w->cache, o);
@@ -815,6 +812,8 @@ int conn_owner_decides(struct conn *c)
                                                                            : OBJ_LEN_UNKNOWN;
     const struct field *vary;
     struct policy_resp pr;
+    struct obj_meta m;
+    char *vary_list = NULL, *tags;
     struct fetch_handover ho;
     struct store_filter sf = {0};
     unsigned store_flags;
@@ -825,8 +824,10 @@ int conn_owner_decides(struct conn *c)
         return 1;
     }
     if (c->stale != NULL && h->status >= 500 && conn_stale_usable(c)) {
-        log_info("origin answered %u for %.*s: serving the stale copy", h->status, (int)o->key_len,
-                 o->key);
+        struct span key = obj_key(o);
+
+        log_info("origin answered %u for %.*s: serving the stale copy", h->status, (int)key.len,
+                 key.p);
         origin_close(&c->up);
         c->uin_pos = c->uin_len = 0;
         conn_serve_stale(c);
@@ -845,7 +846,7 @@ int conn_owner_decides(struct conn *c)
          * request: no hit-for-miss marker then. */
         if (strcmp(pr.reason, "request no-store") == 0 || strcmp(pr.reason, "authorization") == 0)
             hfm = 0;
-        o->flags |= OBJ_F_PRIVATE; /* before the state is published: subscribers go alone */
+        obj_add_flags(o, OBJ_F_PRIVATE); /* before the state is published: subscribers go alone */
         cache_mark_pass(c->w->cache, o, hfm > 0 ? now + hfm : 0);
         obj_finish(o, OBJ_FAILED);
         conn_drop_obj(c);
@@ -854,30 +855,27 @@ int conn_owner_decides(struct conn *c)
         atomic_fetch_add_explicit(&c->w->stats.cache_passes, 1, memory_order_relaxed);
         return 0;
     }
-    o->status = h->status;
-    o->t_req = c->t_req;
-    o->t_resp = now;
-    o->date = pr.date;
-    o->age_value = pr.age;
-    o->ttl = pr.ttl;
-    o->swr = pr.swr;
-    o->sie = pr.sie;
-    o->cc_flags = pr.cc_flags;
-    o->content_length = (h->flags & HTTP_F_NOBODY) ? 0 : len;
+    obj_meta_from_policy(&m, h->status, &pr, c->t_req, now);
+    m.content_length = (h->flags & HTTP_F_NOBODY) ? 0 : len;
     store_flags = choose_encoding(c, h, len, pr.cc_flags, &sf);
     if (store_flags & HTTP_STORE_GZIPPED) {
-        o->content_length = OBJ_LEN_UNKNOWN; /* known once compressed */
-        o->flags |= OBJ_F_GZIPPED;
+        m.content_length = OBJ_LEN_UNKNOWN; /* known once compressed */
+        m.flags |= OBJ_F_GZIPPED;
     }
     vary = http_find(h, "vary");
     if (vary != NULL) {
         struct buf vb = {0};
         struct span v = conn_conf(c)->gzip ? vary_without_ae(&vb, vary->value) : vary->value;
 
-        o->vary_len = cache_vary_build(v, c->req.head.hdrs, c->req.head.n_hdrs, &o->vary);
+        m.vary.len = cache_vary_build(v, c->req.head.hdrs, c->req.head.n_hdrs, &vary_list);
+        m.vary.p = vary_list;
         buf_free(&vb);
     }
-    o->tags_len = cache_tags_build(h->hdrs, h->n_hdrs, &o->tags);
+    m.tags.len = cache_tags_build(h->hdrs, h->n_hdrs, &tags);
+    m.tags.p = tags;
+    obj_set_meta(o, &m);
+    free(vary_list);
+    free(tags);
     http_write_stored_head(&hb, h, worker_date(c->w), store_flags);
     obj_set_head(o, hb.p, hb.len);
     buf_free(&hb);
@@ -913,8 +911,10 @@ int conn_owner_decides(struct conn *c)
  * revalidates the stale copy like any miss would, and the refreshed object replaces it. */
 void conn_spawn_refresh(struct worker *w, const struct obj *stale)
 {
-    const char *end = stale->key + stale->key_len;
-    const char *sep = memmem(stale->key, stale->key_len, "://", 3), *host, *path, *p;
+    struct span key = obj_key(stale);
+    const char *end = key.p + key.len;
+    const char *sep = memmem(key.p, key.len, "://", 3), *host, *path, *p;
+    struct obj_meta m;
     struct buf req = {0};
     struct conn *c;
     struct transport t;
@@ -927,7 +927,8 @@ void conn_spawn_refresh(struct worker *w, const struct obj *stale)
         return;
     buf_printf(&req, "GET %.*s HTTP/1.1\r\nHost: %.*s\r\nUser-Agent: accel-refresh\r\n",
                (int)(end - path), path, (int)(path - host), host);
-    for (p = stale->vary; p != NULL && p < stale->vary + stale->vary_len;) {
+    obj_get_meta(stale, &m);
+    for (p = m.vary.p; p != NULL && p < m.vary.p + m.vary.len;) {
         const char *val = p + strlen(p) + 1;
 
         if (*val != '\0')
@@ -952,6 +953,6 @@ void conn_spawn_refresh(struct worker *w, const struct obj *stale)
     c->in_len = req.len;
     buf_free(&req);
     w->n_conns++;
-    log_debug("stale-while-revalidate: refreshing %.*s", (int)stale->key_len, stale->key);
+    log_debug("stale-while-revalidate: refreshing %.*s", (int)key.len, key.p);
     conn_run(c);
 }

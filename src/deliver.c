@@ -1,9 +1,7 @@
 /* deliver.c - head rewrite and body walk for one delivery of an object.
  *
- * The body walk relies on the object's layout (obj.h): every chunk but the last is full, so
- * chunk i holds the bytes [sum of the caps before it, + its cap). A chunk's next pointer is
- * followed only when the reader knows bytes exist past the chunk (pos < avail), which the
- * writer published after linking it. */
+ * The body walk is obj_body_iov() from the delivery position, with a cursor that stays at the
+ * chunk holding it: each chunk is walked once however many writes a large body takes. */
 #include "accel/deliver.h"
 
 #include <ctype.h>
@@ -19,49 +17,12 @@ void deliver_init(struct deliver *d, struct obj *o)
 {
     d->o = o;
     d->pos = 0;
-    d->ch = NULL;
-    d->ch_start = 0;
-}
-
-/* Moves ch to the chunk holding byte pos, when that byte exists (pos < avail). */
-static void seek(struct deliver *d, uint64_t avail)
-{
-    if (d->pos >= avail)
-        return;
-    if (d->ch == NULL) {
-        d->ch = d->o->first;
-        d->ch_start = 0;
-    }
-    while (d->pos >= d->ch_start + d->ch->cap) {
-        d->ch_start += d->ch->cap;
-        d->ch = d->ch->next;
-        AN(d->ch);
-    }
+    obj_cursor_init(&d->cur);
 }
 
 unsigned deliver_iov(struct deliver *d, uint64_t avail, struct iovec *iov, unsigned max)
 {
-    const struct obj_chunk *ch;
-    uint64_t start, pos = d->pos;
-    unsigned n = 0;
-
-    seek(d, avail);
-    ch = d->ch;
-    start = d->ch_start;
-    while (n < max && pos < avail) {
-        uint64_t end = start + ch->cap < avail ? start + ch->cap : avail;
-
-        iov[n].iov_base = (void *)(ch->data + (pos - start));
-        iov[n].iov_len = (size_t)(end - pos);
-        n++;
-        pos = end;
-        if (pos < avail) {
-            start += ch->cap;
-            ch = ch->next;
-            AN(ch);
-        }
-    }
-    return n;
+    return obj_body_iov(d->o, &d->cur, d->pos, avail, iov, max);
 }
 
 void deliver_advance(struct deliver *d, uint64_t n)
@@ -73,7 +34,8 @@ void deliver_advance(struct deliver *d, uint64_t n)
 static void head_tail(struct buf *b, const struct obj *o, int64_t age, uint64_t length, int chunked,
                       int close, int keepalive_10, const char *extra)
 {
-    int bodiless = o->status == 204 || o->status == 304 || o->status < 200;
+    unsigned status = obj_status(o);
+    int bodiless = status == 204 || status == 304 || status < 200;
 
     buf_append_str(b, "Age: ");
     buf_append_i64(b, age < 0 ? 0 : age);
@@ -97,11 +59,12 @@ static void head_tail(struct buf *b, const struct obj *o, int64_t age, uint64_t 
 /* The stored status line, or <status_line> in its place. */
 static void head_status(struct buf *b, const struct obj *o, const char *status_line)
 {
-    const char *eol = memchr(o->head, '\n', o->head_len);
-    size_t len = eol != NULL ? (size_t)(eol + 1 - o->head) : o->head_len;
+    struct span h = obj_head(o);
+    const char *eol = memchr(h.p, '\n', h.len);
+    size_t len = eol != NULL ? (size_t)(eol + 1 - h.p) : h.len;
 
     if (status_line == NULL) {
-        buf_append(b, o->head, len);
+        buf_append(b, h.p, len);
         if (eol == NULL)
             buf_append_str(b, "\r\n");
         return;
@@ -113,16 +76,18 @@ static void head_status(struct buf *b, const struct obj *o, const char *status_l
 void deliver_head(struct buf *b, const struct obj *o, const char *status_line, int64_t age,
                   uint64_t length, int chunked, int close, int keepalive_10, const char *extra)
 {
-    buf_reserve(b, o->head_len + 256);
+    struct span h = obj_head(o);
+
+    buf_reserve(b, h.len + 256);
     if (status_line == NULL) {
-        buf_append(b, o->head, o->head_len);
+        buf_append(b, h.p, h.len);
     } else {
-        const char *fields = memchr(o->head, '\n', o->head_len);
-        size_t skip = fields != NULL ? (size_t)(fields + 1 - o->head) : o->head_len;
+        const char *fields = memchr(h.p, '\n', h.len);
+        size_t skip = fields != NULL ? (size_t)(fields + 1 - h.p) : h.len;
 
         buf_append_str(b, status_line);
         buf_append_str(b, "\r\n");
-        buf_append(b, o->head + skip, o->head_len - skip);
+        buf_append(b, h.p + skip, h.len - skip);
     }
     head_tail(b, o, age, length, chunked, close, keepalive_10, extra);
 }
@@ -131,10 +96,13 @@ void deliver_head_identity(struct buf *b, const struct obj *o, const char *statu
                            uint64_t length, int chunked, int close, int keepalive_10,
                            const char *extra)
 {
-    buf_reserve(b, o->head_len + 256);
+    unsigned n;
+    const struct field *f = obj_fields(o, &n);
+
+    buf_reserve(b, obj_head(o).len + 256);
     head_status(b, o, status_line);
-    for (unsigned i = 0; i < o->n_fields; i++)
-        http_write_transformed_field(b, o->fields[i].name, o->fields[i].value);
+    for (unsigned i = 0; i < n; i++)
+        http_write_transformed_field(b, f[i].name, f[i].value);
     head_tail(b, o, age, length, chunked, close, keepalive_10, extra);
 }
 
@@ -196,7 +164,7 @@ int deliver_not_modified(const struct obj *o, const struct field *f, unsigned n,
     struct span inm = find(f, n, "if-none-match"), ims, lm;
     int64_t since, mod;
 
-    if (o->status != 200)
+    if (obj_status(o) != 200)
         return 0;
     if (inm.p != NULL) {
         if (inm.len == 1 && inm.p[0] == '*')
@@ -206,9 +174,9 @@ int deliver_not_modified(const struct obj *o, const struct field *f, unsigned n,
     ims = find(f, n, "if-modified-since");
     if (ims.p == NULL)
         return 0;
-    /* RFC 9111 §4.3.2: Last-Modified, else Date (o->date: the response time when it had none) */
+    /* RFC 9111 §4.3.2: Last-Modified, else Date (obj_date(): the response time when it had none) */
     lm = obj_field(o, "last-modified");
-    mod = lm.p != NULL ? policy_parse_date(lm) : o->date;
+    mod = lm.p != NULL ? policy_parse_date(lm) : obj_date(o);
     since = policy_parse_date(ims);
     return since >= 0 && mod >= 0 && since <= now && mod <= since;
 }
@@ -238,7 +206,7 @@ enum deliver_range deliver_range(const struct obj *o, uint64_t len, const struct
     const char *p, *end;
     uint64_t a, b;
 
-    if (r.p == NULL || o->status != 200 || r.len < 6 || strncasecmp(r.p, "bytes=", 6) != 0)
+    if (r.p == NULL || obj_status(o) != 200 || r.len < 6 || strncasecmp(r.p, "bytes=", 6) != 0)
         return DELIVER_FULL;
     if (ifr.p != NULL) {
         struct span lm = obj_field(o, "last-modified");

@@ -152,13 +152,13 @@ static void tee_body(struct conn *c, const char *p, size_t n)
 
     if (have + n > max) {
         if (have <= max) {
-            log_debug("%.*s outgrew max_object_size: not stored", (int)c->obj->key_len,
-                      c->obj->key);
+            log_debug("%.*s outgrew max_object_size: not stored", (int)obj_key(c->obj).len,
+                      obj_key(c->obj).p);
             cache_mark_pass(c->w->cache, c->obj,
                             (int64_t)ev_now(c->w->loop) +
                                 (int64_t)(conn_conf(c)->hit_for_miss_ttl / 1000));
         }
-        if (atomic_load(&c->obj->refs) == 1 || have + n > 2 * max) {
+        if (obj_last_ref(c->obj) || have + n > 2 * max) {
             conn_drop_obj(c);
             return;
         }

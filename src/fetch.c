@@ -86,11 +86,13 @@ static int check_gzip(struct gz_dec *d, const void *p, size_t n)
 
 static void store_bad(struct cache *c, struct obj *o, struct store_filter *sf, const char *why)
 {
+    struct span key = obj_key(o);
+
     if (sf->bad)
         return;
     sf->bad = 1;
-    log_warn("%.*s: %s: passed through, not stored", (int)(o->key_len > 200 ? 200 : o->key_len),
-             o->key, why);
+    log_warn("%.*s: %s: passed through, not stored", (int)(key.len > 200 ? 200 : key.len), key.p,
+             why);
     cache_remove(c, o);
 }
 
@@ -121,7 +123,7 @@ int store_finish(struct cache *c, struct obj *o, struct store_filter *sf)
         if (gz_enc_write(sf->enc, NULL, 0, 1, to_obj, &s) < 0) {
             store_bad(c, o, sf, "compression failed");
         } else {
-            o->identity_len = gz_enc_total_in(sf->enc);
+            obj_set_identity_len(o, gz_enc_total_in(sf->enc));
             obj_append_last(o, sf->pend.p, sf->pend.len);
             cache_grow(c, o, sf->pend.len);
             sf->pend.len = 0;
@@ -131,7 +133,7 @@ int store_finish(struct cache *c, struct obj *o, struct store_filter *sf)
         if (gz_dec_run(sf->check, &none, &zero, scratch, 0, &out) != 1)
             store_bad(c, o, sf, "the origin's gzip body is truncated");
         else
-            o->identity_len = gz_dec_total_out(sf->check);
+            obj_set_identity_len(o, gz_dec_total_out(sf->check));
     }
     store_filter_fini(sf);
     return sf->bad ? -1 : 0;
@@ -173,10 +175,11 @@ static void fetch_end(struct fetch *f, enum obj_state st, const char *why)
             origin_put(&f->up);
     } else {
         char key[128];
+        struct span k = obj_key(f->obj);
 
         snprintf(key, sizeof(key), "fetch failed: %s", why);
         log_limited(LOG_LVL_WARN, key, "origin %s: fetch of %.*s failed: %s", f->conf->origin.text,
-                    (int)(f->obj->key_len > 200 ? 200 : f->obj->key_len), f->obj->key, why);
+                    (int)(k.len > 200 ? 200 : k.len), k.p, why);
         atomic_fetch_add_explicit(&w->stats.origin_errors, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(strcmp(why, "origin timeout") == 0
                                       ? &w->stats.origin_err_timeout

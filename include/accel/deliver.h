@@ -11,10 +11,9 @@
 #include "accel/obj.h"
 
 struct deliver {
-    struct obj *o;              /* not owned: the caller holds a reference */
-    uint64_t pos;               /* body bytes delivered */
-    const struct obj_chunk *ch; /* the chunk holding byte <pos>, NULL before the first */
-    uint64_t ch_start;          /* body offset of ch's first byte */
+    struct obj *o;         /* not owned: the caller holds a reference */
+    uint64_t pos;          /* body bytes delivered */
+    struct obj_cursor cur; /* where the body walk is (at the chunk holding byte <pos>) */
 };
 
 void deliver_init(struct deliver *d, struct obj *o);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "accel/cache.h"
+#include "cache/obj_int.h" /* white-box: the tests look at refs and the index state */
 
 #define T0  1795203449LL /* Fri, 20 Nov 2026 19:37:29 GMT */
 #define MiB (1024u * 1024u)
@@ -35,6 +36,22 @@ static struct cache *mk_cache(uint64_t memory, int ignore_client_no_cache)
 
     cr_assert_not_null(c);
     return c;
+}
+
+/* What a fetch sets before the head: status 200, all times <t>, lifetime <ttl>, the body's
+ * length <len>, Vary values <vary> (<vary_len> bytes, NULL: none). */
+static void set_meta(struct obj *o, int64_t t, int64_t ttl, uint64_t len, const char *vary,
+                     size_t vary_len)
+{
+    struct obj_meta m;
+
+    obj_meta_init(&m);
+    m.status = 200;
+    m.t_req = m.t_resp = m.date = t;
+    m.ttl = ttl;
+    m.content_length = len;
+    m.vary = span_of(vary, vary_len);
+    obj_set_meta(o, &m);
 }
 
 static unsigned refs(const struct obj *o)
@@ -128,19 +145,17 @@ static void fetch_done(struct cache *c, struct obj *o, const char *vary, const c
 
     cr_assert_eq(obj_state(o), OBJ_BUSY);
     cr_assert_eq(obj_has_head(o), 0);
-    o->status = 200;
-    o->t_req = t;
-    o->t_resp = t;
-    o->date = t;
-    o->age_value = 0;
-    o->ttl = ttl;
-    o->content_length = strlen(body);
     if (vary != NULL) {
-        o->vary_len = cache_vary_build(span_of(vary, strlen(vary)), f, n, &o->vary);
+        char *v;
+        size_t vlen = cache_vary_build(span_of(vary, strlen(vary)), f, n, &v);
+
+        set_meta(o, t, ttl, strlen(body), v, vlen);
+        free(v);
         snprintf(head, sizeof(head),
                  "HTTP/1.1 200 OK\r\nCache-Control: max-age=%lld\r\nVary: %s\r\n", (long long)ttl,
                  vary);
     } else {
+        set_meta(o, t, ttl, strlen(body), NULL, 0);
         snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nCache-Control: max-age=%lld\r\n",
                  (long long)ttl);
     }
@@ -155,7 +170,9 @@ static const char *body_of(const struct obj *o, char *out, size_t len)
 {
     size_t n = obj_avail(o) < len - 1 ? (size_t)obj_avail(o) : len - 1;
 
-    memcpy(out, o->first ? o->first->data : "", n);
+    struct iovec iov[1];
+
+    memcpy(out, obj_body_iov(o, NULL, 0, n, iov, 1) == 1 ? iov[0].iov_base : "", n);
     out[n] = '\0';
     return out;
 }
@@ -221,15 +238,21 @@ static struct obj *vary_obj(const char *vary, const char *hdrs)
     struct obj *o = obj_new("http://h/v", 10, 1, 0);
     struct field f[8];
     unsigned n = fields(hdrs, f);
-    char head[256];
+    char head[256], *v = NULL;
+    size_t vlen = 0;
+    struct obj_meta m;
 
     if (vary != NULL) {
-        o->vary_len = cache_vary_build(span_of(vary, strlen(vary)), f, n, &o->vary);
+        vlen = cache_vary_build(span_of(vary, strlen(vary)), f, n, &v);
         snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nVary: %s\r\n", vary);
     } else {
         snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\n");
     }
-    o->status = 200;
+    obj_meta_init(&m);
+    m.status = 200;
+    m.vary = span_of(v, vlen);
+    obj_set_meta(o, &m);
+    free(v);
     obj_set_head(o, head, strlen(head));
     obj_finish(o, OBJ_COMPLETE);
     return o;
@@ -319,11 +342,11 @@ Test(cache, vary_normalises_what_the_syntax_makes_equivalent)
     obj_unref(&o);
 
     /* values stored as sent, before normalisation (an older accel's disk tier), still match */
-    o = vary_obj("Accept-Language", "Accept-Language: x");
-    free(o->vary);
-    o->vary_len = sizeof("accept-language\0EN ,fr\0") - 1;
-    o->vary = malloc(o->vary_len);
-    memcpy(o->vary, "accept-language\0EN ,fr\0", o->vary_len);
+    o = obj_new("http://h/v", 10, 1, 0);
+    set_meta(o, 0, 0, OBJ_LEN_UNKNOWN, "accept-language\0EN ,fr\0",
+             sizeof("accept-language\0EN ,fr\0") - 1);
+    obj_set_head(o, "HTTP/1.1 200 OK\r\nVary: Accept-Language\r\n", 40);
+    obj_finish(o, OBJ_COMPLETE);
     cr_assert(vary_match(o, "Accept-Language: en, fr"));
     cr_assert(vary_match(o, "Accept-Language: EN ,fr"));
     cr_assert_not(vary_match(o, "Accept-Language: en"));
@@ -362,10 +385,7 @@ Test(cache, miss_busy_hit)
     cr_assert_eq(nobjects(c), 2);
 
     /* head published, body still coming: still BUSY */
-    o->status = 200;
-    o->t_req = o->t_resp = o->date = T0;
-    o->ttl = 60;
-    o->content_length = 5;
+    set_meta(o, T0, 60, 5, NULL, 0);
     obj_set_head(o, "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\n", 44);
     obj_append(o, "he", 2);
     expect_res(lookup(c, "http://h/a", NULL, T0, &h), CACHE_BUSY, "head published, body coming");
@@ -492,9 +512,7 @@ Test(cache, failed_fetch_is_not_served)
     struct obj *o, *n;
 
     expect_res(lookup(c, "http://h/f", NULL, T0, &o), CACHE_MISS, "cold");
-    o->status = 200;
-    o->ttl = 60;
-    o->t_req = o->t_resp = o->date = T0;
+    set_meta(o, T0, 60, OBJ_LEN_UNKNOWN, NULL, 0);
     obj_set_head(o, "HTTP/1.1 200 OK\r\n", 17);
     obj_append(o, "par", 3);
     obj_finish(o, OBJ_FAILED);
@@ -514,7 +532,7 @@ Test(cache, mark_pass_until)
     struct obj *o, *n;
 
     expect_res(lookup(c, "http://h/p", NULL, T0, &o), CACHE_MISS, "cold");
-    o->flags |= OBJ_F_PRIVATE;
+    obj_add_flags(o, OBJ_F_PRIVATE);
     cache_mark_pass(c, o, T0 + 10);
     obj_finish(o, OBJ_FAILED);
     cr_assert_eq(o->indexed, 0, "the busy object leaves the index");

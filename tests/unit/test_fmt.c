@@ -14,6 +14,7 @@
 #include "accel/fmt.h"
 #include "accel/key.h"
 #include "accel/obj.h"
+#include "cache/obj_int.h" /* white-box: the tests compare objects member by member */
 
 #define HDR_LEN      112 /* the fixed header of FMT_VERSION 3 */
 #define SUM_LEN      8
@@ -41,22 +42,21 @@ static struct obj *mk(const char *key, const char *vary, size_t vary_len, size_t
 {
     struct obj *o = obj_new(key, strlen(key), key_hash(key, strlen(key)), 0);
     char *p = malloc(piece ? piece : 1);
+    struct obj_meta m;
 
-    o->status = 200;
-    o->t_req = 1700000000;
-    o->t_resp = 1700000001;
-    o->date = 1699999999;
-    o->age_value = 5;
-    o->ttl = 60;
-    o->swr = 30;
-    o->sie = -1; /* signed values survive */
-    o->cc_flags = 0x8421u;
-    o->content_length = body_len;
-    if (vary != NULL) {
-        o->vary = malloc(vary_len);
-        memcpy(o->vary, vary, vary_len);
-        o->vary_len = vary_len;
-    }
+    obj_meta_init(&m);
+    m.status = 200;
+    m.t_req = 1700000000;
+    m.t_resp = 1700000001;
+    m.date = 1699999999;
+    m.age_value = 5;
+    m.ttl = 60;
+    m.swr = 30;
+    m.sie = -1; /* signed values survive */
+    m.cc_flags = 0x8421u;
+    m.content_length = body_len;
+    m.vary = span_of(vary, vary != NULL ? vary_len : 0);
+    obj_set_meta(o, &m);
     obj_set_head(o, head_200, strlen(head_200));
     for (size_t off = 0; off < body_len;) {
         size_t n = body_len - off < piece ? body_len - off : piece;
@@ -239,12 +239,15 @@ Test(fmt, round_trip_large_body_across_many_chunks)
 Test(fmt, round_trip_unknown_length_flags_and_extremes)
 {
     struct obj *o = obj_new("k", 1, key_hash("k", 1), OBJ_F_PRIVATE), *d;
+    struct obj_meta m;
 
-    o->status = 599;
-    o->t_req = INT64_MIN;
-    o->t_resp = INT64_MAX;
-    o->ttl = -5;
-    o->cc_flags = UINT32_MAX;
+    obj_meta_init(&m);
+    m.status = 599;
+    m.t_req = INT64_MIN;
+    m.t_resp = INT64_MAX;
+    m.ttl = -5;
+    m.cc_flags = UINT32_MAX;
+    obj_set_meta(o, &m);
     obj_set_head(o, "HTTP/1.1 599 X", 14);
     obj_append(o, "abc", 3);
     obj_finish(o, OBJ_COMPLETE);
@@ -475,12 +478,13 @@ Test(fmt, tags_gzip_flags_and_identity_length_survive)
         obj_new("http://example.com/t", 20, key_hash("http://example.com/t", 20), OBJ_F_GZIPPED);
     struct obj *d;
     static const char head[] = "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n";
+    struct obj_meta m;
 
-    o->status = 200;
-    o->tags = malloc(sizeof(tags) - 1);
-    memcpy(o->tags, tags, sizeof(tags) - 1);
-    o->tags_len = sizeof(tags) - 1;
-    o->identity_len = 12345;
+    obj_meta_init(&m);
+    m.status = 200;
+    m.tags = span_of(tags, sizeof(tags) - 1);
+    m.identity_len = 12345;
+    obj_set_meta(o, &m);
     obj_set_head(o, head, sizeof(head) - 1);
     obj_append(o, "gz", 2);
     obj_finish(o, OBJ_COMPLETE);

@@ -10,6 +10,7 @@
 #include "accel/key.h"
 #include "accel/lru.h"
 #include "accel/obj.h"
+#include "cache/obj_int.h" /* white-box: the tests look at the index members of objects */
 
 #define NOW 1000000u /* ms */
 

@@ -61,6 +61,23 @@ static enum cache_res look(struct cache *c, const char *key, int64_t now, struct
     return cache_lookup(c, &r, o, NULL);
 }
 
+/* What a fetch sets before the head: status 200, all times T0, lifetime <ttl>,
+ * stale-if-error <sie>, Vary values and tags (<vary>, <tags>: NULL and 0 when none). */
+static void set_meta(struct obj *o, int64_t ttl, int64_t sie, const char *vary, size_t vary_len,
+                     const char *tags, size_t tags_len)
+{
+    struct obj_meta m;
+
+    obj_meta_init(&m);
+    m.status = 200;
+    m.t_req = m.t_resp = m.date = T0;
+    m.ttl = ttl;
+    m.sie = sie;
+    m.vary = span_of(vary, vary_len);
+    m.tags = span_of(tags, tags_len);
+    obj_set_meta(o, &m);
+}
+
 /* Looks <key> up, expects a miss, and completes the new object fresh for 600 s. */
 static void store(struct cache *c, const char *key)
 {
@@ -68,9 +85,7 @@ static void store(struct cache *c, const char *key)
     struct obj *o;
 
     cr_assert_eq(look(c, key, T0, &o), CACHE_MISS, "%s", key);
-    o->status = 200;
-    o->t_req = o->t_resp = o->date = T0;
-    o->ttl = 600;
+    set_meta(o, 600, 0, NULL, 0, NULL, 0);
     obj_set_head(o, head, sizeof(head) - 1);
     obj_append(o, key, strlen(key));
     obj_finish(o, OBJ_COMPLETE);
@@ -156,9 +171,7 @@ Test(purge, a_fetch_in_progress_is_not_stored_afterwards)
 
     cr_assert_eq(look(c, "http://f/1", T0, &o), CACHE_MISS);
     cr_assert_eq(cache_purge(c, CACHE_PURGE_KEY, "http://f/1", 10, 0, T0), 1);
-    o->status = 200;
-    o->t_req = o->t_resp = o->date = T0;
-    o->ttl = 600;
+    set_meta(o, 600, 0, NULL, 0, NULL, 0);
     obj_set_head(o, head, sizeof(head) - 1);
     obj_append(o, "late", 4);
     obj_finish(o, OBJ_COMPLETE);
@@ -210,21 +223,23 @@ static void store_full(struct cache *c, const char *key, const char *head, int64
                           .now = T0,
                           .now_ms = (uint64_t)T0 * 1000u};
     struct obj *o;
+    char *vary_list = NULL, *tags;
+    size_t vary_len = 0, tags_len;
 
     policy_cc_init(&r.cc);
     cr_assert_eq(cache_lookup(c, &r, &o, NULL), CACHE_MISS, "%s", key);
-    o->status = 200;
-    o->t_req = o->t_resp = o->date = T0;
-    o->ttl = ttl;
     if (vary != NULL)
-        o->vary_len = cache_vary_build(span_of(vary, strlen(vary)), f, nf, &o->vary);
+        vary_len = cache_vary_build(span_of(vary, strlen(vary)), f, nf, &vary_list);
     {
         /* as the server does: tags from the response's fields, before the head is out */
         struct field hf[16];
         unsigned nh = obj_split_fields(head, strlen(head), hf, 16);
 
-        o->tags_len = cache_tags_build(hf, nh, &o->tags);
+        tags_len = cache_tags_build(hf, nh, &tags);
     }
+    set_meta(o, ttl, 0, vary_list, vary_len, tags, tags_len);
+    free(vary_list);
+    free(tags);
     obj_set_head(o, head, strlen(head));
     obj_append(o, body, strlen(body));
     obj_finish(o, OBJ_COMPLETE);
@@ -250,8 +265,11 @@ static int hit_body(struct cache *c, const char *key, const struct field *f, uns
         cache_remove(c, o);
         obj_finish(o, OBJ_FAILED);
     } else if (res == CACHE_HIT) {
+        struct iovec iov[1];
+
         cr_assert_eq(obj_avail(o), strlen(body));
-        cr_assert(memcmp(o->first->data, body, strlen(body)) == 0, "%s: wrong body", key);
+        cr_assert_eq(obj_body_iov(o, NULL, 0, obj_avail(o), iov, 1), 1, "%s: one chunk", key);
+        cr_assert(memcmp(iov[0].iov_base, body, strlen(body)) == 0, "%s: wrong body", key);
     }
     obj_unref(&o);
     return res == CACHE_HIT;
@@ -351,10 +369,7 @@ Test(purge, the_writer_expires_what_is_past_its_windows)
 
     store_full(c, "http://x/short", "HTTP/1.1 200 OK\r\n", 10, NULL, 0, NULL, "s");
     cr_assert_eq(look(c, "http://x/sie", T0, &o), CACHE_MISS);
-    o->status = 200;
-    o->t_req = o->t_resp = o->date = T0;
-    o->ttl = 10;
-    o->sie = 30;
+    set_meta(o, 10, 30, NULL, 0, NULL, 0);
     obj_set_head(o, "HTTP/1.1 200 OK\r\n", 17);
     obj_finish(o, OBJ_COMPLETE);
     cache_complete(c, o);
@@ -406,7 +421,7 @@ static void count_tiers(void *arg, const char *tier, const struct obj *o)
 {
     unsigned *n = arg;
 
-    cr_assert_eq(o->status, 200);
+    cr_assert_eq(obj_status(o), 200);
     n[strcmp(tier, "memory") == 0 ? 0 : 1]++;
 }
 
