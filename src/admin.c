@@ -34,6 +34,7 @@
 #include "accel/obj.h"
 #include "accel/policy.h"
 #include "accel/transport.h"
+#include "accel/upstream.h"
 #include "accel/worker.h"
 
 #define ADMIN_MAGIC        0x61646d6eu
@@ -566,7 +567,9 @@ static int probe_origin(const struct conf *c, double *ms)
     int rc, connected;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    rc = transport_connect(&t, &c->origin.sa, c->origin.salen, &connected);
+    const struct conf_addr *a = &upstream_pick(&c->upstream)->addr;
+
+    rc = transport_connect(&t, &a->sa, a->salen, &connected);
     if (rc < 0)
         return rc;
     if (!connected) {

@@ -118,7 +118,7 @@ enum conn_state conn_purge(struct conn *c)
     if (c->w->cache == NULL || conf->cache_memory == 0)
         return conn_fail(c, 405, "PURGE: there is no cache here (cache_memory 0)");
     if (host.len == 0)
-        host = span_of(conf->origin_host, strlen(conf->origin_host));
+        host = span_of(c->srv->host, strlen(c->srv->host));
     c->keybuf.off = c->keybuf.len = 0;
     if (key_build(&c->keybuf, "http", host, http_request_path(&c->req.head), &k) < 0)
         return conn_fail(c, 400, "PURGE: no host to purge for");
@@ -142,7 +142,7 @@ enum conn_state conn_cache_start(struct conn *c)
         return conn_open_exchange(c);
     }
     if (host.len == 0)
-        host = span_of(conf->origin_host, strlen(conf->origin_host));
+        host = span_of(c->srv->host, strlen(c->srv->host));
     if (!c->req_done) {
         /* A GET or HEAD without a body ends with its head: take that end now, so that
          * keep-alive is known whether the answer comes from the cache or the origin. */
@@ -891,6 +891,8 @@ int conn_owner_decides(struct conn *c)
     }
     ho.sf = sf;
     ho.t_origin = c->t_origin;
+    ho.conf = conn_conf(c);
+    ho.srv = c->srv;
     ho.up = c->up;
     ho.in = c->uin;
     ho.len = c->uin_len;

@@ -709,9 +709,11 @@ static int set_origin(struct pctx *pc, const struct directive *d, const struct s
     if (addr_port(&a) == 0)
         return fail(pc, st->line, "%s: port 0 is not allowed, got %s", d->name,
                     quoted(q, sizeof q, st->argv[1]));
-    c->origin = a;
-    free(c->origin_host);
-    c->origin_host = xstrndup(host, host_len); /* the Host of requests that have none */
+    c->upstream.name = "origin";
+    c->upstream.servers[0].addr = a;
+    free(c->upstream.servers[0].host);
+    c->upstream.servers[0].host = xstrndup(host, host_len); /* for requests that have none */
+    c->upstream.n_servers = 1;
     return 0;
 }
 
@@ -1157,7 +1159,7 @@ int conf_parse(const char *name, const char *text, size_t len, struct conf **out
     last_line = (len > 0 && text[len - 1] == '\n') ? lx.line - 1 : lx.line;
     if (c->n_listen == 0)
         rc = fail(&pc, last_line, "missing required directive \"listen\"");
-    else if (c->origin_host == NULL)
+    else if (c->upstream.n_servers == 0)
         rc = fail(&pc, last_line, "missing required directive \"origin\"");
 out:
     stmt_free(top);
@@ -1233,7 +1235,8 @@ void conf_free(struct conf **cp)
         return;
     AN(atomic_load(&c->refs) <= 1); /* else: conf_unref() */
     free(c->path);
-    free(c->origin_host);
+    for (unsigned i = 0; i < c->upstream.n_servers; i++)
+        free(c->upstream.servers[i].host);
     free(c->host_header);
     free(c->access_log);
     free(c->error_log);

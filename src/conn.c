@@ -190,6 +190,7 @@ static void reset_request(struct conn *c)
     c->err_msg = NULL;
     c->resp_body_out = c->head_at = 0;
     c->out_mark = c->t.bytes_out;
+    c->srv = NULL;
     conf_unref(&c->conf);
     c->n_ziov = 0;
     c->u_eof = c->u_err = 0;
@@ -294,6 +295,7 @@ static enum conn_state conn_start(struct conn *c)
     const struct field *expect;
 
     atomic_fetch_add_explicit(&c->w->stats.requests, 1, memory_order_relaxed);
+    c->srv = upstream_pick(upstream_route(conf, h));
     c->v10 = h->vmajor == 1 && h->vminor == 0;
     c->head_req = h->method == HTTP_HEAD;
     c->has_body = (h->flags & HTTP_F_CHUNKED) || h->content_length > 0;
@@ -311,7 +313,7 @@ static enum conn_state conn_start(struct conn *c)
     else if (c->fwd.client_host.len > 0)
         c->fwd.host = c->fwd.client_host;
     else
-        c->fwd.host = span_of(conf->origin_host, strlen(conf->origin_host));
+        c->fwd.host = span_of(c->srv->host, strlen(c->srv->host));
     expect = http_find(h, "expect");
     if (expect != NULL && c->has_body && !c->v10 &&
         span_eq_ci(span_trim(expect->value), "100-continue"))
@@ -546,8 +548,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     case TM_ORIGIN:
         if (c->resp_head_sent || c->dhead_done) {
-            log_error("origin %s: timed out in the middle of a response",
-                      conn_conf(c)->origin.text);
+            log_error("origin %s: timed out in the middle of a response", c->srv->addr.text);
             conn_close(c);
             return;
         }

@@ -23,6 +23,7 @@
 #include "accel/policy.h"
 #include "accel/req.h"
 #include "accel/transport.h"
+#include "accel/upstream.h"
 #include "accel/worker.h"
 
 #define CONN_MAGIC  0x636f6e6eu
@@ -58,6 +59,7 @@ struct conn {
     unsigned magic;
     struct worker *w;
     const struct conf *conf; /* the snapshot the current request pinned, or NULL between two */
+    const struct conf_server *srv; /* the origin server the current request goes to (in conf) */
     struct conn *prev, *next;
     struct transport t; /* the client side; its bytes_out counts what reached the client */
     ev_io rio, wio;
@@ -82,7 +84,7 @@ struct conn {
     int wr_err;
 
     /* the exchange */
-    struct upstream *up;
+    struct origin_conn *up;
     struct buf uout;
     char *uin;
     size_t uin_len, uin_cap, uin_pos;
@@ -163,7 +165,7 @@ enum conn_state conn_open_exchange(struct conn *c);
 int conn_on_resp_body(void *ctx, const char *p, size_t n);
 enum conn_state conn_origin_failed(struct conn *c, unsigned status, const char *what);
 enum conn_state conn_exchange(struct conn *c);
-void conn_on_origin_event(struct upstream *u, int revents);
+void conn_on_origin_event(struct origin_conn *u, int revents);
 
 /* cachepath.c */
 void conn_unwait(struct conn *c);

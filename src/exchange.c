@@ -57,10 +57,10 @@ enum conn_state conn_open_exchange(struct conn *c)
     int rc;
 
     AZ(c->up);
-    rc = origin_get(c->w->pool, conn_on_origin_event, c, &c->up);
+    rc = origin_get(c->w->pool, &c->srv->addr, conn_on_origin_event, c, &c->up);
     if (rc < 0) {
         log_limited(LOG_LVL_ERROR, "origin socket", "origin %s: cannot create socket: %s",
-                    conn_conf(c)->origin.text, strerror(-rc));
+                    c->srv->addr.text, strerror(-rc));
         atomic_fetch_add_explicit(&c->w->stats.origin_errors, 1, memory_order_relaxed);
         return conn_fail(c, 502, "cannot connect to the origin");
     }
@@ -240,7 +240,7 @@ static void invalidate_after(struct conn *c, const struct http_head *h)
         m == HTTP_TRACE || h->status < 200 || h->status >= 400)
         return;
     if (host.len == 0)
-        host = span_of(conn_conf(c)->origin_host, strlen(conn_conf(c)->origin_host));
+        host = span_of(c->srv->host, strlen(c->srv->host));
     invalidate_uri(c, host, http_request_path(&c->req.head));
     if ((f = http_find(h, "location")) != NULL)
         invalidate_uri(c, host, f->value);
@@ -325,7 +325,7 @@ enum conn_state conn_origin_failed(struct conn *c, unsigned status, const char *
         char key[128];
 
         /* an origin that is down fails every request: one line a second says so */
-        snprintf(key, sizeof(key), "origin %s: %s", conn_conf(c)->origin.text, what);
+        snprintf(key, sizeof(key), "origin %s: %s", c->srv->addr.text, what);
         log_limited(LOG_LVL_ERROR, key, "%s (client %s)", key, c->ip);
     }
     if (!c->resp_head_sent && c->owner && conn_stale_usable(c)) {
@@ -375,7 +375,7 @@ static enum conn_state pump_response(struct conn *c, int *progress)
             return conn_origin_failed(c, 502, "response head too large");
         if (ev == HTTP_EV_ERROR) {
             log_limited(LOG_LVL_WARN, "malformed", "origin %s: malformed response: %s",
-                        conn_conf(c)->origin.text, c->resp.err_reason ? c->resp.err_reason : "?");
+                        c->srv->addr.text, c->resp.err_reason ? c->resp.err_reason : "?");
             return conn_origin_failed(c, 502, "malformed response");
         }
         if (ev == HTTP_EV_HEAD) {
@@ -469,7 +469,7 @@ static enum conn_state pump_request(struct conn *c, int *progress)
 
 static int flush_origin(struct conn *c, int *progress)
 {
-    struct upstream *u = c->up;
+    struct origin_conn *u = c->up;
 
     if (c->up_wdead) {
         buf_free(&c->uout);
@@ -558,7 +558,7 @@ enum conn_state conn_exchange(struct conn *c)
     return CONN_WAIT;
 }
 
-void conn_on_origin_event(struct upstream *u, int revents)
+void conn_on_origin_event(struct origin_conn *u, int revents)
 {
     struct conn *c = u->user;
     ssize_t n;

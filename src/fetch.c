@@ -25,9 +25,10 @@
 struct fetch {
     unsigned magic;
     struct worker *w;
-    const struct conf *conf; /* pinned for the fetch's life */
+    const struct conf *conf;       /* pinned for the fetch's life */
+    const struct conf_server *srv; /* the server it reads from (in conf) */
     struct obj *obj;
-    struct upstream *up;
+    struct origin_conn *up;
     char *in;
     size_t len, cap, pos;
     struct http_parser resp;
@@ -40,7 +41,7 @@ struct fetch {
     struct fetch *prev, *next;
 };
 
-static void on_fetch_io(struct upstream *u, int revents);
+static void on_fetch_io(struct origin_conn *u, int revents);
 static void fetch_run(struct fetch *f);
 
 struct sink_ctx {
@@ -178,7 +179,7 @@ static void fetch_end(struct fetch *f, enum obj_state st, const char *why)
         struct span k = obj_key(f->obj);
 
         snprintf(key, sizeof(key), "fetch failed: %s", why);
-        log_limited(LOG_LVL_WARN, key, "origin %s: fetch of %.*s failed: %s", f->conf->origin.text,
+        log_limited(LOG_LVL_WARN, key, "origin %s: fetch of %.*s failed: %s", f->srv->addr.text,
                     (int)(k.len > 200 ? 200 : k.len), k.p, why);
         atomic_fetch_add_explicit(&w->stats.origin_errors, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(strcmp(why, "origin timeout") == 0
@@ -251,7 +252,8 @@ void fetch_adopt(struct worker *w, struct obj *o, struct fetch_handover *h)
     f->up->user = f;
     ev_init(&f->timer, on_fetch_timeout);
     f->timer.data = f;
-    f->conf = conf_ref(w->conf);
+    f->conf = conf_ref(h->conf);
+    f->srv = h->srv;
     f->timer.repeat = (double)f->conf->origin_timeout / 1000.0;
     ev_timer_again(w->loop, &f->timer);
     f->next = w->fetches;
@@ -300,7 +302,7 @@ static void fetch_run(struct fetch *f)
     origin_want(f->up, 1, 0);
 }
 
-static void on_fetch_io(struct upstream *u, int revents)
+static void on_fetch_io(struct origin_conn *u, int revents)
 {
     struct fetch *f = u->user;
 

@@ -18,6 +18,7 @@
 #include "accel/disk.h"
 #include "accel/log.h"
 #include "accel/obj.h"
+#include "accel/upstream.h"
 #include "accel/worker.h"
 
 static struct worker **workers;
@@ -209,7 +210,8 @@ int main(int argc, char **argv)
             worker_join(workers[i]);
         return 1;
     }
-    log_info("accel ready: %u worker(s), origin %s", n_workers, conf->origin.text);
+    log_info("accel ready: %u worker(s), origin %s", n_workers,
+             upstream_pick(&conf->upstream)->addr.text);
     ev_run(loop, 0);
 
     admin_stop(&admin); /* first: it reads the workers' counters and the cache */

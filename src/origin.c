@@ -8,13 +8,14 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "accel/log.h"
 
 struct origin_pool {
     struct ev_loop *loop;
     const struct conf *conf;
-    struct upstream *idle;
+    struct origin_conn *idle;
     unsigned n_idle;
 };
 
@@ -27,11 +28,11 @@ struct origin_pool *origin_pool_new(struct ev_loop *loop, const struct conf *c)
     return p;
 }
 
-static void unlink_idle(struct upstream *u)
+static void unlink_idle(struct origin_conn *u)
 {
     struct origin_pool *p = u->pool;
 
-    for (struct upstream **pp = &p->idle; *pp != NULL; pp = &(*pp)->next_idle) {
+    for (struct origin_conn **pp = &p->idle; *pp != NULL; pp = &(*pp)->next_idle) {
         if (*pp == u) {
             *pp = u->next_idle;
             u->next_idle = NULL;
@@ -41,7 +42,7 @@ static void unlink_idle(struct upstream *u)
     }
 }
 
-static void destroy(struct upstream *u)
+static void destroy(struct origin_conn *u)
 {
     ev_io_stop(u->pool->loop, &u->rio);
     ev_io_stop(u->pool->loop, &u->wio);
@@ -58,7 +59,7 @@ void origin_pool_free(struct origin_pool **pp)
     if (p == NULL)
         return;
     while (p->idle != NULL) {
-        struct upstream *u = p->idle;
+        struct origin_conn *u = p->idle;
         unlink_idle(u);
         destroy(u);
     }
@@ -68,10 +69,10 @@ void origin_pool_free(struct origin_pool **pp)
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
-    struct upstream *u = w->data;
+    struct origin_conn *u = w->data;
 
     (void)loop;
-    CHECK_OBJ(u, UPSTREAM_MAGIC);
+    CHECK_OBJ(u, ORIGIN_CONN_MAGIC);
     if (u->on_event == NULL) {
         /* Idle: the origin closed it or spoke out of turn. */
         unlink_idle(u);
@@ -83,22 +84,29 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 
 static void on_idle_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct upstream *u = w->data;
+    struct origin_conn *u = w->data;
 
     (void)loop;
     (void)revents;
-    CHECK_OBJ(u, UPSTREAM_MAGIC);
+    CHECK_OBJ(u, ORIGIN_CONN_MAGIC);
     unlink_idle(u);
     destroy(u);
 }
 
-int origin_get(struct origin_pool *p, void (*on_event)(struct upstream *, int), void *user,
-               struct upstream **out)
+/* 1 when <u> is a connection to <a>. */
+static int same_server(const struct origin_conn *u, const struct conf_addr *a)
 {
-    struct upstream *u = p->idle;
-    const struct conf_addr *a = &p->conf->origin;
+    return u->addr.salen == a->salen && memcmp(&u->addr.sa, &a->sa, a->salen) == 0;
+}
+
+int origin_get(struct origin_pool *p, const struct conf_addr *a,
+               void (*on_event)(struct origin_conn *, int), void *user, struct origin_conn **out)
+{
+    struct origin_conn *u = p->idle;
     int rc;
 
+    while (u != NULL && !same_server(u, a))
+        u = u->next_idle;
     if (u != NULL) {
         unlink_idle(u);
         ev_io_stop(p->loop, &u->rio);
@@ -115,8 +123,9 @@ int origin_get(struct origin_pool *p, void (*on_event)(struct upstream *, int), 
         free(u);
         return rc;
     }
-    u->magic = UPSTREAM_MAGIC;
+    u->magic = ORIGIN_CONN_MAGIC;
     u->pool = p;
+    u->addr = *a;
     ev_io_init(&u->rio, on_io, transport_fd(&u->t), EV_READ);
     ev_io_init(&u->wio, on_io, transport_fd(&u->t), EV_WRITE);
     ev_init(&u->idle, on_idle_timeout);
@@ -127,7 +136,7 @@ int origin_get(struct origin_pool *p, void (*on_event)(struct upstream *, int), 
     return 0;
 }
 
-void origin_want(struct upstream *u, int rd, int wr)
+void origin_want(struct origin_conn *u, int rd, int wr)
 {
     struct ev_loop *loop = u->pool->loop;
 
@@ -141,14 +150,14 @@ void origin_want(struct upstream *u, int rd, int wr)
         ev_io_stop(loop, &u->wio);
 }
 
-void origin_put(struct upstream **up)
+void origin_put(struct origin_conn **up)
 {
-    struct upstream *u = *up;
+    struct origin_conn *u = *up;
     struct origin_pool *p;
     uint64_t idle_ms;
 
     *up = NULL;
-    CHECK_OBJ(u, UPSTREAM_MAGIC);
+    CHECK_OBJ(u, ORIGIN_CONN_MAGIC);
     p = u->pool;
     if (!u->connected || p->n_idle >= p->conf->origin_keepalive) {
         destroy(u);
@@ -167,18 +176,18 @@ void origin_put(struct upstream **up)
     p->n_idle++;
 }
 
-void origin_close(struct upstream **up)
+void origin_close(struct origin_conn **up)
 {
-    struct upstream *u = *up;
+    struct origin_conn *u = *up;
 
     *up = NULL;
     if (u == NULL)
         return;
-    CHECK_OBJ(u, UPSTREAM_MAGIC);
+    CHECK_OBJ(u, ORIGIN_CONN_MAGIC);
     destroy(u);
 }
 
-int origin_check_connect(struct upstream *u)
+int origin_check_connect(struct origin_conn *u)
 {
     int rc = transport_connect_result(&u->t);
 

@@ -43,6 +43,21 @@ struct conf_cidr {
     unsigned bits;
 };
 
+/* One origin server of an upstream. */
+struct conf_server {
+    struct conf_addr addr; /* resolved once, at load */
+    char *host;            /* as written, without a scheme: the Host of requests that have none */
+};
+
+/* An upstream: what requests are routed to, a group of origin servers. For now the one that
+ * the origin line makes, named "origin", with its one server (routing: issue #14). */
+#define CONF_MAX_SERVERS 1
+struct conf_upstream {
+    const char *name;
+    struct conf_server servers[CONF_MAX_SERVERS];
+    unsigned n_servers;
+};
+
 struct conf {
     atomic_uint refs; /* conf_ref / conf_unref: the one thing that changes */
     char *path;       /* the file it came from */
@@ -51,10 +66,9 @@ struct conf {
     unsigned n_listen; /* >= 1 */
     unsigned workers;  /* >= 1; "auto" resolves to the number of online CPUs */
 
-    struct conf_addr origin;   /* resolved once, at load */
-    char *origin_host;         /* "origin" argument's host[:port], the default Host when none */
-    char *host_header;         /* NULL: pass the client's Host through; else send this one */
-    unsigned origin_keepalive; /* idle origin connections kept per worker */
+    struct conf_upstream upstream; /* where requests go (see src/upstream.c) */
+    char *host_header;             /* NULL: pass the client's Host through; else send this one */
+    unsigned origin_keepalive;     /* idle origin connections kept per worker */
 
     /* Limits */
     size_t max_uri_length;         /* 414 past it */

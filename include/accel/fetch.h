@@ -46,12 +46,14 @@ void store_filter_fini(struct store_filter *sf);
 /* What the exchange hands over: the upstream, its input buffer (owned; <pos> bytes of <len>
  * parsed) and its response parser, paused right after the head. */
 struct fetch_handover {
-    struct upstream *up;
+    struct origin_conn *up;
     char *in;
     size_t len, cap, pos;
-    struct http_parser *resp; /* copied; the caller must not use it afterwards */
-    struct store_filter sf;   /* moved */
-    double t_origin;          /* when the request went (ev_now) */
+    struct http_parser *resp;      /* copied; the caller must not use it afterwards */
+    struct store_filter sf;        /* moved */
+    double t_origin;               /* when the request went (ev_now) */
+    const struct conf *conf;       /* the request's snapshot: the fetch pins it too */
+    const struct conf_server *srv; /* the server asked (in <conf>) */
 };
 
 /* Adopts the exchange in <h> to fill <o> (the fetch takes its own reference). Takes ownership

@@ -1,8 +1,8 @@
 /* origin.h - connections to the origin and each worker's keep-alive pool of them.
  *
  * A pool belongs to one worker and its loop; nothing here is shared between threads. An
- * upstream is either idle in the pool (watched for the origin closing it) or lent to one user,
- * which receives its I/O events through on_event until it gives it back with origin_put() or
+ * origin connection is either idle in the pool (watched for the origin closing it) or lent to one
+ * user, which receives its I/O events through on_event until it gives it back with origin_put() or
  * closes it with origin_close(). */
 #ifndef ACCEL_ORIGIN_H
 #define ACCEL_ORIGIN_H
@@ -14,49 +14,51 @@
 #include "accel/conf.h"
 #include "accel/transport.h"
 
-#define UPSTREAM_MAGIC 0x7570737au
+#define ORIGIN_CONN_MAGIC 0x7570737au
 
 struct origin_pool;
 
-struct upstream {
+struct origin_conn {
     unsigned magic;
     struct origin_pool *pool;
+    struct conf_addr addr; /* the server it connects to */
     struct transport t;
     int connected; /* connect() finished */
     int reused;    /* this is not the first exchange on it */
     ev_io rio, wio;
     ev_timer idle; /* while idle in the pool */
-    struct upstream *next_idle;
+    struct origin_conn *next_idle;
     /* While lent: events for the user. <revents> is EV_READ and/or EV_WRITE. */
-    void (*on_event)(struct upstream *u, int revents);
+    void (*on_event)(struct origin_conn *u, int revents);
     void *user;
 };
 
 /* A pool of at most <c>->origin_keepalive idle connections on <loop>. */
 struct origin_pool *origin_pool_new(struct ev_loop *loop, const struct conf *c);
-/* Closes every idle connection and frees the pool; no upstream may still be lent. */
+/* Closes every idle connection and frees the pool; no connection may still be lent. */
 void origin_pool_free(struct origin_pool **pp);
 
-/* Lends an upstream to <user>: an idle pooled one if any (reused = 1), else a new non-blocking
- * connect (connected = 0; its completion is an EV_WRITE event). Watchers start stopped; the
- * user starts what it needs with origin_want(). Returns 0, or a negative errno when the socket
- * cannot even be created (the caller answers 502). */
-int origin_get(struct origin_pool *p, void (*on_event)(struct upstream *, int), void *user,
-               struct upstream **out);
+/* Lends a connection to the server at <addr> to <user>: an idle pooled one to that server if
+ * any (reused = 1), else a new non-blocking connect (connected = 0; its completion is an
+ * EV_WRITE event). Watchers start stopped; the user starts what it needs with origin_want().
+ * Returns 0, or a negative errno when the socket cannot even be created (the caller answers
+ * 502). */
+int origin_get(struct origin_pool *p, const struct conf_addr *addr,
+               void (*on_event)(struct origin_conn *, int), void *user, struct origin_conn **out);
 
 /* Sets which events the user wants: <rd>, <wr> 0 or 1. */
-void origin_want(struct upstream *u, int rd, int wr);
+void origin_want(struct origin_conn *u, int rd, int wr);
 
 /* Gives <u> back after a complete exchange on a connection that may be reused. Closes it when
  * the pool is full. *<up> is set to NULL. */
-void origin_put(struct upstream **up);
+void origin_put(struct origin_conn **up);
 
 /* Closes <u> (the exchange failed or the connection cannot be reused). *<up> is set to NULL. */
-void origin_close(struct upstream **up);
+void origin_close(struct origin_conn **up);
 
-/* After EV_WRITE on an unconnected upstream: 0 when the connection is up, else the negative
+/* After EV_WRITE on a connection still being set up: 0 when the connection is up, else the negative
  * errno of the failed connect. */
-int origin_check_connect(struct upstream *u);
+int origin_check_connect(struct origin_conn *u);
 
 /* Number of idle connections in the pool. */
 unsigned origin_pool_idle(const struct origin_pool *p);

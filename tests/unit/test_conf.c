@@ -81,8 +81,8 @@ Test(conf, defaults)
     cr_assert_eq(c->n_listen, 1);
     cr_assert_str_eq(c->listen[0].text, "127.0.0.1:0");
     cr_assert_eq(c->workers, cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned)cpus);
-    cr_assert_str_eq(c->origin.text, "127.0.0.1:8080");
-    cr_assert_str_eq(c->origin_host, "127.0.0.1:8080");
+    cr_assert_str_eq(c->upstream.servers[0].addr.text, "127.0.0.1:8080");
+    cr_assert_str_eq(c->upstream.servers[0].host, "127.0.0.1:8080");
     cr_assert_null(c->host_header);
     cr_assert_eq(c->origin_keepalive, 256);
     cr_assert_eq(c->max_uri_length, 8 * 1024);
@@ -134,7 +134,7 @@ Test(conf, every_directive)
     cr_assert_eq(c->listen[1].sa.ss_family, AF_INET6);
     cr_assert_str_eq(c->listen[1].text, "[::1]:8081");
     cr_assert_eq(c->workers, 4);
-    cr_assert_eq(port_of(&c->origin), 9000);
+    cr_assert_eq(port_of(&c->upstream.servers[0].addr), 9000);
     cr_assert_str_eq(c->host_header, "example.com");
     cr_assert_eq(c->origin_keepalive, 0);
     cr_assert_eq(c->max_uri_length, 4096);
@@ -252,8 +252,8 @@ Test(conf, origin_host_is_kept_as_written)
 {
     struct conf *c = parse_ok("listen 8080\norigin localhost:8081\n");
 
-    cr_assert_str_eq(c->origin_host, "localhost:8081");
-    cr_assert_eq(port_of(&c->origin), 8081);
+    cr_assert_str_eq(c->upstream.servers[0].host, "localhost:8081");
+    cr_assert_eq(port_of(&c->upstream.servers[0].addr), 8081);
     cr_assert_str_eq(c->listen[0].text, "0.0.0.0:8080");
     conf_free(&c);
 }
@@ -1152,12 +1152,12 @@ Test(conf, origin_as_an_http_url)
 {
     struct conf *c = parse_ok("listen 8080\norigin http://127.0.0.1:9/\n");
 
-    cr_assert_str_eq(c->origin.text, "127.0.0.1:9");
-    cr_assert_str_eq(c->origin_host, "127.0.0.1:9");
+    cr_assert_str_eq(c->upstream.servers[0].addr.text, "127.0.0.1:9");
+    cr_assert_str_eq(c->upstream.servers[0].host, "127.0.0.1:9");
     conf_free(&c);
     c = parse_ok("listen 8080\norigin http://[::1]\n");
-    cr_assert_str_eq(c->origin.text, "[::1]:80", "no port: 80");
-    cr_assert_str_eq(c->origin_host, "[::1]");
+    cr_assert_str_eq(c->upstream.servers[0].addr.text, "[::1]:80", "no port: 80");
+    cr_assert_str_eq(c->upstream.servers[0].host, "[::1]");
     conf_free(&c);
     expect_err("listen 8080\norigin https://127.0.0.1:443\n",
                "t.conf:2: origin: https:// origins need TLS support, which accel does not have "
