@@ -393,10 +393,35 @@ static int64_t age_value(struct span v)
     return x > DELTA_MAX ? DELTA_MAX : x;
 }
 
-static void refuse(struct policy_resp *out, const char *why)
+static const char *const reason_names[] = {"",
+                                           "method",
+                                           "status",
+                                           "request no-store",
+                                           "no-store",
+                                           "private",
+                                           "authorization",
+                                           "set-cookie",
+                                           "vary-star",
+                                           "no freshness",
+                                           "status without freshness",
+                                           "no-cache without validator",
+                                           "too large"};
+
+const char *policy_reason_name(enum policy_reason why)
+{
+    return (unsigned)why < sizeof(reason_names) / sizeof(reason_names[0]) ? reason_names[why] : "?";
+}
+
+int policy_reason_is_request_own(enum policy_reason why)
+{
+    return why == POLICY_REQUEST_NO_STORE || why == POLICY_AUTHORIZATION;
+}
+
+static void refuse(struct policy_resp *out, enum policy_reason why)
 {
     out->storable = 0;
-    out->reason = why;
+    out->why = why;
+    out->reason = policy_reason_name(why);
     out->ttl = 0;
 }
 
@@ -427,21 +452,21 @@ void policy_response(const struct policy_conf *pc, const char *method, const str
         out->swr = out->sie = 0; /* RFC 9111 §5.2.2.2, §5.2.2.8: never served stale */
 
     if (strcmp(method, "GET") != 0)
-        return refuse(out, "method");
+        return refuse(out, POLICY_METHOD);
     if (!status_storable(status))
-        return refuse(out, "status");
+        return refuse(out, POLICY_STATUS);
     if (rcc->flags & CC_NO_STORE)
-        return refuse(out, "request no-store");
+        return refuse(out, POLICY_REQUEST_NO_STORE);
     if (cc.flags & CC_NO_STORE)
-        return refuse(out, "no-store");
+        return refuse(out, POLICY_NO_STORE);
     if (cc.flags & CC_PRIVATE)
-        return refuse(out, "private");
+        return refuse(out, POLICY_PRIVATE);
     if (has_auth && !(cc.flags & (CC_PUBLIC | CC_MUST_REVALIDATE)) && cc.s_maxage < 0)
-        return refuse(out, "authorization");
+        return refuse(out, POLICY_AUTHORIZATION);
     if (!pc->cache_set_cookie && find(f, n, "set-cookie") != NULL)
-        return refuse(out, "set-cookie");
+        return refuse(out, POLICY_SET_COOKIE);
     if (out->vary_star)
-        return refuse(out, "vary-star");
+        return refuse(out, POLICY_VARY_STAR);
 
     /* Freshness lifetime, RFC 9111 §4.2.1 */
     if (cc.s_maxage >= 0) {
@@ -461,18 +486,19 @@ void policy_response(const struct policy_conf *pc, const char *method, const str
         } else if (pc->default_ttl > 0) {
             out->ttl = pc->default_ttl;
         } else if (!(cc.flags & CC_NO_CACHE)) {
-            return refuse(out, "no freshness");
+            return refuse(out, POLICY_NO_FRESHNESS);
         }
     } else if (!(cc.flags & CC_NO_CACHE)) {
-        return refuse(out, "status without freshness");
+        return refuse(out, POLICY_STATUS_NO_FRESHNESS);
     }
     if (cc.flags & CC_NO_CACHE) {
         /* Stored, but every use needs validation: worth it only with a validator. */
         if (find(f, n, "etag") == NULL && lm == NULL)
-            return refuse(out, "no-cache without validator");
+            return refuse(out, POLICY_NO_CACHE_NO_VALIDATOR);
         out->ttl = 0;
     }
     out->storable = 1;
+    out->why = POLICY_STORABLE;
     out->reason = NULL;
 }
 

@@ -837,15 +837,14 @@ int conn_owner_decides(struct conn *c)
     policy_response(&cc->policy, "GET", &c->rcc, has_auth, h->status, h->hdrs, h->n_hdrs, now, &pr);
     if (pr.storable && len != OBJ_LEN_UNKNOWN && len > cc->max_object_size) {
         pr.storable = 0;
-        pr.reason = "too large";
+        pr.why = POLICY_TOO_LARGE;
+        pr.reason = policy_reason_name(pr.why);
     }
     if (!pr.storable) {
         int64_t hfm = (int64_t)(conn_conf(c)->hit_for_miss_ttl / 1000);
 
-        /* A reason of this request's own (no-store, credentials) says nothing of the next
-         * request: no hit-for-miss marker then. */
-        if (strcmp(pr.reason, "request no-store") == 0 || strcmp(pr.reason, "authorization") == 0)
-            hfm = 0;
+        if (policy_reason_is_request_own(pr.why))
+            hfm = 0; /* it says nothing of the next request: no hit-for-miss marker */
         obj_add_flags(o, OBJ_F_PRIVATE); /* before the state is published: subscribers go alone */
         cache_mark_pass(c->w->cache, o, hfm > 0 ? now + hfm : 0);
         obj_finish(o, OBJ_FAILED);

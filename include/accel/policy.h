@@ -58,16 +58,42 @@ struct policy_conf {
     int64_t hit_for_miss_ttl; /* how long an uncacheable answer marks its key */
 };
 
+/* Why a response is not stored (policy_resp.why); policy_reason_name() spells it for
+ * Cache-Status and logs. */
+enum policy_reason {
+    POLICY_STORABLE = 0,
+    POLICY_METHOD,                /* method */
+    POLICY_STATUS,                /* status */
+    POLICY_REQUEST_NO_STORE,      /* request no-store */
+    POLICY_NO_STORE,              /* no-store */
+    POLICY_PRIVATE,               /* private */
+    POLICY_AUTHORIZATION,         /* authorization */
+    POLICY_SET_COOKIE,            /* set-cookie */
+    POLICY_VARY_STAR,             /* vary-star */
+    POLICY_NO_FRESHNESS,          /* no freshness */
+    POLICY_STATUS_NO_FRESHNESS,   /* status without freshness */
+    POLICY_NO_CACHE_NO_VALIDATOR, /* no-cache without validator */
+    POLICY_TOO_LARGE,             /* too large */
+};
+
+/* The text of <why> ("private", "too large"...); "" for POLICY_STORABLE. */
+const char *policy_reason_name(enum policy_reason why);
+
+/* 1 when <why> is about this request alone (its no-store, its credentials), not the URL: such
+ * a refusal says nothing of the next request, so it marks no hit-for-miss. */
+int policy_reason_is_request_own(enum policy_reason why);
+
 /* What a response allows, computed once when its head arrives. */
 struct policy_resp {
-    int storable;       /* may be stored at all */
-    const char *reason; /* why not, for Cache-Status and logs */
-    int64_t ttl;        /* freshness lifetime, seconds */
-    int64_t date;       /* Date, or the response time when absent/invalid */
-    int64_t age;        /* Age field (its first member), 0 when absent or invalid */
-    int64_t swr, sie;   /* stale windows from the response, 0 when absent */
-    unsigned cc_flags;  /* of the controlling Cache-Control; s-maxage adds CC_PROXY_REVALIDATE */
-    int vary_star;      /* Vary: * */
+    int storable;           /* may be stored at all */
+    enum policy_reason why; /* why not */
+    const char *reason;     /* the same, spelled: policy_reason_name(why) */
+    int64_t ttl;            /* freshness lifetime, seconds */
+    int64_t date;           /* Date, or the response time when absent/invalid */
+    int64_t age;            /* Age field (its first member), 0 when absent or invalid */
+    int64_t swr, sie;       /* stale windows from the response, 0 when absent */
+    unsigned cc_flags; /* of the controlling Cache-Control; s-maxage adds CC_PROXY_REVALIDATE */
+    int vary_star;     /* Vary: * */
 };
 
 /* Decides storability and freshness of a response (RFC 9111 §3, §4.2.1, §4.2.2) to a request

@@ -310,3 +310,14 @@ Test(policy, targeted_fields_are_sf_dictionaries)
             cr_assert_eq(out.ttl, t[i].ttl, "%zu (%s): ttl %lld", i, t[i].resp, (long long)out.ttl);
     }
 }
+
+Test(policy, refusals_are_an_enum_with_their_names)
+{
+    cr_assert_str_eq(policy_reason_name(POLICY_PRIVATE), "private");
+    cr_assert_str_eq(policy_reason_name(POLICY_TOO_LARGE), "too large");
+    cr_assert_str_eq(policy_reason_name(POLICY_STORABLE), "");
+    cr_assert(policy_reason_is_request_own(POLICY_REQUEST_NO_STORE));
+    cr_assert(policy_reason_is_request_own(POLICY_AUTHORIZATION));
+    cr_assert_not(policy_reason_is_request_own(POLICY_PRIVATE));
+    cr_assert_not(policy_reason_is_request_own(POLICY_SET_COOKIE));
+}
