@@ -367,6 +367,13 @@ long e2e_cs_ttl(const struct e2e_resp *r);
 /* The Age of <r> in seconds (strtol of its first Age field), or -1 without one. */
 long e2e_age(const struct e2e_resp *r);
 
+/* An origin handler: 200, "Cache-Control: max-age=600" and a pattern body of
+ * *(const uint64_t *)<arg> bytes, for every request. */
+void e2e_cacheable_pattern(const struct e2e_req *req, struct e2e_action *act, void *arg);
+/* GET /d<i> on a new connection to <a>: fails the test unless the answer is a 200 with <size>
+ * bytes of the pattern; returns the first letter of its X-Cache ('H', 'M', ...). */
+char e2e_get_pattern(struct e2e_accel *a, uint64_t size, int i);
+
 /* X-Cache of <r> is <want> ("HIT", "MISS", "STALE", ...); fails the test otherwise, with the
  * status and Cache-Status in the message. */
 void e2e_expect_xcache(const struct e2e_resp *r, const char *want, const char *what);

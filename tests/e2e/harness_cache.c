@@ -124,3 +124,30 @@ void e2e_expect_hit(const struct e2e_resp *r, unsigned flags, const char *body, 
     if (body != NULL)
         cr_assert_str_eq(r->body, body, "%s: body '%s', expected '%s'", what, r->body, body);
 }
+
+void e2e_cacheable_pattern(const struct e2e_req *req, struct e2e_action *act, void *arg)
+{
+    (void)req;
+    act->headers = "Cache-Control: max-age=600\r\n";
+    act->pattern_len = *(const uint64_t *)arg;
+}
+
+char e2e_get_pattern(struct e2e_accel *a, uint64_t size, int i)
+{
+    char req[128];
+    struct e2e_resp r;
+    const char *xc;
+    char verdict;
+
+    snprintf(req, sizeof(req), "GET /d%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
+    cr_assert_eq(e2e_request(a->port, req, &r, E2E_RESP_PATTERN), 0, "GET /d%d: no answer", i);
+    cr_assert_eq(r.status, 200, "GET /d%d: status %d", i, r.status);
+    cr_assert_eq(r.body_len, size, "GET /d%d: %llu bytes", i, (unsigned long long)r.body_len);
+    cr_assert_not(r.pattern_bad, "GET /d%d: body differs at %llu", i,
+                  (unsigned long long)r.pattern_bad_at);
+    xc = e2e_hdrs_get(&r.hdrs, "X-Cache");
+    cr_assert_not_null(xc, "GET /d%d: no X-Cache", i);
+    verdict = xc[0];
+    e2e_resp_free(&r);
+    return verdict;
+}

@@ -16,35 +16,7 @@
 
 static struct e2e_origin *origin;
 
-static void cacheable(const struct e2e_req *req, struct e2e_action *act, void *arg)
-{
-    (void)req;
-    (void)arg;
-    act->headers = "Cache-Control: max-age=600\r\n";
-    act->pattern_len = SIZE;
-}
-
-/* GET /d<i>; checks the body and returns the X-Cache value's first
- * letter ('H', 'M', ...). */
-static char get(struct e2e_accel *a, int i)
-{
-    char req[128];
-    struct e2e_resp r;
-    const char *xc;
-    char verdict;
-
-    snprintf(req, sizeof(req), "GET /d%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
-    cr_assert_eq(e2e_request(a->port, req, &r, E2E_RESP_PATTERN), 0, "GET /d%d: no answer", i);
-    cr_assert_eq(r.status, 200, "GET /d%d: status %d", i, r.status);
-    cr_assert_eq(r.body_len, SIZE, "GET /d%d: %llu bytes", i, (unsigned long long)r.body_len);
-    cr_assert_not(r.pattern_bad, "GET /d%d: body differs at %llu", i,
-                  (unsigned long long)r.pattern_bad_at);
-    xc = e2e_hdrs_get(&r.hdrs, "X-Cache");
-    cr_assert_not_null(xc, "GET /d%d: no X-Cache", i);
-    verdict = xc[0];
-    e2e_resp_free(&r);
-    return verdict;
-}
+static const uint64_t size = SIZE; /* each object's body */
 
 static const char *disk_conf(const char *dir, char *buf, size_t len)
 {
@@ -59,17 +31,18 @@ Test(disk, restart_serves_from_disk_without_the_origin)
     struct e2e_accel *a;
 
     origin = e2e_origin_start();
-    e2e_origin_set_handler(origin, cacheable, NULL);
+    e2e_origin_set_handler(origin, e2e_cacheable_pattern, (void *)&size);
     a = e2e_accel_start(disk_conf(dir, extra, sizeof(extra)), e2e_origin_port(origin));
     for (int i = 0; i < N_URLS; i++)
-        cr_assert_eq(get(a, i), 'M', "first GET /d%d is not a MISS", i);
+        cr_assert_eq(e2e_get_pattern(a, SIZE, i), 'M', "first GET /d%d is not a MISS", i);
     cr_assert_eq(e2e_origin_nreqs(origin), N_URLS);
     /* SIGTERM: the writer finishes its queue before accel exits */
     cr_assert_eq(e2e_accel_stop(a, 10000), 0, "accel did not exit cleanly");
 
     a = e2e_accel_start(extra, e2e_origin_port(origin));
     for (int i = 0; i < N_URLS; i++)
-        cr_assert_eq(get(a, i), 'H', "GET /d%d after the restart is not a HIT", i);
+        cr_assert_eq(e2e_get_pattern(a, SIZE, i), 'H', "GET /d%d after the restart is not a HIT",
+                     i);
     cr_assert_eq(e2e_origin_nreqs(origin), N_URLS, "the origin was asked again after restart");
     cr_assert_eq(e2e_accel_stop(a, 10000), 0);
 }
@@ -82,7 +55,7 @@ Test(disk, second_process_on_the_same_file_refuses)
     int rc;
 
     origin = e2e_origin_start();
-    e2e_origin_set_handler(origin, cacheable, NULL);
+    e2e_origin_set_handler(origin, e2e_cacheable_pattern, (void *)&size);
     a = e2e_accel_start(disk_conf(dir, extra, sizeof(extra)), e2e_origin_port(origin));
     snprintf(conf, sizeof(conf), "listen 127.0.0.1:0\norigin 127.0.0.1:%d\n%s",
              e2e_origin_port(origin), extra);
@@ -96,7 +69,7 @@ Test(disk, second_process_on_the_same_file_refuses)
     free(out);
     free(err);
     cr_assert(e2e_accel_alive(a));
-    cr_assert_eq(get(a, 0), 'M');
+    cr_assert_eq(e2e_get_pattern(a, SIZE, 0), 'M');
     cr_assert_eq(e2e_accel_stop(a, 10000), 0);
 }
 
@@ -114,10 +87,10 @@ Test(disk, corrupt_file_is_moved_aside_and_accel_starts_cold)
     garbage[sizeof(garbage) - 1] = '\0';
     e2e_write_file(dir, "cache.mdb", garbage, path, sizeof(path));
     origin = e2e_origin_start();
-    e2e_origin_set_handler(origin, cacheable, NULL);
+    e2e_origin_set_handler(origin, e2e_cacheable_pattern, (void *)&size);
     a = e2e_accel_start(disk_conf(dir, extra, sizeof(extra)), e2e_origin_port(origin));
-    cr_assert_eq(get(a, 1), 'M');
-    cr_assert_eq(get(a, 1), 'H');
+    cr_assert_eq(e2e_get_pattern(a, SIZE, 1), 'M');
+    cr_assert_eq(e2e_get_pattern(a, SIZE, 1), 'H');
     d = opendir(dir);
     cr_assert_not_null(d);
     while ((de = readdir(d)) != NULL)
@@ -134,10 +107,10 @@ Test(disk, kill_9_while_writing_never_serves_a_torn_object)
     struct e2e_accel *a;
 
     origin = e2e_origin_start();
-    e2e_origin_set_handler(origin, cacheable, NULL);
+    e2e_origin_set_handler(origin, e2e_cacheable_pattern, (void *)&size);
     a = e2e_accel_start(disk_conf(dir, extra, sizeof(extra)), e2e_origin_port(origin));
     for (int i = 0; i < N_URLS; i++)
-        (void)get(a, i);
+        (void)e2e_get_pattern(a, SIZE, i);
     /* no drain: whatever the writer was doing is cut short */
     e2e_accel_kill(a);
 
@@ -152,7 +125,7 @@ Test(disk, kill_9_while_writing_never_serves_a_torn_object)
     }
     for (int round = 0; round < 2; round++)
         for (int i = 0; i < N_URLS; i++) {
-            char v = get(a, i); /* checks status, length and every byte */
+            char v = e2e_get_pattern(a, SIZE, i); /* checks status, length and every byte */
 
             cr_assert(v == 'H' || v == 'M', "GET /d%d: X-Cache %c", i, v);
         }
@@ -170,12 +143,12 @@ Test(disk, small_disk_budget_stays_within_its_file_size)
     /* 2 MiB of disk and 1 MiB of memory for 60 objects of 100 KiB (6 MiB) */
     snprintf(extra, sizeof(extra), "cache_disk %s/cache.mdb 2m\ncache_memory 1m\n", dir);
     origin = e2e_origin_start();
-    e2e_origin_set_handler(origin, cacheable, NULL);
+    e2e_origin_set_handler(origin, e2e_cacheable_pattern, (void *)&size);
     a = e2e_accel_start(extra, e2e_origin_port(origin));
     for (int i = 0; i < 60; i++)
-        (void)get(a, i);
+        (void)e2e_get_pattern(a, SIZE, i);
     for (int i = 59; i >= 40; i--)
-        hits += get(a, i) == 'H';
+        hits += e2e_get_pattern(a, SIZE, i) == 'H';
     snprintf(path, sizeof(path), "%s/cache.mdb", dir);
     cr_assert_eq(stat(path, &st), 0);
     cr_assert_leq(st.st_size, 2 << 20, "the disk file grew to %lld bytes", (long long)st.st_size);
@@ -255,15 +228,15 @@ Test(disk, a_full_file_system_is_logged_once_and_accel_keeps_serving)
     /* a 64 MiB budget on a 1 MiB file system; memory holds everything */
     snprintf(extra, sizeof(extra), "cache_disk %s/cache.mdb 64m\ncache_memory 64m\n", dir);
     origin = e2e_origin_start();
-    e2e_origin_set_handler(origin, cacheable, NULL);
+    e2e_origin_set_handler(origin, e2e_cacheable_pattern, (void *)&size);
     a = e2e_accel_start(extra, e2e_origin_port(origin));
     for (int i = 0; i < 40; i++)
-        cr_assert_eq(get(a, i), 'M');
+        cr_assert_eq(e2e_get_pattern(a, SIZE, i), 'M');
     log = e2e_wait_line(a->error_log, "file system is full", 5000);
     cr_assert_not_null(log, "no 'file system is full' line in %s", a->error_log);
     free(log);
     for (int i = 0; i < 40; i++)
-        hits += get(a, i) == 'H';
+        hits += e2e_get_pattern(a, SIZE, i) == 'H';
     cr_assert_eq(hits, 40, "hits from memory stopped with the disk full");
     cr_assert(e2e_accel_alive(a));
     log = e2e_read_file(a->error_log, NULL);

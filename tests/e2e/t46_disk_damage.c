@@ -21,34 +21,7 @@
 
 static struct e2e_origin *origin;
 
-static void cacheable(const struct e2e_req *req, struct e2e_action *act, void *arg)
-{
-    (void)req;
-    (void)arg;
-    act->headers = "Cache-Control: max-age=600\r\n";
-    act->pattern_len = SIZE;
-}
-
-/* GET /d<i>: checks the status and every byte; returns the X-Cache value's first letter. */
-static char get(struct e2e_accel *a, int i)
-{
-    char req[128];
-    struct e2e_resp r;
-    const char *xc;
-    char verdict;
-
-    snprintf(req, sizeof(req), "GET /d%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
-    cr_assert_eq(e2e_request(a->port, req, &r, E2E_RESP_PATTERN), 0, "GET /d%d: no answer", i);
-    cr_assert_eq(r.status, 200, "GET /d%d: status %d", i, r.status);
-    cr_assert_eq(r.body_len, SIZE, "GET /d%d: %llu bytes", i, (unsigned long long)r.body_len);
-    cr_assert_not(r.pattern_bad, "GET /d%d: body differs at %llu", i,
-                  (unsigned long long)r.pattern_bad_at);
-    xc = e2e_hdrs_get(&r.hdrs, "X-Cache");
-    cr_assert_not_null(xc, "GET /d%d: no X-Cache", i);
-    verdict = xc[0];
-    e2e_resp_free(&r);
-    return verdict;
-}
+static const uint64_t size = SIZE; /* each object's body */
 
 /* Deterministic noise over <len> bytes at <off> of <path> (which it does not extend). */
 static void noise(const char *path, size_t off, size_t len, unsigned seed)
@@ -197,7 +170,7 @@ static void damage_round(const char *dir, const char *extra, enum damage how)
     moved = log_count(a, "moved aside");
     cr_assert_leq(moved, 1, "%s: the damage was logged %u times", name, moved);
     for (int i = 0; i < N_URLS; i++) {
-        char v = get(a, i);
+        char v = e2e_get_pattern(a, SIZE, i);
 
         cr_assert(v == 'H' || v == 'M', "%s: GET /d%d: X-Cache %c", name, i, v);
         misses += v == 'M';
@@ -233,7 +206,8 @@ static void damage_round(const char *dir, const char *extra, enum damage how)
     cr_assert_eq(log_count(a, "moved aside"), 0, "%s: the new file was moved aside", name);
     cr_assert_eq(stats_disk_reset(a), 0, "%s: /stats says the new file was reset", name);
     for (int i = 0; i < N_URLS; i++)
-        cr_assert_eq(get(a, i), 'H', "%s: GET /d%d is not a HIT after the next restart", name, i);
+        cr_assert_eq(e2e_get_pattern(a, SIZE, i), 'H',
+                     "%s: GET /d%d is not a HIT after the next restart", name, i);
     cr_assert_eq(e2e_origin_nreqs(origin), before, "%s: the origin was asked", name);
     cr_assert_eq(e2e_accel_stop(a, 10000), 0);
 }
@@ -252,10 +226,10 @@ static void damage_test(enum damage how)
         "cache_disk %s/cache.mdb 64m\nadmin {\n    listen 127.0.0.1:0;\n    token_file %s;\n}\n",
         dir, tok);
     origin = e2e_origin_start();
-    e2e_origin_set_handler(origin, cacheable, NULL);
+    e2e_origin_set_handler(origin, e2e_cacheable_pattern, (void *)&size);
     a = e2e_accel_start(extra, e2e_origin_port(origin));
     for (int i = 0; i < N_URLS; i++)
-        cr_assert_eq(get(a, i), 'M', "first GET /d%d is not a MISS", i);
+        cr_assert_eq(e2e_get_pattern(a, SIZE, i), 'M', "first GET /d%d is not a MISS", i);
     cr_assert_eq(e2e_accel_stop(a, 10000), 0);
     damage_round(dir, extra, how);
     /* and once more, the same way, over the file that replaced the first */
