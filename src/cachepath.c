@@ -437,11 +437,7 @@ static int deliver_unzip(struct conn *c, uint64_t avail, int *progress)
         }
         c->zfull = got == ZOUT_CAP;
         if (got > 0) {
-            if (c->chunk_out)
-                buf_printf(&c->out, "%zx\r\n", got);
-            buf_append(&c->out, c->zout, got);
-            if (c->chunk_out)
-                buf_append_str(&c->out, "\r\n");
+            http_write_body1(&c->out, c->chunk_out, c->zout, got);
             *progress = 1;
         }
         deliver_advance(&c->dl, iov[0].iov_len - inlen);
@@ -474,10 +470,7 @@ static int deliver_write(struct conn *c, uint64_t avail, int *progress)
         for (unsigned i = 0; i < k; i++)
             total += iov[i].iov_len;
         if (total > 0) {
-            buf_printf(&c->out, "%llx\r\n", (unsigned long long)total);
-            for (unsigned i = 0; i < k; i++)
-                buf_append(&c->out, iov[i].iov_base, iov[i].iov_len);
-            buf_append_str(&c->out, "\r\n");
+            http_write_body(&c->out, 1, iov, k);
             deliver_advance(&c->dl, total);
             *progress = 1;
         }
@@ -581,8 +574,7 @@ enum conn_state conn_deliver(struct conn *c)
                 return CONN_WAIT;
             }
             if (st == OBJ_COMPLETE) {
-                if (c->chunk_out)
-                    buf_append_str(&c->out, "0\r\n\r\n");
+                http_write_body_end(&c->out, c->chunk_out);
                 conn_drop_obj(c);
                 c->resp_done = 1;
                 return CONN_FLUSH;

@@ -38,11 +38,7 @@ int conn_on_req_body(void *ctx, const char *p, size_t n)
     struct conn *c = ctx;
 
     /* max_body_size is the parser's: it rejects a length or a chunk size past it at once. */
-    if (c->req.head.flags & HTTP_F_CHUNKED)
-        buf_printf(&c->uout, "%zx\r\n", n);
-    buf_append(&c->uout, p, n);
-    if (c->req.head.flags & HTTP_F_CHUNKED)
-        buf_append_str(&c->uout, "\r\n");
+    http_write_body1(&c->uout, (c->req.head.flags & HTTP_F_CHUNKED) != 0, p, n);
     return 0;
 }
 
@@ -183,11 +179,7 @@ int conn_on_resp_body(void *ctx, const char *p, size_t n)
         return 0;
     }
     zsettle(c);
-    if (c->chunk_out)
-        buf_printf(&c->out, "%zx\r\n", n);
-    buf_append(&c->out, p, n);
-    if (c->chunk_out)
-        buf_append_str(&c->out, "\r\n");
+    http_write_body1(&c->out, c->chunk_out, p, n);
     return 0;
 }
 
@@ -391,8 +383,7 @@ static enum conn_state pump_response(struct conn *c, int *progress)
                 continue;
             }
             stats_hist_observe(&c->w->stats.origin_time, ev_now(c->w->loop) - c->t_origin);
-            if (c->chunk_out)
-                buf_append_str(&c->out, "0\r\n\r\n");
+            http_write_body_end(&c->out, c->chunk_out);
             c->resp_done = 1;
             c->upstream_reusable = (c->resp.head.flags & HTTP_F_KEEPALIVE) != 0;
             if (c->tee)
@@ -412,8 +403,7 @@ static enum conn_state pump_response(struct conn *c, int *progress)
 
         if (ev == HTTP_EV_DONE && c->resp_head_sent && !c->skip_interim) {
             stats_hist_observe(&c->w->stats.origin_time, ev_now(c->w->loop) - c->t_origin);
-            if (c->chunk_out)
-                buf_append_str(&c->out, "0\r\n\r\n");
+            http_write_body_end(&c->out, c->chunk_out);
             c->resp_done = 1;
             c->upstream_reusable = 0;
             if (c->tee)
@@ -456,8 +446,7 @@ static enum conn_state pump_request(struct conn *c, int *progress)
         if (ev == HTTP_EV_DONE) {
             c->req_done = 1;
             c->req_ka = (c->req.head.flags & HTTP_F_KEEPALIVE) != 0;
-            if (c->req.head.flags & HTTP_F_CHUNKED)
-                buf_append_str(&c->uout, "0\r\n\r\n");
+            http_write_body_end(&c->uout, (c->req.head.flags & HTTP_F_CHUNKED) != 0);
         }
     }
     if (!c->req_done && c->in_pos == c->in_len) {

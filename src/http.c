@@ -708,6 +708,35 @@ void http_write_response_head(struct buf *b, const struct http_head *h, const ch
     buf_append_str(b, "\r\n");
 }
 
+void http_write_body(struct buf *b, int chunked, const struct iovec *iov, unsigned n)
+{
+    uint64_t total = 0;
+
+    for (unsigned i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    if (total == 0)
+        return;
+    if (chunked)
+        buf_printf(b, "%llx\r\n", (unsigned long long)total);
+    for (unsigned i = 0; i < n; i++)
+        buf_append(b, iov[i].iov_base, iov[i].iov_len);
+    if (chunked)
+        buf_append_str(b, "\r\n");
+}
+
+void http_write_body1(struct buf *b, int chunked, const void *p, size_t n)
+{
+    struct iovec iov = {(void *)p, n};
+
+    http_write_body(b, chunked, &iov, 1);
+}
+
+void http_write_body_end(struct buf *b, int chunked)
+{
+    if (chunked)
+        buf_append_str(b, "0\r\n\r\n");
+}
+
 void http_write_error(struct buf *b, unsigned status, const char *msg, const char *date, int close,
                       int head_only)
 {

@@ -12,6 +12,7 @@
 #include <llhttp.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "accel/base.h"
 
@@ -153,6 +154,18 @@ int http_is_cache_tag(struct span name);
 
 /* Appends "<name>: <value>\r\n" to <b>, the value trimmed. */
 void http_write_field(struct buf *b, struct span name, struct span value);
+
+/* The one HTTP/1 body framer. Appends the <n> buffers of <iov> to <b>: as they are, or with
+ * <chunked> as one chunk (size line, data, CRLF). Nothing for no bytes (a chunk of size 0
+ * would end the body). */
+void http_write_body(struct buf *b, int chunked, const struct iovec *iov, unsigned n);
+
+/* http_write_body() of one buffer. */
+void http_write_body1(struct buf *b, int chunked, const void *p, size_t n);
+
+/* Appends the end of a body: the last chunk and the empty trailer section with <chunked>,
+ * nothing otherwise. */
+void http_write_body_end(struct buf *b, int chunked);
 
 /* Appends a complete small answer of accel's own: <status> with a text/plain body that says
  * <msg>. With <close>, "Connection: close". <head_only> omits the body (HEAD request). */

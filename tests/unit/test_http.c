@@ -501,3 +501,21 @@ Test(http, response_chunk_framing_is_checked_too)
     cr_assert_eq(feed_all(r, strlen(r), &heads, &dones), HTTP_EV_ERROR);
     cr_assert_eq(hp.err_status, 502);
 }
+
+Test(http, one_body_framer)
+{
+    struct buf b = {0};
+    struct iovec iov[2] = {{"hello ", 6}, {"world", 5}};
+
+    http_write_body(&b, 1, iov, 2);
+    http_write_body1(&b, 1, "", 0); /* nothing: a chunk of 0 would end the body */
+    http_write_body_end(&b, 1);
+    cr_assert_eq(b.len, strlen("b\r\nhello world\r\n0\r\n\r\n"));
+    cr_assert_eq(memcmp(b.p, "b\r\nhello world\r\n0\r\n\r\n", b.len), 0);
+    b.len = 0;
+    http_write_body(&b, 0, iov, 2);
+    http_write_body_end(&b, 0);
+    cr_assert_eq(b.len, 11);
+    cr_assert_eq(memcmp(b.p, "hello world", 11), 0);
+    buf_free(&b);
+}
