@@ -1,9 +1,10 @@
 /* cachepath.c - a client connection's use of the cache (part of the conn module, see
- * conn_int.h): the lookup (hit, subscribe to a busy object, own the fetch, pass), delivery from
- * an object with head rewrite, 304, ranges and zero-copy writev of its chunks, waiting for busy
- * objects on the worker's waiting list, the owner's decision when the response head arrives
- * (store and hand the fetch over, or mark hit-for-miss), revalidation with 304, stale content
- * (stale-if-error, grace, stale-while-revalidate with a background refresh). */
+ * conn_int.h): the lookup (hit, subscribe to a busy object, own a store for a miss, pass), the
+ * owner's side of the store's decision (read the object, serve the stale copy, or take the fetch
+ * over as a pass or a tee), delivery from an object with head rewrite, 304, ranges and
+ * zero-copy writev of its chunks, the inflated twin, waiting for busy objects on the worker's
+ * waiting list, stale content (stale-if-error, grace, stale-while-revalidate through
+ * store_refresh). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,9 +27,7 @@ static void parse_request_cc(struct conn *c);
 static void wait_for(struct conn *c);
 static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail);
 static int deliver_write(struct conn *c, uint64_t avail, int *progress);
-static void finish_bodiless(struct conn *c);
-static int resp_has(const struct http_head *h, struct span name);
-static void revalidated(struct conn *c);
+static enum conn_state own(struct conn *c);
 
 void conn_unwait(struct conn *c)
 {
@@ -49,10 +48,10 @@ void conn_unwait(struct conn *c)
 void conn_drop_obj(struct conn *c)
 {
     conn_unwait(c);
+    store_detach(&c->st); /* a store this request owned goes on for the subscribers */
     obj_unref(&c->stale);
-    if (c->obj != NULL &&
-        ((c->owner && !obj_has_head(c->obj)) || (c->tee && obj_state(c->obj) == OBJ_BUSY))) {
-        /* The fetch this request drove did not finish: release the subscribers. */
+    if (c->obj != NULL && c->tee && obj_state(c->obj) == OBJ_BUSY) {
+        /* The tee this request drove did not finish: release the subscribers. */
         cache_remove(c->w->cache, c->obj);
         obj_finish(c->obj, OBJ_FAILED);
     }
@@ -65,7 +64,6 @@ void conn_drop_obj(struct conn *c)
         c->unzip_spare = c->unzip;
         c->unzip = NULL;
     }
-    c->owner = 0;
     c->tee = 0;
     c->dhead_done = 0;
 }
@@ -139,7 +137,7 @@ enum conn_state conn_cache_start(struct conn *c)
 
     if (c->w->cache == NULL || conf->cache_memory == 0) {
         c->cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_BYPASS};
-        return conn_open_exchange(c);
+        return conn_start_pass(c);
     }
     if (host.len == 0)
         host = span_of(c->srv->host, strlen(c->srv->host));
@@ -157,7 +155,7 @@ enum conn_state conn_cache_start(struct conn *c)
     c->keybuf.off = c->keybuf.len = 0;
     if (key_build(&c->keybuf, "http", host, http_request_path(&c->req.head), &r.key) < 0) {
         c->cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_BYPASS};
-        return conn_open_exchange(c);
+        return conn_start_pass(c);
     }
     r.fields = c->req.head.hdrs;
     r.n_fields = c->req.head.n_hdrs;
@@ -165,7 +163,7 @@ enum conn_state conn_cache_start(struct conn *c)
     r.now = (int64_t)now;
     r.now_ms = (uint64_t)(now * 1000.0);
     r.no_make = c->head_req; /* a HEAD miss goes to the origin as HEAD, nothing is stored */
-    r.no_swr = c->background;
+    r.no_swr = 0;
     c->t_req = r.now;
     obj_unref(&c->stale);
     c->cres = cache_lookup(c->w->cache, &r, &c->obj, &c->stale);
@@ -177,7 +175,7 @@ enum conn_state conn_cache_start(struct conn *c)
     case CACHE_HIT_STALE:
         atomic_fetch_add_explicit(&c->w->stats.cache_stale, 1, memory_order_relaxed);
         if (obj_start_refresh(c->obj))
-            conn_spawn_refresh(c->w, c->obj);
+            store_refresh(c->w, c->obj);
         deliver_init(&c->dl, c->obj);
         return CONN_DELIVER;
     case CACHE_BUSY:
@@ -187,20 +185,19 @@ enum conn_state conn_cache_start(struct conn *c)
             conn_drop_obj(c);
             c->cs = (struct req_cache_status){
                 .verdict = REQ_PASS, .fwd = REQ_FWD_MISS, .detail = "coalesce-max"};
-            return conn_open_exchange(c);
+            return conn_start_pass(c);
         }
         atomic_fetch_add_explicit(&c->w->stats.cache_coalesced, 1, memory_order_relaxed);
         deliver_init(&c->dl, c->obj);
         return CONN_DELIVER;
     case CACHE_MISS:
         atomic_fetch_add_explicit(&c->w->stats.cache_misses, 1, memory_order_relaxed);
-        c->owner = 1;
-        return conn_open_exchange(c);
+        return own(c);
     case CACHE_PASS:
         atomic_fetch_add_explicit(&c->w->stats.cache_passes, 1, memory_order_relaxed);
         c->cs = (struct req_cache_status){
             .verdict = REQ_PASS, .fwd = REQ_FWD_URI_MISS, .detail = "hit-for-miss"};
-        return conn_open_exchange(c);
+        return conn_start_pass(c);
     case CACHE_NONE:
     case CACHE_REVALIDATED:
     case CACHE_STALE:
@@ -210,7 +207,7 @@ enum conn_state conn_cache_start(struct conn *c)
         return conn_fail(c, 504, "not in the cache (only-if-cached)");
     atomic_fetch_add_explicit(&c->w->stats.cache_misses, 1, memory_order_relaxed);
     c->cs = (struct req_cache_status){.verdict = REQ_MISS, .fwd = REQ_FWD_MISS};
-    return conn_open_exchange(c);
+    return conn_start_pass(c);
 }
 
 static void wait_for(struct conn *c)
@@ -516,10 +513,12 @@ enum conn_state conn_deliver(struct conn *c)
                     return conn_fail(c, 502, "the origin failed to answer");
                 c->cs = (struct req_cache_status){
                     .verdict = REQ_PASS, .fwd = REQ_FWD_URI_MISS, .detail = "hit-for-miss"};
-                return conn_open_exchange(c);
+                return conn_start_pass(c);
             }
-            conn_set_timer(c, c->owner ? TM_ORIGIN : TM_COALESCE,
-                           c->owner ? conf->origin_timeout : conf->coalesce_timeout, 0);
+            if (c->st != NULL) /* the owner: the store tells it, the fetch times the origin */
+                conn_set_timer(c, TM_NONE, 0, 0);
+            else
+                conn_set_timer(c, TM_COALESCE, conf->coalesce_timeout, 0);
             return CONN_WAIT;
         }
         if (c->cres == CACHE_BUSY && !cache_vary_match(o, c->req.head.hdrs, c->req.head.n_hdrs)) {
@@ -596,91 +595,18 @@ enum conn_state conn_deliver(struct conn *c)
     }
 }
 
-/* How the body of storable response <h> (<len> bytes, or OBJ_LEN_UNKNOWN) is stored: gzip
- * from the origin as it is (checked on the way); a compressible identity body gzipped on the
- * way into <sf>; anything else as it is. Returns the http_write_stored_head() flags. */
-static unsigned choose_encoding(struct conn *c, const struct http_head *h, uint64_t len,
-                                unsigned cc_flags, struct store_filter *sf)
-{
-    const struct conf *conf = conn_conf(c);
-    const struct field *ce = http_find(h, "content-encoding"), *ct = http_find(h, "content-type");
-
-    if (!conf->gzip || (h->flags & HTTP_F_NOBODY))
-        return 0;
-    if (ce != NULL) {
-        struct span v = span_trim(ce->value);
-
-        if (span_eq_ci(v, "gzip") || span_eq_ci(v, "x-gzip")) {
-            sf->check = gz_dec_new();
-            return sf->check != NULL ? HTTP_STORE_VARY_AE : 0;
-        }
-        if (!span_eq_ci(v, "identity"))
-            return 0; /* another coding: kept as the origin sent it */
-    }
-    /* RFC 9110 §15.3.7: a 206 is a part of a representation; RFC 9111 §5.2.2.6: no-transform */
-    if (h->status != 200 || http_find(h, "content-range") != NULL || (cc_flags & CC_NO_TRANSFORM))
-        return 0;
-    if (ct == NULL || !gz_type_ok(ct->value, conf->gzip_types))
-        return 0;
-    if (len != OBJ_LEN_UNKNOWN && len < conf->gzip_min_length)
-        return 0;
-    sf->enc = gz_enc_new((int)conf->gzip_level);
-    return sf->enc != NULL ? HTTP_STORE_GZIPPED | HTTP_STORE_VARY_AE : 0;
-}
-
-/* Vary value <v> without Accept-Encoding: with gzip on, accel asks the origin for gzip itself
- * and serves each client its encoding from one stored object, so that field selects nothing.
- * The result points into <b> (or is <v> when there was nothing to drop). */
-static struct span vary_without_ae(struct buf *b, struct span v)
-{
-    const char *p = v.p, *end = v.p + v.len;
-    int dropped = 0;
-
-    while (p < end) {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
-        struct span t = span_trim(span_of(p, comma ? (size_t)(comma - p) : (size_t)(end - p)));
-
-        p = comma ? comma + 1 : end;
-        if (span_eq_ci(t, "accept-encoding")) {
-            dropped = 1;
-            continue;
-        }
-        if (b->len > 0)
-            buf_append(b, ",", 1);
-        buf_append_span(b, t);
-    }
-    return dropped ? span_of(b->p != NULL ? b->p : "", b->len) : v;
-}
-
 /* May c->stale stand in for an origin that fails (stale-if-error, or the configured grace)? */
 int conn_stale_usable(const struct conn *c)
 {
-    const struct obj *o = c->stale;
-    int64_t now = (int64_t)ev_now(c->w->loop), window = (int64_t)(conn_conf(c)->grace / 1000);
-    struct obj_meta m;
-
-    if (o == NULL)
-        return 0;
-    obj_get_meta(o, &m);
-    if (m.cc_flags & (CC_MUST_REVALIDATE | CC_PROXY_REVALIDATE | CC_NO_CACHE))
-        return 0;
-    if (m.sie > window)
-        window = m.sie;
-    return obj_age(o, now) - obj_ttl(o) <= window;
+    return store_stale_usable(c->stale, (int64_t)ev_now(c->w->loop), conn_conf(c)->grace);
 }
 
-/* Fails the busy object this request owned (its subscribers learn it), then answers from the
- * stale copy instead. */
+/* Answers from the stale copy instead of the busy object (which failed). */
 void conn_serve_stale(struct conn *c)
 {
-    if (c->obj != NULL && c->owner) {
-        cache_remove(c->w->cache, c->obj);
-        if (!obj_has_head(c->obj))
-            obj_finish(c->obj, OBJ_FAILED);
-    }
     conn_unwait(c);
+    store_detach(&c->st);
     obj_unref(&c->obj);
-    c->owner = 0;
     c->obj = c->stale;
     c->stale = NULL;
     c->cres = CACHE_STALE;
@@ -688,264 +614,107 @@ void conn_serve_stale(struct conn *c)
     atomic_fetch_add_explicit(&c->w->stats.cache_stale, 1, memory_order_relaxed);
 }
 
-/* Gives the upstream back (or closes it) once the current response, which has no body, ends. */
-static void finish_bodiless(struct conn *c)
+/* --- the owner of a store ------------------------------------------------------------------ */
+
+static void owner_decided(void *owner, enum store_outcome out, struct fetch *f, const char *reason,
+                          struct store_filter *sf)
 {
-    size_t used;
-    enum http_ev ev = http_parse(&c->resp, c->uin + c->uin_pos, c->uin_len - c->uin_pos, &used);
+    struct conn *c = owner;
 
-    c->uin_pos += used;
-    if (ev == HTTP_EV_DONE && (c->resp.head.flags & HTTP_F_KEEPALIVE) && c->uin_pos == c->uin_len)
-        origin_put(&c->up);
-    else
-        origin_close(&c->up);
-    c->uin_pos = c->uin_len = 0;
-}
-
-/* 1 if response <h> carries a field named <name>. */
-static int resp_has(const struct http_head *h, struct span name)
-{
-    for (unsigned j = 0; j < h->n_hdrs; j++)
-        if (h->hdrs[j].name.len == name.len &&
-            strncasecmp(h->hdrs[j].name.p, name.p, name.len) == 0)
-            return 1;
-    return 0;
-}
-
-/* The origin confirmed c->stale with a 304: the busy object gets the stored head updated with
- * the 304's fields (RFC 9111 §4.3.4), fresh times, and the stored body, and completes. */
-static void revalidated(struct conn *c)
-{
-    struct obj *o = c->obj, *old = c->stale;
-    const struct http_head *h = &c->resp.head;
-    const struct cache_conf *cc = cache_conf_of(c->w->cache);
-    int64_t now = (int64_t)ev_now(c->w->loop);
-    struct span head = obj_head(old);
-    const char *eol = memchr(head.p, '\n', head.len);
-    const struct field *fields;
-    struct field tmp[256];
-    struct policy_resp pr;
-    struct obj_meta was, m;
-    struct buf hb = {0};
-    struct iovec iov[16];
-    struct obj_cursor cur;
-    char *tags;
-    size_t tags_len;
-    uint64_t off = 0, avail = obj_avail(old);
-    unsigned n, nf;
-
-    obj_get_meta(old, &was);
-    buf_append(&hb, head.p, eol != NULL ? (size_t)(eol + 1 - head.p) : head.len);
-    fields = obj_fields(old, &nf);
-    for (unsigned i = 0; i < nf; i++) {
-        const struct field *f = &fields[i];
-
-        if (resp_has(h, f->name))
-            continue;
-        http_write_field(&hb, f->name, f->value);
-    }
-    for (unsigned j = 0; j < h->n_hdrs; j++) {
-        struct span name = h->hdrs[j].name, value = span_trim(h->hdrs[j].value);
-
-        if (http_is_hop_by_hop(h, name) || span_eq_ci(name, "content-length") ||
-            span_eq_ci(name, "age") || http_is_cache_tag(name))
-            continue;
-        if (was.flags & OBJ_F_GZIPPED) /* the body is still accel's gzip: the 304 speaks of
-                                        * the origin's bytes */
-            http_write_transformed_field(&hb, name, value);
-        else
-            http_write_field(&hb, name, h->hdrs[j].value);
-    }
-    n = obj_split_fields(hb.p, hb.len, tmp, countof(tmp));
-    policy_response(&cc->policy, "GET", &c->rcc, 0, was.status, tmp, n, now, &pr);
-    obj_meta_from_policy(&m, was.status, &pr, c->t_req, now);
-    m.content_length = avail;
-    m.identity_len = was.identity_len;
-    m.flags = was.flags & OBJ_F_GZIPPED;
-    m.vary = was.vary;
-    /* tags: the 304's when it names any, else the stored ones */
-    tags_len = cache_tags_build(h->hdrs, h->n_hdrs, &tags);
-    m.tags = tags_len > 0 ? span_of(tags, tags_len) : was.tags;
-    obj_set_meta(o, &m);
-    free(tags);
-    obj_set_head(o, hb.p, hb.len);
-    buf_free(&hb);
-    /* chunk by chunk, as they are stored */
-    obj_cursor_init(&cur);
-    for (unsigned k; (k = obj_body_iov(old, &cur, off, avail, iov, countof(iov))) > 0;) {
-        for (unsigned i = 0; i < k; i++) {
-            obj_append(o, iov[i].iov_base, iov[i].iov_len);
-            off += iov[i].iov_len;
-        }
-    }
-    cache_grow(c->w->cache, o, (size_t)obj_avail(o));
-    obj_finish(o, OBJ_COMPLETE);
-    cache_complete(c->w->cache, o);
-    finish_bodiless(c);
-    obj_unref(&c->stale);
-    c->owner = 0;
-    c->cres = CACHE_REVALIDATED;
-    deliver_init(&c->dl, o);
-    atomic_fetch_add_explicit(&c->w->stats.cache_revalidated, 1, memory_order_relaxed);
-}
-
-/* The owner of a busy object got the response head: store it (the fetch goes on by itself and
- * this request reads the object like any other) or not (the key is marked hit-for-miss, the
- * subscribers go to the origin alone and this request streams the answer through). Returns 1
- * when stored. */
-int conn_owner_decides(struct conn *c)
-{
-    struct obj *o = c->obj;
-    const struct http_head *h = &c->resp.head;
-    const struct cache_conf *cc = cache_conf_of(c->w->cache);
-    int64_t now = (int64_t)ev_now(c->w->loop);
-    int has_auth = http_find(&c->req.head, "authorization") != NULL;
-    uint64_t len = ((h->flags & HTTP_F_LENGTH) && !(h->flags & HTTP_F_TE)) ? h->content_length
-                                                                           : OBJ_LEN_UNKNOWN;
-    const struct field *vary;
-    struct policy_resp pr;
-    struct obj_meta m;
-    char *vary_list = NULL, *tags;
-    struct fetch_handover ho;
-    struct store_filter sf = {0};
-    unsigned store_flags;
-    struct buf hb = {0};
-
-    if (c->stale != NULL && h->status == 304) {
-        revalidated(c);
-        return 1;
-    }
-    if (c->stale != NULL && h->status >= 500 && conn_stale_usable(c)) {
-        struct span key = obj_key(o);
-
-        log_info("origin answered %u for %.*s: serving the stale copy", h->status, (int)key.len,
-                 key.p);
-        origin_close(&c->up);
-        c->uin_pos = c->uin_len = 0;
+    CHECK_OBJ(c, CONN_MAGIC);
+    AZ(c->running);
+    c->st = NULL;
+    switch (out) {
+    case STORE_STORED:
+        break;
+    case STORE_REVALIDATED:
+        c->cres = CACHE_REVALIDATED;
+        break;
+    case STORE_STALE:
         conn_serve_stale(c);
-        return 1;
-    }
-    c->owner = 0;
-    policy_response(&cc->policy, "GET", &c->rcc, has_auth, h->status, h->hdrs, h->n_hdrs, now, &pr);
-    if (pr.storable && len != OBJ_LEN_UNKNOWN && len > cc->max_object_size) {
-        pr.storable = 0;
-        pr.why = POLICY_TOO_LARGE;
-        pr.reason = policy_reason_name(pr.why);
-    }
-    if (!pr.storable) {
-        int64_t hfm = (int64_t)(conn_conf(c)->hit_for_miss_ttl / 1000);
-
-        if (policy_reason_is_request_own(pr.why))
-            hfm = 0; /* it says nothing of the next request: no hit-for-miss marker */
-        obj_add_flags(o, OBJ_F_PRIVATE); /* before the state is published: subscribers go alone */
-        cache_mark_pass(c->w->cache, o, hfm > 0 ? now + hfm : 0);
-        obj_finish(o, OBJ_FAILED);
+        break;
+    case STORE_PASS:
+        /* not stored: the key is marked hit-for-miss, the subscribers go to the origin alone,
+         * and this request streams the answer through */
         conn_drop_obj(c);
         c->cs = (struct req_cache_status){
-            .verdict = REQ_PASS, .fwd = REQ_FWD_URI_MISS, .detail = pr.reason, .quoted = 1};
-        atomic_fetch_add_explicit(&c->w->stats.cache_passes, 1, memory_order_relaxed);
-        return 0;
-    }
-    obj_meta_from_policy(&m, h->status, &pr, c->t_req, now);
-    m.content_length = (h->flags & HTTP_F_NOBODY) ? 0 : len;
-    store_flags = choose_encoding(c, h, len, pr.cc_flags, &sf);
-    if (store_flags & HTTP_STORE_GZIPPED) {
-        m.content_length = OBJ_LEN_UNKNOWN; /* known once compressed */
-        m.flags |= OBJ_F_GZIPPED;
-    }
-    vary = http_find(h, "vary");
-    if (vary != NULL) {
-        struct buf vb = {0};
-        struct span v = conn_conf(c)->gzip ? vary_without_ae(&vb, vary->value) : vary->value;
-
-        m.vary.len = cache_vary_build(v, c->req.head.hdrs, c->req.head.n_hdrs, &vary_list);
-        m.vary.p = vary_list;
-        buf_free(&vb);
-    }
-    m.tags.len = cache_tags_build(h->hdrs, h->n_hdrs, &tags);
-    m.tags.p = tags;
-    obj_set_meta(o, &m);
-    free(vary_list);
-    free(tags);
-    http_write_stored_head(&hb, h, worker_date(c->w), store_flags);
-    obj_set_head(o, hb.p, hb.len);
-    buf_free(&hb);
-    atomic_fetch_add_explicit(&c->w->stats.cache_stored, 1, memory_order_relaxed);
-    if (len == OBJ_LEN_UNKNOWN && !(h->flags & HTTP_F_NOBODY)) {
-        /* Unknown length: it may outgrow max_object_size, and then this client must still get
-         * all of it. Stream it through as a pass (with backpressure) and copy it into the
-         * object for the subscribers on the way; past the limit only the copy stops. */
+            .verdict = REQ_PASS, .fwd = REQ_FWD_URI_MISS, .detail = reason, .quoted = 1};
+        c->f = f;
+        fetch_set_sink(f, &conn_pass_sink, c);
+        c->state = CONN_EXCHANGE;
+        return;
+    case STORE_TEE:
+        conn_unwait(c);
         c->tee = 1;
-        c->sf = sf;
+        c->sf = *sf;
+        *sf = (struct store_filter){0};
         c->cs = (struct req_cache_status){.verdict = REQ_MISS, .fwd = REQ_FWD_MISS, .stored = 1};
-        return 0;
+        c->f = f;
+        fetch_set_sink(f, &conn_pass_sink, c);
+        c->state = CONN_EXCHANGE;
+        return;
     }
-    ho.sf = sf;
-    ho.t_origin = c->t_origin;
-    ho.conf = conn_conf(c);
-    ho.srv = c->srv;
-    ho.up = c->up;
-    ho.in = c->uin;
-    ho.len = c->uin_len;
-    ho.cap = c->uin_cap;
-    ho.pos = c->uin_pos;
-    ho.resp = &c->resp;
-    c->up = NULL;
-    c->uin = NULL;
-    c->uin_len = c->uin_pos = c->uin_cap = 0;
-    c->resp_started = 0;
-    fetch_adopt(c->w, o, &ho);
-    deliver_init(&c->dl, o);
-    return 1;
+    c->state = CONN_DELIVER;
+    conn_run(c);
 }
 
-/* stale-while-revalidate: refreshes <stale> in the background with a connection of our own,
- * whose request we write and whose answer goes nowhere (the null transport); its lookup (no_swr)
- * revalidates the stale copy like any miss would, and the refreshed object replaces it. */
-void conn_spawn_refresh(struct worker *w, const struct obj *stale)
+static void owner_failed(void *owner, unsigned status, const char *why)
 {
-    struct span key = obj_key(stale);
-    const char *end = key.p + key.len;
-    const char *sep = memmem(key.p, key.len, "://", 3), *host, *path, *p;
-    struct obj_meta m;
-    struct buf req = {0};
-    struct conn *c;
-    struct transport t;
+    struct conn *c = owner;
 
-    if (sep == NULL)
-        return;
-    host = sep + 3;
-    path = memchr(host, '/', (size_t)(end - host));
-    if (path == NULL)
-        return;
-    buf_printf(&req, "GET %.*s HTTP/1.1\r\nHost: %.*s\r\nUser-Agent: accel-refresh\r\n",
-               (int)(end - path), path, (int)(path - host), host);
-    obj_get_meta(stale, &m);
-    for (p = m.vary.p; p != NULL && p < m.vary.p + m.vary.len;) {
-        const char *val = p + strlen(p) + 1;
-
-        if (*val != '\0')
-            buf_printf(&req, "%s: %s\r\n", p, val);
-        p = val + strlen(val) + 1;
+    (void)why;
+    CHECK_OBJ(c, CONN_MAGIC);
+    AZ(c->running);
+    c->st = NULL;
+    if (conn_stale_usable(c)) {
+        conn_serve_stale(c);
+        c->state = CONN_DELIVER;
+    } else {
+        conn_drop_obj(c);
+        c->state = conn_fail(c, status,
+                             status == 504 ? "the origin did not answer in time"
+                                           : "the origin failed to answer");
     }
-    buf_append_str(&req, "\r\n");
-    if (req.len > w->conf->max_header_size) {
-        buf_free(&req);
-        return;
-    }
-    transport_null(&t);
-    c = conn_alloc(w, &t);
-    snprintf(c->ip, sizeof(c->ip), "-");
-    c->background = 1;
-    c->client_eof = 1; /* no peer: nothing more will come after the request we hand it */
-    if (req.len > c->in_cap) {
-        c->in_cap = req.len;
-        c->in = xrealloc(c->in, c->in_cap);
-    }
-    memcpy(c->in, req.p, req.len);
-    c->in_len = req.len;
-    buf_free(&req);
-    w->n_conns++;
-    log_debug("stale-while-revalidate: refreshing %.*s", (int)key.len, key.p);
     conn_run(c);
+}
+
+static void owner_interim(void *owner, const struct http_head *h)
+{
+    struct conn *c = owner;
+
+    if (!c->v10)
+        conn_write_interim(c, h);
+}
+
+static const struct store_owner_ops owner_ops = {
+    .interim = owner_interim,
+    .decided = owner_decided,
+    .failed = owner_failed,
+};
+
+/* A miss: this request fills the busy object c->obj through a store, and reads it like any
+ * subscriber once the head is there (or takes the fetch over when the store says so). */
+static enum conn_state own(struct conn *c)
+{
+    const struct conf *conf = conn_conf(c);
+    struct http_fwd fwd = c->fwd;
+    struct store_req r = {.obj = c->obj,
+                          .stale = c->stale,
+                          .head = &c->req.head,
+                          .fwd = &fwd,
+                          .srv = c->srv,
+                          .rcc = c->rcc,
+                          .t_req = c->t_req,
+                          .client = c->ip};
+
+    fwd.whole = 1;
+    fwd.gzip = conf->gzip;
+    fwd.extra = NULL;
+    c->st = store_start(c->w, conf, &r, &owner_ops, c);
+    if (c->st == NULL) {
+        conn_drop_obj(c);
+        return conn_fail(c, 502, "cannot connect to the origin");
+    }
+    deliver_init(&c->dl, c->obj);
+    return CONN_DELIVER;
 }

@@ -1,24 +1,28 @@
 /* conn.c - a client connection: its state machine, the client side of its I/O, its limits,
- * timeouts and logs. The origin exchange lives in exchange.c and the use of the cache in
- * cachepath.c; the three share struct conn through conn_int.h.
+ * timeouts and logs. The pass sink lives in pass.c and the use of the cache in cachepath.c; the
+ * three share struct conn through conn_int.h. The origin is talked to by fetch.c only.
  *
- * States (enum conn_state): HEAD reads and parses a request head; START validates it and opens
- * the exchange on a pooled origin connection; EXCHANGE streams the request body to the origin
- * and the response back to the client; ERROR queues an answer of accel's own; FLUSH waits for
- * the output to drain; DONE logs the request and either starts the next one (keep-alive,
- * pipelining) or closes. conn_run() calls the current state's function until one returns
- * CONN_WAIT; I/O callbacks only move bytes into buffers and call conn_run().
+ * States (enum conn_state): HEAD reads and parses a request head; START validates it and sends
+ * it to the cache (cachepath.c) or straight to a fetch (a pass); EXCHANGE streams the request
+ * body to the fetch and its response to the client; DELIVER writes an answer from an object;
+ * ERROR queues an answer of accel's own; FLUSH waits for the output to drain; DONE logs the
+ * request and either starts the next one (keep-alive, pipelining) or closes. conn_run() calls
+ * the current state's function until one returns CONN_WAIT; I/O callbacks only move bytes into
+ * buffers and call conn_run(). A callback of a fetch or a store that conn_run() itself set off
+ * (through fetch_resume) records what happened and asks for another turn (conn_poke), so the
+ * states never run inside themselves.
  *
  * Buffers and backpressure: <in> holds the request head from offset 0 while it is parsed (spans
- * point into it; it is compacted only between requests or while a body streams); <uin> holds
- * origin bytes. A parser is fed only as many bytes as the buffer it writes to (<uout> towards
- * the origin, <out> towards the client) has room for below BUF_HIGH, so memory per connection
- * stays bounded whatever the speeds of the two sides: a slow client stops us reading the
- * origin, a slow origin stops us reading the client.
+ * point into it; it is compacted only between requests or while a body streams). The request
+ * parser is fed only as many body bytes as the fetch has room for (fetch_body_room), and the
+ * fetch feeds its response parser only as many bytes as <out> has room for below BUF_HIGH, so
+ * memory per connection stays bounded whatever the speeds of the two sides: a slow client
+ * stops the fetch reading the origin, a slow origin stops us reading the client.
  *
- * Ownership: the conn owns its socket, its buffers and, during an exchange, its upstream
- * (returned to the pool after a clean exchange, closed otherwise). conn_close() is idempotent
- * and only queues the conn; the worker's prepare hook frees it once nothing is on the stack. */
+ * Ownership: the conn owns its socket, its buffers and, during a pass, its fetch (cancelled
+ * when the conn closes). A store it owns for a miss goes on without it when it leaves.
+ * conn_close() is idempotent and only queues the conn; the worker's prepare hook frees it once
+ * nothing is on the stack. */
 #include "accel/conn.h"
 
 #include <arpa/inet.h>
@@ -98,7 +102,7 @@ void conn_close(struct conn *c)
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->timer);
     conn_drop_obj(c);
-    origin_close(&c->up);
+    fetch_cancel(&c->f);
     transport_close(&c->t);
     if (c->prev != NULL)
         c->prev->next = c->next;
@@ -119,13 +123,10 @@ void conn_free_closed(struct worker *w)
 
         w->closed = c->next;
         http_parser_fini(&c->req);
-        http_parser_fini(&c->resp);
         buf_free(&c->out);
-        buf_free(&c->uout);
         buf_free(&c->logreq);
         buf_free(&c->keybuf);
         free(c->in);
-        free(c->uin);
         free(c->zout);
         gz_dec_free(&c->unzip_spare);
         gz_dec_free(&c->unzip);
@@ -173,6 +174,16 @@ int conn_flush_client(struct conn *c, int *progress)
     return 0;
 }
 
+void conn_write_interim(struct conn *c, const struct http_head *h)
+{
+    int progress = 0;
+
+    http_write_interim(&c->out, h);
+    if (conn_flush_client(c, &progress) < 0)
+        c->wr_err = 1; /* seen by the next flush */
+    /* what the socket did not take goes out with the answer's head */
+}
+
 enum conn_state conn_fail(struct conn *c, unsigned status, const char *msg)
 {
     c->err_status = status;
@@ -183,19 +194,16 @@ enum conn_state conn_fail(struct conn *c, unsigned status, const char *msg)
 static void reset_request(struct conn *c)
 {
     c->head_started = c->req_done = c->req_ka = c->v10 = c->head_req = c->has_body = 0;
-    c->resp_started = c->resp_head_sent = c->resp_done = c->skip_interim = 0;
-    c->chunk_out = c->close_after = c->retried = c->upstream_reusable = 0;
-    c->req_kick = c->resp_kick = c->up_wdead = 0;
-    c->err_status = c->status = c->up_status = 0;
+    c->resp_head_sent = c->resp_done = 0;
+    c->chunk_out = c->close_after = c->req_kick = 0;
+    c->err_status = c->status = c->up_status = c->pass_err = 0;
     c->err_msg = NULL;
     c->resp_body_out = c->head_at = 0;
     c->out_mark = c->t.bytes_out;
     c->srv = NULL;
     conf_unref(&c->conf);
     c->n_ziov = 0;
-    c->u_eof = c->u_err = 0;
-    c->uin_len = c->uin_pos = 0;
-    buf_free(&c->uout);
+    fetch_cancel(&c->f); /* (none is left after a request that ended well) */
     c->logreq.off = c->logreq.len = 0;
     memset(&c->fwd, 0, sizeof(c->fwd));
     conn_drop_obj(c);
@@ -323,7 +331,7 @@ static enum conn_state conn_start(struct conn *c)
     if ((h->method == HTTP_GET || h->method == HTTP_HEAD) && !c->has_body)
         return conn_cache_start(c);
     c->cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_METHOD};
-    return conn_open_exchange(c);
+    return conn_start_pass(c);
 }
 
 static enum conn_state conn_error(struct conn *c)
@@ -332,7 +340,7 @@ static enum conn_state conn_error(struct conn *c)
 
     if (st / 100 == 4)
         atomic_fetch_add_explicit(&c->w->stats.bad_requests, 1, memory_order_relaxed);
-    origin_close(&c->up);
+    fetch_cancel(&c->f);
     /* Unless the whole request was read, the rest of the input cannot be trusted. */
     if (!c->req_done || st == 400 || st == 408 || st == 413 || st == 414 || st == 431)
         c->close_after = 1;
@@ -430,7 +438,8 @@ static enum conn_state conn_done(struct conn *c)
     return CONN_HEAD;
 }
 
-void conn_run(struct conn *c)
+/* Runs the states until one waits. */
+static void run_states(struct conn *c)
 {
     enum conn_state next;
 
@@ -467,6 +476,27 @@ void conn_run(struct conn *c)
             log_debug("conn %p: %s -> %s", (void *)c, state_names[c->state], state_names[next]);
         c->state = next;
     }
+}
+
+void conn_run(struct conn *c)
+{
+    if (c->running) {
+        /* a callback of a fetch this run drives: one more turn once this one waits */
+        c->rerun = 1;
+        return;
+    }
+    c->running = 1;
+    do {
+        c->rerun = 0;
+        run_states(c);
+    } while (c->rerun && !c->closing);
+    c->running = 0;
+}
+
+void conn_poke(struct conn *c)
+{
+    CHECK_OBJ(c, CONN_MAGIC);
+    conn_run(c);
 }
 
 static void on_client_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -533,7 +563,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
             return;
         }
         log_info("client %s: timed out sending its request", c->ip);
-        origin_close(&c->up);
+        fetch_cancel(&c->f);
         c->state = conn_fail(c, 408, "request timeout");
         break;
     case TM_COALESCE:
@@ -543,24 +573,20 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
         c->cs = (struct req_cache_status){
             .verdict = REQ_PASS, .fwd = REQ_FWD_MISS, .detail = "coalesce-timeout"};
         conn_set_timer(c, TM_NONE, 0, 0);
-        c->state = conn_open_exchange(c);
+        c->state = conn_start_pass(c);
         conn_run(c);
         return;
     case TM_ORIGIN:
-        if (c->resp_head_sent || c->dhead_done) {
-            log_error("origin %s: timed out in the middle of a response", c->srv->addr.text);
-            conn_close(c);
-            return;
-        }
-        c->retried = 1; /* a timeout is not retried */
-        c->state = conn_origin_failed(c, 504, "timed out");
-        break;
+        /* a busy object that stopped growing while this request delivers it */
+        log_error("origin %s: timed out in the middle of a response", c->srv->addr.text);
+        conn_close(c);
+        return;
     }
     conn_set_timer(c, TM_NONE, 0, 0);
     conn_run(c);
 }
 
-struct conn *conn_alloc(struct worker *w, const struct transport *t)
+static struct conn *conn_alloc(struct worker *w, const struct transport *t)
 {
     struct conn *c = xcalloc(1, sizeof(*c));
     const struct conf *conf = w->conf;
@@ -574,8 +600,6 @@ struct conn *conn_alloc(struct worker *w, const struct transport *t)
     c->req.on_body = conn_on_req_body;
     c->req.ctx = c;
     c->req.max_body = conf->max_body_size;
-    c->resp.on_body = conn_on_resp_body;
-    c->resp.ctx = c;
     http_parser_init(&c->req, 1, conf->max_headers, conf->max_uri_length);
     ev_io_init(&c->rio, on_client_readable, transport_fd(t), EV_READ);
     ev_io_init(&c->wio, on_client_writable, transport_fd(t), EV_WRITE);

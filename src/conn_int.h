@@ -1,7 +1,8 @@
 /* conn_int.h - the inside of a client connection, shared by the three files that make up the
- * conn module: conn.c (the client side and the state machine), exchange.c (the origin
- * exchange: request and response streaming, errors, retries, invalidation) and cachepath.c
- * (cache lookups, delivery from objects, revalidation, stale content). Nothing outside those
+ * conn module: conn.c (the client side and the state machine), pass.c (the pass sink: a fetch's
+ * response streamed to the client, the request body streamed to the fetch, invalidation) and
+ * cachepath.c (cache lookups, the owner's side of a store, delivery from objects, stale
+ * content). Nothing outside those
  * files includes it: other modules see a conn only through accel/conn.h. */
 #ifndef ACCEL_CONN_INT_H
 #define ACCEL_CONN_INT_H
@@ -19,17 +20,16 @@
 #include "accel/fetch.h"
 #include "accel/gz.h"
 #include "accel/http.h"
-#include "accel/origin.h"
+#include "accel/loop.h"
 #include "accel/policy.h"
 #include "accel/req.h"
+#include "accel/store.h"
 #include "accel/transport.h"
 #include "accel/upstream.h"
-#include "accel/worker.h"
 
-#define CONN_MAGIC  0x636f6e6eu
-#define BUF_HIGH    (64 * 1024) /* most bytes queued towards either side */
-#define IN_INITIAL  4096
-#define UIN_INITIAL (64 * 1024)
+#define CONN_MAGIC 0x636f6e6eu
+#define BUF_HIGH   (64 * 1024) /* most bytes queued towards the client */
+#define IN_INITIAL 4096
 
 enum conn_state {
     CONN_HEAD = 0,
@@ -83,14 +83,15 @@ struct conn {
     unsigned n_ziov;
     int wr_err;
 
-    /* the exchange */
-    struct origin_conn *up;
-    struct buf uout;
-    char *uin;
-    size_t uin_len, uin_cap, uin_pos;
-    struct http_parser resp;
-    int u_eof, u_err;
+    /* the origin side: the fetch this request streams through (a pass), or the store it owns
+     * until the response head (a miss) */
+    struct fetch *f;
+    struct store *st;
+    unsigned pass_err; /* the fetch failed with this status (pass_why): see conn_exchange */
+    const char *pass_why;
     struct http_fwd fwd;
+    unsigned running : 1; /* conn_run() is on the stack: conn_poke() only asks for another turn */
+    unsigned rerun : 1;
 
     /* this request */
     unsigned head_started : 1; /* a byte of the current request arrived */
@@ -99,18 +100,12 @@ struct conn {
     unsigned v10 : 1;          /* HTTP/1.0 client */
     unsigned head_req : 1;
     unsigned has_body : 1;
-    unsigned resp_started : 1; /* a byte of the origin's response arrived */
     unsigned resp_head_sent : 1;
     unsigned resp_done : 1;
-    unsigned skip_interim : 1; /* the response being parsed is a 1xx, not forwarded */
     unsigned chunk_out : 1;
     unsigned close_after : 1;
     unsigned draining : 1;
-    unsigned retried : 1;
-    unsigned upstream_reusable : 1;
     unsigned req_kick : 1; /* parse once more even without new bytes (after a head) */
-    unsigned resp_kick : 1;
-    unsigned up_wdead : 1; /* the origin stopped reading our request */
     unsigned err_status;
     const char *err_msg;
     unsigned status, up_status;
@@ -118,8 +113,7 @@ struct conn {
     uint64_t out_mark; /* t.bytes_out when this request began */
     uint64_t head_at;  /* where the origin's final head starts, in t.bytes_out terms */
     ev_tstamp t_start;
-    ev_tstamp t_origin; /* the current origin request was sent */
-    struct buf logreq;  /* "request line\0referer\0user-agent\0" copied for the access log */
+    struct buf logreq; /* "request line\0referer\0user-agent\0" copied for the access log */
 
     /* the cache: the object this request reads (a hit, a busy object it subscribed to, or the
      * one it fetches as owner), the delivery walk over it, and the X-Cache/Cache-Status lines */
@@ -131,14 +125,11 @@ struct conn {
     struct buf keybuf;
     struct cc rcc;
     int64_t t_req;
-    unsigned owner : 1;      /* this request fetches c->obj */
     unsigned dhead_done : 1; /* the object's head was written */
     unsigned waiting : 1;    /* on the worker's list of conns waiting for busy objects */
     unsigned tee : 1;        /* streaming the answer through and into c->obj (unknown length) */
-    unsigned background : 1; /* a stale-while-revalidate refresh: no client, output discarded */
     unsigned d_nobody : 1;   /* the answer from c->obj has no body (HEAD, 304, 416, 204) */
     struct obj *stale;       /* what a conditional fetch revalidates, what stale-if-error serves */
-    char cond[512];          /* the conditional fields of a revalidation */
     uint64_t dl_end;         /* delivery stops before this body offset (a range) */
     struct store_filter sf;  /* a tee's: how origin bytes go into c->obj */
     unsigned zfull : 1;      /* the inflater filled c->zout: it may hold more */
@@ -155,17 +146,16 @@ const struct conf *conn_conf(const struct conn *c);
 void conn_set_timer(struct conn *c, enum timer_mode m, uint64_t ms, int refresh);
 void conn_want_client(struct conn *c, int rd, int wr);
 int conn_flush_client(struct conn *c, int *progress);
+void conn_write_interim(struct conn *c, const struct http_head *h);
 enum conn_state conn_fail(struct conn *c, unsigned status, const char *msg);
 void conn_run(struct conn *c);
-struct conn *conn_alloc(struct worker *w, const struct transport *t);
+void conn_poke(struct conn *c);
 
-/* exchange.c */
+/* pass.c */
+extern const struct fetch_sink_ops conn_pass_sink;
 int conn_on_req_body(void *ctx, const char *p, size_t n);
-enum conn_state conn_open_exchange(struct conn *c);
-int conn_on_resp_body(void *ctx, const char *p, size_t n);
-enum conn_state conn_origin_failed(struct conn *c, unsigned status, const char *what);
+enum conn_state conn_start_pass(struct conn *c);
 enum conn_state conn_exchange(struct conn *c);
-void conn_on_origin_event(struct origin_conn *u, int revents);
 
 /* cachepath.c */
 void conn_unwait(struct conn *c);
@@ -175,7 +165,5 @@ enum conn_state conn_purge(struct conn *c);
 enum conn_state conn_deliver(struct conn *c);
 int conn_stale_usable(const struct conn *c);
 void conn_serve_stale(struct conn *c);
-int conn_owner_decides(struct conn *c);
-void conn_spawn_refresh(struct worker *w, const struct obj *stale);
 
 #endif

@@ -1,334 +1,620 @@
-/* fetch.c - an origin fetch that fills a busy object on its own.
+/* fetch.c - the origin client (see fetch.h): one request out, one response in, into a sink.
  *
- * Adopted from a client exchange after the response head (see fetch.h), it owns the upstream,
- * the input buffer, the parser and one reference to the object. It reads as fast as the origin
- * sends (readers never push back: they stream from the object), appends each body piece to the
- * object, and finishes the object exactly once: complete when the parser says the message
- * ended, failed on an origin error, a timeout, or a body past max_object_size. Then it gives
- * the upstream back to the pool (or closes it) and frees itself. Everything runs on the loop of
- * the worker that adopted it; the worker's list of fetches lets shutdown abort them. */
+ * The request goes out from <out>. While a retry is possible (an idempotent request whose whole
+ * head and body are still in <out>, on a pooled connection, before any response byte) nothing
+ * is dropped from it: <sent> only counts what the current connection took. A request body that
+ * streams past the high mark is written and forgotten; such a request is not retried.
+ *
+ * The response comes into <in>: the head stays at its start while it is parsed (its spans point
+ * into it), so the buffer grows up to max_origin_header_size and the head is parsed again from
+ * its start; once the sink has the head, parsed bytes are dropped as they go. The parser is fed
+ * no more body bytes than the sink has room for (room()), so a slow client throttles a pass
+ * (reading stops) while the cache sink takes everything at once.
+ *
+ * Frees are deferred while a callback runs (<depth>): a sink may cancel the fetch from inside
+ * one, and a callback may start another fetch. */
 #include "accel/fetch.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "accel/cache.h"
-#include "accel/gz.h"
+#include "accel/conf.h"
 #include "accel/log.h"
-#include "accel/worker.h"
+#include "accel/loop.h"
+#include "accel/origin.h"
+#include "accel/upstream.h"
 
 #define FETCH_MAGIC 0x66657463u
+#define OUT_HIGH    (64 * 1024) /* most request bytes queued towards the origin */
+#define IN_INITIAL  (64 * 1024)
 
 struct fetch {
     unsigned magic;
     struct worker *w;
     const struct conf *conf;       /* pinned for the fetch's life */
-    const struct conf_server *srv; /* the server it reads from (in conf) */
-    struct obj *obj;
+    const struct conf_server *srv; /* the server asked (in conf) */
+    const struct fetch_sink_ops *ops;
+    void *ctx;
     struct origin_conn *up;
+    struct buf out; /* the request as framed for the origin */
+    size_t sent;    /* bytes of <out> the current connection took */
     char *in;
     size_t len, cap, pos;
     struct http_parser resp;
-    int kick; /* parse once more without new bytes */
-    int eof, err;
-    uint64_t max;
-    struct store_filter sf;
+    char client[48];
+    int method;
+    unsigned head_req : 1;  /* the request is HEAD: the response has no body */
+    unsigned chunked : 1;   /* the request body is framed chunked */
+    unsigned body_open : 1; /* more request body is to come */
+    unsigned trimmed : 1;   /* bytes of the request were dropped: no retry */
+    unsigned started : 1;   /* a response byte arrived on this connection */
+    unsigned head_seen : 1; /* the sink has the final head */
+    unsigned interim : 1;   /* the message being parsed is a 1xx */
+    unsigned kick : 1;      /* parse once more without new bytes */
+    unsigned retried : 1;
+    unsigned wdead : 1; /* the origin stopped reading the request: the rest goes nowhere */
+    unsigned paused : 1;
+    unsigned eof : 1;
+    unsigned over : 1;    /* done, failed or cancelled: no more callbacks, freed at depth 0 */
+    unsigned refused : 1; /* the sink refused a body piece (the parser's error is its why) */
+    int err;
+    unsigned depth;
     double t_origin;
     ev_timer timer;
     struct fetch *prev, *next;
 };
 
-static void on_fetch_io(struct origin_conn *u, int revents);
-static void fetch_run(struct fetch *f);
+static void on_io(struct origin_conn *u, int revents);
+static void run(struct fetch *f);
 
-struct sink_ctx {
-    struct cache *c;
-    struct obj *o;
-    struct store_filter *sf; /* compressed output: gathered into whole chunks */
-};
+/* One 64 KiB input buffer kept per worker thread: a miss or a pass allocates none. */
+static __thread char *spare_in;
 
-static void to_obj(void *arg, const void *p, size_t n)
-{
-    struct sink_ctx *s = arg;
-
-    if (s->sf != NULL) {
-        /* The compressor hands out small pieces, and the length of the whole is unknown:
-         * appended as they come, each would take a chunk of OBJ_CHUNK_MIN bytes. */
-        buf_append(&s->sf->pend, p, n);
-        if (s->sf->pend.len < OBJ_CHUNK_MIN)
-            return;
-        p = s->sf->pend.p;
-        n = s->sf->pend.len;
-        s->sf->pend.len = 0;
-    }
-    obj_append(s->o, p, n);
-    cache_grow(s->c, s->o, n);
-}
-
-/* Feeds <n> bytes of the origin's gzip to the checker; 0, or -1 when they are not gzip. */
-static int check_gzip(struct gz_dec *d, const void *p, size_t n)
-{
-    char scratch[16 * 1024];
-
-    while (n > 0) {
-        size_t out;
-        int rc = gz_dec_run(d, &p, &n, scratch, sizeof(scratch), &out);
-
-        if (rc < 0)
-            return -1;
-        if (rc == 1)
-            return n == 0 ? 0 : -1; /* bytes after the end of the stream */
-    }
-    return 0;
-}
-
-static void store_bad(struct cache *c, struct obj *o, struct store_filter *sf, const char *why)
-{
-    struct span key = obj_key(o);
-
-    if (sf->bad)
-        return;
-    sf->bad = 1;
-    log_warn("%.*s: %s: passed through, not stored", (int)(key.len > 200 ? 200 : key.len), key.p,
-             why);
-    cache_remove(c, o);
-}
-
-void store_body(struct cache *c, struct obj *o, struct store_filter *sf, const void *p, size_t n)
-{
-    struct sink_ctx s = {.c = c, .o = o};
-
-    if (sf->enc != NULL && !sf->bad) {
-        s.sf = sf;
-        if (gz_enc_write(sf->enc, p, n, 0, to_obj, &s) < 0)
-            store_bad(c, o, sf, "compression failed");
-        return;
-    }
-    if (sf->check != NULL && !sf->bad && check_gzip(sf->check, p, n) < 0)
-        store_bad(c, o, sf, "the origin's gzip body is corrupt");
-    to_obj(&s, p, n);
-}
-
-int store_finish(struct cache *c, struct obj *o, struct store_filter *sf)
-{
-    struct sink_ctx s = {.c = c, .o = o};
-    const void *none = "";
-    size_t zero = 0, out;
-    char scratch[1];
-
-    if (sf->enc != NULL && !sf->bad) {
-        s.sf = sf;
-        if (gz_enc_write(sf->enc, NULL, 0, 1, to_obj, &s) < 0) {
-            store_bad(c, o, sf, "compression failed");
-        } else {
-            obj_set_identity_len(o, gz_enc_total_in(sf->enc));
-            obj_append_last(o, sf->pend.p, sf->pend.len);
-            cache_grow(c, o, sf->pend.len);
-            sf->pend.len = 0;
-        }
-    }
-    if (sf->check != NULL && !sf->bad) {
-        if (gz_dec_run(sf->check, &none, &zero, scratch, 0, &out) != 1)
-            store_bad(c, o, sf, "the origin's gzip body is truncated");
-        else
-            obj_set_identity_len(o, gz_dec_total_out(sf->check));
-    }
-    store_filter_fini(sf);
-    return sf->bad ? -1 : 0;
-}
-
-void store_filter_fini(struct store_filter *sf)
-{
-    gz_enc_free(&sf->enc);
-    gz_dec_free(&sf->check);
-    buf_free(&sf->pend);
-}
-
-static void unlink_fetch(struct fetch *f)
-{
-    if (f->prev != NULL)
-        f->prev->next = f->next;
-    else
-        f->w->fetches = f->next;
-    if (f->next != NULL)
-        f->next->prev = f->prev;
-}
-
-/* Finishes the object and frees the fetch. */
-static void fetch_end(struct fetch *f, enum obj_state st, const char *why)
+static void fetch_free(struct fetch *f)
 {
     struct worker *w = f->w;
 
     CHECK_OBJ(f, FETCH_MAGIC);
     ev_timer_stop(w->loop, &f->timer);
-    if (st == OBJ_COMPLETE) {
-        int stored = store_finish(w->cache, f->obj, &f->sf) == 0;
-
-        obj_finish(f->obj, OBJ_COMPLETE);
-        stats_hist_observe(&w->stats.origin_time, ev_now(w->loop) - f->t_origin);
-        if (stored)
-            cache_complete(w->cache, f->obj);
-        if (f->up != NULL && (f->resp.head.flags & HTTP_F_KEEPALIVE) && f->pos == f->len &&
-            !f->eof && !f->err)
-            origin_put(&f->up);
-    } else {
-        char key[128];
-        struct span k = obj_key(f->obj);
-
-        snprintf(key, sizeof(key), "fetch failed: %s", why);
-        log_limited(LOG_LVL_WARN, key, "origin %s: fetch of %.*s failed: %s", f->srv->addr.text,
-                    (int)(k.len > 200 ? 200 : k.len), k.p, why);
-        atomic_fetch_add_explicit(&w->stats.origin_errors, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(strcmp(why, "origin timeout") == 0
-                                      ? &w->stats.origin_err_timeout
-                                      : &w->stats.origin_err_response,
-                                  1, memory_order_relaxed);
-        cache_remove(w->cache, f->obj);
-        obj_finish(f->obj, OBJ_FAILED);
-    }
-    store_filter_fini(&f->sf);
     origin_close(&f->up);
-    unlink_fetch(f);
-    obj_unref(&f->obj);
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else
+        w->fetches = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
     conf_unref(&f->conf);
     http_parser_fini(&f->resp);
-    free(f->in);
+    buf_free(&f->out);
+    if (f->cap == IN_INITIAL && spare_in == NULL)
+        spare_in = f->in;
+    else
+        free(f->in);
     f->magic = 0;
     free(f);
 }
 
-static int on_fetch_body(void *ctx, const char *p, size_t n)
+/* Leaves a callback section: frees the fetch when it ended inside. Returns 1 when freed. */
+static int leave(struct fetch *f)
 {
-    struct fetch *f = ctx;
-    uint64_t had = obj_avail(f->obj);
-
-    if (had + n > f->max) {
-        f->resp.err_status = 502;
-        f->resp.err_reason = "body larger than max_object_size";
-        return -1;
-    }
-    store_body(f->w->cache, f->obj, &f->sf, p, n);
-    return 0;
-}
-
-static void on_fetch_timeout(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    struct fetch *f = t->data;
-
-    (void)loop;
-    (void)revents;
-    fetch_end(f, OBJ_FAILED, "origin timeout");
-}
-
-void fetch_adopt(struct worker *w, struct obj *o, struct fetch_handover *h)
-{
-    struct fetch *f = xcalloc(1, sizeof(*f));
-
-    f->magic = FETCH_MAGIC;
-    f->w = w;
-    f->obj = obj_ref(o);
-    f->up = h->up;
-    f->in = h->in;
-    f->len = h->len;
-    f->cap = h->cap;
-    f->pos = h->pos;
-    f->sf = h->sf;
-    f->t_origin = h->t_origin;
-    h->up = NULL;
-    h->in = NULL;
-    h->sf = (struct store_filter){0};
-    /* The parser holds a pointer to itself (llhttp's data) and its header array: move both. */
-    f->resp = *h->resp;
-    f->resp.ll.data = &f->resp;
-    f->resp.on_body = on_fetch_body;
-    f->resp.ctx = f;
-    h->resp->head.hdrs = NULL;
-    f->kick = 1;
-    f->max = cache_conf_of(w->cache)->max_object_size;
-    f->up->on_event = on_fetch_io;
-    f->up->user = f;
-    ev_init(&f->timer, on_fetch_timeout);
-    f->timer.data = f;
-    f->conf = conf_ref(h->conf);
-    f->srv = h->srv;
-    f->timer.repeat = (double)f->conf->origin_timeout / 1000.0;
-    ev_timer_again(w->loop, &f->timer);
-    f->next = w->fetches;
-    if (w->fetches != NULL)
-        w->fetches->prev = f;
-    w->fetches = f;
-    fetch_run(f);
-}
-
-/* Parses what is buffered; returns 1 when the fetch ended (and is freed). */
-static int fetch_parse(struct fetch *f)
-{
-    while (f->pos < f->len || f->kick) {
-        size_t used;
-        enum http_ev ev;
-
-        f->kick = 0;
-        ev = http_parse(&f->resp, f->in + f->pos, f->len - f->pos, &used);
-        f->pos += used;
-        if (ev == HTTP_EV_DONE) {
-            fetch_end(f, OBJ_COMPLETE, NULL);
-            return 1;
-        }
-        if (ev == HTTP_EV_ERROR) {
-            fetch_end(f, OBJ_FAILED, f->resp.err_reason ? f->resp.err_reason : "bad response");
-            return 1;
-        }
-    }
-    f->pos = f->len = 0;
-    if (f->eof || f->err) {
-        enum http_ev ev = f->err ? HTTP_EV_ERROR : http_finish(&f->resp);
-
-        if (ev == HTTP_EV_DONE)
-            fetch_end(f, OBJ_COMPLETE, NULL);
-        else
-            fetch_end(f, OBJ_FAILED, f->err ? strerror(f->err) : "connection closed early");
+    AN(f->depth > 0);
+    if (--f->depth == 0 && f->over) {
+        fetch_free(f);
         return 1;
     }
     return 0;
 }
 
-static void fetch_run(struct fetch *f)
+static int is_idempotent(int method)
 {
-    if (fetch_parse(f))
-        return;
-    origin_want(f->up, 1, 0);
+    return method == HTTP_GET || method == HTTP_HEAD || method == HTTP_OPTIONS ||
+           method == HTTP_PUT || method == HTTP_DELETE || method == HTTP_TRACE;
 }
 
-static void on_fetch_io(struct origin_conn *u, int revents)
+static void reset_response(struct fetch *f)
 {
-    struct fetch *f = u->user;
+    f->len = f->pos = 0;
+    f->started = f->interim = f->kick = f->eof = 0;
+    f->err = 0;
+    f->sent = 0;
+    f->wdead = 0;
+    http_parser_init(&f->resp, 0, 1000, 0);
+    f->resp.head_only = f->head_req;
+}
 
-    CHECK_OBJ(f, FETCH_MAGIC);
-    if (!(revents & EV_READ))
+/* Lends a connection to the server. Returns 0 or a negative errno (logged). */
+static int connect_origin(struct fetch *f)
+{
+    int rc = origin_get(f->w->pool, &f->srv->addr, on_io, f, &f->up);
+
+    if (rc < 0) {
+        log_limited(LOG_LVL_ERROR, "origin socket", "origin %s: cannot create socket: %s",
+                    f->srv->addr.text, strerror(-rc));
+        return rc;
+    }
+    if (!f->up->reused)
+        atomic_fetch_add_explicit(&f->w->stats.origin_connects, 1, memory_order_relaxed);
+    return 0;
+}
+
+/* Writes what the origin will take of <out>. Returns 0, or a negative errno. */
+static int write_out(struct fetch *f)
+{
+    if (f->wdead) {
+        f->out.len = f->sent = 0;
+        return 0;
+    }
+    while (f->up != NULL && f->up->connected && f->sent < f->out.len) {
+        ssize_t n = transport_write(&f->up->t, f->out.p + f->sent, f->out.len - f->sent);
+
+        if (n > 0) {
+            f->sent += (size_t)n;
+            continue;
+        }
+        if (n == -EAGAIN)
+            return 0;
+        return n < 0 ? (int)n : -EPIPE;
+    }
+    if (f->sent == f->out.len && f->body_open) {
+        /* A streaming body: what went is forgotten, and so is a retry. */
+        f->out.len = f->sent = 0;
+        f->trimmed = 1;
+    }
+    return 0;
+}
+
+/* Which events and which timer the fetch waits for. */
+static void want(struct fetch *f)
+{
+    const struct conf *conf = f->conf;
+    int wr, rd, waiting;
+
+    if (f->over || f->up == NULL)
         return;
+    wr = !f->up->connected || (!f->wdead && f->sent < f->out.len);
+    rd = f->up->connected && !f->paused && f->len < f->cap;
+    origin_want(f->up, rd, wr);
+    /* The origin owes us something unless we wait for the client (its body, its reading). */
+    waiting = !f->paused && (wr || !f->body_open);
+    if (waiting) {
+        f->timer.repeat =
+            (double)(f->up->connected ? conf->origin_timeout : conf->origin_connect_timeout) /
+            1000.0;
+        ev_timer_again(f->w->loop, &f->timer);
+    } else {
+        ev_timer_stop(f->w->loop, &f->timer);
+    }
+}
+
+/* The end: calls done() or fail() once. */
+static void finish_ok(struct fetch *f)
+{
+    struct worker *w = f->w;
+    int reusable = (f->resp.head.flags & HTTP_F_KEEPALIVE) && f->pos == f->len && !f->eof &&
+                   !f->err && !f->body_open && !f->wdead && f->sent == f->out.len;
+
+    stats_hist_observe(&w->stats.origin_time, ev_now(w->loop) - f->t_origin);
+    if (reusable)
+        origin_put(&f->up);
+    else
+        origin_close(&f->up);
+    f->over = 1;
+    f->ops->done(f->ctx);
+}
+
+/* The origin failed before its response was complete: a retry on a new connection when the
+ * request allows it, else fail() with <status>. */
+static void failed(struct fetch *f, unsigned status, const char *what)
+{
+    struct worker *w = f->w;
+    int reused = f->up != NULL && f->up->reused;
+    int unconnected = f->up != NULL && !f->up->connected;
+    char key[128];
+
+    origin_close(&f->up);
+    if (!f->started && !f->head_seen && reused && !f->retried && status != 504 && !f->body_open &&
+        !f->trimmed && is_idempotent(f->method)) {
+        /* A pooled connection the origin had already closed: try once more on a new one. */
+        f->retried = 1;
+        atomic_fetch_add_explicit(&w->stats.origin_retries, 1, memory_order_relaxed);
+        log_debug("origin closed a reused connection (%s): retrying", what);
+        reset_response(f);
+        if (connect_origin(f) == 0) {
+            if (write_out(f) == 0)
+                return; /* want() follows */
+            origin_close(&f->up);
+        }
+        what = "cannot connect to the origin";
+    }
+    atomic_fetch_add_explicit(&w->stats.origin_errors, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(status == 504 ? &w->stats.origin_err_timeout
+                              : unconnected ? &w->stats.origin_err_connect
+                                            : &w->stats.origin_err_response,
+                              1, memory_order_relaxed);
+    /* an origin that is down fails every request: one line a second says so */
+    snprintf(key, sizeof(key), "origin %s: %s", f->srv->addr.text, what);
+    log_limited(LOG_LVL_ERROR, key, "%s (client %s)", key, f->client);
+    f->over = 1;
+    f->ops->fail(f->ctx, status, what);
+}
+
+static int on_body(void *ctx, const char *p, size_t n)
+{
+    struct fetch *f = ctx;
+    const char *why = NULL;
+
+    if (f->interim || f->over)
+        return 0;
+    if (f->ops->body(f->ctx, p, n, &why) < 0) {
+        f->resp.err_status = 502;
+        f->resp.err_reason = why != NULL ? why : "refused by the sink";
+        f->refused = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* The parser stopped at a head. Returns 0, or -1 when the fetch is over. */
+static int on_head(struct fetch *f)
+{
+    const struct http_head *h = &f->resp.head;
+    enum fetch_next next;
+
+    if (h->status / 100 == 1) {
+        /* An interim answer is not part of the final one: its fields are not merged and it is
+         * never stored. 100 is not forwarded (accel answered Expect itself) nor is 101 (accel
+         * never forwards Upgrade); the others go to the sink, which may pass them on. */
+        f->interim = 1;
+        if (h->status >= 102 && f->ops->interim != NULL)
+            f->ops->interim(f->ctx, h);
+        return f->over ? -1 : 0;
+    }
+    f->head_seen = 1;
+    do
+        next = f->ops->head(f->ctx, f, h);
+    while (next == FETCH_AGAIN && !f->over);
+    if (f->over)
+        return -1;
+    if (next == FETCH_STOP) {
+        origin_close(&f->up);
+        f->over = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Feeds the buffered response to the parser and the sink, then looks at the end of the stream.
+ */
+static void parse(struct fetch *f)
+{
+    while (!f->over && (f->pos < f->len || f->kick)) {
+        size_t n = f->len - f->pos, used;
+        enum http_ev ev;
+
+        if (f->head_seen && f->ops->room != NULL) {
+            size_t room = f->ops->room(f->ctx);
+
+            if (f->over)
+                return;
+            if (room == 0) {
+                f->paused = 1;
+                return;
+            }
+            if (n > room)
+                n = room;
+        }
+        f->kick = 0;
+        ev = http_parse(&f->resp, f->in + f->pos, n, &used);
+        f->pos += used;
+        if (f->head_seen && f->ops->flush != NULL && !f->over && ev != HTTP_EV_ERROR)
+            f->ops->flush(f->ctx); /* (on an error, fail() sees the pieces unflushed) */
+        if (f->over)
+            return;
+        if ((ev == HTTP_EV_MORE || ev == HTTP_EV_HEAD) && !f->head_seen &&
+            f->pos > f->conf->max_origin_header_size) {
+            failed(f, 502, "response head too large");
+            return;
+        }
+        if (ev == HTTP_EV_ERROR) {
+            if (f->refused) {
+                failed(f, 502, f->resp.err_reason);
+                return;
+            }
+            log_limited(LOG_LVL_WARN, "malformed", "origin %s: malformed response: %s",
+                        f->srv->addr.text, f->resp.err_reason ? f->resp.err_reason : "?");
+            failed(f, 502, "malformed response");
+            return;
+        }
+        if (ev == HTTP_EV_HEAD) {
+            if (on_head(f) < 0)
+                return;
+            f->kick = 1;
+            continue;
+        }
+        if (ev == HTTP_EV_DONE) {
+            if (f->interim) {
+                f->interim = 0;
+                continue;
+            }
+            finish_ok(f);
+            return;
+        }
+    }
+    if (f->pos == f->len) {
+        f->pos = f->len = 0;
+    } else if (f->pos > 0 && f->head_seen) {
+        /* The sink has the head, nothing points into <in> any more: make room. */
+        memmove(f->in, f->in + f->pos, f->len - f->pos);
+        f->len -= f->pos;
+        f->pos = 0;
+    }
+    if (f->pos == f->len && (f->eof || f->err)) {
+        enum http_ev ev = f->err ? HTTP_EV_ERROR : http_finish(&f->resp);
+
+        if (ev == HTTP_EV_DONE && f->head_seen && !f->interim)
+            finish_ok(f);
+        else if (f->err)
+            failed(f, 502, strerror(f->err));
+        else
+            failed(f, 502,
+                   f->started ? "connection closed in the middle of the response"
+                              : "connection closed without a response");
+    }
+}
+
+static void run(struct fetch *f)
+{
+    int rc;
+
+    if (!f->over && (rc = write_out(f)) < 0) {
+        /* The origin stopped reading. It may have answered already (a 413, say): the answer
+         * still goes to the client, the rest of the request goes nowhere. */
+        f->wdead = 1;
+        f->out.len = f->sent = 0;
+        f->trimmed = 1;
+        if (!f->started)
+            failed(f, 502, strerror(-rc));
+    }
+    if (!f->over)
+        parse(f);
+    want(f);
+}
+
+static void read_in(struct fetch *f)
+{
+    if (f->len == f->cap && !f->head_seen) {
+        /* A response head larger than the buffer: grow it up to the limit, then parse the head
+         * again from its start, its spans pointed into the old buffer. */
+        if (f->cap >= f->conf->max_origin_header_size) {
+            failed(f, 502, "response head too large");
+            return;
+        }
+        f->cap *= 2;
+        f->in = xrealloc(f->in, f->cap);
+        http_parser_init(&f->resp, 0, 1000, 0);
+        f->resp.head_only = f->head_req;
+        f->interim = 0;
+        f->pos = 0;
+    }
+    /* Read until the origin has nothing more for now: while a body streams, that gathers what
+     * has arrived into fewer, larger writes to the client. */
     for (;;) {
-        ssize_t n = transport_read(&u->t, f->in + f->len, f->cap - f->len);
+        ssize_t n = transport_read(&f->up->t, f->in + f->len, f->cap - f->len);
 
         if (n > 0) {
             f->len += (size_t)n;
-            ev_timer_again(f->w->loop, &f->timer);
-            if (f->len < f->cap)
-                continue;
-        } else if (n == 0) {
-            f->eof = 1;
-        } else if (n != -EAGAIN) {
-            f->err = (int)-n;
+            f->started = 1;
+            if (!f->head_seen || f->len == f->cap)
+                break;
+            continue;
         }
+        if (n == 0)
+            f->eof = 1;
+        else if (n != -EAGAIN)
+            f->err = (int)-n;
         break;
     }
-    fetch_run(f);
+    if (f->started && !f->trimmed && !f->body_open) {
+        /* The origin answers: the request will not be sent again. */
+        buf_free(&f->out);
+        f->sent = 0;
+        f->trimmed = 1;
+    }
+}
+
+static void on_io(struct origin_conn *u, int revents)
+{
+    struct fetch *f = u->user;
+    int more_room = 0;
+
+    CHECK_OBJ(f, FETCH_MAGIC);
+    f->depth++;
+    if ((revents & EV_WRITE) && !u->connected) {
+        int rc = origin_check_connect(u);
+
+        if (rc < 0) {
+            log_debug("origin connect failed: %s", strerror(-rc));
+            failed(f, 502, strerror(-rc));
+            goto out;
+        }
+    }
+    if (revents & EV_WRITE) {
+        size_t before = f->out.len - f->sent;
+
+        run(f);
+        more_room = f->body_open && f->out.len - f->sent < before;
+    }
+    if (!f->over && (revents & EV_READ) && f->up != NULL) {
+        read_in(f);
+        if (!f->over)
+            run(f);
+    }
+    if (!f->over && more_room && f->ops->drained != NULL)
+        f->ops->drained(f->ctx);
+    want(f);
+out:
+    leave(f);
+}
+
+static void on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct fetch *f = t->data;
+
+    (void)loop;
+    (void)revents;
+    CHECK_OBJ(f, FETCH_MAGIC);
+    f->depth++;
+    f->retried = 1; /* a timeout is not retried */
+    failed(f, 504, "timed out");
+    leave(f);
+}
+
+struct fetch *fetch_start(struct worker *w, const struct conf *conf, const struct conf_server *srv,
+                          const struct fetch_req *r, const struct fetch_sink_ops *ops, void *ctx)
+{
+    struct fetch *f = xcalloc(1, sizeof(*f));
+    struct http_fwd fwd = *r->fwd;
+    char cond[512];
+
+    f->magic = FETCH_MAGIC;
+    f->w = w;
+    f->conf = conf_ref(conf);
+    f->srv = srv;
+    f->ops = ops;
+    f->ctx = ctx;
+    f->method = r->head->method;
+    f->head_req = r->head->method == HTTP_HEAD;
+    f->chunked = (r->head->flags & HTTP_F_CHUNKED) != 0;
+    f->body_open = r->body != 0;
+    snprintf(f->client, sizeof(f->client), "%s", r->client != NULL ? r->client : "-");
+    if (spare_in != NULL) {
+        f->in = spare_in;
+        spare_in = NULL;
+    } else {
+        f->in = xmalloc(IN_INITIAL);
+    }
+    f->cap = IN_INITIAL;
+    f->resp.on_body = on_body;
+    f->resp.ctx = f;
+    http_parser_init(&f->resp, 0, 1000, 0);
+    f->resp.head_only = f->head_req;
+    ev_init(&f->timer, on_timeout);
+    f->timer.data = f;
+    f->next = w->fetches;
+    if (w->fetches != NULL)
+        w->fetches->prev = f;
+    w->fetches = f;
+    if (r->stale != NULL) {
+        /* Revalidate what we have: a 304 saves the body (RFC 9111 §4.3.1). */
+        struct span etag = obj_field(r->stale, "etag"), lm = obj_field(r->stale, "last-modified");
+        int n = 0;
+
+        if (etag.p != NULL && etag.len < 200)
+            n += snprintf(cond + n, sizeof(cond) - (size_t)n, "If-None-Match: %.*s\r\n",
+                          (int)etag.len, etag.p);
+        if (lm.p != NULL && lm.len < 64)
+            n += snprintf(cond + n, sizeof(cond) - (size_t)n, "If-Modified-Since: %.*s\r\n",
+                          (int)lm.len, lm.p);
+        if (n > 0)
+            fwd.extra = cond;
+    }
+    http_write_request(&f->out, r->head, &fwd);
+    if (connect_origin(f) < 0) {
+        atomic_fetch_add_explicit(&w->stats.origin_errors, 1, memory_order_relaxed);
+        fetch_free(f);
+        return NULL;
+    }
+    atomic_fetch_add_explicit(&w->stats.origin_requests, 1, memory_order_relaxed);
+    f->t_origin = ev_now(w->loop);
+    (void)write_out(f); /* an error shows again on the write event, and is handled there */
+    want(f);
+    return f;
+}
+
+void fetch_set_sink(struct fetch *f, const struct fetch_sink_ops *ops, void *ctx)
+{
+    CHECK_OBJ(f, FETCH_MAGIC);
+    f->ops = ops;
+    f->ctx = ctx;
+}
+
+void fetch_resume(struct fetch *f)
+{
+    CHECK_OBJ(f, FETCH_MAGIC);
+    if (!f->paused || f->over)
+        return;
+    f->paused = 0;
+    f->depth++;
+    parse(f);
+    want(f);
+    leave(f);
+}
+
+size_t fetch_body_room(const struct fetch *f)
+{
+    size_t pending = f->out.len - f->sent;
+
+    if (f->wdead)
+        return OUT_HIGH;
+    return pending < OUT_HIGH ? OUT_HIGH - pending : 0;
+}
+
+void fetch_body(struct fetch *f, const char *p, size_t n)
+{
+    CHECK_OBJ(f, FETCH_MAGIC);
+    if (f->wdead || f->over)
+        return;
+    /* max_body_size is the client parser's: it rejects a length or a chunk size past it. */
+    http_write_body1(&f->out, f->chunked, p, n);
+    (void)write_out(f);
+    want(f);
+}
+
+void fetch_body_end(struct fetch *f)
+{
+    CHECK_OBJ(f, FETCH_MAGIC);
+    if (f->over || !f->body_open)
+        return;
+    f->body_open = 0;
+    if (!f->wdead)
+        http_write_body_end(&f->out, f->chunked);
+    (void)write_out(f);
+    want(f);
+}
+
+void fetch_cancel(struct fetch **fp)
+{
+    struct fetch *f = *fp;
+
+    if (f == NULL)
+        return;
+    *fp = NULL;
+    CHECK_OBJ(f, FETCH_MAGIC);
+    if (f->over)
+        return;
+    f->over = 1;
+    origin_close(&f->up);
+    ev_timer_stop(f->w->loop, &f->timer);
+    if (f->depth == 0)
+        fetch_free(f);
 }
 
 void fetch_abort_all(struct worker *w)
 {
-    while (w->fetches != NULL)
-        fetch_end(w->fetches, OBJ_FAILED, "shutting down");
+    while (w->fetches != NULL) {
+        struct fetch *f = w->fetches;
+
+        if (!f->over) {
+            f->depth++;
+            f->over = 1;
+            origin_close(&f->up);
+            f->ops->fail(f->ctx, 502, "shutting down");
+            f->depth--;
+        }
+        fetch_free(f);
+    }
+    free(spare_in);
+    spare_in = NULL;
 }

@@ -138,11 +138,6 @@ int worker_bind_all(struct worker **ws, unsigned n, char *err, size_t errlen)
     return 0;
 }
 
-const char *worker_date(struct worker *w)
-{
-    return stats_date(&w->date, (long)ev_now(w->loop));
-}
-
 static void set_accepting(struct worker *w, int on)
 {
     if (w->accepting == on || w->draining)
@@ -186,21 +181,14 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
     }
 }
 
-void worker_conn_closed(struct worker *w)
-{
-    AN(w->n_conns > 0);
-    w->n_conns--;
-    atomic_store_explicit(&w->stats.connections_current, w->n_conns, memory_order_relaxed);
-    if (w->n_conns < w->max_conns)
-        set_accepting(w, 1);
-}
-
 static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
 {
     struct worker *w = p->data;
 
     (void)revents;
     conn_free_closed(w);
+    if (w->n_conns < w->max_conns)
+        set_accepting(w, 1);
     if (w->draining && w->n_conns == 0)
         ev_break(loop, EVBREAK_ALL);
 }

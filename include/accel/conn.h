@@ -1,5 +1,5 @@
-/* conn.h - one client connection: read a request, forward it to the origin, stream the answer
- * back, keep the connection alive or close it. Lives and dies on one worker's loop. */
+/* conn.h - one client connection: read a request, answer it from the cache or through a fetch
+ * from the origin, keep the connection alive or close it. Lives and dies on one worker's loop. */
 #ifndef ACCEL_CONN_H
 #define ACCEL_CONN_H
 

@@ -7,51 +7,7 @@
 #ifndef ACCEL_WORKER_H
 #define ACCEL_WORKER_H
 
-#include <ev.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
-
-#include "accel/conf.h"
-#include "accel/stats.h"
-
-#define WORKER_MAGIC 0x776f726bu
-
-struct cache;
-struct conn;
-struct fetch;
-struct origin_pool;
-
-struct worker {
-    unsigned magic;
-    unsigned id;
-    pthread_t thread;
-    struct ev_loop *loop;
-    const struct conf *conf;
-    struct origin_pool *pool;
-    struct cache *cache;   /* shared by every worker; NULL: no caching */
-    struct fetch *fetches; /* fetches filling busy objects on this loop */
-    struct conn *waiting;  /* conns waiting for busy objects to grow */
-
-    int lfd[CONF_MAX_LISTEN];
-    ev_io lio[CONF_MAX_LISTEN];
-    unsigned n_listen;
-    int accepting;
-
-    ev_async wake;
-    atomic_int stop_requested;
-    ev_prepare prep;
-    ev_timer drain_timer;
-    int draining;
-    int joined;
-
-    struct conn *conns;  /* live connections (doubly linked through conn->prev/next) */
-    struct conn *closed; /* closed, freed by the prepare hook */
-    unsigned n_conns, max_conns;
-
-    struct stats_date date;
-    struct stats stats;
-};
+#include "accel/loop.h"
 
 /* Creates <n> workers for <c> (not started), sharing <cache> (may be NULL). Installs the
  * object waker that turns publications into ev_async wake-ups. */
@@ -75,11 +31,5 @@ void worker_join_free(struct worker **wp);
 /* Waits for the thread of <w> to end. Join every worker before freeing any: a worker that
  * is still stopping may wake another through its ev_async. */
 void worker_join(struct worker *w);
-
-/* The IMF-fixdate for the loop's current time (cached per second). */
-const char *worker_date(struct worker *w);
-
-/* Called by conn when a connection is closed or freed. */
-void worker_conn_closed(struct worker *w);
 
 #endif
