@@ -48,24 +48,24 @@ void conn_unwait(struct conn *c)
 void conn_drop_obj(struct conn *c)
 {
     conn_unwait(c);
-    store_detach(&c->st); /* a store this request owned goes on for the subscribers */
-    obj_unref(&c->stale);
-    if (c->obj != NULL && c->tee && obj_state(c->obj) == OBJ_BUSY) {
+    store_detach(&c->tx.st); /* a store this request owned goes on for the subscribers */
+    obj_unref(&c->tx.stale);
+    if (c->tx.obj != NULL && c->tx.tee && obj_state(c->tx.obj) == OBJ_BUSY) {
         /* The tee this request drove did not finish: release the subscribers. */
-        cache_remove(c->w->cache, c->obj);
-        obj_finish(c->obj, OBJ_FAILED);
+        cache_remove(c->w->cache, c->tx.obj);
+        obj_finish(c->tx.obj, OBJ_FAILED);
     }
-    obj_unref(&c->obj);
-    store_filter_fini(&c->sf);
-    if (c->unzip != NULL) {
+    obj_unref(&c->tx.obj);
+    store_filter_fini(&c->tx.sf);
+    if (c->tx.unzip != NULL) {
         /* kept for the next request on this connection: zlib's state costs ~40 KiB to set up */
-        gz_dec_reset(c->unzip);
+        gz_dec_reset(c->tx.unzip);
         gz_dec_free(&c->unzip_spare);
-        c->unzip_spare = c->unzip;
-        c->unzip = NULL;
+        c->unzip_spare = c->tx.unzip;
+        c->tx.unzip = NULL;
     }
-    c->tee = 0;
-    c->dhead_done = 0;
+    c->tx.tee = 0;
+    c->tx.dhead_done = 0;
 }
 
 void conn_wake_waiting(struct worker *w)
@@ -82,17 +82,17 @@ static void parse_request_cc(struct conn *c)
     const struct http_head *h = &c->req.head;
     int seen = 0;
 
-    policy_cc_init(&c->rcc);
+    policy_cc_init(&c->tx.rcc);
     for (unsigned i = 0; i < h->n_hdrs; i++) {
         if (span_eq_ci(h->hdrs[i].name, "cache-control")) {
-            policy_cc_parse(h->hdrs[i].value, &c->rcc);
+            policy_cc_parse(h->hdrs[i].value, &c->tx.rcc);
             seen = 1;
         }
     }
     if (!seen) {
         const struct field *pragma = http_find(h, "pragma");
         if (pragma != NULL && span_eq_ci(span_trim(pragma->value), "no-cache"))
-            c->rcc.flags |= CC_NO_CACHE;
+            c->tx.rcc.flags |= CC_NO_CACHE;
     }
 }
 
@@ -102,7 +102,7 @@ static void parse_request_cc(struct conn *c)
 enum conn_state conn_purge(struct conn *c)
 {
     const struct conf *conf = conn_conf(c);
-    struct span host = c->fwd.client_host;
+    struct span host = c->tx.fwd.client_host;
     const struct field *soft = http_find(&c->req.head, "accel-soft-purge");
     int is_soft = soft != NULL && span_eq_ci(span_trim(soft->value), "1");
     struct key k;
@@ -116,86 +116,86 @@ enum conn_state conn_purge(struct conn *c)
     if (c->w->cache == NULL || conf->cache_memory == 0)
         return conn_fail(c, 405, "PURGE: there is no cache here (cache_memory 0)");
     if (host.len == 0)
-        host = span_of(c->srv->host, strlen(c->srv->host));
+        host = span_of(c->tx.srv->host, strlen(c->tx.srv->host));
     c->keybuf.off = c->keybuf.len = 0;
     if (key_build(&c->keybuf, "http", host, http_request_path(&c->req.head), &k) < 0)
         return conn_fail(c, 400, "PURGE: no host to purge for");
     n = cache_purge(c->w->cache, CACHE_PURGE_KEY, k.p, k.len, is_soft, (int64_t)ev_now(c->w->loop));
     log_info("client %s: PURGE %.*s%s: %llu in memory", c->ip, (int)(k.len > 200 ? 200 : k.len),
              k.p, is_soft ? " (soft)" : "", (unsigned long long)n);
-    snprintf(c->xbuf, sizeof(c->xbuf), "%s %llu object(s) in memory; the disk tier too",
+    snprintf(c->tx.xbuf, sizeof(c->tx.xbuf), "%s %llu object(s) in memory; the disk tier too",
              is_soft ? "marked stale" : "purged", (unsigned long long)n);
-    return conn_fail(c, 200, c->xbuf);
+    return conn_fail(c, 200, c->tx.xbuf);
 }
 
 enum conn_state conn_cache_start(struct conn *c)
 {
     const struct conf *conf = conn_conf(c);
     struct cache_req r;
-    struct span host = c->fwd.client_host;
+    struct span host = c->tx.fwd.client_host;
     ev_tstamp now = ev_now(c->w->loop);
 
     if (c->w->cache == NULL || conf->cache_memory == 0) {
-        c->cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_BYPASS};
+        c->tx.cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_BYPASS};
         return conn_start_pass(c);
     }
     if (host.len == 0)
-        host = span_of(c->srv->host, strlen(c->srv->host));
-    if (!c->req_done) {
+        host = span_of(c->tx.srv->host, strlen(c->tx.srv->host));
+    if (!c->tx.req_done) {
         /* A GET or HEAD without a body ends with its head: take that end now, so that
          * keep-alive is known whether the answer comes from the cache or the origin. */
         size_t used;
 
         if (http_parse(&c->req, c->in + c->in_pos, 0, &used) == HTTP_EV_DONE) {
-            c->req_done = 1;
-            c->req_ka = (c->req.head.flags & HTTP_F_KEEPALIVE) != 0;
+            c->tx.req_done = 1;
+            c->tx.req_ka = (c->req.head.flags & HTTP_F_KEEPALIVE) != 0;
         }
     }
     parse_request_cc(c);
     c->keybuf.off = c->keybuf.len = 0;
     if (key_build(&c->keybuf, "http", host, http_request_path(&c->req.head), &r.key) < 0) {
-        c->cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_BYPASS};
+        c->tx.cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_BYPASS};
         return conn_start_pass(c);
     }
     r.fields = c->req.head.hdrs;
     r.n_fields = c->req.head.n_hdrs;
-    r.cc = c->rcc;
+    r.cc = c->tx.rcc;
     r.now = (int64_t)now;
     r.now_ms = (uint64_t)(now * 1000.0);
-    r.no_make = c->head_req; /* a HEAD miss goes to the origin as HEAD, nothing is stored */
+    r.no_make = c->tx.head_req; /* a HEAD miss goes to the origin as HEAD, nothing is stored */
     r.no_swr = 0;
-    c->t_req = r.now;
-    obj_unref(&c->stale);
-    c->cres = cache_lookup(c->w->cache, &r, &c->obj, &c->stale);
-    switch (c->cres) {
+    c->tx.t_req = r.now;
+    obj_unref(&c->tx.stale);
+    c->tx.cres = cache_lookup(c->w->cache, &r, &c->tx.obj, &c->tx.stale);
+    switch (c->tx.cres) {
     case CACHE_HIT:
         atomic_fetch_add_explicit(&c->w->stats.cache_hits, 1, memory_order_relaxed);
-        deliver_init(&c->dl, c->obj);
+        deliver_init(&c->tx.dl, c->tx.obj);
         return CONN_DELIVER;
     case CACHE_HIT_STALE:
         atomic_fetch_add_explicit(&c->w->stats.cache_stale, 1, memory_order_relaxed);
-        if (obj_start_refresh(c->obj))
-            store_refresh(c->w, c->obj);
-        deliver_init(&c->dl, c->obj);
+        if (obj_start_refresh(c->tx.obj))
+            store_refresh(c->w, c->tx.obj);
+        deliver_init(&c->tx.dl, c->tx.obj);
         return CONN_DELIVER;
     case CACHE_BUSY:
-        if (obj_subscribe(c->obj) >= conf->coalesce_max) {
+        if (obj_subscribe(c->tx.obj) >= conf->coalesce_max) {
             /* Too many waiting on this one already: go alone (counted). */
             atomic_fetch_add_explicit(&c->w->stats.coalesce_overflows, 1, memory_order_relaxed);
             conn_drop_obj(c);
-            c->cs = (struct req_cache_status){
+            c->tx.cs = (struct req_cache_status){
                 .verdict = REQ_PASS, .fwd = REQ_FWD_MISS, .detail = "coalesce-max"};
             return conn_start_pass(c);
         }
         atomic_fetch_add_explicit(&c->w->stats.cache_coalesced, 1, memory_order_relaxed);
-        deliver_init(&c->dl, c->obj);
+        deliver_init(&c->tx.dl, c->tx.obj);
         return CONN_DELIVER;
     case CACHE_MISS:
         atomic_fetch_add_explicit(&c->w->stats.cache_misses, 1, memory_order_relaxed);
         return own(c);
     case CACHE_PASS:
         atomic_fetch_add_explicit(&c->w->stats.cache_passes, 1, memory_order_relaxed);
-        c->cs = (struct req_cache_status){
+        c->tx.cs = (struct req_cache_status){
             .verdict = REQ_PASS, .fwd = REQ_FWD_URI_MISS, .detail = "hit-for-miss"};
         return conn_start_pass(c);
     case CACHE_NONE:
@@ -203,10 +203,10 @@ enum conn_state conn_cache_start(struct conn *c)
     case CACHE_STALE:
         break;
     }
-    if (c->rcc.flags & CC_ONLY_IF_CACHED)
+    if (c->tx.rcc.flags & CC_ONLY_IF_CACHED)
         return conn_fail(c, 504, "not in the cache (only-if-cached)");
     atomic_fetch_add_explicit(&c->w->stats.cache_misses, 1, memory_order_relaxed);
-    c->cs = (struct req_cache_status){.verdict = REQ_MISS, .fwd = REQ_FWD_MISS};
+    c->tx.cs = (struct req_cache_status){.verdict = REQ_MISS, .fwd = REQ_FWD_MISS};
     return conn_start_pass(c);
 }
 
@@ -216,7 +216,7 @@ static void wait_for(struct conn *c)
 
     if (c->waiting)
         return;
-    obj_wait(c->obj, w->id);
+    obj_wait(c->tx.obj, w->id);
     c->waiting = 1;
     c->wprev = NULL;
     c->wnext = w->waiting;
@@ -225,12 +225,12 @@ static void wait_for(struct conn *c)
     w->waiting = c;
 }
 
-/* Writes the head of the answer from c->obj: 304 when the client's validators match, 206 or 416
+/* Writes the head of the answer from c->tx.obj: 304 when the client's validators match, 206 or 416
  * for a byte range of a complete object, else the stored status. Sets the delivery window
- * [dl.pos, dl_end) and c->d_nobody when no body follows. */
+ * [dl.pos, dl_end) and c->tx.d_nobody when no body follows. */
 static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
 {
-    const struct obj *o = c->obj;
+    const struct obj *o = c->tx.obj;
     const struct field *f = c->req.head.hdrs;
     unsigned nf = c->req.head.n_hdrs;
     int64_t now = (int64_t)ev_now(c->w->loop);
@@ -244,90 +244,92 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
     void (*head)(struct buf *, const struct obj *, const char *, int64_t, uint64_t, int, int, int,
                  const char *) = unzip ? deliver_head_identity : deliver_head;
 
-    c->status = obj_status(o);
-    c->dl_end = UINT64_MAX;
-    c->close_after = c->close_after || !c->req_ka || c->draining;
-    switch (c->cres) {
+    c->tx.status = obj_status(o);
+    c->tx.dl_end = UINT64_MAX;
+    c->tx.close_after = c->tx.close_after || !c->tx.req_ka || c->draining;
+    switch (c->tx.cres) {
     case CACHE_HIT:
-        c->cs = (struct req_cache_status){.verdict = REQ_HIT};
+        c->tx.cs = (struct req_cache_status){.verdict = REQ_HIT};
         break;
     case CACHE_BUSY:
-        c->cs = (struct req_cache_status){.verdict = REQ_HIT, .detail = "collapsed"};
+        c->tx.cs = (struct req_cache_status){.verdict = REQ_HIT, .detail = "collapsed"};
         break;
     case CACHE_REVALIDATED:
-        c->cs = (struct req_cache_status){
+        c->tx.cs = (struct req_cache_status){
             .verdict = REQ_REVALIDATED, .fwd = REQ_FWD_STALE, .fwd_status = 304};
         break;
     case CACHE_HIT_STALE:
-        c->cs = (struct req_cache_status){.verdict = REQ_STALE, .detail = "stale-while-revalidate"};
+        c->tx.cs =
+            (struct req_cache_status){.verdict = REQ_STALE, .detail = "stale-while-revalidate"};
         break;
     case CACHE_STALE:
-        c->cs = (struct req_cache_status){.verdict = REQ_STALE, .detail = "stale-if-error"};
+        c->tx.cs = (struct req_cache_status){.verdict = REQ_STALE, .detail = "stale-if-error"};
         break;
     default:
-        c->cs = (struct req_cache_status){.verdict = REQ_MISS,
-                                          .fwd = (c->rcc.flags & CC_NO_CACHE) ? REQ_FWD_REQUEST
-                                                                              : REQ_FWD_MISS,
-                                          .stored = 1};
+        c->tx.cs = (struct req_cache_status){
+            .verdict = REQ_MISS,
+            .fwd = (c->tx.rcc.flags & CC_NO_CACHE) ? REQ_FWD_REQUEST : REQ_FWD_MISS,
+            .stored = 1};
         break;
     }
-    c->cs.has_ttl = 1;
-    c->cs.ttl = obj_ttl(o) - age;
-    xlen = req_write_cache_status(&c->cs, c->xbuf, sizeof(c->xbuf));
+    c->tx.cs.has_ttl = 1;
+    c->tx.cs.ttl = obj_ttl(o) - age;
+    xlen = req_write_cache_status(&c->tx.cs, c->tx.xbuf, sizeof(c->tx.xbuf));
     if (deliver_not_modified(o, f, nf, now)) {
-        c->status = 304;
-        c->d_nobody = 1;
-        head(&c->out, o, "HTTP/1.1 304 Not Modified", age, OBJ_LEN_UNKNOWN, 0, c->close_after,
-             c->v10 && !c->close_after, c->xbuf);
-        c->dhead_done = 1;
+        c->tx.status = 304;
+        c->tx.d_nobody = 1;
+        head(&c->out, o, "HTTP/1.1 304 Not Modified", age, OBJ_LEN_UNKNOWN, 0, c->tx.close_after,
+             c->tx.v10 && !c->tx.close_after, c->tx.xbuf);
+        c->tx.dhead_done = 1;
         return;
     }
     if (unzip) {
         /* Inflated on the way out: its length is known once the object is complete, and a
          * Range (which a server may ignore, RFC 9110 §14.2) gets the whole representation. */
         length = st == OBJ_COMPLETE ? obj_identity_len(o) : OBJ_LEN_UNKNOWN;
-        if (!c->head_req && c->unzip_spare != NULL) {
-            c->unzip = c->unzip_spare;
+        if (!c->tx.head_req && c->unzip_spare != NULL) {
+            c->tx.unzip = c->unzip_spare;
             c->unzip_spare = NULL;
         }
-        if (!c->head_req && c->unzip == NULL && !(c->unzip = gz_dec_new())) {
-            c->status = 500;
-            c->d_nobody = 1;
-            head(&c->out, o, "HTTP/1.1 500 Internal Server Error", age, 0, 0, 1, 0, c->xbuf);
-            c->close_after = 1;
-            c->dhead_done = 1;
+        if (!c->tx.head_req && c->tx.unzip == NULL && !(c->tx.unzip = gz_dec_new())) {
+            c->tx.status = 500;
+            c->tx.d_nobody = 1;
+            head(&c->out, o, "HTTP/1.1 500 Internal Server Error", age, 0, 0, 1, 0, c->tx.xbuf);
+            c->tx.close_after = 1;
+            c->tx.dhead_done = 1;
             return;
         }
-        if (c->zout == NULL && c->unzip != NULL)
+        if (c->zout == NULL && c->tx.unzip != NULL)
             c->zout = xmalloc(ZOUT_CAP);
     } else if (st == OBJ_COMPLETE) {
         rg = deliver_range(o, length, f, nf, &first, &last);
     }
     if (rg == DELIVER_UNSATISFIABLE) {
-        c->status = 416;
-        c->d_nobody = 1;
+        c->tx.status = 416;
+        c->tx.d_nobody = 1;
         status_line = "HTTP/1.1 416 Range Not Satisfiable";
-        snprintf(c->xbuf + xlen, sizeof(c->xbuf) - xlen, "Content-Range: bytes */%llu\r\n",
+        snprintf(c->tx.xbuf + xlen, sizeof(c->tx.xbuf) - xlen, "Content-Range: bytes */%llu\r\n",
                  (unsigned long long)length);
         length = 0;
     } else if (rg == DELIVER_PARTIAL) {
-        c->status = 206;
+        c->tx.status = 206;
         status_line = "HTTP/1.1 206 Partial Content";
-        snprintf(c->xbuf + xlen, sizeof(c->xbuf) - xlen, "Content-Range: bytes %llu-%llu/%llu\r\n",
-                 (unsigned long long)first, (unsigned long long)last, (unsigned long long)length);
-        c->dl.pos = first;
-        c->dl_end = last + 1;
+        snprintf(c->tx.xbuf + xlen, sizeof(c->tx.xbuf) - xlen,
+                 "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)first,
+                 (unsigned long long)last, (unsigned long long)length);
+        c->tx.dl.pos = first;
+        c->tx.dl_end = last + 1;
         length = last - first + 1;
     }
-    if (length == OBJ_LEN_UNKNOWN && !c->head_req) {
-        if (c->v10)
-            c->close_after = 1;
+    if (length == OBJ_LEN_UNKNOWN && !c->tx.head_req) {
+        if (c->tx.v10)
+            c->tx.close_after = 1;
         else
-            c->chunk_out = 1;
+            c->tx.chunk_out = 1;
     }
-    head(&c->out, o, status_line, age, length, c->chunk_out, c->close_after,
-         c->v10 && !c->close_after, c->xbuf);
-    c->dhead_done = 1;
+    head(&c->out, o, status_line, age, length, c->tx.chunk_out, c->tx.close_after,
+         c->tx.v10 && !c->tx.close_after, c->tx.xbuf);
+    c->tx.dhead_done = 1;
 }
 
 /* Writes what is pending in <out> and the object's bytes after the delivery position, up to
@@ -418,29 +420,29 @@ static int deliver_unzip(struct conn *c, uint64_t avail, int *progress)
         size_t inlen, got = 0;
         int rc;
 
-        if (deliver_iov(&c->dl, avail, iov, 1) == 0) {
+        if (deliver_iov(&c->tx.dl, avail, iov, 1) == 0) {
             iov[0].iov_base = (void *)"";
             iov[0].iov_len = 0;
         }
         in = iov[0].iov_base;
         inlen = iov[0].iov_len;
-        rc = gz_dec_run(c->unzip, &in, &inlen, c->zout, ZOUT_CAP, &got);
+        rc = gz_dec_run(c->tx.unzip, &in, &inlen, c->zout, ZOUT_CAP, &got);
         if (rc < 0) {
-            struct span key = obj_key(c->obj);
+            struct span key = obj_key(c->tx.obj);
 
             log_warn("%.*s: the stored gzip body does not inflate: answer cut short",
                      (int)(key.len > 200 ? 200 : key.len), key.p);
             return -1;
         }
-        c->zfull = got == ZOUT_CAP;
+        c->tx.zfull = got == ZOUT_CAP;
         if (got > 0) {
-            http_write_body1(&c->out, c->chunk_out, c->zout, got);
+            http_write_body1(&c->out, c->tx.chunk_out, c->zout, got);
             *progress = 1;
         }
-        deliver_advance(&c->dl, iov[0].iov_len - inlen);
+        deliver_advance(&c->tx.dl, iov[0].iov_len - inlen);
         if (rc == 1) {
-            deliver_advance(&c->dl, inlen); /* anything after the end of the stream */
-            if (c->dl.pos < avail)
+            deliver_advance(&c->tx.dl, inlen); /* anything after the end of the stream */
+            if (c->tx.dl.pos < avail)
                 continue; /* (bytes past the stream in this chunk walk: skip them too) */
             break;
         }
@@ -456,26 +458,26 @@ static int deliver_write(struct conn *c, uint64_t avail, int *progress)
     unsigned n = 0;
     ssize_t w;
 
-    if (c->unzip != NULL)
+    if (c->tx.unzip != NULL)
         return deliver_unzip(c, avail, progress);
 
-    if (c->chunk_out) {
+    if (c->tx.chunk_out) {
         /* Unknown length: frame what is there as one chunk (copied: rare, not the hit path). */
-        unsigned k = deliver_iov(&c->dl, avail, iov, 16);
+        unsigned k = deliver_iov(&c->tx.dl, avail, iov, 16);
         uint64_t total = 0;
 
         for (unsigned i = 0; i < k; i++)
             total += iov[i].iov_len;
         if (total > 0) {
             http_write_body(&c->out, 1, iov, k);
-            deliver_advance(&c->dl, total);
+            deliver_advance(&c->tx.dl, total);
             *progress = 1;
         }
         return conn_flush_client(c, progress);
     }
     if (buf_pending(&c->out) > 0)
         iov[n++] = (struct iovec){c->out.p + c->out.off, buf_pending(&c->out)};
-    n += deliver_iov(&c->dl, avail, iov + n, 16);
+    n += deliver_iov(&c->tx.dl, avail, iov + n, 16);
     if (n == 0)
         return 0;
     w = transport_writev(&c->t, iov, (int)n);
@@ -486,20 +488,20 @@ static int deliver_write(struct conn *c, uint64_t avail, int *progress)
 
         *progress = 1;
         buf_consume(&c->out, take);
-        deliver_advance(&c->dl, (uint64_t)w - take);
+        deliver_advance(&c->tx.dl, (uint64_t)w - take);
     }
     return 0;
 }
 
 enum conn_state conn_deliver(struct conn *c)
 {
-    struct obj *o = c->obj;
+    struct obj *o = c->tx.obj;
     const struct conf *conf = conn_conf(c);
 
     /* obj_state() checks <o>'s magic */
     if (obj_state(o) == OBJ_BUSY)
         wait_for(c); /* before looking, so that no publication can slip between */
-    if (!c->dhead_done) {
+    if (!c->tx.dhead_done) {
         if (!obj_has_head(o)) {
             if (obj_state(o) == OBJ_FAILED) {
                 int private = (obj_flags(o) & OBJ_F_PRIVATE) != 0;
@@ -511,17 +513,18 @@ enum conn_state conn_deliver(struct conn *c)
                 conn_drop_obj(c);
                 if (!private)
                     return conn_fail(c, 502, "the origin failed to answer");
-                c->cs = (struct req_cache_status){
+                c->tx.cs = (struct req_cache_status){
                     .verdict = REQ_PASS, .fwd = REQ_FWD_URI_MISS, .detail = "hit-for-miss"};
                 return conn_start_pass(c);
             }
-            if (c->st != NULL) /* the owner: the store tells it, the fetch times the origin */
+            if (c->tx.st != NULL) /* the owner: the store tells it, the fetch times the origin */
                 conn_set_timer(c, TM_NONE, 0, 0);
             else
                 conn_set_timer(c, TM_COALESCE, conf->coalesce_timeout, 0);
             return CONN_WAIT;
         }
-        if (c->cres == CACHE_BUSY && !cache_vary_match(o, c->req.head.hdrs, c->req.head.n_hdrs)) {
+        if (c->tx.cres == CACHE_BUSY &&
+            !cache_vary_match(o, c->req.head.hdrs, c->req.head.n_hdrs)) {
             /* Another variant: look again, now that this object's Vary values are known (it
              * is skipped this time), to find or fetch our own. */
             conn_drop_obj(c);
@@ -533,18 +536,18 @@ enum conn_state conn_deliver(struct conn *c)
             struct obj *t = identity_twin(c, o);
 
             if (t != NULL) {
-                obj_unref(&c->obj);
-                c->obj = o = t;
-                deliver_init(&c->dl, t);
+                obj_unref(&c->tx.obj);
+                c->tx.obj = o = t;
+                deliver_init(&c->tx.dl, t);
             }
         }
         {
             enum obj_state st = obj_state(o);
             deliver_start(c, st, obj_avail(o));
         }
-        if (c->head_req || c->d_nobody || obj_status(o) == 204 || obj_status(o) == 304) {
+        if (c->tx.head_req || c->tx.d_nobody || obj_status(o) == 204 || obj_status(o) == 304) {
             conn_drop_obj(c);
-            c->resp_done = 1;
+            c->tx.resp_done = 1;
             return CONN_FLUSH;
         }
     }
@@ -553,8 +556,8 @@ enum conn_state conn_deliver(struct conn *c)
         enum obj_state st = obj_state(o); /* before avail: COMPLETE means avail is final */
         uint64_t avail = obj_avail(o);
 
-        if (avail >= c->dl_end) {
-            avail = c->dl_end;
+        if (avail >= c->tx.dl_end) {
+            avail = c->tx.dl_end;
             st = OBJ_COMPLETE; /* the range is all there */
         }
 
@@ -562,9 +565,10 @@ enum conn_state conn_deliver(struct conn *c)
             conn_close(c);
             return CONN_WAIT;
         }
-        c->resp_body_out = c->dl.pos;
-        if (c->dl.pos == avail && buf_pending(&c->out) == 0 && !(c->unzip != NULL && c->zfull)) {
-            if (st == OBJ_COMPLETE && c->unzip != NULL && !gz_dec_ended(c->unzip)) {
+        c->tx.resp_body_out = c->tx.dl.pos;
+        if (c->tx.dl.pos == avail && buf_pending(&c->out) == 0 &&
+            !(c->tx.unzip != NULL && c->tx.zfull)) {
+            if (st == OBJ_COMPLETE && c->tx.unzip != NULL && !gz_dec_ended(c->tx.unzip)) {
                 struct span key = obj_key(o);
 
                 log_warn("%.*s: the stored gzip body is truncated: answer cut short",
@@ -573,9 +577,9 @@ enum conn_state conn_deliver(struct conn *c)
                 return CONN_WAIT;
             }
             if (st == OBJ_COMPLETE) {
-                http_write_body_end(&c->out, c->chunk_out);
+                http_write_body_end(&c->out, c->tx.chunk_out);
                 conn_drop_obj(c);
-                c->resp_done = 1;
+                c->tx.resp_done = 1;
                 return CONN_FLUSH;
             }
             if (st == OBJ_FAILED) {
@@ -595,22 +599,22 @@ enum conn_state conn_deliver(struct conn *c)
     }
 }
 
-/* May c->stale stand in for an origin that fails (stale-if-error, or the configured grace)? */
+/* May c->tx.stale stand in for an origin that fails (stale-if-error, or the configured grace)? */
 int conn_stale_usable(const struct conn *c)
 {
-    return store_stale_usable(c->stale, (int64_t)ev_now(c->w->loop), conn_conf(c)->grace);
+    return store_stale_usable(c->tx.stale, (int64_t)ev_now(c->w->loop), conn_conf(c)->grace);
 }
 
 /* Answers from the stale copy instead of the busy object (which failed). */
 void conn_serve_stale(struct conn *c)
 {
     conn_unwait(c);
-    store_detach(&c->st);
-    obj_unref(&c->obj);
-    c->obj = c->stale;
-    c->stale = NULL;
-    c->cres = CACHE_STALE;
-    deliver_init(&c->dl, c->obj);
+    store_detach(&c->tx.st);
+    obj_unref(&c->tx.obj);
+    c->tx.obj = c->tx.stale;
+    c->tx.stale = NULL;
+    c->tx.cres = CACHE_STALE;
+    deliver_init(&c->tx.dl, c->tx.obj);
     atomic_fetch_add_explicit(&c->w->stats.cache_stale, 1, memory_order_relaxed);
 }
 
@@ -623,12 +627,12 @@ static void owner_decided(void *owner, enum store_outcome out, struct fetch *f, 
 
     CHECK_OBJ(c, CONN_MAGIC);
     AZ(c->running);
-    c->st = NULL;
+    c->tx.st = NULL;
     switch (out) {
     case STORE_STORED:
         break;
     case STORE_REVALIDATED:
-        c->cres = CACHE_REVALIDATED;
+        c->tx.cres = CACHE_REVALIDATED;
         break;
     case STORE_STALE:
         conn_serve_stale(c);
@@ -637,19 +641,19 @@ static void owner_decided(void *owner, enum store_outcome out, struct fetch *f, 
         /* not stored: the key is marked hit-for-miss, the subscribers go to the origin alone,
          * and this request streams the answer through */
         conn_drop_obj(c);
-        c->cs = (struct req_cache_status){
+        c->tx.cs = (struct req_cache_status){
             .verdict = REQ_PASS, .fwd = REQ_FWD_URI_MISS, .detail = reason, .quoted = 1};
-        c->f = f;
+        c->tx.f = f;
         fetch_set_sink(f, &conn_pass_sink, c);
         c->state = CONN_EXCHANGE;
         return;
     case STORE_TEE:
         conn_unwait(c);
-        c->tee = 1;
-        c->sf = *sf;
+        c->tx.tee = 1;
+        c->tx.sf = *sf;
         *sf = (struct store_filter){0};
-        c->cs = (struct req_cache_status){.verdict = REQ_MISS, .fwd = REQ_FWD_MISS, .stored = 1};
-        c->f = f;
+        c->tx.cs = (struct req_cache_status){.verdict = REQ_MISS, .fwd = REQ_FWD_MISS, .stored = 1};
+        c->tx.f = f;
         fetch_set_sink(f, &conn_pass_sink, c);
         c->state = CONN_EXCHANGE;
         return;
@@ -665,7 +669,7 @@ static void owner_failed(void *owner, unsigned status, const char *why)
     (void)why;
     CHECK_OBJ(c, CONN_MAGIC);
     AZ(c->running);
-    c->st = NULL;
+    c->tx.st = NULL;
     if (conn_stale_usable(c)) {
         conn_serve_stale(c);
         c->state = CONN_DELIVER;
@@ -682,7 +686,7 @@ static void owner_interim(void *owner, const struct http_head *h)
 {
     struct conn *c = owner;
 
-    if (!c->v10)
+    if (!c->tx.v10)
         conn_write_interim(c, h);
 }
 
@@ -692,29 +696,29 @@ static const struct store_owner_ops owner_ops = {
     .failed = owner_failed,
 };
 
-/* A miss: this request fills the busy object c->obj through a store, and reads it like any
+/* A miss: this request fills the busy object c->tx.obj through a store, and reads it like any
  * subscriber once the head is there (or takes the fetch over when the store says so). */
 static enum conn_state own(struct conn *c)
 {
     const struct conf *conf = conn_conf(c);
-    struct http_fwd fwd = c->fwd;
-    struct store_req r = {.obj = c->obj,
-                          .stale = c->stale,
+    struct http_fwd fwd = c->tx.fwd;
+    struct store_req r = {.obj = c->tx.obj,
+                          .stale = c->tx.stale,
                           .head = &c->req.head,
                           .fwd = &fwd,
-                          .srv = c->srv,
-                          .rcc = c->rcc,
-                          .t_req = c->t_req,
+                          .srv = c->tx.srv,
+                          .rcc = c->tx.rcc,
+                          .t_req = c->tx.t_req,
                           .client = c->ip};
 
     fwd.whole = 1;
     fwd.gzip = conf->gzip;
     fwd.extra = NULL;
-    c->st = store_start(c->w, conf, &r, &owner_ops, c);
-    if (c->st == NULL) {
+    c->tx.st = store_start(c->w, conf, &r, &owner_ops, c);
+    if (c->tx.st == NULL) {
         conn_drop_obj(c);
         return conn_fail(c, 502, "cannot connect to the origin");
     }
-    deliver_init(&c->dl, c->obj);
+    deliver_init(&c->tx.dl, c->tx.obj);
     return CONN_DELIVER;
 }

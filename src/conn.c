@@ -42,6 +42,8 @@
 #include "accel/log.h"
 #include "conn_int.h"
 
+static void txn_end(struct conn *c);
+static void txn_begin(struct conn *c);
 static void reset_request(struct conn *c);
 static enum conn_state conn_head(struct conn *c);
 static void copy_for_log(struct conn *c);
@@ -57,7 +59,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents);
 
 const struct conf *conn_conf(const struct conn *c)
 {
-    return c->conf != NULL ? c->conf : c->w->conf;
+    return c->tx.conf != NULL ? c->tx.conf : c->w->conf;
 }
 
 void conn_set_timer(struct conn *c, enum timer_mode m, uint64_t ms, int refresh)
@@ -101,8 +103,7 @@ void conn_close(struct conn *c)
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->timer);
-    conn_drop_obj(c);
-    fetch_cancel(&c->f);
+    txn_end(c);
     transport_close(&c->t);
     if (c->prev != NULL)
         c->prev->next = c->next;
@@ -129,8 +130,7 @@ void conn_free_closed(struct worker *w)
         free(c->in);
         free(c->zout);
         gz_dec_free(&c->unzip_spare);
-        gz_dec_free(&c->unzip);
-        conf_unref(&c->conf);
+        gz_dec_free(&c->tx.unzip);
         c->magic = 0;
         free(c);
         worker_conn_closed(w);
@@ -146,7 +146,7 @@ void conn_drain(struct conn *c)
 {
     CHECK_OBJ(c, CONN_MAGIC);
     c->draining = 1;
-    if (c->state == CONN_HEAD && !c->head_started && c->in_len == c->in_pos)
+    if (c->state == CONN_HEAD && !c->tx.head_started && c->in_len == c->in_pos)
         conn_close(c);
 }
 
@@ -186,30 +186,31 @@ void conn_write_interim(struct conn *c, const struct http_head *h)
 
 enum conn_state conn_fail(struct conn *c, unsigned status, const char *msg)
 {
-    c->err_status = status;
-    c->err_msg = msg;
+    c->tx.err_status = status;
+    c->tx.err_msg = msg;
     return CONN_ERROR;
+}
+
+/* Releases what the current request holds (its object, fetch or store, and snapshot). */
+static void txn_end(struct conn *c)
+{
+    conn_drop_obj(c);
+    fetch_cancel(&c->tx.f); /* (none is left after a request that ended well) */
+    conf_unref(&c->tx.conf);
+}
+
+/* The next request starts from nothing. */
+static void txn_begin(struct conn *c)
+{
+    c->tx = (struct txn){.out_mark = c->t.bytes_out, .dl_end = UINT64_MAX};
+    c->n_ziov = 0;
+    c->logreq.off = c->logreq.len = 0;
 }
 
 static void reset_request(struct conn *c)
 {
-    c->head_started = c->req_done = c->req_ka = c->v10 = c->head_req = c->has_body = 0;
-    c->resp_head_sent = c->resp_done = 0;
-    c->chunk_out = c->close_after = c->req_kick = 0;
-    c->err_status = c->status = c->up_status = c->pass_err = 0;
-    c->err_msg = NULL;
-    c->resp_body_out = c->head_at = 0;
-    c->out_mark = c->t.bytes_out;
-    c->srv = NULL;
-    conf_unref(&c->conf);
-    c->n_ziov = 0;
-    fetch_cancel(&c->f); /* (none is left after a request that ended well) */
-    c->logreq.off = c->logreq.len = 0;
-    memset(&c->fwd, 0, sizeof(c->fwd));
-    conn_drop_obj(c);
-    c->cs = (struct req_cache_status){0};
-    c->d_nobody = 0;
-    c->dl_end = UINT64_MAX;
+    txn_end(c);
+    txn_begin(c);
 }
 
 static enum conn_state conn_head(struct conn *c)
@@ -218,7 +219,7 @@ static enum conn_state conn_head(struct conn *c)
     size_t used;
     enum http_ev ev;
 
-    if (!c->head_started) {
+    if (!c->tx.head_started) {
         /* A new request: move what is left of the input to the start, so that the head can
          * grow in place and its spans stay valid. */
         if (c->in_pos > 0) {
@@ -235,10 +236,10 @@ static enum conn_state conn_head(struct conn *c)
                 conf->keepalive_timeout ? conf->keepalive_timeout : conf->client_header_timeout, 0);
             return CONN_WAIT;
         }
-        c->head_started = 1;
-        c->conf = conf_ref(c->w->conf); /* this request runs on this snapshot to its end */
-        conf = c->conf;
-        c->t_start = ev_now(c->w->loop);
+        c->tx.head_started = 1;
+        c->tx.conf = conf_ref(c->w->conf); /* this request runs on this snapshot to its end */
+        conf = c->tx.conf;
+        c->tx.t_start = ev_now(c->w->loop);
         conn_set_timer(c, TM_HEADER, conf->client_header_timeout, 0);
     }
     ev = http_parse(&c->req, c->in + c->in_pos, c->in_len - c->in_pos, &used);
@@ -303,55 +304,55 @@ static enum conn_state conn_start(struct conn *c)
     const struct field *expect;
 
     atomic_fetch_add_explicit(&c->w->stats.requests, 1, memory_order_relaxed);
-    c->srv = upstream_pick(upstream_route(conf, h));
-    c->v10 = h->vmajor == 1 && h->vminor == 0;
-    c->head_req = h->method == HTTP_HEAD;
-    c->has_body = (h->flags & HTTP_F_CHUNKED) || h->content_length > 0;
+    c->tx.srv = upstream_pick(upstream_route(conf, h));
+    c->tx.v10 = h->vmajor == 1 && h->vminor == 0;
+    c->tx.head_req = h->method == HTTP_HEAD;
+    c->tx.has_body = (h->flags & HTTP_F_CHUNKED) || h->content_length > 0;
     copy_for_log(c);
-    if (http_request_host(h, &c->fwd.client_host) < 0)
+    if (http_request_host(h, &c->tx.fwd.client_host) < 0)
         return conn_fail(c, 400, "missing or invalid Host");
     if (h->method == HTTP_CONNECT)
         return conn_fail(c, 405, "CONNECT is not supported by a reverse proxy");
     if ((h->flags & HTTP_F_TE) && !(h->flags & HTTP_F_CHUNKED))
         return conn_fail(c, 400, "unsupported Transfer-Encoding");
-    c->fwd.client_ip = c->ip;
-    c->fwd.proto = "http";
+    c->tx.fwd.client_ip = c->ip;
+    c->tx.fwd.proto = "http";
     if (conf->host_header != NULL)
-        c->fwd.host = span_of(conf->host_header, strlen(conf->host_header));
-    else if (c->fwd.client_host.len > 0)
-        c->fwd.host = c->fwd.client_host;
+        c->tx.fwd.host = span_of(conf->host_header, strlen(conf->host_header));
+    else if (c->tx.fwd.client_host.len > 0)
+        c->tx.fwd.host = c->tx.fwd.client_host;
     else
-        c->fwd.host = span_of(c->srv->host, strlen(c->srv->host));
+        c->tx.fwd.host = span_of(c->tx.srv->host, strlen(c->tx.srv->host));
     expect = http_find(h, "expect");
-    if (expect != NULL && c->has_body && !c->v10 &&
+    if (expect != NULL && c->tx.has_body && !c->tx.v10 &&
         span_eq_ci(span_trim(expect->value), "100-continue"))
         buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
     if (h->method == HTTP_PURGE)
         return conn_purge(c);
-    if ((h->method == HTTP_GET || h->method == HTTP_HEAD) && !c->has_body)
+    if ((h->method == HTTP_GET || h->method == HTTP_HEAD) && !c->tx.has_body)
         return conn_cache_start(c);
-    c->cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_METHOD};
+    c->tx.cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_METHOD};
     return conn_start_pass(c);
 }
 
 static enum conn_state conn_error(struct conn *c)
 {
-    unsigned st = c->err_status ? c->err_status : 500;
+    unsigned st = c->tx.err_status ? c->tx.err_status : 500;
 
     if (st / 100 == 4)
         atomic_fetch_add_explicit(&c->w->stats.bad_requests, 1, memory_order_relaxed);
-    fetch_cancel(&c->f);
+    fetch_cancel(&c->tx.f);
     /* Unless the whole request was read, the rest of the input cannot be trusted. */
-    if (!c->req_done || st == 400 || st == 408 || st == 413 || st == 414 || st == 431)
-        c->close_after = 1;
-    if (c->err_msg != NULL && st / 100 == 4)
-        log_info("client %s: %u %s", c->ip, st, c->err_msg);
-    c->status = st;
-    if (c->t.bytes_out == c->out_mark)
+    if (!c->tx.req_done || st == 400 || st == 408 || st == 413 || st == 414 || st == 431)
+        c->tx.close_after = 1;
+    if (c->tx.err_msg != NULL && st / 100 == 4)
+        log_info("client %s: %u %s", c->ip, st, c->tx.err_msg);
+    c->tx.status = st;
+    if (c->t.bytes_out == c->tx.out_mark)
         c->out.off = c->out.len = 0; /* drop a queued 100 Continue; never half an answer */
-    http_write_error(&c->out, st, c->err_msg ? c->err_msg : http_reason(st), worker_date(c->w),
-                     c->close_after, c->head_req);
-    c->resp_done = 1;
+    http_write_error(&c->out, st, c->tx.err_msg ? c->tx.err_msg : http_reason(st),
+                     worker_date(c->w), c->tx.close_after, c->tx.head_req);
+    c->tx.resp_done = 1;
     return CONN_FLUSH;
 }
 
@@ -377,7 +378,7 @@ static void access_log(struct conn *c)
     const char *rl = "-", *ref = "-", *ua = "-";
     time_t now = (time_t)ev_now(c->w->loop);
     struct tm tm;
-    double rt = ev_now(c->w->loop) - c->t_start;
+    double rt = ev_now(c->w->loop) - c->tx.t_start;
     char ups[16] = "-";
     int n;
 
@@ -388,11 +389,11 @@ static void access_log(struct conn *c)
     }
     gmtime_r(&now, &tm);
     strftime(tbuf, sizeof(tbuf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-    if (c->up_status)
-        snprintf(ups, sizeof(ups), "%u", c->up_status);
+    if (c->tx.up_status)
+        snprintf(ups, sizeof(ups), "%u", c->tx.up_status);
     n = snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %u %llu \"%s\" \"%s\" %.3f %s %s\n", c->ip,
-                 tbuf, rl, c->status, (unsigned long long)c->resp_body_out, ref, ua,
-                 rt < 0 ? 0.0 : rt, ups, req_verdict_name(c->cs.verdict));
+                 tbuf, rl, c->tx.status, (unsigned long long)c->tx.resp_body_out, ref, ua,
+                 rt < 0 ? 0.0 : rt, ups, req_verdict_name(c->tx.cs.verdict));
     if (n > 0)
         log_access_line(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
@@ -401,7 +402,7 @@ static void count_status(struct conn *c)
 {
     struct stats *s = &c->w->stats;
 
-    switch (c->status / 100) {
+    switch (c->tx.status / 100) {
     case 2:
         atomic_fetch_add_explicit(&s->responses_2xx, 1, memory_order_relaxed);
         break;
@@ -421,15 +422,15 @@ static void count_status(struct conn *c)
 
 static enum conn_state conn_done(struct conn *c)
 {
-    if (c->head_started && c->status != 0) {
+    if (c->tx.head_started && c->tx.status != 0) {
         count_status(c);
-        stats_hist_observe(&c->w->stats.request_time, ev_now(c->w->loop) - c->t_start);
+        stats_hist_observe(&c->w->stats.request_time, ev_now(c->w->loop) - c->tx.t_start);
         if (log_access_enabled())
             access_log(c);
     }
     /* A client that half-closed after pipelining requests still gets every answer. */
-    if (c->close_after || c->draining || (c->client_eof && c->in_pos >= c->in_len) ||
-        (c->head_started && !c->req_ka) || (c->head_started && !c->req_done) ||
+    if (c->tx.close_after || c->draining || (c->client_eof && c->in_pos >= c->in_len) ||
+        (c->tx.head_started && !c->tx.req_ka) || (c->tx.head_started && !c->tx.req_done) ||
         conn_conf(c)->keepalive_timeout == 0) {
         conn_close(c);
         return CONN_WAIT;
@@ -517,12 +518,12 @@ static void on_client_readable(struct ev_loop *loop, ev_io *w, int revents)
     } else if (n == 0) {
         c->client_eof = 1;
         ev_io_stop(c->w->loop, &c->rio);
-        if (c->state == CONN_EXCHANGE && !c->req_done) {
+        if (c->state == CONN_EXCHANGE && !c->tx.req_done) {
             /* The client left in the middle of its request body. */
             conn_close(c);
             return;
         }
-        if (c->state == CONN_HEAD && !c->head_started) {
+        if (c->state == CONN_HEAD && !c->tx.head_started) {
             conn_close(c);
             return;
         }
@@ -558,19 +559,19 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     case TM_HEADER:
     case TM_BODY:
-        if (c->resp_head_sent) {
+        if (c->tx.resp_head_sent) {
             conn_close(c);
             return;
         }
         log_info("client %s: timed out sending its request", c->ip);
-        fetch_cancel(&c->f);
+        fetch_cancel(&c->tx.f);
         c->state = conn_fail(c, 408, "request timeout");
         break;
     case TM_COALESCE:
         /* Waited too long for a busy object's head: go to the origin alone (counted). */
         atomic_fetch_add_explicit(&c->w->stats.coalesce_overflows, 1, memory_order_relaxed);
         conn_drop_obj(c);
-        c->cs = (struct req_cache_status){
+        c->tx.cs = (struct req_cache_status){
             .verdict = REQ_PASS, .fwd = REQ_FWD_MISS, .detail = "coalesce-timeout"};
         conn_set_timer(c, TM_NONE, 0, 0);
         c->state = conn_start_pass(c);
@@ -578,7 +579,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     case TM_ORIGIN:
         /* a busy object that stopped growing while this request delivers it */
-        log_error("origin %s: timed out in the middle of a response", c->srv->addr.text);
+        log_error("origin %s: timed out in the middle of a response", c->tx.srv->addr.text);
         conn_close(c);
         return;
     }
@@ -594,7 +595,7 @@ static struct conn *conn_alloc(struct worker *w, const struct transport *t)
     c->magic = CONN_MAGIC;
     c->w = w;
     c->t = *t;
-    c->dl_end = UINT64_MAX;
+    txn_begin(c);
     c->in_cap = conf->max_header_size < IN_INITIAL ? conf->max_header_size : IN_INITIAL;
     c->in = xmalloc(c->in_cap);
     c->req.on_body = conn_on_req_body;

@@ -55,33 +55,12 @@ enum timer_mode {
     TM_COALESCE,
 };
 
-struct conn {
-    unsigned magic;
-    struct worker *w;
-    const struct conf *conf; /* the snapshot the current request pinned, or NULL between two */
-    const struct conf_server *srv; /* the origin server the current request goes to (in conf) */
-    struct conn *prev, *next;
-    struct transport t; /* the client side; its bytes_out counts what reached the client */
-    ev_io rio, wio;
-    ev_timer timer;
-    enum timer_mode tmode;
-    enum conn_state state;
-    int closing;
-    char ip[INET6_ADDRSTRLEN];
-    struct sockaddr_storage peer;
-
-    /* client input */
-    char *in;
-    size_t in_len, in_cap, in_pos;
-    struct http_parser req;
-    int client_eof;
-
-    /* client output: <out>, then body pieces still in <uin> (written without a copy when the
-     * socket takes them; copied into <out> when it does not) */
-    struct buf out;
-    struct iovec ziov[16];
-    unsigned n_ziov;
-    int wr_err;
+/* One request's state: everything that starts afresh with the next request on the connection.
+ * It begins as one value and ends as one (txn_end releases what it holds), never field by
+ * field. */
+struct txn {
+    const struct conf *conf;       /* the snapshot this request pinned */
+    const struct conf_server *srv; /* the origin server it goes to (in conf) */
 
     /* the origin side: the fetch this request streams through (a pass), or the store it owns
      * until the response head (a miss) */
@@ -90,11 +69,8 @@ struct conn {
     unsigned pass_err; /* the fetch failed with this status (pass_why): see conn_exchange */
     const char *pass_why;
     struct http_fwd fwd;
-    unsigned running : 1; /* conn_run() is on the stack: conn_poke() only asks for another turn */
-    unsigned rerun : 1;
 
-    /* this request */
-    unsigned head_started : 1; /* a byte of the current request arrived */
+    unsigned head_started : 1; /* a byte of the request arrived */
     unsigned req_done : 1;     /* the whole request was read */
     unsigned req_ka : 1;       /* the client wants keep-alive */
     unsigned v10 : 1;          /* HTTP/1.0 client */
@@ -104,7 +80,6 @@ struct conn {
     unsigned resp_done : 1;
     unsigned chunk_out : 1;
     unsigned close_after : 1;
-    unsigned draining : 1;
     unsigned req_kick : 1; /* parse once more even without new bytes (after a head) */
     unsigned err_status;
     const char *err_msg;
@@ -113,30 +88,65 @@ struct conn {
     uint64_t out_mark; /* t.bytes_out when this request began */
     uint64_t head_at;  /* where the origin's final head starts, in t.bytes_out terms */
     ev_tstamp t_start;
-    struct buf logreq; /* "request line\0referer\0user-agent\0" copied for the access log */
 
     /* the cache: the object this request reads (a hit, a busy object it subscribed to, or the
-     * one it fetches as owner), the delivery walk over it, and the X-Cache/Cache-Status lines */
+     * one it fills as owner), the delivery walk over it, and the X-Cache/Cache-Status lines */
     struct obj *obj;
     struct deliver dl;
     enum cache_res cres;
     struct req_cache_status cs; /* the verdict, for X-Cache, Cache-Status and the access log */
     char xbuf[160];
-    struct buf keybuf;
     struct cc rcc;
     int64_t t_req;
     unsigned dhead_done : 1; /* the object's head was written */
-    unsigned waiting : 1;    /* on the worker's list of conns waiting for busy objects */
-    unsigned tee : 1;        /* streaming the answer through and into c->obj (unknown length) */
-    unsigned d_nobody : 1;   /* the answer from c->obj has no body (HEAD, 304, 416, 204) */
+    unsigned tee : 1;        /* streaming the answer through and into obj (unknown length) */
+    unsigned d_nobody : 1;   /* the answer from obj has no body (HEAD, 304, 416, 204) */
+    unsigned zfull : 1;      /* the inflater filled the conn's zout: it may hold more */
     struct obj *stale;       /* what a conditional fetch revalidates, what stale-if-error serves */
     uint64_t dl_end;         /* delivery stops before this body offset (a range) */
-    struct store_filter sf;  /* a tee's: how origin bytes go into c->obj */
-    unsigned zfull : 1;      /* the inflater filled c->zout: it may hold more */
+    struct store_filter sf;  /* a tee's: how origin bytes go into obj */
     struct gz_dec *unzip;    /* delivering a gzip object inflated (the client does not take gzip) */
-    struct gz_dec *unzip_spare; /* a reset one, kept for the connection's next request */
-    char *zout;                 /* its output, ZOUT_CAP bytes */
+};
+
+/* A client connection: its socket, parser, output, timers, and the request it serves now. */
+struct conn {
+    unsigned magic;
+    struct worker *w;
+    struct conn *prev, *next;
+    struct transport t; /* the client side; its bytes_out counts what reached the client */
+    ev_io rio, wio;
+    ev_timer timer;
+    enum timer_mode tmode;
+    enum conn_state state;
+    int closing;
+    char ip[INET6_ADDRSTRLEN];
+    struct sockaddr_storage peer;
+    unsigned running : 1; /* conn_run() is on the stack: conn_poke() only asks for another turn */
+    unsigned rerun : 1;
+    unsigned draining : 1;
+    unsigned waiting : 1; /* on the worker's list of conns waiting for busy objects */
     struct conn *wprev, *wnext;
+
+    /* client input */
+    char *in;
+    size_t in_len, in_cap, in_pos;
+    struct http_parser req;
+    int client_eof;
+
+    /* client output: <out>, then body pieces still in the fetch's buffer (written without a
+     * copy when the socket takes them; copied into <out> when it does not) */
+    struct buf out;
+    struct iovec ziov[16];
+    unsigned n_ziov;
+    int wr_err;
+
+    struct txn tx; /* the current request */
+
+    /* scratch kept from one request to the next, so that a request allocates nothing */
+    struct buf logreq; /* "request line\0referer\0user-agent\0" copied for the access log */
+    struct buf keybuf;
+    struct gz_dec *unzip_spare; /* a reset inflater */
+    char *zout;                 /* the inflater's output, ZOUT_CAP bytes */
 };
 
 #define ZOUT_CAP (16 * 1024)

@@ -27,24 +27,24 @@ int conn_on_req_body(void *ctx, const char *p, size_t n)
 {
     struct conn *c = ctx;
 
-    if (c->f != NULL)
-        fetch_body(c->f, p, n);
+    if (c->tx.f != NULL)
+        fetch_body(c->tx.f, p, n);
     return 0;
 }
 
 enum conn_state conn_start_pass(struct conn *c)
 {
     struct fetch_req r = {
-        .head = &c->req.head, .fwd = &c->fwd, .body = c->has_body, .client = c->ip};
+        .head = &c->req.head, .fwd = &c->tx.fwd, .body = c->tx.has_body, .client = c->ip};
 
-    AZ(c->f);
-    c->fwd.whole = 0;
-    c->fwd.gzip = 0;
-    c->fwd.extra = NULL;
-    c->f = fetch_start(c->w, conn_conf(c), c->srv, &r, &conn_pass_sink, c);
-    if (c->f == NULL)
+    AZ(c->tx.f);
+    c->tx.fwd.whole = 0;
+    c->tx.fwd.gzip = 0;
+    c->tx.fwd.extra = NULL;
+    c->tx.f = fetch_start(c->w, conn_conf(c), c->tx.srv, &r, &conn_pass_sink, c);
+    if (c->tx.f == NULL)
         return conn_fail(c, 502, "cannot connect to the origin");
-    c->req_kick = !c->req_done;
+    c->tx.req_kick = !c->tx.req_done;
     return CONN_EXCHANGE;
 }
 
@@ -98,32 +98,32 @@ static void zflush(struct conn *c, int *progress)
  * subscriber still there) while this client goes on. */
 static void tee_body(struct conn *c, const char *p, size_t n)
 {
-    uint64_t have = obj_avail(c->obj), max = cache_conf_of(c->w->cache)->max_object_size;
+    uint64_t have = obj_avail(c->tx.obj), max = cache_conf_of(c->w->cache)->max_object_size;
 
     if (have + n > max) {
         if (have <= max) {
-            log_debug("%.*s outgrew max_object_size: not stored", (int)obj_key(c->obj).len,
-                      obj_key(c->obj).p);
-            cache_mark_pass(c->w->cache, c->obj,
+            log_debug("%.*s outgrew max_object_size: not stored", (int)obj_key(c->tx.obj).len,
+                      obj_key(c->tx.obj).p);
+            cache_mark_pass(c->w->cache, c->tx.obj,
                             (int64_t)ev_now(c->w->loop) +
                                 (int64_t)(conn_conf(c)->hit_for_miss_ttl / 1000));
         }
-        if (obj_last_ref(c->obj) || have + n > 2 * max) {
+        if (obj_last_ref(c->tx.obj) || have + n > 2 * max) {
             conn_drop_obj(c);
             return;
         }
     }
-    store_body(c->w->cache, c->obj, &c->sf, p, n);
+    store_body(c->w->cache, c->tx.obj, &c->tx.sf, p, n);
 }
 
 static void tee_done(struct conn *c)
 {
-    int stored = store_finish(c->w->cache, c->obj, &c->sf) == 0 &&
-                 obj_avail(c->obj) <= cache_conf_of(c->w->cache)->max_object_size;
+    int stored = store_finish(c->w->cache, c->tx.obj, &c->tx.sf) == 0 &&
+                 obj_avail(c->tx.obj) <= cache_conf_of(c->w->cache)->max_object_size;
 
-    obj_finish(c->obj, OBJ_COMPLETE);
+    obj_finish(c->tx.obj, OBJ_COMPLETE);
     if (stored)
-        cache_complete(c->w->cache, c->obj);
+        cache_complete(c->w->cache, c->tx.obj);
     conn_drop_obj(c);
 }
 
@@ -169,14 +169,14 @@ static void invalidate_uri(struct conn *c, struct span host, struct span uri)
 static void invalidate_after(struct conn *c, const struct http_head *h)
 {
     int m = c->req.head.method;
-    struct span host = c->fwd.client_host;
+    struct span host = c->tx.fwd.client_host;
     const struct field *f;
 
     if (c->w->cache == NULL || m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS ||
         m == HTTP_TRACE || h->status < 200 || h->status >= 400)
         return;
     if (host.len == 0)
-        host = span_of(c->srv->host, strlen(c->srv->host));
+        host = span_of(c->tx.srv->host, strlen(c->tx.srv->host));
     invalidate_uri(c, host, http_request_path(&c->req.head));
     if ((f = http_find(h, "location")) != NULL)
         invalidate_uri(c, host, f->value);
@@ -191,7 +191,7 @@ static void on_interim(void *ctx, const struct http_head *h)
     struct conn *c = ctx;
 
     /* 102, 103 Early Hints...: a proxy passes them on (RFC 9110 §15.2), never to HTTP/1.0 */
-    if (!c->v10)
+    if (!c->tx.v10)
         conn_write_interim(c, h);
 }
 
@@ -203,20 +203,21 @@ static enum fetch_next on_head(void *ctx, struct fetch *f, const struct http_hea
 
     (void)f;
     CHECK_OBJ(c, CONN_MAGIC);
-    c->up_status = c->status = h->status;
+    c->tx.up_status = c->tx.status = h->status;
     invalidate_after(c, h);
-    c->close_after = c->close_after || !c->req_ka || c->draining;
+    c->tx.close_after = c->tx.close_after || !c->tx.req_ka || c->draining;
     if (!nobody && !length) {
-        if (c->v10)
-            c->close_after = 1; /* the end of the body is the end of the connection */
+        if (c->tx.v10)
+            c->tx.close_after = 1; /* the end of the body is the end of the connection */
         else
-            c->chunk_out = 1;
+            c->tx.chunk_out = 1;
     }
-    c->head_at = c->t.bytes_out + buf_pending(&c->out);
-    req_write_cache_status(&c->cs, c->xbuf, sizeof(c->xbuf));
-    http_write_response_head(&c->out, h, worker_date(c->w), c->chunk_out, c->close_after,
-                             c->v10 && !c->close_after, c->cs.verdict != REQ_NONE ? c->xbuf : NULL);
-    c->resp_head_sent = 1;
+    c->tx.head_at = c->t.bytes_out + buf_pending(&c->out);
+    req_write_cache_status(&c->tx.cs, c->tx.xbuf, sizeof(c->tx.xbuf));
+    http_write_response_head(&c->out, h, worker_date(c->w), c->tx.chunk_out, c->tx.close_after,
+                             c->tx.v10 && !c->tx.close_after,
+                             c->tx.cs.verdict != REQ_NONE ? c->tx.xbuf : NULL);
+    c->tx.resp_head_sent = 1;
     return FETCH_GO;
 }
 
@@ -233,10 +234,10 @@ static int on_body(void *ctx, const char *p, size_t n, const char **why)
     struct conn *c = ctx;
 
     (void)why;
-    if (c->tee)
+    if (c->tx.tee)
         tee_body(c, p, n);
-    c->resp_body_out += n;
-    if (!c->chunk_out && !ev_is_active(&c->wio)) {
+    c->tx.resp_body_out += n;
+    if (!c->tx.chunk_out && !ev_is_active(&c->wio)) {
         /* The common case: the client keeps up. Write straight from the fetch's buffer. */
         if (c->n_ziov == countof(c->ziov))
             zsettle(c);
@@ -244,7 +245,7 @@ static int on_body(void *ctx, const char *p, size_t n, const char **why)
         return 0;
     }
     zsettle(c);
-    http_write_body1(&c->out, c->chunk_out, p, n);
+    http_write_body1(&c->out, c->tx.chunk_out, p, n);
     return 0;
 }
 
@@ -273,10 +274,10 @@ static void on_done(void *ctx)
 
     CHECK_OBJ(c, CONN_MAGIC);
     zsettle(c);
-    c->f = NULL;
-    http_write_body_end(&c->out, c->chunk_out);
-    c->resp_done = 1;
-    if (c->tee)
+    c->tx.f = NULL;
+    http_write_body_end(&c->out, c->tx.chunk_out);
+    c->tx.resp_done = 1;
+    if (c->tx.tee)
         tee_done(c);
     conn_poke(c);
 }
@@ -287,9 +288,9 @@ static void on_fail(void *ctx, unsigned status, const char *why)
 
     CHECK_OBJ(c, CONN_MAGIC);
     zsettle(c); /* the pieces point into the fetch, which is about to go */
-    c->f = NULL;
-    c->pass_err = status;
-    c->pass_why = why;
+    c->tx.f = NULL;
+    c->tx.pass_err = status;
+    c->tx.pass_why = why;
     conn_poke(c);
 }
 
@@ -316,46 +317,46 @@ const struct fetch_sink_ops conn_pass_sink = {
  * still gets a clean error answer. Returns 1 when it did. */
 static int retract_head(struct conn *c)
 {
-    if (!c->resp_head_sent || c->t.bytes_out > c->head_at)
+    if (!c->tx.resp_head_sent || c->t.bytes_out > c->tx.head_at)
         return 0;
     zsettle(c);
-    c->out.len = c->out.off + (size_t)(c->head_at - c->t.bytes_out);
-    c->resp_head_sent = c->chunk_out = 0;
-    c->resp_body_out = 0;
+    c->out.len = c->out.off + (size_t)(c->tx.head_at - c->t.bytes_out);
+    c->tx.resp_head_sent = c->tx.chunk_out = 0;
+    c->tx.resp_body_out = 0;
     return 1;
 }
 
 /* Feeds client bytes to the request parser, as many as the fetch has room for. */
 static enum conn_state pump_request(struct conn *c, int *progress)
 {
-    while (!c->req_done && (c->in_pos < c->in_len || c->req_kick)) {
+    while (!c->tx.req_done && (c->in_pos < c->in_len || c->tx.req_kick)) {
         size_t n = c->in_len - c->in_pos, used;
-        size_t room = c->f != NULL ? fetch_body_room(c->f) : BUF_HIGH;
+        size_t room = c->tx.f != NULL ? fetch_body_room(c->tx.f) : BUF_HIGH;
         enum http_ev ev;
 
         if (room == 0)
             break;
         if (n > room)
             n = room;
-        c->req_kick = 0;
+        c->tx.req_kick = 0;
         ev = http_parse(&c->req, c->in + c->in_pos, n, &used);
         c->in_pos += used;
         *progress = 1;
         if (ev == HTTP_EV_ERROR) {
-            c->close_after = 1;
-            if (c->resp_head_sent)
+            c->tx.close_after = 1;
+            if (c->tx.resp_head_sent)
                 return CONN_DONE;
-            fetch_cancel(&c->f);
+            fetch_cancel(&c->tx.f);
             return conn_fail(c, (unsigned)c->req.err_status, c->req.err_reason);
         }
         if (ev == HTTP_EV_DONE) {
-            c->req_done = 1;
-            c->req_ka = (c->req.head.flags & HTTP_F_KEEPALIVE) != 0;
-            if (c->f != NULL)
-                fetch_body_end(c->f);
+            c->tx.req_done = 1;
+            c->tx.req_ka = (c->req.head.flags & HTTP_F_KEEPALIVE) != 0;
+            if (c->tx.f != NULL)
+                fetch_body_end(c->tx.f);
         }
     }
-    if (!c->req_done && c->in_pos == c->in_len) {
+    if (!c->tx.req_done && c->in_pos == c->in_len) {
         /* The head's bytes are no longer needed: make room for more body. */
         c->in_len = c->in_pos = 0;
     }
@@ -370,7 +371,7 @@ enum conn_state conn_exchange(struct conn *c)
 
     do {
         progress = 0;
-        if (c->pass_err != 0)
+        if (c->tx.pass_err != 0)
             break; /* before flushing: a head not written yet can still be taken back */
         next = pump_request(c, &progress);
         if (next != CONN_EXCHANGE)
@@ -379,44 +380,45 @@ enum conn_state conn_exchange(struct conn *c)
             conn_close(c);
             return CONN_WAIT;
         }
-        if (c->f != NULL && buf_pending(&c->out) < BUF_HIGH)
-            fetch_resume(c->f); /* may end it: done or fail below */
+        if (c->tx.f != NULL && buf_pending(&c->out) < BUF_HIGH)
+            fetch_resume(c->tx.f); /* may end it: done or fail below */
         if (c->closing)
             return CONN_WAIT;
     } while (progress);
 
-    if (c->pass_err != 0) {
-        unsigned st = c->pass_err;
+    if (c->tx.pass_err != 0) {
+        unsigned st = c->tx.pass_err;
 
-        c->pass_err = 0;
+        c->tx.pass_err = 0;
         retract_head(c);
-        if (c->resp_head_sent) {
-            c->close_after = 1;
-            c->resp_done = 1;
+        if (c->tx.resp_head_sent) {
+            c->tx.close_after = 1;
+            c->tx.resp_done = 1;
             return CONN_DONE; /* truncated: closing tells the client */
         }
         return conn_fail(
             c, st, st == 504 ? "the origin did not answer in time" : "the origin failed to answer");
     }
-    if (c->resp_done) {
-        if (!c->req_done) {
+    if (c->tx.resp_done) {
+        if (!c->tx.req_done) {
             /* The origin answered before reading the whole body: this connection cannot be
              * resynchronised. */
-            c->close_after = 1;
+            c->tx.close_after = 1;
         }
         return CONN_FLUSH;
     }
-    if (c->f == NULL)
+    if (c->tx.f == NULL)
         return conn_fail(c, 502, "the origin connection was lost");
 
     /* Wait. Reading the client goes on after its request (up to a full buffer of pipelined
      * bytes): it notices a client that leaves, and saves turning the watcher off and on. */
-    conn_want_client(
-        c, (c->req_done || fetch_body_room(c->f) > 0) && c->in_len < c->in_cap && !c->client_eof,
-        buf_pending(&c->out) > 0);
+    conn_want_client(c,
+                     (c->tx.req_done || fetch_body_room(c->tx.f) > 0) && c->in_len < c->in_cap &&
+                         !c->client_eof,
+                     buf_pending(&c->out) > 0);
     if (buf_pending(&c->out) > 0)
         conn_set_timer(c, TM_SEND, conf->send_timeout, 1);
-    else if (!c->req_done && fetch_body_room(c->f) > 0)
+    else if (!c->tx.req_done && fetch_body_room(c->tx.f) > 0)
         conn_set_timer(c, TM_BODY, conf->client_body_timeout, 1);
     else
         conn_set_timer(c, TM_NONE, 0, 0); /* the fetch times the origin */
