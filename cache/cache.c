@@ -3,10 +3,12 @@
  * One lookup is one lru_find(): the pick callback looks at each object of the key under the
  * shard lock and takes the first usable one (a pass marker still in force, a busy object, a
  * fresh complete object whose Vary values match); when none is, make() inserts a new busy
- * object, so two requests for a cold key can never both fetch it. Stale objects are skipped:
- * the new busy object replaces them when its fetch completes (cache_complete).
- * XXX(#3): stale objects should be revalidated (conditional request, 304) and served under
- * stale-while-revalidate / stale-if-error instead of refetched.
+ * object, so two requests for a cold key can never both fetch it. A stale object is served
+ * only within its stale-while-revalidate window (CACHE_HIT_STALE: the caller refreshes it in
+ * the background); past it, it comes back as <stale> beside the new busy object, whose fetch
+ * revalidates it (src/store.c: a 304 refreshes it into the new object) and which it may stand
+ * in for when the origin fails (stale-if-error, grace); the new object replaces it when it
+ * completes (cache_complete).
  *
  * Vary: an object carries the request values of the fields its response's Vary names, as
  * "name\0value\0" pairs, each value in a canonical form (vary_norm: the whitespace and case

@@ -107,7 +107,7 @@ done
 
 # --- the include graph of modules and its cycles -----------------------------------------------
 # A module is src/<m>.c or cache/<m>.c with its header accel/<m>.h; a .c without a header of its
-# own that includes <m>_int.h is part of module m (src/cachepath.c, src/exchange.c: conn). An edge
+# own that includes <m>_int.h is part of module m (src/cachepath.c, src/pass.c, src/h1out.c: conn). An edge
 # m -> n: a file of m (its .c files, its headers) includes n's header.
 mod_of_c() { # <file.c>
     local m

@@ -25,8 +25,7 @@
 
 static void parse_request_cc(struct conn *c);
 static void wait_for(struct conn *c);
-static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail);
-static int deliver_write(struct conn *c, uint64_t avail, int *progress);
+static void answer_head(struct conn *c);
 static enum conn_state own(struct conn *c);
 
 void conn_unwait(struct conn *c)
@@ -57,13 +56,7 @@ void conn_drop_obj(struct conn *c)
     }
     obj_unref(&c->tx.obj);
     store_filter_fini(&c->tx.sf);
-    if (c->tx.unzip != NULL) {
-        /* kept for the next request on this connection: zlib's state costs ~40 KiB to set up */
-        gz_dec_reset(c->tx.unzip);
-        gz_dec_free(&c->unzip_spare);
-        c->unzip_spare = c->tx.unzip;
-        c->tx.unzip = NULL;
-    }
+    deliver_fini(&c->tx.dl, &c->unzip_spare); /* the inflater is kept for the next request */
     c->tx.tee = 0;
     c->tx.dhead_done = 0;
 }
@@ -225,27 +218,94 @@ static void wait_for(struct conn *c)
     w->waiting = c;
 }
 
-/* Writes the head of the answer from c->tx.obj: 304 when the client's validators match, 206 or 416
- * for a byte range of a complete object, else the stored status. Sets the delivery window
- * [dl.pos, dl_end) and c->tx.d_nobody when no body follows. */
-static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
+#define TWIN_MAX                                                                                   \
+    ((uint64_t)1 << 20) /* gzip objects inflating to this much get an inflated twin                \
+                         */
+
+/* The inflated twin of complete gzip object <o> (a new reference), made now if it has none:
+ * the same answer without Content-Encoding (a weak ETag), its body inflated once, accounted to
+ * <o> in the memory tier. NULL when <o> inflates to more than TWIN_MAX (those are inflated on the
+ * way out, for each client) or does not inflate to its identity length (corrupt). */
+static struct obj *identity_twin(struct conn *c, struct obj *o)
+{
+    struct obj *t = obj_get_twin(o);
+    const char *eol;
+    const struct field *fields;
+    struct gz_dec *d;
+    struct deliver dl = {0};
+    struct buf hb = {0};
+    struct span head = obj_head(o);
+    uint64_t avail = obj_avail(o), identity_len = obj_identity_len(o);
+    unsigned nf;
+    int rc = 0;
+
+    if (t != NULL)
+        return t;
+    if (identity_len == OBJ_LEN_UNKNOWN || identity_len > TWIN_MAX)
+        return NULL;
+    d = c->unzip_spare != NULL ? c->unzip_spare : gz_dec_new();
+    c->unzip_spare = NULL;
+    if (d == NULL)
+        return NULL;
+    t = obj_new_inflated(o);
+    eol = memchr(head.p, '\n', head.len);
+    buf_append(&hb, head.p, eol != NULL ? (size_t)(eol + 1 - head.p) : head.len);
+    fields = obj_fields(o, &nf);
+    for (unsigned i = 0; i < nf; i++)
+        http_write_transformed_field(&hb, fields[i].name, fields[i].value);
+    obj_set_head(t, hb.p, hb.len);
+    buf_free(&hb);
+    if (c->zout == NULL)
+        c->zout = xmalloc(DELIVER_ZOUT);
+    deliver_init(&dl, o);
+    while (rc == 0) {
+        struct iovec iov[1];
+        const void *in;
+        size_t inlen, got = 0;
+
+        if (deliver_iov(&dl, avail, iov, 1) == 0) {
+            iov[0].iov_base = (void *)"";
+            iov[0].iov_len = 0;
+        }
+        in = iov[0].iov_base;
+        inlen = iov[0].iov_len;
+        rc = gz_dec_run(d, &in, &inlen, c->zout, DELIVER_ZOUT, &got);
+        if (got > identity_len - obj_avail(t)) {
+            rc = -EBADMSG; /* more than it should inflate to */
+            break;
+        }
+        obj_append(t, c->zout, got);
+        deliver_advance(&dl, iov[0].iov_len - inlen);
+        if (rc == 0 && got == 0 && iov[0].iov_len == inlen)
+            rc = -EBADMSG; /* the gzip ends before the stream does */
+    }
+    gz_dec_reset(d);
+    c->unzip_spare = d;
+    if (rc != 1 || obj_avail(t) != identity_len) {
+        obj_finish(t, OBJ_FAILED);
+        obj_unref(&t);
+        return NULL;
+    }
+    obj_finish(t, OBJ_COMPLETE);
+    cache_grow(c->w->cache, o, obj_size(t));
+    return obj_set_twin(o, t);
+}
+
+/* The verdict of this answer from c->tx.obj, then its head through the HTTP/1 ostream. */
+static void answer_head(struct conn *c)
 {
     const struct obj *o = c->tx.obj;
-    const struct field *f = c->req.head.hdrs;
-    unsigned nf = c->req.head.n_hdrs;
+    struct ostream os = {&conn_h1_ostream, c};
     int64_t now = (int64_t)ev_now(c->w->loop);
-    int64_t age = obj_age(o, now);
-    uint64_t length = st == OBJ_COMPLETE ? avail : obj_content_length(o), first = 0, last = 0;
-    const char *status_line = NULL;
-    enum deliver_range rg = DELIVER_FULL;
-    size_t xlen;
+    struct deliver_req r = {.fields = c->req.head.hdrs,
+                            .n_fields = c->req.head.n_hdrs,
+                            .head_req = c->tx.head_req,
+                            .now = now,
+                            .extra = c->tx.xbuf,
+                            .extra_cap = sizeof(c->tx.xbuf),
+                            .spare = &c->unzip_spare,
+                            .zout = &c->zout};
 
-    int unzip = (obj_flags(o) & OBJ_F_GZIP) && !gz_accepts(f, nf);
-    void (*head)(struct buf *, const struct obj *, const char *, int64_t, uint64_t, int, int, int,
-                 const char *) = unzip ? deliver_head_identity : deliver_head;
-
-    c->tx.status = obj_status(o);
-    c->tx.dl_end = UINT64_MAX;
     c->tx.close_after = c->tx.close_after || !c->tx.req_ka || c->draining;
     switch (c->tx.cres) {
     case CACHE_HIT:
@@ -273,230 +333,17 @@ static void deliver_start(struct conn *c, enum obj_state st, uint64_t avail)
         break;
     }
     c->tx.cs.has_ttl = 1;
-    c->tx.cs.ttl = obj_ttl(o) - age;
-    xlen = req_write_cache_status(&c->tx.cs, c->tx.xbuf, sizeof(c->tx.xbuf));
-    if (deliver_not_modified(o, f, nf, now)) {
-        c->tx.status = 304;
-        c->tx.d_nobody = 1;
-        head(&c->out, o, "HTTP/1.1 304 Not Modified", age, OBJ_LEN_UNKNOWN, 0, c->tx.close_after,
-             c->tx.v10 && !c->tx.close_after, c->tx.xbuf);
-        c->tx.dhead_done = 1;
-        return;
-    }
-    if (unzip) {
-        /* Inflated on the way out: its length is known once the object is complete, and a
-         * Range (which a server may ignore, RFC 9110 §14.2) gets the whole representation. */
-        length = st == OBJ_COMPLETE ? obj_identity_len(o) : OBJ_LEN_UNKNOWN;
-        if (!c->tx.head_req && c->unzip_spare != NULL) {
-            c->tx.unzip = c->unzip_spare;
-            c->unzip_spare = NULL;
-        }
-        if (!c->tx.head_req && c->tx.unzip == NULL && !(c->tx.unzip = gz_dec_new())) {
-            c->tx.status = 500;
-            c->tx.d_nobody = 1;
-            head(&c->out, o, "HTTP/1.1 500 Internal Server Error", age, 0, 0, 1, 0, c->tx.xbuf);
-            c->tx.close_after = 1;
-            c->tx.dhead_done = 1;
-            return;
-        }
-        if (c->zout == NULL && c->tx.unzip != NULL)
-            c->zout = xmalloc(ZOUT_CAP);
-    } else if (st == OBJ_COMPLETE) {
-        rg = deliver_range(o, length, f, nf, &first, &last);
-    }
-    if (rg == DELIVER_UNSATISFIABLE) {
-        c->tx.status = 416;
-        c->tx.d_nobody = 1;
-        status_line = "HTTP/1.1 416 Range Not Satisfiable";
-        snprintf(c->tx.xbuf + xlen, sizeof(c->tx.xbuf) - xlen, "Content-Range: bytes */%llu\r\n",
-                 (unsigned long long)length);
-        length = 0;
-    } else if (rg == DELIVER_PARTIAL) {
-        c->tx.status = 206;
-        status_line = "HTTP/1.1 206 Partial Content";
-        snprintf(c->tx.xbuf + xlen, sizeof(c->tx.xbuf) - xlen,
-                 "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)first,
-                 (unsigned long long)last, (unsigned long long)length);
-        c->tx.dl.pos = first;
-        c->tx.dl_end = last + 1;
-        length = last - first + 1;
-    }
-    if (length == OBJ_LEN_UNKNOWN && !c->tx.head_req) {
-        if (c->tx.v10)
-            c->tx.close_after = 1;
-        else
-            c->tx.chunk_out = 1;
-    }
-    head(&c->out, o, status_line, age, length, c->tx.chunk_out, c->tx.close_after,
-         c->tx.v10 && !c->tx.close_after, c->tx.xbuf);
+    c->tx.cs.ttl = obj_ttl(o) - obj_age(o, now);
+    req_write_cache_status(&c->tx.cs, c->tx.xbuf, sizeof(c->tx.xbuf));
+    c->tx.status = deliver_answer(&c->tx.dl, &r, &os);
     c->tx.dhead_done = 1;
-}
-
-/* Writes what is pending in <out> and the object's bytes after the delivery position, up to
- * <avail>. Returns -1 when the client is gone. */
-#define TWIN_MAX                                                                                   \
-    ((uint64_t)1 << 20) /* gzip objects inflating to this much get an inflated twin                \
-                         */
-
-/* The inflated twin of complete gzip object <o> (a new reference), made now if it has none:
- * the same answer without Content-Encoding (a weak ETag), its body inflated once, accounted to
- * <o> in the memory tier. NULL when <o> inflates to more than TWIN_MAX (those are inflated on the
- * way out, for each client) or does not inflate to its identity length (corrupt). */
-static struct obj *identity_twin(struct conn *c, struct obj *o)
-{
-    struct obj *t = obj_get_twin(o);
-    const char *eol;
-    const struct field *fields;
-    struct gz_dec *d;
-    struct deliver dl;
-    struct buf hb = {0};
-    struct span head = obj_head(o);
-    uint64_t avail = obj_avail(o), identity_len = obj_identity_len(o);
-    unsigned nf;
-    int rc = 0;
-
-    if (t != NULL)
-        return t;
-    if (identity_len == OBJ_LEN_UNKNOWN || identity_len > TWIN_MAX)
-        return NULL;
-    d = c->unzip_spare != NULL ? c->unzip_spare : gz_dec_new();
-    c->unzip_spare = NULL;
-    if (d == NULL)
-        return NULL;
-    t = obj_new_inflated(o);
-    eol = memchr(head.p, '\n', head.len);
-    buf_append(&hb, head.p, eol != NULL ? (size_t)(eol + 1 - head.p) : head.len);
-    fields = obj_fields(o, &nf);
-    for (unsigned i = 0; i < nf; i++)
-        http_write_transformed_field(&hb, fields[i].name, fields[i].value);
-    obj_set_head(t, hb.p, hb.len);
-    buf_free(&hb);
-    if (c->zout == NULL)
-        c->zout = xmalloc(ZOUT_CAP);
-    deliver_init(&dl, o);
-    while (rc == 0) {
-        struct iovec iov[1];
-        const void *in;
-        size_t inlen, got = 0;
-
-        if (deliver_iov(&dl, avail, iov, 1) == 0) {
-            iov[0].iov_base = (void *)"";
-            iov[0].iov_len = 0;
-        }
-        in = iov[0].iov_base;
-        inlen = iov[0].iov_len;
-        rc = gz_dec_run(d, &in, &inlen, c->zout, ZOUT_CAP, &got);
-        if (got > identity_len - obj_avail(t)) {
-            rc = -EBADMSG; /* more than it should inflate to */
-            break;
-        }
-        obj_append(t, c->zout, got);
-        deliver_advance(&dl, iov[0].iov_len - inlen);
-        if (rc == 0 && got == 0 && iov[0].iov_len == inlen)
-            rc = -EBADMSG; /* the gzip ends before the stream does */
-    }
-    gz_dec_reset(d);
-    c->unzip_spare = d;
-    if (rc != 1 || obj_avail(t) != identity_len) {
-        obj_finish(t, OBJ_FAILED);
-        obj_unref(&t);
-        return NULL;
-    }
-    obj_finish(t, OBJ_COMPLETE);
-    cache_grow(c->w->cache, o, obj_size(t));
-    return obj_set_twin(o, t);
-}
-
-/* deliver_write() for an object inflated on the way: inflates what the object holds past the
- * delivery position into c->zout, at most one buffer ahead of the socket (a small gzip that
- * inflates to gigabytes costs time, never memory), framed as chunks (or as is for an HTTP/1.0
- * client, whose answer ends with the connection). Returns -1 when the client is gone or the
- * gzip is corrupt (the answer is cut short: closing tells the client). */
-static int deliver_unzip(struct conn *c, uint64_t avail, int *progress)
-{
-    while (buf_pending(&c->out) < ZOUT_CAP) {
-        struct iovec iov[1];
-        const void *in;
-        size_t inlen, got = 0;
-        int rc;
-
-        if (deliver_iov(&c->tx.dl, avail, iov, 1) == 0) {
-            iov[0].iov_base = (void *)"";
-            iov[0].iov_len = 0;
-        }
-        in = iov[0].iov_base;
-        inlen = iov[0].iov_len;
-        rc = gz_dec_run(c->tx.unzip, &in, &inlen, c->zout, ZOUT_CAP, &got);
-        if (rc < 0) {
-            struct span key = obj_key(c->tx.obj);
-
-            log_warn("%.*s: the stored gzip body does not inflate: answer cut short",
-                     (int)(key.len > 200 ? 200 : key.len), key.p);
-            return -1;
-        }
-        c->tx.zfull = got == ZOUT_CAP;
-        if (got > 0) {
-            http_write_body1(&c->out, c->tx.chunk_out, c->zout, got);
-            *progress = 1;
-        }
-        deliver_advance(&c->tx.dl, iov[0].iov_len - inlen);
-        if (rc == 1) {
-            deliver_advance(&c->tx.dl, inlen); /* anything after the end of the stream */
-            if (c->tx.dl.pos < avail)
-                continue; /* (bytes past the stream in this chunk walk: skip them too) */
-            break;
-        }
-        if (got == 0 && iov[0].iov_len == inlen)
-            break; /* needs more of the object */
-    }
-    return conn_flush_client(c, progress);
-}
-
-static int deliver_write(struct conn *c, uint64_t avail, int *progress)
-{
-    struct iovec iov[17];
-    unsigned n = 0;
-    ssize_t w;
-
-    if (c->tx.unzip != NULL)
-        return deliver_unzip(c, avail, progress);
-
-    if (c->tx.chunk_out) {
-        /* Unknown length: frame what is there as one chunk (copied: rare, not the hit path). */
-        unsigned k = deliver_iov(&c->tx.dl, avail, iov, 16);
-        uint64_t total = 0;
-
-        for (unsigned i = 0; i < k; i++)
-            total += iov[i].iov_len;
-        if (total > 0) {
-            http_write_body(&c->out, 1, iov, k);
-            deliver_advance(&c->tx.dl, total);
-            *progress = 1;
-        }
-        return conn_flush_client(c, progress);
-    }
-    if (buf_pending(&c->out) > 0)
-        iov[n++] = (struct iovec){c->out.p + c->out.off, buf_pending(&c->out)};
-    n += deliver_iov(&c->tx.dl, avail, iov + n, 16);
-    if (n == 0)
-        return 0;
-    w = transport_writev(&c->t, iov, (int)n);
-    if (w < 0)
-        return w == -EAGAIN ? 0 : -1;
-    if (w > 0) {
-        size_t take = (size_t)w < buf_pending(&c->out) ? (size_t)w : buf_pending(&c->out);
-
-        *progress = 1;
-        buf_consume(&c->out, take);
-        deliver_advance(&c->tx.dl, (uint64_t)w - take);
-    }
-    return 0;
 }
 
 enum conn_state conn_deliver(struct conn *c)
 {
     struct obj *o = c->tx.obj;
     const struct conf *conf = conn_conf(c);
+    struct ostream os = {&conn_h1_ostream, c};
 
     /* obj_state() checks <o>'s magic */
     if (obj_state(o) == OBJ_BUSY)
@@ -541,62 +388,34 @@ enum conn_state conn_deliver(struct conn *c)
                 deliver_init(&c->tx.dl, t);
             }
         }
-        {
-            enum obj_state st = obj_state(o);
-            deliver_start(c, st, obj_avail(o));
-        }
-        if (c->tx.head_req || c->tx.d_nobody || obj_status(o) == 204 || obj_status(o) == 304) {
+        answer_head(c);
+        if (c->tx.dl.nobody) {
             conn_drop_obj(c);
             c->tx.resp_done = 1;
             return CONN_FLUSH;
         }
     }
-    for (;;) {
-        int progress = 0;
-        enum obj_state st = obj_state(o); /* before avail: COMPLETE means avail is final */
-        uint64_t avail = obj_avail(o);
-
-        if (avail >= c->tx.dl_end) {
-            avail = c->tx.dl_end;
-            st = OBJ_COMPLETE; /* the range is all there */
-        }
-
-        if (deliver_write(c, avail, &progress) < 0) {
-            conn_close(c);
-            return CONN_WAIT;
-        }
+    switch (deliver_body(&c->tx.dl, &os)) {
+    case DELIVER_END:
         c->tx.resp_body_out = c->tx.dl.pos;
-        if (c->tx.dl.pos == avail && buf_pending(&c->out) == 0 &&
-            !(c->tx.unzip != NULL && c->tx.zfull)) {
-            if (st == OBJ_COMPLETE && c->tx.unzip != NULL && !gz_dec_ended(c->tx.unzip)) {
-                struct span key = obj_key(o);
-
-                log_warn("%.*s: the stored gzip body is truncated: answer cut short",
-                         (int)(key.len > 200 ? 200 : key.len), key.p);
-                conn_close(c);
-                return CONN_WAIT;
-            }
-            if (st == OBJ_COMPLETE) {
-                http_write_body_end(&c->out, c->tx.chunk_out);
-                conn_drop_obj(c);
-                c->tx.resp_done = 1;
-                return CONN_FLUSH;
-            }
-            if (st == OBJ_FAILED) {
-                /* The fetch broke in the middle of the body: closing tells the client. */
-                conn_close(c);
-                return CONN_WAIT;
-            }
-            conn_want_client(c, c->in_len < c->in_cap && !c->client_eof, 0);
-            conn_set_timer(c, TM_ORIGIN, conf->origin_timeout, 1);
-            return CONN_WAIT;
-        }
-        if (!progress) {
-            conn_want_client(c, c->in_len < c->in_cap && !c->client_eof, 1);
-            conn_set_timer(c, TM_SEND, conf->send_timeout, 1);
-            return CONN_WAIT;
-        }
+        conn_drop_obj(c);
+        c->tx.resp_done = 1;
+        return CONN_FLUSH;
+    case DELIVER_STARVED:
+        c->tx.resp_body_out = c->tx.dl.pos;
+        conn_want_client(c, c->in_len < c->in_cap && !c->client_eof, 0);
+        conn_set_timer(c, TM_ORIGIN, conf->origin_timeout, 1);
+        return CONN_WAIT;
+    case DELIVER_BLOCKED:
+        c->tx.resp_body_out = c->tx.dl.pos;
+        conn_want_client(c, c->in_len < c->in_cap && !c->client_eof, 1);
+        conn_set_timer(c, TM_SEND, conf->send_timeout, 1);
+        return CONN_WAIT;
+    case DELIVER_BROKEN:
+        break;
     }
+    conn_close(c); /* cut short: closing tells the client */
+    return CONN_WAIT;
 }
 
 /* May c->tx.stale stand in for an origin that fails (stale-if-error, or the configured grace)? */

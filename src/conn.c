@@ -130,7 +130,6 @@ void conn_free_closed(struct worker *w)
         free(c->in);
         free(c->zout);
         gz_dec_free(&c->unzip_spare);
-        gz_dec_free(&c->tx.unzip);
         c->magic = 0;
         free(c);
         worker_conn_closed(w);
@@ -202,7 +201,7 @@ static void txn_end(struct conn *c)
 /* The next request starts from nothing. */
 static void txn_begin(struct conn *c)
 {
-    c->tx = (struct txn){.out_mark = c->t.bytes_out, .dl_end = UINT64_MAX};
+    c->tx = (struct txn){.out_mark = c->t.bytes_out};
     c->n_ziov = 0;
     c->logreq.off = c->logreq.len = 0;
 }

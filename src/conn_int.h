@@ -100,12 +100,8 @@ struct txn {
     int64_t t_req;
     unsigned dhead_done : 1; /* the object's head was written */
     unsigned tee : 1;        /* streaming the answer through and into obj (unknown length) */
-    unsigned d_nobody : 1;   /* the answer from obj has no body (HEAD, 304, 416, 204) */
-    unsigned zfull : 1;      /* the inflater filled the conn's zout: it may hold more */
     struct obj *stale;       /* what a conditional fetch revalidates, what stale-if-error serves */
-    uint64_t dl_end;         /* delivery stops before this body offset (a range) */
     struct store_filter sf;  /* a tee's: how origin bytes go into obj */
-    struct gz_dec *unzip;    /* delivering a gzip object inflated (the client does not take gzip) */
 };
 
 /* A client connection: its socket, parser, output, timers, and the request it serves now. */
@@ -146,10 +142,8 @@ struct conn {
     struct buf logreq; /* "request line\0referer\0user-agent\0" copied for the access log */
     struct buf keybuf;
     struct gz_dec *unzip_spare; /* a reset inflater */
-    char *zout;                 /* the inflater's output, ZOUT_CAP bytes */
+    char *zout;                 /* the inflater's output, DELIVER_ZOUT bytes */
 };
-
-#define ZOUT_CAP (16 * 1024)
 
 /* conn.c */
 const struct conf *conn_conf(const struct conn *c);
@@ -166,6 +160,9 @@ extern const struct fetch_sink_ops conn_pass_sink;
 int conn_on_req_body(void *ctx, const char *p, size_t n);
 enum conn_state conn_start_pass(struct conn *c);
 enum conn_state conn_exchange(struct conn *c);
+
+/* h1out.c */
+extern const struct ostream_ops conn_h1_ostream;
 
 /* cachepath.c */
 void conn_unwait(struct conn *c);

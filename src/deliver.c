@@ -10,14 +10,191 @@
 #include <string.h>
 #include <strings.h>
 
+#include "accel/gz.h"
 #include "accel/http.h"
+#include "accel/log.h"
 #include "accel/policy.h"
 
 void deliver_init(struct deliver *d, struct obj *o)
 {
     d->o = o;
     d->pos = 0;
+    d->end = UINT64_MAX;
+    d->nobody = d->zfull = 0;
     obj_cursor_init(&d->cur);
+}
+
+void deliver_fini(struct deliver *d, struct gz_dec **spare)
+{
+    if (d->unzip != NULL) {
+        gz_dec_reset(d->unzip);
+        gz_dec_free(spare);
+        *spare = d->unzip;
+        d->unzip = NULL;
+    }
+    d->o = NULL;
+}
+
+unsigned deliver_answer(struct deliver *d, const struct deliver_req *r, const struct ostream *os)
+{
+    const struct obj *o = d->o;
+    enum obj_state st = obj_state(o); /* before avail: COMPLETE means avail is final */
+    uint64_t avail = obj_avail(o);
+    int64_t age = obj_age(o, r->now);
+    uint64_t length = st == OBJ_COMPLETE ? avail : obj_content_length(o), first = 0, last = 0;
+    size_t xlen = strlen(r->extra);
+    enum deliver_range rg = DELIVER_FULL;
+    struct ostream_head h = {.o = o, .age = age, .extra = r->extra};
+    unsigned status = obj_status(o);
+
+    h.identity = (obj_flags(o) & OBJ_F_GZIP) && !gz_accepts(r->fields, r->n_fields);
+    d->end = UINT64_MAX;
+    d->nobody = r->head_req || status == 204 || status == 304;
+    if (deliver_not_modified(o, r->fields, r->n_fields, r->now)) {
+        h.status = 304;
+        h.length = OBJ_LEN_UNKNOWN;
+        h.nobody = d->nobody = 1;
+        os->ops->head(os->ctx, &h);
+        return 304;
+    }
+    if (h.identity) {
+        /* Inflated on the way out: its length is known once the object is complete, and a
+         * Range (which a server may ignore, RFC 9110 §14.2) gets the whole representation. */
+        length = st == OBJ_COMPLETE ? obj_identity_len(o) : OBJ_LEN_UNKNOWN;
+        if (!r->head_req) {
+            d->unzip = *r->spare != NULL ? *r->spare : gz_dec_new();
+            *r->spare = NULL;
+            if (d->unzip == NULL) {
+                h.status = 500;
+                h.length = 0;
+                h.nobody = d->nobody = 1;
+                h.close = 1;
+                os->ops->head(os->ctx, &h);
+                return 500;
+            }
+            if (*r->zout == NULL)
+                *r->zout = xmalloc(DELIVER_ZOUT);
+            d->zout = *r->zout;
+        }
+    } else if (st == OBJ_COMPLETE) {
+        rg = deliver_range(o, length, r->fields, r->n_fields, &first, &last);
+    }
+    if (rg == DELIVER_UNSATISFIABLE) {
+        status = h.status = 416;
+        h.nobody = d->nobody = 1;
+        snprintf(r->extra + xlen, r->extra_cap - xlen, "Content-Range: bytes */%llu\r\n",
+                 (unsigned long long)length);
+        length = 0;
+    } else if (rg == DELIVER_PARTIAL) {
+        status = h.status = 206;
+        snprintf(r->extra + xlen, r->extra_cap - xlen, "Content-Range: bytes %llu-%llu/%llu\r\n",
+                 (unsigned long long)first, (unsigned long long)last, (unsigned long long)length);
+        d->pos = first;
+        d->end = last + 1;
+        length = last - first + 1;
+    }
+    h.length = length;
+    h.nobody = h.nobody || r->head_req;
+    os->ops->head(os->ctx, &h);
+    return status;
+}
+
+/* deliver_body() for an object inflated on the way: inflates what the object holds past the
+ * delivery position into d->zout, at most one buffer ahead of the peer (a small gzip that
+ * inflates to gigabytes costs time, never memory). Returns 1 when it made some, 0 when not, -1
+ * when the peer is gone or the gzip is corrupt. */
+static int body_unzip(struct deliver *d, uint64_t avail, const struct ostream *os)
+{
+    int made = 0;
+
+    while (os->ops->pending(os->ctx) < DELIVER_ZOUT) {
+        struct iovec iov[1];
+        const void *in;
+        size_t inlen, got = 0;
+        int rc;
+
+        if (deliver_iov(d, avail, iov, 1) == 0) {
+            iov[0].iov_base = (void *)"";
+            iov[0].iov_len = 0;
+        }
+        in = iov[0].iov_base;
+        inlen = iov[0].iov_len;
+        rc = gz_dec_run(d->unzip, &in, &inlen, d->zout, DELIVER_ZOUT, &got);
+        if (rc < 0) {
+            struct span key = obj_key(d->o);
+
+            log_warn("%.*s: the stored gzip body does not inflate: answer cut short",
+                     (int)(key.len > 200 ? 200 : key.len), key.p);
+            return -1;
+        }
+        d->zfull = got == DELIVER_ZOUT;
+        if (got > 0) {
+            os->ops->copy(os->ctx, d->zout, got);
+            made = 1;
+        }
+        deliver_advance(d, iov[0].iov_len - inlen);
+        if (rc == 1) {
+            deliver_advance(d, inlen); /* anything after the end of the stream */
+            if (d->pos < avail)
+                continue; /* (bytes past the stream in this chunk walk: skip them too) */
+            break;
+        }
+        if (got == 0 && iov[0].iov_len == inlen)
+            break; /* needs more of the object */
+    }
+    return os->ops->body(os->ctx, NULL, 0) < 0 ? -1 : made;
+}
+
+enum deliver_step deliver_body(struct deliver *d, const struct ostream *os)
+{
+    for (;;) {
+        enum obj_state st = obj_state(d->o); /* before avail: COMPLETE means avail is final */
+        uint64_t avail = obj_avail(d->o);
+        size_t before = os->ops->pending(os->ctx);
+        int progress;
+
+        if (avail >= d->end) {
+            avail = d->end;
+            st = OBJ_COMPLETE; /* the range is all there */
+        }
+        if (d->unzip != NULL) {
+            uint64_t pos = d->pos;
+            int rc = body_unzip(d, avail, os);
+
+            if (rc < 0)
+                return DELIVER_BROKEN;
+            progress = rc > 0 || d->pos != pos;
+        } else {
+            struct iovec iov[16];
+            unsigned n = deliver_iov(d, avail, iov, countof(iov));
+            ssize_t w = os->ops->body(os->ctx, iov, n);
+
+            if (w < 0)
+                return DELIVER_BROKEN;
+            deliver_advance(d, (uint64_t)w);
+            progress = w > 0;
+        }
+        if (os->ops->pending(os->ctx) < before)
+            progress = 1;
+        if (d->pos == avail && os->ops->pending(os->ctx) == 0 && !(d->unzip != NULL && d->zfull)) {
+            if (st == OBJ_COMPLETE && d->unzip != NULL && !gz_dec_ended(d->unzip)) {
+                struct span key = obj_key(d->o);
+
+                log_warn("%.*s: the stored gzip body is truncated: answer cut short",
+                         (int)(key.len > 200 ? 200 : key.len), key.p);
+                return DELIVER_BROKEN;
+            }
+            if (st == OBJ_COMPLETE) {
+                os->ops->end(os->ctx);
+                return DELIVER_END;
+            }
+            if (st == OBJ_FAILED)
+                return DELIVER_BROKEN; /* the fetch broke in the middle of the body */
+            return DELIVER_STARVED;
+        }
+        if (!progress)
+            return DELIVER_BLOCKED;
+    }
 }
 
 unsigned deliver_iov(struct deliver *d, uint64_t avail, struct iovec *iov, unsigned max)

@@ -69,8 +69,41 @@ struct fetch {
 static void on_io(struct origin_conn *u, int revents);
 static void run(struct fetch *f);
 
-/* One 64 KiB input buffer kept per worker thread: a miss or a pass allocates none. */
-static __thread char *spare_in;
+/* Ended fetches kept per worker thread with their buffers (the 64 KiB input, the request, the
+ * parser's header array): a miss or a pass allocates nothing once a few have run. */
+#define SPARES_MAX 32
+static __thread struct fetch *spares;
+static __thread unsigned n_spares;
+
+static struct fetch *fetch_alloc(void)
+{
+    struct fetch *f = spares;
+    char *in;
+    struct buf out;
+    struct field *hdrs;
+    unsigned max_hdrs;
+
+    if (f == NULL) {
+        f = xcalloc(1, sizeof(*f));
+        f->in = xmalloc(IN_INITIAL);
+        f->cap = IN_INITIAL;
+        return f;
+    }
+    spares = f->next;
+    n_spares--;
+    in = f->in;
+    out = f->out;
+    hdrs = f->resp.head.hdrs;
+    max_hdrs = f->resp.max_hdrs;
+    memset(f, 0, sizeof(*f));
+    f->in = in;
+    f->cap = IN_INITIAL;
+    f->out = out;
+    f->out.off = f->out.len = 0;
+    f->resp.head.hdrs = hdrs; /* http_parser_init() keeps it */
+    f->resp.max_hdrs = max_hdrs;
+    return f;
+}
 
 static void fetch_free(struct fetch *f)
 {
@@ -86,13 +119,16 @@ static void fetch_free(struct fetch *f)
     if (f->next != NULL)
         f->next->prev = f->prev;
     conf_unref(&f->conf);
+    f->magic = 0;
+    if (n_spares < SPARES_MAX && f->cap == IN_INITIAL && f->out.cap <= 4 * OUT_HIGH) {
+        f->next = spares;
+        spares = f;
+        n_spares++;
+        return;
+    }
     http_parser_fini(&f->resp);
     buf_free(&f->out);
-    if (f->cap == IN_INITIAL && spare_in == NULL)
-        spare_in = f->in;
-    else
-        free(f->in);
-    f->magic = 0;
+    free(f->in);
     free(f);
 }
 
@@ -418,7 +454,7 @@ static void read_in(struct fetch *f)
     }
     if (f->started && !f->trimmed && !f->body_open) {
         /* The origin answers: the request will not be sent again. */
-        buf_free(&f->out);
+        f->out.off = f->out.len = 0;
         f->sent = 0;
         f->trimmed = 1;
     }
@@ -474,7 +510,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 struct fetch *fetch_start(struct worker *w, const struct conf *conf, const struct conf_server *srv,
                           const struct fetch_req *r, const struct fetch_sink_ops *ops, void *ctx)
 {
-    struct fetch *f = xcalloc(1, sizeof(*f));
+    struct fetch *f = fetch_alloc();
     struct http_fwd fwd = *r->fwd;
     char cond[512];
 
@@ -489,13 +525,6 @@ struct fetch *fetch_start(struct worker *w, const struct conf *conf, const struc
     f->chunked = (r->head->flags & HTTP_F_CHUNKED) != 0;
     f->body_open = r->body != 0;
     snprintf(f->client, sizeof(f->client), "%s", r->client != NULL ? r->client : "-");
-    if (spare_in != NULL) {
-        f->in = spare_in;
-        spare_in = NULL;
-    } else {
-        f->in = xmalloc(IN_INITIAL);
-    }
-    f->cap = IN_INITIAL;
     f->resp.on_body = on_body;
     f->resp.ctx = f;
     http_parser_init(&f->resp, 0, 1000, 0);
@@ -615,6 +644,14 @@ void fetch_abort_all(struct worker *w)
         }
         fetch_free(f);
     }
-    free(spare_in);
-    spare_in = NULL;
+    while (spares != NULL) {
+        struct fetch *f = spares;
+
+        spares = f->next;
+        http_parser_fini(&f->resp);
+        buf_free(&f->out);
+        free(f->in);
+        free(f);
+    }
+    n_spares = 0;
 }

