@@ -3,7 +3,8 @@
  * The request goes out from <out>. While a retry is possible (an idempotent request whose whole
  * head and body are still in <out>, on a pooled connection, before any response byte) nothing
  * is dropped from it: <sent> only counts what the current connection took. A request body that
- * streams past the high mark is written and forgotten; such a request is not retried.
+ * streams past the high mark is written and forgotten; such a request is not retried (nor is
+ * one whose body has not ended when the connection fails).
  *
  * The response comes into <in>: the head stays at its start while it is parsed (its spans point
  * into it), so the buffer grows up to max_origin_header_size and the head is parsed again from
@@ -193,8 +194,10 @@ static int write_out(struct fetch *f)
             return 0;
         return n < 0 ? (int)n : -EPIPE;
     }
-    if (f->sent == f->out.len && f->body_open) {
-        /* A streaming body: what went is forgotten, and so is a retry. */
+    if (f->sent == f->out.len && f->body_open && f->out.len >= OUT_HIGH) {
+        /* A body past the high mark streams: what went is forgotten, and so is a retry. A
+         * smaller request stays whole, so that a PUT on a pooled connection the origin had
+         * closed can be sent again. */
         f->out.len = f->sent = 0;
         f->trimmed = 1;
     }

@@ -300,6 +300,46 @@ Test(origin_errors, retry_only_once)
     e2e_client_free(&c);
 }
 
+/* A PUT with a small body is idempotent and still whole in accel's hands: it is sent again, body
+ * and all. A POST is not idempotent: it is not, and the client gets a 502. */
+Test(origin_errors, put_with_body_retried_post_not)
+{
+    struct e2e_client *c;
+    struct e2e_resp r;
+    int close_retry_too = 0;
+    const struct e2e_req *q;
+
+    e2e_start(NULL, &origin, &accel);
+    e2e_origin_set_handler(origin, close_second_on_conn, &close_retry_too);
+    c = e2e_client_new(accel->port);
+    cr_assert_eq(e2e_client_sends(c, "GET /first HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    cr_assert_eq(e2e_client_response(c, &r, 0), 0);
+    e2e_resp_free(&r);
+    cr_assert_eq(
+        e2e_client_sends(c, "PUT /put HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\ndata"), 0);
+    cr_assert_eq(e2e_client_response(c, &r, 0), 0);
+    cr_assert_eq(r.status, 200, "the retried PUT got %d", r.status);
+    cr_assert_str_eq(r.body, "/put");
+    e2e_resp_free(&r);
+    cr_assert_eq(e2e_origin_nreqs(origin), 3);
+    q = e2e_origin_req(origin, 2);
+    cr_assert_str_eq(q->method, "PUT");
+    cr_assert_eq(q->conn, 1, "the retry went on a new connection");
+    cr_assert_str_eq(q->body, "data", "the retried PUT lost its body: '%s'", q->body);
+
+    /* a POST on the second origin connection, now reused (the same client connection keeps the
+     * same worker and its pool): closed too, and not sent again */
+    cr_assert_eq(
+        e2e_client_sends(c, "POST /post HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\ndata"), 0);
+    cr_assert_eq(e2e_client_response(c, &r, 0), 0);
+    q = e2e_origin_req(origin, 3);
+    cr_assert_eq(r.status, 502, "a POST was retried: %d (conn %u seq %u, %u conns)", r.status,
+                 q->conn, q->conn_seq, e2e_origin_nconns(origin));
+    e2e_resp_free(&r);
+    cr_assert_eq(e2e_origin_nreqs(origin), 4, "origin saw %u requests", e2e_origin_nreqs(origin));
+    e2e_client_free(&c);
+}
+
 Test(origin_errors, origin_closes_idle_pooled_connection)
 {
     struct e2e_client *c;
