@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "accel/base.h"
@@ -152,6 +153,19 @@ ssize_t transport_write(struct transport *t, const void *p, size_t n)
     struct iovec iov = {(void *)p, n};
 
     return transport_writev(t, &iov, 1);
+}
+
+int transport_handshake(struct transport *t)
+{
+    AN(t->ops != NULL);
+    return t->ops->handshake != NULL ? t->ops->handshake(t) : 0;
+}
+
+const char *transport_why(const struct transport *t, int err)
+{
+    if (t->why != NULL)
+        return t->why;
+    return strerror(err < 0 ? -err : err);
 }
 
 int transport_shutdown(struct transport *t)

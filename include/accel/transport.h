@@ -25,6 +25,8 @@ struct transport_ops {
     ssize_t (*writev)(struct transport *t, const struct iovec *iov, int n);
     int (*shutdown)(struct transport *t);
     void (*close)(struct transport *t);
+    int (*handshake)(struct transport *t);        /* NULL: there is none */
+    size_t (*pending)(const struct transport *t); /* NULL: nothing is ever held back */
 };
 
 struct transport {
@@ -32,6 +34,12 @@ struct transport {
     int fd;                                 /* what to watch for readiness; -1: nothing (null) */
     uint64_t bytes_in, bytes_out;           /* this connection's */
     atomic_uint_fast64_t *sum_in, *sum_out; /* totals to add to as well, or NULL */
+    void *impl;                             /* the backend's own state (TLS: its SSL) */
+    /* A backend with a protocol of its own (TLS) may need the other direction to go on: after
+     * -EAGAIN, rd_wants_wr says the read waits for writability, wr_wants_rd that the write
+     * waits for readability. The owner watches for those too (transport_events()). */
+    unsigned char rd_wants_wr, wr_wants_rd;
+    const char *why; /* the reason of the last failure, for messages (static text), or NULL */
 };
 
 /* Sets up <t> over the connected socket <fd> (taken over: transport_close() closes it).
@@ -57,6 +65,32 @@ ssize_t transport_write(struct transport *t, const void *p, size_t n);
 
 /* Ends the sending side (the peer reads the end of the stream). Returns 0 or a negative errno. */
 int transport_shutdown(struct transport *t);
+
+/* Runs the backend's handshake (TLS) on its own, before the first read: 0 when it is done (at
+ * once for plain and null), -EAGAIN while it waits (see rd_wants_wr/wr_wants_rd: it waits for
+ * readability unless wr_wants_rd is clear and rd_wants_wr set), or a negative errno when it
+ * failed (transport_why() says why). */
+int transport_handshake(struct transport *t);
+
+/* Bytes the backend has read from the socket and holds for the next transport_read() (TLS
+ * records already decrypted): readability of the descriptor will not announce them. */
+static inline size_t transport_pending(const struct transport *t)
+{
+    return t->ops->pending != NULL ? t->ops->pending(t) : 0;
+}
+
+/* The events to watch on transport_fd() for an owner that wants to read (<rd>) and/or write
+ * (<wr>): the same, plus what the backend's last -EAGAIN needs. Sets *<ev_rd>, *<ev_wr>. */
+static inline void transport_events(const struct transport *t, int rd, int wr, int *ev_rd,
+                                    int *ev_wr)
+{
+    *ev_rd = rd || (wr && t->wr_wants_rd);
+    *ev_wr = wr || (rd && t->rd_wants_wr);
+}
+
+/* Why the last call failed, for a log line ("certificate verify failed: ..."), or the text of
+ * <err> when the backend has nothing better. */
+const char *transport_why(const struct transport *t, int err);
 
 /* Closes the connection; the watchers on transport_fd() must be stopped first. Idempotent:
  * afterwards transport_fd() is -1. */
