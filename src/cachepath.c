@@ -110,12 +110,19 @@ enum conn_state conn_purge(struct conn *c)
         return conn_fail(c, 405, "PURGE: there is no cache here (cache_memory 0)");
     if (host.len == 0)
         host = span_of(c->tx.srv->host, strlen(c->tx.srv->host));
-    c->keybuf.off = c->keybuf.len = 0;
-    if (key_build(&c->keybuf, "http", host, http_request_path(&c->req.head), &k) < 0)
-        return conn_fail(c, 400, "PURGE: no host to purge for");
-    n = cache_purge(c->w->cache, CACHE_PURGE_KEY, k.p, k.len, is_soft, (int64_t)ev_now(c->w->loop));
-    log_info("client %s: PURGE %.*s%s: %llu in memory", c->ip, (int)(k.len > 200 ? 200 : k.len),
-             k.p, is_soft ? " (soft)" : "", (unsigned long long)n);
+    /* the URL over both schemes: what came in over TLS and what came in plain */
+    n = 0;
+    for (int i = 0; i < 2; i++) {
+        c->keybuf.off = c->keybuf.len = 0;
+        if (key_build(&c->keybuf, i == 0 ? "http" : "https", host, http_request_path(&c->req.head),
+                      &k) < 0)
+            return conn_fail(c, 400, "PURGE: no host to purge for");
+        n += cache_purge(c->w->cache, CACHE_PURGE_KEY, k.p, k.len, is_soft,
+                         (int64_t)ev_now(c->w->loop));
+    }
+    log_info("client %s: PURGE %.*s%s (and its https twin): %llu in memory", c->ip,
+             (int)(k.len > 200 ? 200 : k.len), k.p, is_soft ? " (soft)" : "",
+             (unsigned long long)n);
     snprintf(c->tx.xbuf, sizeof(c->tx.xbuf), "%s %llu object(s) in memory; the disk tier too",
              is_soft ? "marked stale" : "purged", (unsigned long long)n);
     return conn_fail(c, 200, c->tx.xbuf);
@@ -146,7 +153,7 @@ enum conn_state conn_cache_start(struct conn *c)
     }
     parse_request_cc(c);
     c->keybuf.off = c->keybuf.len = 0;
-    if (key_build(&c->keybuf, "http", host, http_request_path(&c->req.head), &r.key) < 0) {
+    if (key_build(&c->keybuf, conn_scheme(c), host, http_request_path(&c->req.head), &r.key) < 0) {
         c->tx.cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_BYPASS};
         return conn_start_pass(c);
     }

@@ -653,6 +653,9 @@ static int set_listen(struct pctx *pc, const struct directive *d, const struct s
 
     if (c->n_listen == CONF_MAX_LISTEN)
         return fail(pc, st->line, "%s: too many addresses (at most %d)", d->name, CONF_MAX_LISTEN);
+    if (st->argc == 3 && strcmp(st->argv[2], "tls") != 0)
+        return fail(pc, st->line, "%s: expected \"tls\" after the address, got %s", d->name,
+                    quoted(why, sizeof why, st->argv[2]));
     if (conf_parse_addr(st->argv[1], &a, why, sizeof why) < 0)
         return fail(pc, st->line, "%s: %s", d->name, why);
     /* Port 0 asks the kernel for a fresh port each time, so only fixed ports can collide. */
@@ -661,6 +664,8 @@ static int set_listen(struct pctx *pc, const struct directive *d, const struct s
             memcmp(&c->listen[i].sa, &a.sa, a.salen) == 0)
             return fail(pc, st->line, "%s: %s is already listed", d->name, a.text);
     }
+    if (st->argc == 3)
+        c->listen_tls |= 1u << c->n_listen;
     c->listen[c->n_listen++] = a;
     return 0;
 }
@@ -674,14 +679,10 @@ static int set_origin(struct pctx *pc, const struct directive *d, const struct s
     size_t n = strlen(s), host_len;
     const char *host;
 
-    /* "http://host[:port][/]" as users write it, or host:port. */
-    if (strncasecmp(s, "https://", 8) == 0)
-        return fail(pc, st->line,
-                    "%s: https:// origins need TLS support, which accel does not have yet "
-                    "(issue #13): use http://, got %s",
-                    d->name, quoted(q, sizeof q, s));
-    if (strncasecmp(s, "http://", 7) == 0) {
-        s += 7;
+    /* "http[s]://host[:port][/]" as users write it, or host:port. */
+    unsigned tls = strncasecmp(s, "https://", 8) == 0;
+    if (tls || strncasecmp(s, "http://", 7) == 0) {
+        s += tls ? 8 : 7;
         slash = strchr(s, '/');
         n = slash ? (size_t)(slash - s) : strlen(s);
         if (slash != NULL && slash[1] != '\0')
@@ -693,7 +694,10 @@ static int set_origin(struct pctx *pc, const struct directive *d, const struct s
         /* no port: 80 ("host", "[v6]"; a colon outside brackets is the port's) */
         const char *rb = memchr(s, ']', n), *from = rb ? rb : s;
         const char *colon = memchr(from, ':', n - (size_t)(from - s));
-        snprintf(hostport, sizeof hostport, "%.*s%s", (int)n, s, colon == NULL ? ":80" : "");
+        snprintf(hostport, sizeof hostport, "%.*s%s", (int)n, s,
+                 colon != NULL ? ""
+                 : tls         ? ":443"
+                               : ":80");
         host = s;
         host_len = n;
         s = hostport;
@@ -709,11 +713,95 @@ static int set_origin(struct pctx *pc, const struct directive *d, const struct s
     if (addr_port(&a) == 0)
         return fail(pc, st->line, "%s: port 0 is not allowed, got %s", d->name,
                     quoted(q, sizeof q, st->argv[1]));
+    /* the name alone, for TLS: "[::1]:8443" -> "::1", "example.com:8443" -> "example.com" */
+    const char *nb = host, *ne = host + host_len;
+    if (host_len > 0 && host[0] == '[') {
+        nb = host + 1;
+        ne = memchr(host, ']', host_len);
+        if (ne == NULL)
+            ne = host + host_len;
+    } else {
+        const char *colon = memchr(host, ':', host_len);
+        if (colon != NULL && memchr(colon + 1, ':', (size_t)(ne - colon - 1)) == NULL)
+            ne = colon;
+    }
+    free(c->upstream.servers[0].name);
+    c->upstream.servers[0].name = xstrndup(nb, (size_t)(ne - nb));
+    c->upstream.servers[0].tls = tls;
+    c->origin_tls_line = st->line;
     c->upstream.name = "origin";
     c->upstream.servers[0].addr = a;
     free(c->upstream.servers[0].host);
     c->upstream.servers[0].host = xstrndup(host, host_len); /* for requests that have none */
     c->upstream.n_servers = 1;
+    return 0;
+}
+
+/* <f> relative to the configuration file's directory, unless absolute; a new string. */
+static char *conf_relative(const struct pctx *pc, const char *f)
+{
+    const char *slash = strrchr(pc->name, '/');
+    char path[4096];
+
+    if (f[0] == '/' || slash == NULL)
+        snprintf(path, sizeof path, "%s", f);
+    else
+        snprintf(path, sizeof path, "%.*s/%s", (int)(slash - pc->name), pc->name, f);
+    return xstrndup(path, strlen(path));
+}
+
+static void cert_set(const struct pctx *pc, struct conf_cert *ct, const struct stmt *st)
+{
+    free(ct->cert);
+    free(ct->key);
+    ct->cert = conf_relative(pc, st->argv[1]);
+    ct->key = conf_relative(pc, st->argv[st->argc == 3 ? 2 : 1]);
+    ct->line = st->line;
+}
+
+static int set_tls_certificate(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    struct conf *c = pc->c;
+
+    if (c->n_tls_certs == CONF_MAX_CERTS)
+        return fail(pc, st->line, "%s: too many certificates (at most %d)", d->name,
+                    CONF_MAX_CERTS);
+    cert_set(pc, &c->tls_certs[c->n_tls_certs++], st);
+    return 0;
+}
+
+static int set_origin_tls_certificate(struct pctx *pc, const struct directive *d,
+                                      const struct stmt *st)
+{
+    (void)d;
+    cert_set(pc, &pc->c->origin_tls_cert, st);
+    return 0;
+}
+
+static int set_tls_min_version(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    char q[80];
+
+    if (strcmp(st->argv[1], "1.2") == 0 || strcmp(st->argv[1], "1.3") == 0) {
+        pc->c->tls_min_version = st->argv[1][2] == '2' ? 12 : 13;
+        return 0;
+    }
+    return fail(pc, st->line, "%s: expected 1.2 or 1.3, got %s", d->name,
+                quoted(q, sizeof q, st->argv[1]));
+}
+
+/* A free-form word that goes to OpenSSL (cipher lists, names) or names a file. */
+static int set_text(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    char **field = (char **)(void *)((char *)pc->c + d->off);
+    char q[80];
+
+    if (st->argv[1][0] == '\0')
+        return fail(pc, st->line, "%s: expected a value, got %s", d->name,
+                    quoted(q, sizeof q, st->argv[1]));
+    free(*field);
+    *field =
+        d->min == 1 ? conf_relative(pc, st->argv[1]) : xstrndup(st->argv[1], strlen(st->argv[1]));
     return 0;
 }
 
@@ -1007,7 +1095,22 @@ static int set_error_log(struct pctx *pc, const struct directive *d, const struc
 #define FIELD(m) offsetof(struct conf, m), sizeof(((struct conf *)0)->m)
 /* name, handler, arguments (min, max), flags; for set_num/size/duration the field and range */
 static const struct directive conf_directives[] = {
-    {"listen", set_listen, 1, 1, DIR_REPEAT},
+    {"listen", set_listen, 1, 2, DIR_REPEAT},
+    {"tls_certificate", set_tls_certificate, 1, 2, DIR_REPEAT},
+    {"tls_min_version", set_tls_min_version, 1, 1},
+    /* set_text: min 1 = a file (made relative to the configuration's directory) */
+    {"tls_ciphers", set_text, 1, 1, 0, FIELD(tls_ciphers), 0, 0},
+    {"tls_ciphersuites", set_text, 1, 1, 0, FIELD(tls_ciphersuites), 0, 0},
+    {"tls_session_tickets", set_flag, 1, 1, 0, FIELD(tls_session_tickets), 0, 1},
+    {"tls_session_cache", set_num, 1, 1, 0, FIELD(tls_session_cache), 0, 10000000},
+    {"tls_session_timeout", set_duration, 1, 1, 0, FIELD(tls_session_timeout), 1000,
+     7 * 86400 * 1000},
+    {"tls_handshake_timeout", set_duration, 1, 1, 0, FIELD(tls_handshake_timeout), 1, UINT64_MAX},
+    {"https_redirect", set_flag, 1, 1, 0, FIELD(https_redirect), 0, 1},
+    {"origin_tls_verify", set_flag, 1, 1, 0, FIELD(origin_tls_verify), 0, 1},
+    {"origin_tls_ca", set_text, 1, 1, 0, FIELD(origin_tls_ca), 1, 0},
+    {"origin_tls_name", set_text, 1, 1, 0, FIELD(origin_tls_name), 0, 0},
+    {"origin_tls_certificate", set_origin_tls_certificate, 1, 2},
     {"workers", set_workers, 1, 1},
     {"origin", set_origin, 1, 1},
     {"host_header", set_host_header, 1, 1},
@@ -1124,6 +1227,12 @@ static void conf_defaults(struct conf *c)
      * terminator or a local balancer every client comes from the loopback, so the loopback is
      * no trust boundary; the admin API, with its token, is the way to purge. */
     c->n_purge_allow = 0;
+    c->tls_min_version = 12;
+    c->tls_session_tickets = 1;
+    c->tls_session_cache = 20480;
+    c->tls_session_timeout = 3600 * 1000;
+    c->tls_handshake_timeout = 10 * 1000;
+    c->origin_tls_verify = 1;
 }
 
 /* --- API ------------------------------------------------------------------------------------- */
@@ -1161,6 +1270,10 @@ int conf_parse(const char *name, const char *text, size_t len, struct conf **out
         rc = fail(&pc, last_line, "missing required directive \"listen\"");
     else if (c->upstream.n_servers == 0)
         rc = fail(&pc, last_line, "missing required directive \"origin\"");
+    else if (c->listen_tls != 0 && c->n_tls_certs == 0)
+        rc = fail(&pc, last_line, "a \"listen ... tls\" needs a \"tls_certificate\"");
+    else if (c->https_redirect && c->listen_tls == 0)
+        rc = fail(&pc, last_line, "https_redirect needs a \"listen ... tls\" to redirect to");
 out:
     stmt_free(top);
     free(lx.word);
@@ -1235,8 +1348,20 @@ void conf_free(struct conf **cp)
         return;
     AN(atomic_load(&c->refs) <= 1); /* else: conf_unref() */
     free(c->path);
-    for (unsigned i = 0; i < c->upstream.n_servers; i++)
+    for (unsigned i = 0; i < c->upstream.n_servers; i++) {
         free(c->upstream.servers[i].host);
+        free(c->upstream.servers[i].name);
+    }
+    for (unsigned i = 0; i < c->n_tls_certs; i++) {
+        free(c->tls_certs[i].cert);
+        free(c->tls_certs[i].key);
+    }
+    free(c->origin_tls_cert.cert);
+    free(c->origin_tls_cert.key);
+    free(c->tls_ciphers);
+    free(c->tls_ciphersuites);
+    free(c->origin_tls_ca);
+    free(c->origin_tls_name);
     free(c->host_header);
     free(c->access_log);
     free(c->error_log);

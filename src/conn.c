@@ -2,15 +2,15 @@
  * timeouts and logs. The pass sink lives in pass.c and the use of the cache in cachepath.c; the
  * three share struct conn through conn_int.h. The origin is talked to by fetch.c only.
  *
- * States (enum conn_state): HEAD reads and parses a request head; START validates it and sends
- * it to the cache (cachepath.c) or straight to a fetch (a pass); EXCHANGE streams the request
- * body to the fetch and its response to the client; DELIVER writes an answer from an object;
- * ERROR queues an answer of accel's own; FLUSH waits for the output to drain; DONE logs the
- * request and either starts the next one (keep-alive, pipelining) or closes. conn_run() calls
- * the current state's function until one returns CONN_WAIT; I/O callbacks only move bytes into
- * buffers and call conn_run(). A callback of a fetch or a store that conn_run() itself set off
- * (through fetch_resume) records what happened and asks for another turn (conn_poke), so the
- * states never run inside themselves.
+ * States (enum conn_state): HANDSHAKE runs a TLS handshake (TLS listeners only); HEAD reads and
+ * parses a request head; START validates it and sends it to the cache (cachepath.c) or straight to
+ * a fetch (a pass); EXCHANGE streams the request body to the fetch and its response to the client;
+ * DELIVER writes an answer from an object; ERROR queues an answer of accel's own; FLUSH waits for
+ * the output to drain; DONE logs the request and either starts the next one (keep-alive,
+ * pipelining) or closes. conn_run() calls the current state's function until one returns CONN_WAIT;
+ * I/O callbacks only move bytes into buffers and call conn_run(). A callback of a fetch or a store
+ * that conn_run() itself set off (through fetch_resume) records what happened and asks for another
+ * turn (conn_poke), so the states never run inside themselves.
  *
  * Buffers and backpressure: <in> holds the request head from offset 0 while it is parsed (spans
  * point into it; it is compacted only between requests or while a body streams). The request
@@ -40,6 +40,7 @@
 #include "accel/fetch.h"
 #include "accel/key.h"
 #include "accel/log.h"
+#include "accel/tls.h"
 #include "conn_int.h"
 
 static void txn_end(struct conn *c);
@@ -56,6 +57,7 @@ static enum conn_state conn_done(struct conn *c);
 static void on_client_readable(struct ev_loop *loop, ev_io *w, int revents);
 static void on_client_writable(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents);
+static void client_read(struct conn *c);
 
 const struct conf *conn_conf(const struct conn *c)
 {
@@ -82,6 +84,11 @@ void conn_want_client(struct conn *c, int rd, int wr)
 
     if (transport_fd(&c->t) < 0)
         return; /* no peer (the null transport): its reads end and its writes never wait */
+    /* TLS: bytes already decrypted do not make the socket readable; a read may wait for
+     * writability (and a write for readability) */
+    if (rd && transport_pending(&c->t) > 0)
+        ev_feed_event(loop, &c->rio, EV_READ);
+    transport_events(&c->t, rd, wr, &rd, &wr);
     if (rd && !ev_is_active(&c->rio))
         ev_io_start(loop, &c->rio);
     else if (!rd && ev_is_active(&c->rio))
@@ -296,6 +303,75 @@ static void copy_for_log(struct conn *c)
     buf_append(&c->logreq, "", 1);
 }
 
+/* https_redirect: the same URL over https, on the TLS listener's port. */
+static enum conn_state conn_redirect_https(struct conn *c)
+{
+    const struct http_head *h = &c->req.head;
+    struct span host = c->tx.fwd.client_host, path = http_request_path(h);
+    unsigned port = c->w->tls_port,
+             st = h->method == HTTP_GET || h->method == HTTP_HEAD ? 301 : 308;
+    char portbuf[16] = "";
+
+    if (host.len == 0)
+        return conn_fail(c, 400, "https_redirect: no Host to redirect to");
+    /* the host without its port ("[v6]:80" keeps its brackets) */
+    for (size_t i = host.len; i > 0; i--) {
+        if (host.p[i - 1] == ']')
+            break;
+        if (host.p[i - 1] == ':') {
+            host.len = i - 1;
+            break;
+        }
+    }
+    if (port != 443)
+        snprintf(portbuf, sizeof portbuf, ":%u", port);
+    if (!c->tx.req_done && c->tx.has_body)
+        c->tx.close_after = 1; /* its body is not read */
+    else if (!c->tx.req_done) {
+        size_t used;
+
+        if (http_parse(&c->req, c->in + c->in_pos, 0, &used) == HTTP_EV_DONE) {
+            c->tx.req_done = 1;
+            c->tx.req_ka = (h->flags & HTTP_F_KEEPALIVE) != 0;
+        }
+    }
+    c->tx.status = st;
+    buf_printf(&c->out,
+               "HTTP/1.1 %u %s\r\nDate: %s\r\nLocation: https://%.*s%s%.*s\r\n"
+               "Content-Length: 0\r\nCache-Control: no-store\r\n%s\r\n",
+               st, st == 301 ? "Moved Permanently" : "Permanent Redirect", worker_date(c->w),
+               (int)host.len, host.p, portbuf, (int)path.len, path.p,
+               c->tx.close_after ? "Connection: close\r\n" : "");
+    c->tx.resp_done = 1;
+    return CONN_FLUSH;
+}
+
+/* The TLS handshake, before the first request. */
+static enum conn_state conn_handshake(struct conn *c)
+{
+    int rc = transport_handshake(&c->t);
+
+    if (rc == 0) {
+        conn_set_timer(c, TM_NONE, 0, 0);
+        atomic_fetch_add_explicit(transport_tls_resumed(&c->t) ? &c->w->stats.tls_resumed
+                                                               : &c->w->stats.tls_handshakes,
+                                  1, memory_order_relaxed);
+        log_debug("client %s: %s%s", c->ip, transport_tls_version(&c->t),
+                  transport_tls_resumed(&c->t) ? " (resumed)" : "");
+        return CONN_HEAD;
+    }
+    if (rc == -EAGAIN) {
+        conn_want_client(c, !c->t.rd_wants_wr, c->t.rd_wants_wr);
+        conn_set_timer(c, TM_HANDSHAKE, conn_conf(c)->tls_handshake_timeout, 0);
+        return CONN_WAIT;
+    }
+    /* plain HTTP on the TLS port, garbage, a client that gave up: nothing to answer */
+    atomic_fetch_add_explicit(&c->w->stats.tls_handshake_errors, 1, memory_order_relaxed);
+    log_limited(LOG_LVL_INFO, "tls handshake", "client %s: %s", c->ip, transport_why(&c->t, rc));
+    conn_close(c);
+    return CONN_WAIT;
+}
+
 static enum conn_state conn_start(struct conn *c)
 {
     const struct conf *conf = conn_conf(c);
@@ -315,7 +391,9 @@ static enum conn_state conn_start(struct conn *c)
     if ((h->flags & HTTP_F_TE) && !(h->flags & HTTP_F_CHUNKED))
         return conn_fail(c, 400, "unsupported Transfer-Encoding");
     c->tx.fwd.client_ip = c->ip;
-    c->tx.fwd.proto = "http";
+    c->tx.fwd.proto = conn_scheme(c);
+    if (conf->https_redirect && !c->tls)
+        return conn_redirect_https(c);
     if (conf->host_header != NULL)
         c->tx.fwd.host = span_of(conf->host_header, strlen(conf->host_header));
     else if (c->tx.fwd.client_host.len > 0)
@@ -466,6 +544,9 @@ static void run_states(struct conn *c)
         case CONN_DELIVER:
             next = conn_deliver(c);
             break;
+        case CONN_HANDSHAKE:
+            next = conn_handshake(c);
+            break;
         default:
             AZ(1);
             return;
@@ -502,11 +583,24 @@ void conn_poke(struct conn *c)
 static void on_client_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct conn *c = w->data;
-    ssize_t n;
 
     (void)loop;
     (void)revents;
     CHECK_OBJ(c, CONN_MAGIC);
+    if (c->state == CONN_HANDSHAKE || (c->t.wr_wants_rd && buf_pending(&c->out) > 0)) {
+        /* the handshake, or a TLS write that waited for the client's bytes */
+        conn_run(c);
+        if (c->closing || c->state == CONN_HANDSHAKE)
+            return;
+    }
+    client_read(c);
+}
+
+/* Reads what the client sent into <in>, then runs the states. */
+static void client_read(struct conn *c)
+{
+    ssize_t n;
+
     if (c->in_len == c->in_cap) {
         ev_io_stop(c->w->loop, &c->rio);
         return;
@@ -540,6 +634,10 @@ static void on_client_writable(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     CHECK_OBJ(c, CONN_MAGIC);
+    if (c->t.rd_wants_wr && c->state != CONN_HANDSHAKE) {
+        client_read(c); /* a TLS read that waited for writability; it runs the states */
+        return;
+    }
     conn_run(c);
 }
 
@@ -554,6 +652,11 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     case TM_KEEPALIVE:
     case TM_SEND:
     case TM_NONE:
+        conn_close(c);
+        return;
+    case TM_HANDSHAKE:
+        atomic_fetch_add_explicit(&c->w->stats.tls_handshake_errors, 1, memory_order_relaxed);
+        log_limited(LOG_LVL_INFO, "tls handshake", "client %s: TLS handshake timed out", c->ip);
         conn_close(c);
         return;
     case TM_HEADER:
@@ -613,13 +716,31 @@ static struct conn *conn_alloc(struct worker *w, const struct transport *t)
     return c;
 }
 
-void conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
+void conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen, int tls)
 {
     struct transport t;
     struct conn *c;
 
-    transport_plain(&t, fd, &w->stats.bytes_in, &w->stats.bytes_out);
+    if (tls) {
+        struct tls_server *s = tls_server_acquire();
+        int rc = s != NULL
+                     ? transport_tls_server(&t, fd, s, &w->stats.bytes_in, &w->stats.bytes_out)
+                     : -ENOENT;
+
+        tls_server_release(&s); /* the transport holds its own reference */
+        if (rc < 0) {
+            log_limited(LOG_LVL_ERROR, "tls conn", "cannot start TLS: %s", strerror(-rc));
+            transport_close_fd(fd);
+            worker_conn_closed(w);
+            return;
+        }
+    } else {
+        transport_plain(&t, fd, &w->stats.bytes_in, &w->stats.bytes_out);
+    }
     c = conn_alloc(w, &t);
+    c->tls = tls != 0;
+    if (tls)
+        c->state = CONN_HANDSHAKE;
     if (salen <= sizeof(c->peer))
         memcpy(&c->peer, sa, salen);
     if (sa->sa_family == AF_INET)

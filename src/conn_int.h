@@ -39,11 +39,12 @@ enum conn_state {
     CONN_FLUSH,
     CONN_DONE,
     CONN_DELIVER,
+    CONN_HANDSHAKE,
     CONN_WAIT,
 };
 
-static const char *const state_names[] = {"head",  "start", "exchange", "error",
-                                          "flush", "done",  "deliver",  "wait"};
+static const char *const state_names[] = {"head", "start",   "exchange",  "error", "flush",
+                                          "done", "deliver", "handshake", "wait"};
 
 enum timer_mode {
     TM_NONE = 0,
@@ -53,6 +54,7 @@ enum timer_mode {
     TM_ORIGIN,
     TM_SEND,
     TM_COALESCE,
+    TM_HANDSHAKE,
 };
 
 /* One request's state: everything that starts afresh with the next request on the connection.
@@ -121,6 +123,7 @@ struct conn {
     unsigned rerun : 1;
     unsigned draining : 1;
     unsigned waiting : 1; /* on the worker's list of conns waiting for busy objects */
+    unsigned tls : 1;     /* the client speaks TLS (a "listen ... tls" listener) */
     struct conn *wprev, *wnext;
 
     /* client input */
@@ -147,6 +150,11 @@ struct conn {
 
 /* conn.c */
 const struct conf *conn_conf(const struct conn *c);
+/* "https" when the client came over TLS, else "http": the cache key's scheme. */
+static inline const char *conn_scheme(const struct conn *c)
+{
+    return c->tls ? "https" : "http";
+}
 void conn_set_timer(struct conn *c, enum timer_mode m, uint64_t ms, int refresh);
 void conn_want_client(struct conn *c, int rd, int wr);
 int conn_flush_client(struct conn *c, int *progress);

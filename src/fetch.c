@@ -39,6 +39,7 @@ struct fetch {
     const struct fetch_sink_ops *ops;
     void *ctx;
     struct origin_conn *up;
+    char why[256];  /* why the connection failed, for failed() */
     struct buf out; /* the request as framed for the origin */
     size_t sent;    /* bytes of <out> the current connection took */
     char *in;
@@ -164,7 +165,7 @@ static void reset_response(struct fetch *f)
 /* Lends a connection to the server. Returns 0 or a negative errno (logged). */
 static int connect_origin(struct fetch *f)
 {
-    int rc = origin_get(f->w->pool, &f->srv->addr, on_io, f, &f->up);
+    int rc = origin_get(f->w->pool, f->srv, on_io, f, &f->up);
 
     if (rc < 0) {
         log_limited(LOG_LVL_ERROR, "origin socket", "origin %s: cannot create socket: %s",
@@ -470,14 +471,21 @@ static void on_io(struct origin_conn *u, int revents)
 
     CHECK_OBJ(f, FETCH_MAGIC);
     f->depth++;
-    if ((revents & EV_WRITE) && !u->connected) {
+    if (!u->connected) {
         int rc = origin_check_connect(u);
 
-        if (rc < 0) {
-            log_debug("origin connect failed: %s", strerror(-rc));
-            failed(f, 502, strerror(-rc));
+        if (rc == -EAGAIN) {
+            want(f); /* the TLS handshake goes on */
             goto out;
         }
+        if (rc < 0) {
+            /* the reason outlives the connection, which failed() closes */
+            snprintf(f->why, sizeof f->why, "%s", transport_why(&u->t, rc));
+            log_debug("origin connect failed: %s", f->why);
+            failed(f, 502, f->why);
+            goto out;
+        }
+        revents |= EV_WRITE; /* up: the request goes out now */
     }
     if (revents & EV_WRITE) {
         size_t before = f->out.len - f->sent;

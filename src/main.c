@@ -18,6 +18,7 @@
 #include "accel/disk.h"
 #include "accel/log.h"
 #include "accel/obj.h"
+#include "accel/tls.h"
 #include "accel/upstream.h"
 #include "accel/worker.h"
 
@@ -51,13 +52,26 @@ static void on_usr1(struct ev_loop *loop, ev_signal *s, int revents)
     log_reopen();
 }
 
+static const struct conf *main_conf;
+
 static void on_hup(struct ev_loop *loop, ev_signal *s, int revents)
 {
+    char err[1024];
+
     (void)loop;
     (void)s;
     (void)revents;
-    /* The reload (issue #15) swaps a new snapshot in; requests already pin theirs. */
-    log_warn("SIGHUP: configuration reload is not supported yet; restart accel to apply changes");
+    /* The certificates and keys are read again from the files the configuration names; the
+     * rest of the configuration reloads with issue #15. Connections keep the contexts they
+     * started with. */
+    if (main_conf->listen_tls != 0 || main_conf->upstream.servers[0].tls) {
+        if (tls_reload(main_conf, err, sizeof err) < 0)
+            log_error("SIGHUP: tls: %s; keeping the current certificates", err);
+        else
+            log_info("SIGHUP: tls: certificates reloaded");
+    }
+    log_warn("SIGHUP: the rest of the configuration does not reload yet; restart accel to apply "
+             "other changes");
 }
 
 /* Each client connection may hold an origin connection too: ask for twice max_connections
@@ -128,14 +142,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "accel: %s\n", err);
         return 1;
     }
+    /* The certificates and keys it names: a bad file is a configuration error. */
+    if (tls_setup(conf, err, sizeof(err)) < 0) {
+        fprintf(stderr, "accel: %s\n", err);
+        conf_free(&conf);
+        return 1;
+    }
     if (check) {
         printf("accel: the configuration file %s syntax is ok\n", path);
+        tls_shutdown();
         conf_free(&conf);
         return 0;
     }
+    main_conf = conf;
     signal(SIGPIPE, SIG_IGN);
     if (log_open(conf) < 0)
         return 1;
+    if (conf->upstream.servers[0].tls && !conf->origin_tls_verify)
+        log_warn("origin_tls_verify off: the certificate of origin %s is not checked, so anyone "
+                 "on the path to it can pose as it",
+                 conf->upstream.servers[0].addr.text);
     raise_fd_limit(conf);
 
     {
@@ -223,6 +249,7 @@ int main(int argc, char **argv)
         worker_join_free(&workers[i]);
     free(workers);
     cache_free(&cache);
+    tls_shutdown();
     log_info("accel stopped");
     log_close();
     {

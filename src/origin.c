@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "accel/log.h"
+#include "accel/tls.h"
 
 struct origin_pool {
     struct ev_loop *loop;
@@ -93,19 +94,23 @@ static void on_idle_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     destroy(u);
 }
 
-/* 1 when <u> is a connection to <a>. */
-static int same_server(const struct origin_conn *u, const struct conf_addr *a)
+/* 1 when <u> is a connection to <srv>, spoken the same way. */
+static int same_server(const struct origin_conn *u, const struct conf_server *srv)
 {
-    return u->addr.salen == a->salen && memcmp(&u->addr.sa, &a->sa, a->salen) == 0;
+    const struct conf_addr *a = &srv->addr;
+
+    return u->addr.salen == a->salen && memcmp(&u->addr.sa, &a->sa, a->salen) == 0 &&
+           u->tls == (int)srv->tls && strcmp(u->name, srv->name) == 0;
 }
 
-int origin_get(struct origin_pool *p, const struct conf_addr *a,
+int origin_get(struct origin_pool *p, const struct conf_server *srv,
                void (*on_event)(struct origin_conn *, int), void *user, struct origin_conn **out)
 {
+    const struct conf_addr *a = &srv->addr;
     struct origin_conn *u = p->idle;
     int rc;
 
-    while (u != NULL && !same_server(u, a))
+    while (u != NULL && !same_server(u, srv))
         u = u->next_idle;
     if (u != NULL) {
         unlink_idle(u);
@@ -118,11 +123,14 @@ int origin_get(struct origin_pool *p, const struct conf_addr *a,
         return 0;
     }
     u = xcalloc(1, sizeof(*u));
-    rc = transport_connect(&u->t, &a->sa, a->salen, &u->connected);
+    rc = transport_connect(&u->t, &a->sa, a->salen, &u->tcp_up);
     if (rc < 0) {
         free(u);
         return rc;
     }
+    u->tls = srv->tls != 0;
+    u->name = srv->name;
+    u->connected = u->tcp_up && !u->tls;
     u->magic = ORIGIN_CONN_MAGIC;
     u->pool = p;
     u->addr = *a;
@@ -140,6 +148,16 @@ void origin_want(struct origin_conn *u, int rd, int wr)
 {
     struct ev_loop *loop = u->pool->loop;
 
+    if (!u->connected && u->tls_started) {
+        /* the handshake: what it waits for, whatever the user wants */
+        rd = !u->t.rd_wants_wr;
+        wr = u->t.rd_wants_wr;
+    } else {
+        /* TLS: decrypted bytes in hand do not make the socket readable */
+        if (rd && transport_pending(&u->t) > 0)
+            ev_feed_event(loop, &u->rio, EV_READ);
+        transport_events(&u->t, rd, wr, &rd, &wr);
+    }
     if (rd && !ev_is_active(&u->rio))
         ev_io_start(loop, &u->rio);
     else if (!rd && ev_is_active(&u->rio))
@@ -189,11 +207,32 @@ void origin_close(struct origin_conn **up)
 
 int origin_check_connect(struct origin_conn *u)
 {
-    int rc = transport_connect_result(&u->t);
+    int rc;
 
-    if (rc == 0)
-        u->connected = 1;
-    return rc;
+    if (u->connected)
+        return 0;
+    if (!u->tcp_up) {
+        rc = transport_connect_result(&u->t);
+        if (rc < 0)
+            return rc;
+        u->tcp_up = 1;
+    }
+    if (u->tls && !u->tls_started) {
+        struct tls_origin *o = tls_origin_acquire();
+
+        rc = o != NULL ? transport_tls_client(&u->t, o, u->name) : -EPROTO;
+        tls_origin_release(&o); /* the transport holds its own */
+        if (rc < 0)
+            return rc;
+        u->tls_started = 1;
+    }
+    if (u->tls) {
+        rc = transport_handshake(&u->t);
+        if (rc < 0)
+            return rc;
+    }
+    u->connected = 1;
+    return 0;
 }
 
 unsigned origin_pool_idle(const struct origin_pool *p)

@@ -152,10 +152,10 @@ static void invalidate_uri(struct conn *c, struct span host, struct span uri)
     /* Same host, compared as keys compare them (case, default port): else not ours to touch
      * (RFC 9111 §4.4). */
     c->keybuf.off = c->keybuf.len = 0;
-    if (key_build(&c->keybuf, "http", host, span_of("/", 1), &mine) < 0)
+    if (key_build(&c->keybuf, conn_scheme(c), host, span_of("/", 1), &mine) < 0)
         return;
     origin_len = mine.len - 1;
-    if (key_build(&c->keybuf, "http", auth, path, &k) < 0)
+    if (key_build(&c->keybuf, conn_scheme(c), auth, path, &k) < 0)
         return;
     mine.p = c->keybuf.p; /* the buffer may have moved */
     if (k.len < origin_len || memcmp(k.p, mine.p, origin_len) != 0 || k.p[origin_len] != '/')

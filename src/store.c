@@ -558,7 +558,7 @@ void store_refresh(struct worker *w, const struct obj *stale)
     const struct conf *conf = w->conf;
     struct span key = obj_key(stale), host, path;
     const char *end = key.p + key.len;
-    const char *sep = memmem(key.p, key.len, "://", 3), *hp, *pp, *p;
+    const char *sep = memmem(key.p, key.len, "://", 3), *hp, *pp, *p, *scheme;
     struct obj_meta m;
     struct buf req = {0}, keybuf = {0};
     struct http_parser parser = {0};
@@ -570,6 +570,8 @@ void store_refresh(struct worker *w, const struct obj *stale)
 
     if (sep == NULL || w->cache == NULL)
         return;
+    /* the scheme the stored answer was asked for: https keys refresh as https requests */
+    scheme = sep - key.p == 5 && memcmp(key.p, "https", 5) == 0 ? "https" : "http";
     hp = sep + 3;
     pp = memchr(hp, '/', (size_t)(end - hp));
     if (pp == NULL)
@@ -593,7 +595,7 @@ void store_refresh(struct worker *w, const struct obj *stale)
         http_parse(&parser, req.p, req.len, &used) != HTTP_EV_HEAD ||
         http_request_host(&parser.head, &fwd.client_host) < 0)
         goto out;
-    if (key_build(&keybuf, "http", fwd.client_host, http_request_path(&parser.head), &r.key) < 0)
+    if (key_build(&keybuf, scheme, fwd.client_host, http_request_path(&parser.head), &r.key) < 0)
         goto out;
     r.fields = parser.head.hdrs;
     r.n_fields = parser.head.n_hdrs;
@@ -615,7 +617,7 @@ void store_refresh(struct worker *w, const struct obj *stale)
 
         atomic_fetch_add_explicit(&w->stats.cache_misses, 1, memory_order_relaxed);
         fwd.client_ip = "-";
-        fwd.proto = "http";
+        fwd.proto = scheme;
         fwd.host = conf->host_header != NULL ? span_of(conf->host_header, strlen(conf->host_header))
                                              : fwd.client_host;
         fwd.whole = 1;

@@ -59,7 +59,7 @@ static ssize_t plain_writev(struct transport *t, const struct iovec *iov, int n)
 
 static int plain_shutdown(struct transport *t)
 {
-    return shutdown(t->fd, SHUT_WR) < 0 ? -errno : 0;
+    return transport_shutdown_fd(t->fd);
 }
 
 static void plain_close(struct transport *t)
@@ -260,4 +260,9 @@ void transport_close_fd(int fd)
 {
     if (fd >= 0)
         close(fd);
+}
+
+int transport_shutdown_fd(int fd)
+{
+    return shutdown(fd, SHUT_WR) < 0 ? -errno : 0;
 }

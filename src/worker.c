@@ -133,7 +133,14 @@ int worker_bind_all(struct worker **ws, unsigned n, char *err, size_t errlen)
             }
         }
         addr_port_text(&a.sa, text, sizeof(text));
-        log_info("listening on %s", text);
+        if (c->listen_tls & (1u << j)) {
+            for (unsigned i = 0; i < n; i++)
+                if (ws[i]->tls_port == 0)
+                    ws[i]->tls_port = sa_port(&a.sa);
+            log_info("listening on %s (tls)", text);
+        } else {
+            log_info("listening on %s", text);
+        }
     }
     return 0;
 }
@@ -177,7 +184,8 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         w->n_conns++;
         atomic_fetch_add_explicit(&w->stats.connections, 1, memory_order_relaxed);
         atomic_store_explicit(&w->stats.connections_current, w->n_conns, memory_order_relaxed);
-        conn_new(w, fd, (struct sockaddr *)&ss, len);
+        conn_new(w, fd, (struct sockaddr *)&ss, len,
+                 (w->conf->listen_tls >> (unsigned)(io - w->lio)) & 1u);
     }
 }
 

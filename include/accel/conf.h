@@ -47,6 +47,17 @@ struct conf_cidr {
 struct conf_server {
     struct conf_addr addr; /* resolved once, at load */
     char *host;            /* as written, without a scheme: the Host of requests that have none */
+    char *name;            /* the host alone, without the port: TLS's SNI and certificate name */
+    unsigned tls;          /* origin https://: accel speaks TLS to it */
+};
+
+/* A certificate and its private key (PEM files; the key may be in the certificate's file), and
+ * the line that named them, for messages. Paths are relative to the configuration file's
+ * directory unless absolute. */
+#define CONF_MAX_CERTS 16
+struct conf_cert {
+    char *cert, *key;
+    unsigned line;
 };
 
 /* An upstream: what requests are routed to, a group of origin servers. For now the one that
@@ -63,8 +74,9 @@ struct conf {
     char *path;       /* the file it came from */
 
     struct conf_addr listen[CONF_MAX_LISTEN];
-    unsigned n_listen; /* >= 1 */
-    unsigned workers;  /* >= 1; "auto" resolves to the number of online CPUs */
+    unsigned n_listen;   /* >= 1 */
+    uint32_t listen_tls; /* bit i set: listen[i] speaks TLS ("listen ADDR tls") */
+    unsigned workers;    /* >= 1; "auto" resolves to the number of online CPUs */
 
     struct conf_upstream upstream; /* where requests go (see src/upstream.c) */
     char *host_header;             /* NULL: pass the client's Host through; else send this one */
@@ -114,6 +126,25 @@ struct conf {
     struct conf_cidr purge_allow[CONF_MAX_CIDR]; /* who may send PURGE to the main listener */
     unsigned n_purge_allow;
 
+    /* TLS toward clients (src/tls.c): the certificates, the first the default, the others
+     * chosen by the name a client asks for (SNI) */
+    struct conf_cert tls_certs[CONF_MAX_CERTS];
+    unsigned n_tls_certs;
+    unsigned tls_min_version;       /* 12 (TLS 1.2) or 13 */
+    char *tls_ciphers;              /* TLS 1.2 cipher list; NULL: CONF_TLS_CIPHERS */
+    char *tls_ciphersuites;         /* TLS 1.3 suites; NULL: OpenSSL's default */
+    unsigned tls_session_tickets;   /* resume by ticket (keys in memory, rotated) */
+    unsigned tls_session_cache;     /* sessions kept for resumption by id; 0: none */
+    uint64_t tls_session_timeout;   /* ms a session (and a ticket key) stays valid */
+    uint64_t tls_handshake_timeout; /* ms from accept to the end of the handshake */
+    unsigned https_redirect;        /* answer plain-HTTP requests with a 301 to https:// */
+    /* TLS toward https:// origins */
+    unsigned origin_tls_verify;       /* check the origin's certificate and name */
+    char *origin_tls_ca;              /* CA file; NULL: the system's store */
+    char *origin_tls_name;            /* the name to send and check; NULL: the origin's host */
+    struct conf_cert origin_tls_cert; /* client certificate (cert NULL: none) */
+    unsigned origin_tls_line;         /* the origin line, for messages */
+
     char *access_log;         /* NULL when off */
     char *error_log;          /* NULL: stderr */
     char *cache_disk;         /* LMDB file of the disk tier; NULL: memory only */
@@ -125,6 +156,11 @@ struct conf {
 #define CONF_GZIP_TYPES                                                                            \
     "text/* application/json application/javascript application/xml application/rss+xml "          \
     "application/atom+xml application/xhtml+xml application/manifest+json image/svg+xml"
+
+/* TLS 1.2 ciphers when tls_ciphers is not given: forward secrecy and AEAD only. */
+#define CONF_TLS_CIPHERS                                                                           \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"     \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 /* 1 if <sa> (AF_INET or AF_INET6; an IPv4-mapped IPv6 address counts as IPv4) is inside one
  * of the <n> ranges of <list>. */

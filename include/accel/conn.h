@@ -9,7 +9,7 @@ struct worker;
 struct conn;
 
 /* Takes ownership of accepted socket <fd> from peer <sa> and starts serving it on <w>. */
-void conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen);
+void conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen, int tls);
 
 /* Asks <c> to close once its current exchange is done; closes it at once when it is idle. */
 void conn_drain(struct conn *c);

@@ -35,6 +35,7 @@ struct worker {
     int lfd[CONF_MAX_LISTEN];
     ev_io lio[CONF_MAX_LISTEN];
     unsigned n_listen;
+    unsigned tls_port; /* the port of the first TLS listener (https_redirect), 0: none */
     int accepting;
 
     ev_async wake;

@@ -19,6 +19,11 @@
     X(responses_4xx, "responses_total", "code=\"4xx\"", "counter", "")                             \
     X(responses_5xx, "responses_total", "code=\"5xx\"", "counter", "")                             \
     X(bad_requests, "bad_requests_total", "", "counter", "malformed or refused requests")          \
+    X(tls_handshakes, "tls_handshakes_total", "kind=\"full\"", "counter",                          \
+      "TLS handshakes with clients completed, by kind")                                            \
+    X(tls_resumed, "tls_handshakes_total", "kind=\"resumed\"", "counter", "")                      \
+    X(tls_handshake_errors, "tls_handshake_errors_total", "", "counter",                           \
+      "TLS handshakes with clients that failed or timed out")                                      \
     X(cache_hits, "cache_hits_total", "", "counter", "answers from a stored object")               \
     X(cache_misses, "cache_misses_total", "", "counter", "requests that fetched a new object")     \
     X(cache_coalesced, "cache_coalesced_total", "", "counter",                                     \

@@ -131,4 +131,7 @@ int transport_local_addr(int fd, struct sockaddr_storage *sa, socklen_t *len);
  * struct transport owns (a listener, a connection refused at once). */
 void transport_close_fd(int fd);
 
+/* Ends the sending side of socket <fd> (for a backend's own shutdown). 0 or a negative errno. */
+int transport_shutdown_fd(int fd);
+
 #endif

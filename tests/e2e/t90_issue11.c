@@ -410,7 +410,7 @@ Test(issue11, origin_errors_are_rate_limited_in_the_error_log)
     free(line);
 }
 
-/* "origin http://host:port" as users write it; https:// is a clear error until TLS lands. */
+/* "origin http://host:port" as users write it; https:// is TLS (t70_tls tests it). */
 Test(issue11, origin_accepts_http_urls)
 {
     const char *dir = e2e_tmpdir();
@@ -427,11 +427,14 @@ Test(issue11, origin_accepts_http_urls)
     cr_assert_str_eq(r.body, "hello");
     e2e_resp_free(&r);
 
-    e2e_write_file(dir, "https.conf", "listen 127.0.0.1:0\norigin https://example.com:443\n", conf,
-                   sizeof(conf));
+    /* https:// (TLS, issue #13): its CA file is checked at load, and named when it is bad */
+    e2e_write_file(dir, "https.conf",
+                   "listen 127.0.0.1:0\norigin https://127.0.0.1:443\n"
+                   "origin_tls_ca /nonexistent/ca.pem\n",
+                   conf, sizeof(conf));
     rc = e2e_run_accel(argv, &out, &err);
-    cr_assert_eq(rc, 1, "https origin: exit %d", rc);
-    cr_assert(strstr(err, "https.conf:2:") != NULL && strstr(err, "TLS") != NULL, "%s", err);
+    cr_assert_eq(rc, 1, "https origin with a missing CA file: exit %d", rc);
+    cr_assert(strstr(err, "origin_tls_ca: /nonexistent/ca.pem") != NULL, "%s", err);
     free(out);
     free(err);
 }

@@ -378,7 +378,7 @@ Test(conf, wrong_argument_count)
 {
     expect_err(BASE "workers\n", "t.conf:3: workers: expected 1 argument, got 0");
     expect_err(BASE "workers 1 2;\n", "t.conf:3: workers: expected 1 argument, got 2");
-    expect_err(BASE "listen\n", "t.conf:3: listen: expected 1 argument, got 0");
+    expect_err(BASE "listen\n", "t.conf:3: listen: expected from 1 to 2 arguments, got 0");
     expect_err(BASE "error_log\n", "t.conf:3: error_log: expected from 1 to 2 arguments, got 0");
     expect_err(BASE "error_log a info x\n",
                "t.conf:3: error_log: expected from 1 to 2 arguments, got 3");
@@ -1159,9 +1159,11 @@ Test(conf, origin_as_an_http_url)
     cr_assert_str_eq(c->upstream.servers[0].addr.text, "[::1]:80", "no port: 80");
     cr_assert_str_eq(c->upstream.servers[0].host, "[::1]");
     conf_free(&c);
-    expect_err("listen 8080\norigin https://127.0.0.1:443\n",
-               "t.conf:2: origin: https:// origins need TLS support, which accel does not have "
-               "yet (issue #13): use http://, got \"https://127.0.0.1:443\"");
+    c = parse_ok("listen 8080\norigin https://127.0.0.1\n");
+    cr_assert_str_eq(c->upstream.servers[0].addr.text, "127.0.0.1:443", "https, no port: 443");
+    cr_assert_eq(c->upstream.servers[0].tls, 1);
+    cr_assert_str_eq(c->upstream.servers[0].name, "127.0.0.1");
+    conf_free(&c);
     expect_err("listen 8080\norigin http://127.0.0.1:9/app\n",
                "t.conf:2: origin: a path after the origin's host is not supported, got "
                "\"http://127.0.0.1:9/app\"");
@@ -1182,4 +1184,60 @@ Test(conf, snapshot_lives_until_its_last_reference)
     conf_unref(&req); /* the last one frees it (LeakSanitizer would tell otherwise) */
     cr_assert_null(req);
     conf_unref(&req); /* NULL is fine */
+}
+
+/* TLS: listeners, certificates (relative to the file), resumption, origin settings. */
+Test(conf, tls_directives)
+{
+    struct conf *c = NULL;
+    char err[512] = "";
+    const char *text = "listen 8080\nlisten 8443 tls\norigin https://[::1]:8443\n"
+                       "tls_certificate a.pem a.key\ntls_certificate /etc/b.pem\n"
+                       "tls_min_version 1.3\ntls_session_tickets off\ntls_session_cache 0\n"
+                       "tls_session_timeout 10m\ntls_handshake_timeout 2s\nhttps_redirect on\n"
+                       "origin_tls_verify off\norigin_tls_ca ca.pem\norigin_tls_name o.test\n"
+                       "origin_tls_certificate c.pem c.key\ntls_ciphers ECDHE+AESGCM\n";
+
+    cr_assert_eq(conf_parse("/etc/accel/t.conf", text, strlen(text), &c, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(c->listen_tls, 2u, "only the second listener speaks TLS");
+    cr_assert_eq(c->n_tls_certs, 2);
+    cr_assert_str_eq(c->tls_certs[0].cert, "/etc/accel/a.pem");
+    cr_assert_str_eq(c->tls_certs[0].key, "/etc/accel/a.key");
+    cr_assert_eq(c->tls_certs[0].line, 4);
+    cr_assert_str_eq(c->tls_certs[1].cert, "/etc/b.pem");
+    cr_assert_str_eq(c->tls_certs[1].key, "/etc/b.pem", "the key in the certificate's file");
+    cr_assert_eq(c->tls_min_version, 13);
+    cr_assert_eq(c->tls_session_tickets, 0);
+    cr_assert_eq(c->tls_session_cache, 0);
+    cr_assert_eq(c->tls_session_timeout, 600000);
+    cr_assert_eq(c->tls_handshake_timeout, 2000);
+    cr_assert_eq(c->https_redirect, 1);
+    cr_assert_eq(c->origin_tls_verify, 0);
+    cr_assert_str_eq(c->origin_tls_ca, "/etc/accel/ca.pem");
+    cr_assert_str_eq(c->origin_tls_name, "o.test");
+    cr_assert_str_eq(c->origin_tls_cert.cert, "/etc/accel/c.pem");
+    cr_assert_str_eq(c->tls_ciphers, "ECDHE+AESGCM");
+    cr_assert_eq(c->upstream.servers[0].tls, 1);
+    cr_assert_str_eq(c->upstream.servers[0].name, "::1");
+    conf_free(&c);
+
+    c = parse_ok("listen 8080\norigin 127.0.0.1:9\n");
+    cr_assert_eq(c->listen_tls, 0);
+    cr_assert_eq(c->tls_min_version, 12, "default TLS 1.2 and up");
+    cr_assert_eq(c->tls_session_tickets, 1);
+    cr_assert_eq(c->tls_session_cache, 20480);
+    cr_assert_eq(c->tls_handshake_timeout, 10000);
+    cr_assert_eq(c->origin_tls_verify, 1, "origins are verified by default");
+    cr_assert_eq(c->upstream.servers[0].tls, 0);
+    conf_free(&c);
+
+    expect_err("listen 8443 tls\norigin 127.0.0.1:9\n",
+               "t.conf:2: a \"listen ... tls\" needs a \"tls_certificate\"");
+    expect_err("listen 8443 ssl\norigin 127.0.0.1:9\n",
+               "t.conf:1: listen: expected \"tls\" after the address, got \"ssl\"");
+    expect_err("listen 8080\norigin 127.0.0.1:9\nhttps_redirect on\n",
+               "t.conf:3: https_redirect needs a \"listen ... tls\" to redirect to");
+    expect_err("listen 8080\norigin 127.0.0.1:9\ntls_min_version 1.1\n",
+               "t.conf:3: tls_min_version: expected 1.2 or 1.3, got \"1.1\"");
 }
