@@ -272,6 +272,7 @@ static void note_handshake(struct e2e_client *c)
     SSL *ssl = c->ssl;
     const unsigned char *alpn = NULL;
     unsigned alen = 0;
+    EVP_PKEY *pkey;
     X509 *peer;
 
     c->tls_version = SSL_version(ssl);
@@ -282,6 +283,9 @@ static void note_handshake(struct e2e_client *c)
     if (peer != NULL) {
         cert_names(peer, c->tls_peer_cn, c->tls_peer_san, c->tls_peer_issuer,
                    sizeof(c->tls_peer_cn));
+        pkey = X509_get0_pubkey(peer);
+        snprintf(c->tls_peer_key, sizeof(c->tls_peer_key), "%s",
+                 pkey != NULL ? EVP_PKEY_get0_type_name(pkey) : "");
         X509_free(peer);
     }
 }

@@ -223,6 +223,8 @@ Test(tls, harness_client_against_tls_origin)
     o = (struct e2e_tls_opts){.sni = "origin.test", .ca = pki->ca, .verify_host = "origin.test"};
     c = tls_connect_port(e2e_origin_port(origin), &o);
     cr_assert_str_eq(c->tls_peer_cn, "origin.test");
+    cr_assert_str_eq(c->tls_peer_key, "EC");
+    cr_assert_str_eq(c->tls_peer_issuer, "accel-test-ca");
     get_on(c, "origin.test", "/x", 0, &r);
     cr_assert_eq(r.status, 200);
     cr_assert_str_eq(r.body, "hello");
@@ -638,6 +640,7 @@ Test(tls, silent_client_closed_after_handshake_timeout)
 
 Test(tls, https_origin_verified_with_sni_and_kept_alive)
 {
+    struct e2e_client *c;
     char conf[512];
     struct e2e_resp r;
     const struct e2e_req *q;
@@ -646,12 +649,14 @@ Test(tls, https_origin_verified_with_sni_and_kept_alive)
     snprintf(conf, sizeof(conf), "origin_tls_ca %s\norigin_tls_name origin.test\n", pki->ca);
     start_https_origin(e2e_origin_start_tls(pki->origin_cert, pki->origin_key, NULL), conf);
     e2e_origin_set_handler(origin, no_store, NULL);
+    c = e2e_connect(accel); /* one client connection: one worker, one pool */
     for (int i = 0; i < 2; i++) {
-        e2e_get(accel, "/pass", NULL, &r);
+        get_on(c, "h", "/pass", 0, &r);
         cr_assert_eq(r.status, 200, "pass #%d through the HTTPS origin: status %d", i, r.status);
         cr_assert_str_eq(r.body, "hello");
         e2e_resp_free(&r);
     }
+    e2e_client_free(&c);
     e2e_origin_saw(origin, 2, "two uncacheable requests");
     cr_assert_eq(e2e_origin_nconns(origin), 1, "%u TLS connections to the origin, expected 1",
                  e2e_origin_nconns(origin));
@@ -830,20 +835,28 @@ Test(tls, reload_rsa_certificate_on_sighup)
     char *line;
 
     start_reloadable(cert, key, sizeof(cert));
+    o = opts_sni("a.test");
+    c = tls_connect(&o);
+    cr_assert_str_eq(c->tls_peer_key, "EC");
+    e2e_client_free(&c);
     e2e_copy_file(pki->a_rsa_cert, cert);
     e2e_copy_file(pki->a_rsa_key, key);
     cr_assert_eq(e2e_accel_signal(accel, SIGHUP), 0);
     line = e2e_wait_line(accel->error_log, "tls: certificates reloaded", 5000);
     cr_assert_not_null(line, "no 'tls: certificates reloaded' after SIGHUP");
     free(line);
-    /* only the RSA certificate can be used if the ECDSA suites are not offered */
-    o = opts_sni("a.test");
-    o.max_version = E2E_TLS12;
-    c = tls_connect(&o);
-    snprintf(issuer, sizeof(issuer), "%s", c->tls_peer_issuer);
-    cr_assert_str_eq(c->tls_peer_cn, "a.test");
-    cr_assert_str_eq(issuer, "accel-test-ca");
-    e2e_client_free(&c);
+    for (int v = E2E_TLS12; v <= E2E_TLS13; v++) {
+        o = opts_sni("a.test");
+        o.min_version = o.max_version = v;
+        o.verify_host = "a.test";
+        c = tls_connect(&o);
+        snprintf(issuer, sizeof(issuer), "%s", c->tls_peer_issuer);
+        cr_assert_str_eq(c->tls_peer_cn, "a.test");
+        cr_assert_str_eq(issuer, "accel-test-ca");
+        cr_assert_str_eq(c->tls_peer_key, "RSA", "TLS %x after the reload: a %s key, expected RSA",
+                         v, c->tls_peer_key);
+        e2e_client_free(&c);
+    }
 }
 
 Test(tls, reload_bad_certificate_keeps_the_current_one)
@@ -857,8 +870,7 @@ Test(tls, reload_bad_certificate_keeps_the_current_one)
     cr_assert_eq(e2e_accel_signal(accel, SIGHUP), 0);
     line = e2e_wait_line(accel->error_log, "keeping the current certificates", 5000);
     cr_assert_not_null(line, "no 'keeping the current certificates' after a bad reload");
-    cr_assert(strstr(line, cert) != NULL || log_has(accel->error_log, cert, NULL),
-              "the error does not name %s: %s", cert, line);
+    cr_assert(strstr(line, cert) != NULL, "the error does not name %s: %s", cert, line);
     free(line);
     cr_assert(e2e_accel_alive(accel), "accel died on a bad certificate reload");
     cn_for("a.test", cn, sizeof(cn), NULL, 0);
