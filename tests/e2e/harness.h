@@ -233,6 +233,7 @@ struct e2e_client {
     char tls_peer_san[128];    /* its first DNS subjectAltName, "" when none */
     char tls_peer_issuer[128]; /* issuer CN of the server's certificate */
     char tls_peer_key[16];     /* its key type: "EC", "RSA" */
+    char tls_cipher[64];       /* the negotiated cipher, OpenSSL's name */
 };
 
 /* Connects to 127.0.0.1:<port>; returns NULL when the connection is refused (errno set).

@@ -277,6 +277,7 @@ static void note_handshake(struct e2e_client *c)
 
     c->tls_version = SSL_version(ssl);
     c->tls_reused = SSL_session_reused(ssl);
+    snprintf(c->tls_cipher, sizeof(c->tls_cipher), "%s", SSL_get_cipher_name(ssl));
     SSL_get0_alpn_selected(ssl, &alpn, &alen);
     snprintf(c->tls_alpn, sizeof(c->tls_alpn), "%.*s", (int)alen, alpn ? (const char *)alpn : "");
     peer = SSL_get1_peer_certificate(ssl);

@@ -378,6 +378,70 @@ Test(tls, large_body_hit_byte_for_byte)
     e2e_origin_saw(origin, 1, "1 MiB over TLS, a miss then a hit");
 }
 
+Test(tls, keepalive_and_pipelining_over_tls)
+{
+    struct e2e_tls_opts o;
+    struct e2e_client *c;
+    struct e2e_resp r;
+
+    start_tls(NULL);
+    e2e_origin_set_handler(origin, e2e_echo_target, NULL);
+    o = opts_sni("a.test");
+    c = tls_connect(&o);
+    /* two requests in one TLS record, then two in two records sent back to back: the second
+     * record may wait inside accel's TLS buffer, not in the socket */
+    cr_assert_eq(e2e_client_sends(c, "GET /p1 HTTP/1.1\r\nHost: a.test\r\n\r\n"
+                                     "GET /p2 HTTP/1.1\r\nHost: a.test\r\n\r\n"),
+                 0);
+    cr_assert_eq(e2e_client_sends(c, "GET /p3 HTTP/1.1\r\nHost: a.test\r\n\r\n"), 0);
+    cr_assert_eq(e2e_client_sends(c, "GET /p4 HTTP/1.1\r\nHost: a.test\r\n\r\n"), 0);
+    for (int i = 1; i <= 4; i++) {
+        char want[8];
+
+        snprintf(want, sizeof(want), "/p%d", i);
+        cr_assert_eq(e2e_client_response(c, &r, 0), 0, "pipelined response %d did not come", i);
+        cr_assert_eq(r.status, 200);
+        cr_assert_str_eq(r.body, want);
+        cr_assert(r.keep_alive);
+        e2e_resp_free(&r);
+    }
+    e2e_client_free(&c);
+    e2e_origin_saw(origin, 4, "four pipelined requests over TLS");
+}
+
+Test(tls, request_body_over_tls)
+{
+    enum { LEN = 300 * 1024 };
+    struct e2e_tls_opts o;
+    struct e2e_client *c;
+    struct e2e_resp r;
+    const struct e2e_req *q;
+    char head[128];
+    char *body = malloc(LEN);
+
+    cr_assert_not_null(body);
+    for (size_t i = 0; i < LEN; i++)
+        body[i] = (char)e2e_pattern_byte(i);
+    start_tls(NULL);
+    o = opts_sni("a.test");
+    c = tls_connect(&o);
+    snprintf(head, sizeof(head), "POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: %d\r\n\r\n",
+             LEN);
+    cr_assert_eq(e2e_client_sends(c, head), 0);
+    for (size_t off = 0; off < LEN; off += 7000) /* many records */
+        cr_assert_eq(e2e_client_send(c, body + off, LEN - off < 7000 ? LEN - off : 7000), 0);
+    cr_assert_eq(e2e_client_response(c, &r, 0), 0, "no answer to the POST over TLS");
+    cr_assert_eq(r.status, 200);
+    e2e_resp_free(&r);
+    e2e_client_free(&c);
+    q = origin_req(0);
+    cr_assert_str_eq(q->method, "POST");
+    cr_assert_eq(q->body_len, LEN, "the origin got %llu body bytes",
+                 (unsigned long long)q->body_len);
+    cr_assert(e2e_pattern_check(0, q->body, LEN), "the request body was corrupted");
+    free(body);
+}
+
 /* ---- certificates by SNI --------------------------------------------------------------------- */
 
 Test(tls, sni_picks_the_certificate)
@@ -571,6 +635,27 @@ Test(tls, alpn_selects_http11)
     o.alpn = NULL;
     c = tls_connect(&o);
     cr_assert_str_eq(c->tls_alpn, "");
+    e2e_client_free(&c);
+}
+
+Test(tls, ciphers_and_ciphersuites_configured)
+{
+    struct e2e_tls_opts o;
+    struct e2e_client *c;
+
+    start_tls("tls_ciphers ECDHE-ECDSA-CHACHA20-POLY1305\n"
+              "tls_ciphersuites TLS_CHACHA20_POLY1305_SHA256\n");
+    o = opts_sni("a.test");
+    o.max_version = E2E_TLS12;
+    c = tls_connect(&o);
+    cr_assert_str_eq(c->tls_cipher, "ECDHE-ECDSA-CHACHA20-POLY1305", "TLS 1.2 cipher %s",
+                     c->tls_cipher);
+    e2e_client_free(&c);
+    o.max_version = E2E_TLS13;
+    o.min_version = E2E_TLS13;
+    c = tls_connect(&o);
+    cr_assert_str_eq(c->tls_cipher, "TLS_CHACHA20_POLY1305_SHA256", "TLS 1.3 suite %s",
+                     c->tls_cipher);
     e2e_client_free(&c);
 }
 
