@@ -2,7 +2,7 @@
 # Installs what accel needs to build and test on Debian 12 (as root, or through sudo).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format curl
-      libev-dev liblmdb-dev zlib1g-dev libssl-dev libcriterion-dev libxxhash-dev node-llhttp)
+      libev-dev liblmdb-dev zlib1g-dev libssl-dev openssl libcriterion-dev libxxhash-dev node-llhttp)
 pkgs+=("$@")
 missing=()
 for p in "${pkgs[@]}"; do

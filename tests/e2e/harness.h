@@ -67,6 +67,11 @@ struct e2e_req {
     char *body;        /* the first E2E_BODY_CAP bytes of the body, NUL-terminated */
     uint64_t body_len; /* all body bytes received */
     int done, aborted;
+    /* A TLS origin (e2e_origin_start_tls()): what the connection's handshake showed. */
+    int tls;             /* the connection spoke TLS */
+    char sni[128];       /* the server name the client sent, "" when none */
+    int client_cert;     /* the client presented a certificate (verified when asked) */
+    char client_cn[128]; /* its subject CN */
 };
 #define E2E_BODY_CAP (1u << 20)
 
@@ -217,6 +222,18 @@ struct e2e_client {
     int eof;           /* the server closed (or reset) */
     int reset;         /* the close was a reset */
     uint64_t bytes_in; /* every byte received on this connection */
+    /* TLS (e2e_tls_client_new()): NULL/zero on a plain client. Every send and receive goes
+     * through <ssl> when it is set. */
+    void *ssl;                 /* SSL * */
+    void *ssl_ctx;             /* SSL_CTX *, this client's own */
+    int tls_version;           /* negotiated: E2E_TLS12, E2E_TLS13 */
+    int tls_reused;            /* SSL_session_reused() */
+    char tls_alpn[32];         /* the protocol the server selected, "" when none */
+    char tls_peer_cn[128];     /* subject CN of the server's certificate, "" when none */
+    char tls_peer_san[128];    /* its first DNS subjectAltName, "" when none */
+    char tls_peer_issuer[128]; /* issuer CN of the server's certificate */
+    char tls_peer_key[16];     /* its key type: "EC", "RSA" */
+    char tls_cipher[64];       /* the negotiated cipher, OpenSSL's name */
 };
 
 /* Connects to 127.0.0.1:<port>; returns NULL when the connection is refused (errno set).
@@ -273,6 +290,79 @@ char *e2e_client_read_all(struct e2e_client *c, size_t *len, int ms);
 /* One request on a new connection: sends <req>, reads the response with <flags>, frees the
  * client. Returns 0 or the e2e_client_read() error. */
 int e2e_request(int port, const char *req, struct e2e_resp *r, unsigned flags);
+
+/* ---- TLS ----------------------------------------------------------------------------------- */
+
+#define E2E_TLS12 0x0303 /* TLS1_2_VERSION */
+#define E2E_TLS13 0x0304 /* TLS1_3_VERSION */
+
+/* The test PKI, generated once per process with the openssl tool into an e2e_tmpdir(). Every
+ * key and certificate is its own PEM file; all are ECDSA P-256 unless named rsa. */
+struct e2e_certs {
+    char dir[64];
+    char ca[128];                 /* the test CA's certificate (CN accel-test-ca) */
+    char ca_key[128];             /* and its key */
+    char a_cert[128], a_key[128]; /* CN a.test; SAN DNS:a.test, DNS:localhost, IP:127.0.0.1 */
+    char a_rsa_cert[128], a_rsa_key[128];   /* the same names, RSA 2048 */
+    char b_cert[128], b_key[128];           /* CN b.test; SAN DNS:b.test */
+    char w_cert[128], w_key[128];           /* CN *.w.test; SAN DNS:*.w.test */
+    char origin_cert[128], origin_key[128]; /* CN origin.test; SAN DNS:origin.test, IP:127.0.0.1 */
+    char bad_cert[128], bad_key[128];       /* origin.test, self-signed: not from the CA */
+    char client_cert[128], client_key[128]; /* CN accel-client, extendedKeyUsage clientAuth */
+};
+
+/* Returns the test PKI, generating it on the first call; fails the test with openssl's stderr
+ * when that fails. The files live until e2e_teardown(). */
+const struct e2e_certs *e2e_tls_certs(void);
+/* Copies the file at <from> to <to> (replacing it); fails the test on error. */
+void e2e_copy_file(const char *from, const char *to);
+
+/* How a TLS client connects. Zero-initialised: no SNI, no verification, the library's
+ * versions, no ALPN, a full handshake within E2E_TIMEOUT_MS. */
+struct e2e_tls_opts {
+    const char *sni;         /* server name sent, or NULL for none */
+    const char *ca;          /* CA file the server's certificate must verify against, or NULL */
+    const char *verify_host; /* with <ca>: the name the certificate must carry, or NULL */
+    int min_version;         /* E2E_TLS12, E2E_TLS13, or 0 */
+    int max_version;
+    const char *alpn;       /* protocols offered, comma-separated ("h2,http/1.1"), or NULL */
+    void *session;          /* SSL_SESSION * to resume (from e2e_tls_session()), or NULL */
+    const char *cert, *key; /* client certificate, or NULL */
+    int timeout_ms;         /* handshake deadline; 0: E2E_TIMEOUT_MS */
+};
+
+/* Connects to 127.0.0.1:<port> and completes a TLS handshake as <o> says (NULL: defaults).
+ * Returns the client, whose tls_* fields tell what was negotiated; or NULL when the connection
+ * or the handshake failed, with the reason in e2e_tls_last_error(). */
+struct e2e_client *e2e_tls_client_new(int port, const struct e2e_tls_opts *o);
+/* Why the last e2e_tls_client_new() of this thread failed (static storage). */
+const char *e2e_tls_last_error(void);
+/* Returns a new reference to <c>'s current session (SSL_get1_session), for a later
+ * resumption through e2e_tls_opts.session, or NULL; free it with e2e_tls_session_free(). With
+ * TLS 1.3 the ticket comes after the handshake: read a response first. */
+void *e2e_tls_session(struct e2e_client *c);
+void e2e_tls_session_free(void **sp);
+/* 1 when session <s> carries a session ticket (RFC 5077 / TLS 1.3), else 0. */
+int e2e_tls_session_has_ticket(void *s);
+/* Subject CN, first DNS SAN and issuer CN of the certificate in the PEM file at <path>, into
+ * the buffers (<len> bytes each; NULL ones skipped). Returns 0, or -1 when it is unreadable. */
+int e2e_tls_cert_names(const char *path, char *cn, char *san, char *issuer, size_t len);
+
+/* Starts an origin like e2e_origin_start() whose connections speak TLS with <cert> and <key>.
+ * <client_ca> NULL: no client certificate is asked for; else one is required and must verify
+ * against that CA file. Each request records the connection's SNI and client certificate
+ * (struct e2e_req). A failed handshake closes that connection and counts in
+ * e2e_origin_nhandshake_fail(). Fails the test when the files do not load. */
+struct e2e_origin *e2e_origin_start_tls(const char *cert, const char *key, const char *client_ca);
+/* TLS handshakes that failed at the origin. */
+unsigned e2e_origin_nhandshake_fail(struct e2e_origin *o);
+/* Copies the reason of the last failed handshake into <out> (<len> bytes; "" when none). */
+void e2e_origin_tls_error(struct e2e_origin *o, char *out, size_t len);
+
+/* Waits up to 10 s (since start, the line comes before "accel ready") for the line
+ * "listening on 127.0.0.1:PORT (tls)" in <a>'s error log and returns PORT of the first one, or
+ * -1. */
+int e2e_accel_tls_port(struct e2e_accel *a);
 
 /* ---- test lifecycle -------------------------------------------------------------------------- */
 

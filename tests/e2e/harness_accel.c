@@ -60,6 +60,23 @@ static char *find_line(const char *text, const char *needle)
     return e2e_xstrndup(s, (size_t)(e - s));
 }
 
+/* Returns a copy of the first line of <text> containing <needle> but not <unless>, or NULL. */
+static char *find_line_unless(const char *text, const char *needle, const char *unless)
+{
+    for (;;) {
+        char *line = find_line(text, needle);
+        const char *eol;
+
+        if (line == NULL || strstr(line, unless) == NULL)
+            return line;
+        free(line);
+        eol = strchr(strstr(text, needle), '\n');
+        if (eol == NULL)
+            return NULL;
+        text = eol + 1;
+    }
+}
+
 char *e2e_wait_line(const char *path, const char *needle, int ms)
 {
     uint64_t deadline = e2e_now_ms() + (uint64_t)ms;
@@ -180,7 +197,8 @@ struct e2e_accel *e2e_accel_start(const char *extra, int origin_port)
         char *text = e2e_read_file(a->error_log, NULL);
 
         ready = text ? find_line(text, "accel ready") : NULL;
-        listen_line = text ? find_line(text, "listening on 127.0.0.1:") : NULL;
+        /* the plain listener: a TLS one says "(tls)" */
+        listen_line = text ? find_line_unless(text, "listening on 127.0.0.1:", "(tls)") : NULL;
         free(text);
         if (ready != NULL)
             break;

@@ -1,5 +1,7 @@
 /* harness_client.c - test clients: one TCP connection each (non-blocking socket, every wait
  * through poll() with a deadline), raw sends, and responses parsed with llhttp in response mode.
+ * A TLS client (harness_tls.c) sends and receives through its SSL, waiting for what SSL asks
+ * (WANT_READ / WANT_WRITE) under the same deadlines.
  *
  * A client keeps the bytes it received and has not parsed yet, so pipelined responses are read
  * one after another: the parser pauses in on_message_complete and the rest stays in the buffer.
@@ -70,6 +72,8 @@ void e2e_client_free(struct e2e_client **cp)
     if (c == NULL)
         return;
     *cp = NULL;
+    if (c->ssl != NULL || c->ssl_ctx != NULL)
+        e2e_tls_client_close(c);
     close(c->fd);
     free(c->buf);
     free(c);
@@ -103,8 +107,24 @@ int e2e_client_send(struct e2e_client *c, const void *p, size_t len)
     uint64_t deadline = e2e_now_ms() + E2E_TIMEOUT_MS;
 
     while (len > 0) {
-        ssize_t n = send(c->fd, b, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n;
 
+        if (c->ssl != NULL) {
+            struct pollfd pfd = {c->fd, 0, 0};
+            long t = e2e_tls_write(c, b, len, &pfd.events);
+
+            if (t > 0) {
+                b += t;
+                len -= (size_t)t;
+                continue;
+            }
+            if (t != -EAGAIN)
+                return (int)t;
+            if (poll(&pfd, 1, remaining(deadline)) == 0)
+                return -ETIMEDOUT;
+            continue;
+        }
+        n = send(c->fd, b, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             b += n;
             len -= (size_t)n;
@@ -131,6 +151,10 @@ int e2e_client_sends(struct e2e_client *c, const char *s)
 
 void e2e_client_shutdown_wr(struct e2e_client *c)
 {
+    if (c->ssl != NULL) {
+        e2e_tls_shutdown_wr(c);
+        return;
+    }
     shutdown(c->fd, SHUT_WR);
 }
 
@@ -147,6 +171,21 @@ static int fill(struct e2e_client *c, uint64_t deadline)
         if (c->len + READ_SIZE > c->cap) {
             c->cap = c->len + READ_SIZE;
             c->buf = e2e_xrealloc(c->buf, c->cap + 1);
+        }
+        if (c->ssl != NULL) {
+            long t = e2e_tls_read(c, c->buf + c->len, READ_SIZE, &pfd.events);
+
+            if (t > 0) {
+                c->len += (size_t)t;
+                c->bytes_in += (uint64_t)t;
+                c->buf[c->len] = '\0';
+                return (int)t;
+            }
+            if (t == 0)
+                return 0; /* c->eof is set */
+            if (poll(&pfd, 1, remaining(deadline)) == 0)
+                return -ETIMEDOUT;
+            continue;
         }
         n = recv(c->fd, c->buf + c->len, READ_SIZE, MSG_DONTWAIT);
         if (n > 0) {

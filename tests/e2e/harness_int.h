@@ -30,4 +30,15 @@ struct e2e_buf {
 };
 void e2e_buf_add(struct e2e_buf *b, const void *p, size_t len);
 
+/* The TLS side of a client (harness_tls.c), for harness_client.c. One SSL_write / SSL_read on
+ * <c>'s non-blocking socket: the bytes moved (> 0); 0 from the read at the end of the stream
+ * (c->eof set, c->reset on a reset); -EAGAIN with the poll events to wait for in *<events>;
+ * -EPIPE or -ECONNRESET from the write when the connection is gone. */
+long e2e_tls_write(struct e2e_client *c, const void *p, size_t len, short *events);
+long e2e_tls_read(struct e2e_client *c, void *p, size_t len, short *events);
+/* Sends close_notify (without waiting) and shuts the socket's sending side. */
+void e2e_tls_shutdown_wr(struct e2e_client *c);
+/* Frees <c>'s SSL and SSL_CTX (after a close_notify, so that its session stays resumable). */
+void e2e_tls_client_close(struct e2e_client *c);
+
 #endif

@@ -10,7 +10,11 @@
  * records, the counters read by waits, the action queue and the holds. A request record is
  * published when its head is complete; after that only its body fields and flags change.
  * e2e_origin_stop() shuts every socket down (which wakes the blocked threads), releases the holds
- * and joins all threads before freeing. */
+ * and joins all threads before freeing.
+ *
+ * A TLS origin (e2e_origin_start_tls()) has one SSL_CTX; each connection thread runs the
+ * handshake on its blocking socket, then every byte goes through its SSL. A failed handshake
+ * only ends that connection. The SSL of a connection is used and freed by its thread alone. */
 #include "harness_int.h"
 
 #include <criterion/criterion.h>
@@ -18,6 +22,9 @@
 #include <llhttp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -46,6 +53,10 @@ struct oconn {
     struct e2e_req *cur;
     int cur_pub; /* cur is in o->reqs, which owns it */
     struct e2e_buf field, value;
+    SSL *ssl; /* TLS origin: this connection's, after the handshake */
+    char sni[128];
+    int client_cert;
+    char client_cn[128];
     struct oconn *next;
 };
 
@@ -65,6 +76,9 @@ struct e2e_origin {
     void *arg;
     struct e2e_hold *holds;
     _Atomic uint64_t bytes_sent, body_in;
+    SSL_CTX *ssl_ctx; /* TLS origin, else NULL */
+    unsigned nhs_fail;
+    char tls_err[256];
 };
 
 static llhttp_settings_t req_settings;
@@ -295,6 +309,10 @@ static int on_headers_complete(llhttp_t *p)
     r->chunked = (p->flags & F_CHUNKED) != 0;
     r->conn = c->id;
     r->conn_seq = c->nreq++;
+    r->tls = c->ssl != NULL;
+    snprintf(r->sni, sizeof(r->sni), "%s", c->sni);
+    r->client_cert = c->client_cert;
+    snprintf(r->client_cn, sizeof(r->client_cn), "%s", c->client_cn);
     pthread_mutex_lock(&o->mu);
     if (o->nreqs == o->cap) {
         o->cap = o->cap ? 2 * o->cap : 64;
@@ -369,6 +387,13 @@ static void settings_init(void)
  * with <reset>, makes the kernel send a RST. */
 static void conn_close(struct oconn *c, int reset)
 {
+    /* close_notify first (outside the lock: it may block), so that a body delimited by the
+     * close is seen complete; only this thread changes c->fd */
+    if (c->ssl != NULL && !reset && c->fd >= 0) {
+        ERR_clear_error();
+        SSL_shutdown(c->ssl);
+        ERR_clear_error();
+    }
     pthread_mutex_lock(&c->o->mu);
     if (c->fd >= 0) {
         if (reset) {
@@ -390,8 +415,18 @@ static int send_all(struct oconn *c, const void *p, size_t len)
     const char *b = p;
 
     while (len > 0) {
-        ssize_t n = send(c->fd, b, len, MSG_NOSIGNAL);
+        ssize_t n;
 
+        if (c->ssl != NULL) {
+            ERR_clear_error();
+            n = SSL_write(c->ssl, b, len > INT32_MAX ? INT32_MAX : (int)len);
+            if (n <= 0) {
+                ERR_clear_error();
+                return -1;
+            }
+        } else {
+            n = send(c->fd, b, len, MSG_NOSIGNAL);
+        }
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -620,6 +655,65 @@ static int answer(struct oconn *c, const struct e2e_req *req)
     }
 }
 
+/* Receives up to <len> bytes: > 0, or <= 0 when the connection is over. */
+static ssize_t conn_recv(struct oconn *c, char *buf, size_t len)
+{
+    int n;
+
+    if (c->ssl == NULL)
+        return recv(c->fd, buf, len, 0);
+    ERR_clear_error();
+    n = SSL_read(c->ssl, buf, (int)len);
+    if (n <= 0) {
+        ERR_clear_error();
+        errno = 0;
+        return -1;
+    }
+    return n;
+}
+
+/* Runs the TLS handshake of a new connection; returns 0, or -1 (counted) when it failed. */
+static int conn_handshake(struct oconn *c)
+{
+    struct e2e_origin *o = c->o;
+    SSL *ssl = SSL_new(o->ssl_ctx);
+    char why[256] = "";
+    unsigned long e;
+    const char *sni;
+    X509 *peer;
+
+    if (ssl == NULL || !SSL_set_fd(ssl, c->fd))
+        abort();
+    ERR_clear_error();
+    if (SSL_accept(ssl) != 1) {
+        e = ERR_get_error();
+        if (e != 0)
+            ERR_error_string_n(e, why, sizeof(why));
+        else
+            snprintf(why, sizeof(why), "connection closed during the handshake");
+        ERR_clear_error();
+        SSL_free(ssl);
+        pthread_mutex_lock(&o->mu);
+        o->nhs_fail++;
+        snprintf(o->tls_err, sizeof(o->tls_err), "%s", why);
+        pthread_cond_broadcast(&o->cv);
+        pthread_mutex_unlock(&o->mu);
+        return -1;
+    }
+    sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    snprintf(c->sni, sizeof(c->sni), "%s", sni ? sni : "");
+    peer = SSL_get1_peer_certificate(ssl);
+    if (peer != NULL) {
+        c->client_cert = 1;
+        if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, c->client_cn,
+                                      sizeof(c->client_cn)) < 0)
+            c->client_cn[0] = '\0';
+        X509_free(peer);
+    }
+    c->ssl = ssl;
+    return 0;
+}
+
 static void *conn_main(void *arg)
 {
     struct oconn *c = arg;
@@ -628,8 +722,10 @@ static void *conn_main(void *arg)
 
     llhttp_init(&c->parser, HTTP_REQUEST, &req_settings);
     c->parser.data = c;
+    if (o->ssl_ctx != NULL && conn_handshake(c) != 0)
+        goto out;
     for (;;) {
-        ssize_t n = recv(c->fd, buf, SLICE, 0);
+        ssize_t n = conn_recv(c, buf, SLICE);
         size_t off = 0;
 
         if (n < 0 && errno == EINTR)
@@ -663,6 +759,8 @@ out:
     pthread_cond_broadcast(&o->cv);
     pthread_mutex_unlock(&o->mu);
     conn_close(c, 0);
+    SSL_free(c->ssl);
+    c->ssl = NULL;
     free(buf);
     return NULL;
 }
@@ -708,7 +806,7 @@ static void *accept_main(void *arg)
 /* ---- lifecycle
  * ------------------------------------------------------------------------------------ */
 
-struct e2e_origin *e2e_origin_start(void)
+static struct e2e_origin *origin_start(SSL_CTX *ctx)
 {
     struct e2e_origin *o = e2e_xmalloc(sizeof(*o));
     struct sockaddr_in sin = {.sin_family = AF_INET};
@@ -723,6 +821,7 @@ struct e2e_origin *e2e_origin_start(void)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&o->cv, &ca);
     pthread_condattr_destroy(&ca);
+    o->ssl_ctx = ctx;
 
     o->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert(o->lfd >= 0, "origin socket: %s", strerror(errno));
@@ -736,6 +835,60 @@ struct e2e_origin *e2e_origin_start(void)
     cr_assert(pthread_create(&o->accept_thr, NULL, accept_main, o) == 0);
     e2e_reg_origin(o, 1);
     return o;
+}
+
+struct e2e_origin *e2e_origin_start(void)
+{
+    return origin_start(NULL);
+}
+
+/* The reason at the top of the OpenSSL error queue, for a failure message. */
+static const char *ssl_reason(void)
+{
+    static char why[256];
+
+    ERR_error_string_n(ERR_peek_last_error(), why, sizeof(why));
+    ERR_clear_error();
+    return why;
+}
+
+struct e2e_origin *e2e_origin_start_tls(const char *cert, const char *key, const char *client_ca)
+{
+    static const unsigned char sid_ctx[] = "accel-e2e-origin";
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+    cr_assert_not_null(ctx, "SSL_CTX_new: %s", ssl_reason());
+    cr_assert_eq(SSL_CTX_use_certificate_chain_file(ctx, cert), 1, "origin certificate %s: %s",
+                 cert, ssl_reason());
+    cr_assert_eq(SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM), 1, "origin key %s: %s",
+                 key, ssl_reason());
+    cr_assert_eq(SSL_CTX_check_private_key(ctx), 1, "origin key %s: %s", key, ssl_reason());
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+    if (client_ca != NULL) {
+        cr_assert_eq(SSL_CTX_load_verify_locations(ctx, client_ca, NULL), 1, "origin CA %s: %s",
+                     client_ca, ssl_reason());
+        SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(client_ca));
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    return origin_start(ctx);
+}
+
+unsigned e2e_origin_nhandshake_fail(struct e2e_origin *o)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&o->mu);
+    n = o->nhs_fail;
+    pthread_mutex_unlock(&o->mu);
+    return n;
+}
+
+void e2e_origin_tls_error(struct e2e_origin *o, char *out, size_t len)
+{
+    pthread_mutex_lock(&o->mu);
+    snprintf(out, len, "%s", o->tls_err);
+    pthread_mutex_unlock(&o->mu);
 }
 
 int e2e_origin_port(const struct e2e_origin *o)
@@ -817,6 +970,7 @@ void e2e_origin_stop(struct e2e_origin **op)
     }
     free(o->reqs);
     free(o->queue);
+    SSL_CTX_free(o->ssl_ctx);
     pthread_cond_destroy(&o->cv);
     pthread_mutex_destroy(&o->mu);
     free(o);
