@@ -63,6 +63,7 @@ struct tls_conn {
     SSL *ssl;
     struct tls_server *srv;
     struct tls_origin *org;
+    int fatal; /* a protocol or socket error: no close_notify, and its session is not kept */
     char why[256];
 };
 
@@ -612,6 +613,7 @@ static int tls_result(struct transport *t, struct tls_conn *tc, int r, int rd)
         return rd ? 0 : -EPIPE;
     case SSL_ERROR_SYSCALL:
         ERR_clear_error();
+        tc->fatal = 1;
         if (saved == 0 || saved == EAGAIN) {
             if (!SSL_is_init_finished(tc->ssl)) {
                 snprintf(tc->why, sizeof tc->why,
@@ -623,6 +625,7 @@ static int tls_result(struct transport *t, struct tls_conn *tc, int r, int rd)
         return -saved;
     case SSL_ERROR_SSL:
     default:
+        tc->fatal = 1;
         set_why(t, tc);
         return -EPROTO;
     }
@@ -746,6 +749,12 @@ static void tls_close(struct transport *t)
 {
     struct tls_conn *tc = t->impl;
 
+    /* A close_notify, as far as the socket takes it: a connection freed without one has its
+     * session dropped from the cache (OpenSSL takes it for a broken one). */
+    ERR_clear_error();
+    if (!tc->fatal && SSL_is_init_finished(tc->ssl) &&
+        !(SSL_get_shutdown(tc->ssl) & SSL_SENT_SHUTDOWN))
+        (void)SSL_shutdown(tc->ssl);
     SSL_free(tc->ssl);
     ERR_clear_error();
     tls_server_release(&tc->srv);
