@@ -396,7 +396,7 @@ Test(tls, keepalive_and_pipelining_over_tls)
     cr_assert_eq(e2e_client_sends(c, "GET /p3 HTTP/1.1\r\nHost: a.test\r\n\r\n"), 0);
     cr_assert_eq(e2e_client_sends(c, "GET /p4 HTTP/1.1\r\nHost: a.test\r\n\r\n"), 0);
     for (int i = 1; i <= 4; i++) {
-        char want[8];
+        char want[16];
 
         snprintf(want, sizeof(want), "/p%d", i);
         cr_assert_eq(e2e_client_response(c, &r, 0), 0, "pipelined response %d did not come", i);
