@@ -11,7 +11,8 @@
 # the exit status in STOP_RC), ACCEL_SRC (the source tree the accel binary was built from, for the
 # commit in the report; default: this repository). Extra configuration, appended only when set (so
 # the generated configs of the other scripts are unchanged): ACCEL_CONF_EXTRA (lines for accel.conf),
-# NGINX_CONF_EXTRA (lines inside nginx's http {} block), VARNISH_VCL_EXTRA (VCL appended after the
+# NGINX_CONF_EXTRA (lines inside nginx's http {} block), HAPROXY_FRONTEND_EXTRA (lines inside
+# HAProxy's frontend, e.g. a second bind), VARNISH_VCL_EXTRA (VCL appended after the
 # backend), VARNISH_PARAMS (more varnishd arguments, split on spaces: "-p gzip_level=6").
 # start_accel takes an optional second argument, the target name (default accel), for a second
 # accel with its own PORT[name], config and logs.
@@ -361,7 +362,8 @@ cache c
     max-object-size $objmax
     max-age 3600
 frontend fe
-    bind 127.0.0.1:$HAPROXY_PORT
+    bind 127.0.0.1:$HAPROXY_PORT${HAPROXY_FRONTEND_EXTRA:+
+$HAPROXY_FRONTEND_EXTRA}
     default_backend origin
 backend origin
     http-request cache-use c
