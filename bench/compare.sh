@@ -8,6 +8,9 @@
 #   zipf     zipf-bench.sh                    hit ratio, Zipf(0.99) keys, memory at 1/10 of the key space
 #   coalesce coalesce-bench.sh                1000 clients x 1 cold URL; 50 cold URLs x 100 clients
 #   pass     proxy-bench.sh                   pass-through of uncacheable (no-store) traffic
+#   tls      tls-bench.sh                     over TLS: keep-alive hits (1k, 64k; accel also as
+#            accel-iovec, one SSL_write per iovec), full and resumed handshakes (ECDSA, RSA); accel,
+#            nginx, HAProxy only (Varnish does not terminate TLS); not in the default SCENARIOS
 # columns: req/s, p99 ms, CPU ms per 1000 requests (the server's utime + stime over the run), hit
 # ratio, origin requests, peak RSS MiB, req/s and CPU relative to accel ("-" where a column does not
 # apply); then a second table: hot hits at one fixed open-loop rate (accel-bench -r) below every
@@ -51,7 +54,7 @@ for t in "${CACHES[@]}"; do
 done
 ((${#SCENARIOS[@]} > 0)) || die "SCENARIOS is empty"
 for s in "${SCENARIOS[@]}"; do
-    [[ $s =~ ^(hits|zipf|coalesce|pass)$ ]] || die "SCENARIOS takes hits, zipf, coalesce, pass (got '$s')"
+    [[ $s =~ ^(hits|zipf|coalesce|pass|tls)$ ]] || die "SCENARIOS takes hits, zipf, coalesce, pass, tls (got '$s')"
 done
 for s in $HIT_SIZES; do
     [[ $s =~ ^[0-9]+[km]$ ]] || die "HIT_SIZES takes sizes like 1k, 64k, 1m (got '$s')"
@@ -134,6 +137,7 @@ declare -A BOUND=(
     [zipf]=$((ROUNDS * NC * (ZIPF_DURATION + 30 + 120 + 25) + 120))
     [coalesce]=$((ROUNDS * NC * 2 * 37 + 120))
     [pass]=$(($(nwords "$PASS_SIZES") * ROUNDS * (NC + 1) * (DURATION + 25) + (NC + 1) * 25 + 120))
+    [tls]=$((ROUNDS * (2 * 4 + 4 * 3) * (DURATION + 25) + 2 * 4 * 25 + 180))
 )
 # what to expect (measured on 2 cores): per run its duration plus ~1.5 s, per cold Zipf run ~8 s more
 est=0
@@ -143,6 +147,7 @@ for s in "${SCENARIOS[@]}"; do
     zipf) est=$((est + ROUNDS * NC * (ZIPF_DURATION + 8) + 5)) ;;
     coalesce) est=$((est + ROUNDS * NC * 2 * 3 + 10)) ;;
     pass) est=$((est + $(nwords "$PASS_SIZES") * ROUNDS * (NC + 1) * (DURATION + 2) + (NC + 1) * 2 + 10)) ;;
+    tls) est=$((est + ROUNDS * (2 * 4 + 4 * 3) * (DURATION + 1) + 20)) ;;
     esac
 done
 note "caches ${CACHES[*]}; scenarios ${SCENARIOS[*]}; DURATION=${DURATION}s ZIPF_DURATION=${ZIPF_DURATION}s" \
@@ -158,6 +163,17 @@ for s in "${SCENARIOS[@]}"; do
     coalesce) run_script coalesce coalesce-bench "${BOUND[coalesce]}" CACHES="${CACHES[*]}" ROUNDS="$ROUNDS" ;;
     pass) run_script pass proxy-bench "${BOUND[pass]}" CACHES="${CACHES[*]}" SIZES="$PASS_SIZES" \
         DURATION="$DURATION" ROUNDS="$ROUNDS" ;;
+    tls)
+        tc=""
+        for t in "${CACHES[@]}"; do
+            [[ $t =~ ^(accel|nginx|haproxy)$ ]] && tc+="${tc:+ }$t"
+        done
+        if [[ -n $tc ]]; then
+            run_script tls tls-bench "${BOUND[tls]}" CACHES="$tc" DURATION="$DURATION" ROUNDS="$ROUNDS"
+        else
+            note "tls: none of accel, nginx, haproxy in CACHES: skipped"
+        fi
+        ;;
     esac
     sleep 1
 done
@@ -174,12 +190,12 @@ import textwrap
 from xml.sax.saxutils import escape
 
 manifest, out_table, out_tsv, out_svg, subtitle, report_name = sys.argv[1:7]
-ORDER = ["accel", "accel-old", "nginx", "varnish", "haproxy", "accel-fixed", "origin"]
-NAME = {"accel": "accel", "accel-old": "accel-old", "nginx": "nginx", "varnish": "Varnish", "haproxy": "HAProxy",
-        "accel-fixed": "accel-fixed (limit)", "origin": "origin (direct)"}
-COLOR = {"accel": "#1f77b4", "accel-old": "#8fb8de", "nginx": "#2ca02c", "varnish": "#9467bd", "haproxy": "#ff7f0e",
-         "accel-fixed": "#9e9e9e", "origin": "#9e9e9e"}
-CACHES = ORDER[:5]
+ORDER = ["accel", "accel-iovec", "accel-old", "nginx", "varnish", "haproxy", "accel-fixed", "origin"]
+NAME = {"accel": "accel", "accel-iovec": "accel (TLS per iovec)", "accel-old": "accel-old", "nginx": "nginx",
+        "varnish": "Varnish", "haproxy": "HAProxy", "accel-fixed": "accel-fixed (limit)", "origin": "origin (direct)"}
+COLOR = {"accel": "#1f77b4", "accel-iovec": "#5a9bd4", "accel-old": "#8fb8de", "nginx": "#2ca02c",
+         "varnish": "#9467bd", "haproxy": "#ff7f0e", "accel-fixed": "#9e9e9e", "origin": "#9e9e9e"}
+CACHES = ORDER[:6]
 
 
 def num(v):
@@ -206,6 +222,10 @@ def label(r):
         return "coalesce %dx%d" % (urls, per)
     if s.startswith("pass-"):
         return "pass " + s[5:]
+    if s.startswith("tls-hit-"):
+        return "tls hit " + s[8:]
+    if s.startswith("tls-"):  # tls-full-ecdsa: new connections/s in the req/s column
+        return "tls %s handshakes %s (conn/s)" % tuple(s[4:].split("-", 1))
     return s
 
 
@@ -397,7 +417,9 @@ PY
     echo "scenarios: 'hit <size>' one cached URL, wrk -c64 (hit-bench.sh); 'zipf' cold start, 100,000 URLs of"
     echo "4 KiB with Zipf(0.99) keys, wrk -c64 (zipf-bench.sh); 'coalesce UxC' U cold URLs x C clients each, all"
     echo "at once, origin answers after ${DELAY:-500} ms (coalesce-bench.sh); 'pass <size>' an uncacheable no-store URL,"
-    echo "wrk -c64 (proxy-bench.sh: nginx and HAProxy there are plain proxies, no cache configured)."
+    echo "wrk -c64 (proxy-bench.sh: nginx and HAProxy there are plain proxies, no cache configured); 'tls ...'"
+    echo "over TLS 1.3 (tls-bench.sh): hits with wrk -c64 over keep-alive, and new connections/s (in the req/s"
+    echo "column) of accel-tls-hs -c16, each a handshake, one GET and a close, full or resumed."
     echo "req/s and p99 are means over the rounds; for coalescing there is no req/s (one burst per run) and"
     echo "p99 is the clients' completion time from the common start (the floor is the origin's ${DELAY:-500} ms)."
     echo "hit ratio = 1 - origin requests / requests (or clients) over all rounds; origin reqs = origin"

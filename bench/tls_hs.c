@@ -201,6 +201,20 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* A whole decimal number in [lo, hi], or exits with the usage. */
+static void usage(void);
+static long num(const char *s, long lo, long hi)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        usage();
+    return v;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -219,7 +233,7 @@ int main(int argc, char **argv)
     while ((ch = getopt(argc, argv, "c:d:r2T:H:p:")) != -1) {
         switch (ch) {
         case 'c':
-            o.threads = atoi(optarg);
+            o.threads = (int)num(optarg, 1, 1024);
             break;
         case 'd':
             o.secs = atof(optarg);
@@ -231,7 +245,7 @@ int main(int argc, char **argv)
             o.tls_max = TLS1_2_VERSION;
             break;
         case 'T':
-            o.timeout_s = atoi(optarg);
+            o.timeout_s = (int)num(optarg, 1, 3600);
             break;
         case 'H':
             o.host = optarg;
@@ -255,7 +269,7 @@ int main(int argc, char **argv)
         memcpy(ip, argv[optind], n);
         ip[n] = '\0';
         o.addr.sin_family = AF_INET;
-        o.addr.sin_port = htons((uint16_t)atoi(colon + 1));
+        o.addr.sin_port = htons((uint16_t)num(colon + 1, 1, 65535));
         if (inet_pton(AF_INET, ip, &o.addr.sin_addr) != 1)
             usage();
     }

@@ -120,7 +120,7 @@ enum conn_state conn_purge(struct conn *c)
         n += cache_purge(c->w->cache, CACHE_PURGE_KEY, k.p, k.len, is_soft,
                          (int64_t)ev_now(c->w->loop));
     }
-    log_info("client %s: PURGE %.*s%s (and its https twin): %llu in memory", c->ip,
+    log_info("client %s: PURGE %.*s%s (and its http twin): %llu in memory", c->ip,
              (int)(k.len > 200 ? 200 : k.len), k.p, is_soft ? " (soft)" : "",
              (unsigned long long)n);
     snprintf(c->tx.xbuf, sizeof(c->tx.xbuf), "%s %llu object(s) in memory; the disk tier too",

@@ -1102,6 +1102,7 @@ static const struct directive conf_directives[] = {
     {"tls_ciphers", set_text, 1, 1, 0, FIELD(tls_ciphers), 0, 0},
     {"tls_ciphersuites", set_text, 1, 1, 0, FIELD(tls_ciphersuites), 0, 0},
     {"tls_session_tickets", set_flag, 1, 1, 0, FIELD(tls_session_tickets), 0, 1},
+    {"tls_ktls", set_flag, 1, 1, 0, FIELD(tls_ktls), 0, 1},
     {"tls_session_cache", set_num, 1, 1, 0, FIELD(tls_session_cache), 0, 10000000},
     {"tls_session_timeout", set_duration, 1, 1, 0, FIELD(tls_session_timeout), 1000,
      7 * 86400 * 1000},

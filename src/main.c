@@ -32,7 +32,8 @@ static void usage(FILE *f)
                "  -t, --test         check the configuration and exit\n"
                "  -V, --version      print the version and exit\n"
                "  -h, --help         this help\n"
-               "signals: TERM/INT drain and exit, USR1 reopen the logs\n");
+               "signals: TERM/INT drain and exit, USR1 reopen the logs, HUP reload the TLS "
+               "certificates\n");
 }
 
 static void on_stop(struct ev_loop *loop, ev_signal *s, int revents)
@@ -162,6 +163,10 @@ int main(int argc, char **argv)
         log_warn("origin_tls_verify off: the certificate of origin %s is not checked, so anyone "
                  "on the path to it can pose as it",
                  conf->upstream.servers[0].addr.text);
+    if (conf->listen_tls != 0 && conf->tls_ktls && !tls_kernel_has_ktls())
+        log_warn("tls_ktls on: this kernel has no TLS upper layer loaded (no \"tls\" in "
+                 "/proc/sys/net/ipv4/tcp_available_ulp; modprobe tls), so records are encrypted in "
+                 "user space as with tls_ktls off");
     raise_fd_limit(conf);
 
     {

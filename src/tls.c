@@ -291,9 +291,18 @@ static int load_cert(SSL_CTX *ctx, const struct conf *c, const struct conf_cert 
         return tls_fail(err, errlen, "%s:%u: %s: %s: %s", c->path, ct->line, what, ct->key,
                         strerror(errno));
     fclose(f);
-    if (SSL_CTX_use_PrivateKey_file(ctx, ct->key, SSL_FILETYPE_PEM) != 1)
+    if (SSL_CTX_use_PrivateKey_file(ctx, ct->key, SSL_FILETYPE_PEM) != 1) {
+        int r = ERR_GET_REASON(ERR_peek_last_error());
+
+        /* OpenSSL checks the pair as it loads the key: a good key for another certificate */
+        if (r == X509_R_KEY_VALUES_MISMATCH || r == X509_R_KEY_TYPE_MISMATCH) {
+            ERR_clear_error();
+            return tls_fail(err, errlen, "%s:%u: %s: %s: the key does not match the certificate %s",
+                            c->path, ct->line, what, ct->key, ct->cert);
+        }
         return tls_fail(err, errlen, "%s:%u: %s: %s: not a PEM private key (%s)", c->path, ct->line,
                         what, ct->key, ossl_reason("unreadable"));
+    }
     if (SSL_CTX_check_private_key(ctx) != 1)
         return tls_fail(err, errlen, "%s:%u: %s: %s: the key does not match the certificate %s",
                         c->path, ct->line, what, ct->key, ct->cert);
@@ -313,6 +322,11 @@ static SSL_CTX *server_ctx(const struct conf *c, struct tls_server *s, int first
     }
     if (!c->tls_session_tickets)
         opts |= SSL_OP_NO_TICKET;
+    /* kTLS: after the handshake OpenSSL hands the keys to the kernel where the kernel's "tls"
+     * upper layer takes them (and the cipher is one it knows); where not, it stays in user space
+     * without a word, and the connection works the same */
+    if (c->tls_ktls)
+        opts |= SSL_OP_ENABLE_KTLS;
     SSL_CTX_set_options(ctx, opts);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(ctx, 1);
@@ -870,4 +884,32 @@ int transport_tls_resumed(const struct transport *t)
     const struct tls_conn *tc = t->ops == &tls_ops ? t->impl : NULL;
 
     return tc != NULL && SSL_session_reused(tc->ssl);
+}
+
+int transport_tls_ktls(const struct transport *t)
+{
+    const struct tls_conn *tc = t->ops == &tls_ops ? t->impl : NULL;
+
+    if (tc == NULL)
+        return 0;
+    return (BIO_get_ktls_send(SSL_get_wbio(tc->ssl)) ? 1 : 0) |
+           (BIO_get_ktls_recv(SSL_get_rbio(tc->ssl)) ? 2 : 0);
+}
+
+int tls_kernel_has_ktls(void)
+{
+    char buf[256];
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
+    size_t n;
+
+    if (f == NULL)
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    for (char *save = NULL, *tok = strtok_r(buf, " \t\n", &save); tok != NULL;
+         tok = strtok_r(NULL, " \t\n", &save))
+        if (strcmp(tok, "tls") == 0)
+            return 1;
+    return 0;
 }

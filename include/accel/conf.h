@@ -134,6 +134,7 @@ struct conf {
     char *tls_ciphers;              /* TLS 1.2 cipher list; NULL: CONF_TLS_CIPHERS */
     char *tls_ciphersuites;         /* TLS 1.3 suites; NULL: OpenSSL's default */
     unsigned tls_session_tickets;   /* resume by ticket (keys in memory, rotated) */
+    unsigned tls_ktls;              /* let the kernel encrypt records (kTLS) where it can */
     unsigned tls_session_cache;     /* sessions kept for resumption by id; 0: none */
     uint64_t tls_session_timeout;   /* ms a session (and a ticket key) stays valid */
     uint64_t tls_handshake_timeout; /* ms from accept to the end of the handshake */

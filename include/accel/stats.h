@@ -24,6 +24,8 @@
     X(tls_resumed, "tls_handshakes_total", "kind=\"resumed\"", "counter", "")                      \
     X(tls_handshake_errors, "tls_handshake_errors_total", "", "counter",                           \
       "TLS handshakes with clients that failed or timed out")                                      \
+    X(tls_ktls, "tls_ktls_total", "", "counter",                                                   \
+      "TLS connections with clients whose records the kernel writes (kTLS)")                       \
     X(cache_hits, "cache_hits_total", "", "counter", "answers from a stored object")               \
     X(cache_misses, "cache_misses_total", "", "counter", "requests that fetched a new object")     \
     X(cache_coalesced, "cache_coalesced_total", "", "counter",                                     \

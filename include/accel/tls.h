@@ -68,6 +68,14 @@ const char *transport_tls_version(const struct transport *t);
 /* 1 when the TLS connection <t> resumed a session (no full handshake), else 0. */
 int transport_tls_resumed(const struct transport *t);
 
+/* Whether the kernel encrypts the records of <t> (kTLS, tls_ktls on): 1 sending, 2 receiving, 3
+ * both, 0 neither (or <t> is not TLS). */
+int transport_tls_ktls(const struct transport *t);
+
+/* 1 when the running kernel has its TLS upper layer loaded ("tls" in
+ * /proc/sys/net/ipv4/tcp_available_ulp), so that tls_ktls can take effect; else 0. */
+int tls_kernel_has_ktls(void);
+
 /* Replaces the session ticket key in use now (tickets sealed with the two keys before it still
  * resume). The key also turns over by itself once it is tls_session_timeout old. */
 void tls_rotate_ticket_keys(void);

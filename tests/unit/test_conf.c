@@ -1191,12 +1191,13 @@ Test(conf, tls_directives)
 {
     struct conf *c = NULL;
     char err[512] = "";
-    const char *text = "listen 8080\nlisten 8443 tls\norigin https://[::1]:8443\n"
-                       "tls_certificate a.pem a.key\ntls_certificate /etc/b.pem\n"
-                       "tls_min_version 1.3\ntls_session_tickets off\ntls_session_cache 0\n"
-                       "tls_session_timeout 10m\ntls_handshake_timeout 2s\nhttps_redirect on\n"
-                       "origin_tls_verify off\norigin_tls_ca ca.pem\norigin_tls_name o.test\n"
-                       "origin_tls_certificate c.pem c.key\ntls_ciphers ECDHE+AESGCM\n";
+    const char *text =
+        "listen 8080\nlisten 8443 tls\norigin https://[::1]:8443\n"
+        "tls_certificate a.pem a.key\ntls_certificate /etc/b.pem\n"
+        "tls_min_version 1.3\ntls_session_tickets off\ntls_session_cache 0\n"
+        "tls_session_timeout 10m\ntls_handshake_timeout 2s\nhttps_redirect on\n"
+        "origin_tls_verify off\norigin_tls_ca ca.pem\norigin_tls_name o.test\n"
+        "origin_tls_certificate c.pem c.key\ntls_ciphers ECDHE+AESGCM\ntls_ktls on\n";
 
     cr_assert_eq(conf_parse("/etc/accel/t.conf", text, strlen(text), &c, err, sizeof err), 0, "%s",
                  err);
@@ -1218,6 +1219,7 @@ Test(conf, tls_directives)
     cr_assert_str_eq(c->origin_tls_name, "o.test");
     cr_assert_str_eq(c->origin_tls_cert.cert, "/etc/accel/c.pem");
     cr_assert_str_eq(c->tls_ciphers, "ECDHE+AESGCM");
+    cr_assert_eq(c->tls_ktls, 1);
     cr_assert_eq(c->upstream.servers[0].tls, 1);
     cr_assert_str_eq(c->upstream.servers[0].name, "::1");
     conf_free(&c);
@@ -1227,6 +1229,7 @@ Test(conf, tls_directives)
     cr_assert_eq(c->tls_min_version, 12, "default TLS 1.2 and up");
     cr_assert_eq(c->tls_session_tickets, 1);
     cr_assert_eq(c->tls_session_cache, 20480);
+    cr_assert_eq(c->tls_ktls, 0, "kTLS only when asked");
     cr_assert_eq(c->tls_handshake_timeout, 10000);
     cr_assert_eq(c->origin_tls_verify, 1, "origins are verified by default");
     cr_assert_eq(c->upstream.servers[0].tls, 0);
