@@ -790,6 +790,19 @@ static int tls_handshake(struct transport *t)
         t->rd_wants_wr = t->wr_wants_rd = 0;
         return 0;
     }
+    /* plain HTTP on a TLS port (OpenSSL knows a request line when it sees one): say so in the
+     * clear, as nginx does, rather than leave the client with an empty reply */
+    if (tc->srv != NULL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_HTTP_REQUEST) {
+        static const char plain[] =
+            "HTTP/1.1 400 Bad Request\r\n"
+            "Content-Type: text/plain\r\n"
+            "Content-Length: 65\r\n"
+            "Connection: close\r\n"
+            "\r\n"
+            "This port speaks HTTPS: the plain HTTP request was not answered.\n";
+
+        (void)transport_send_clear(t->fd, plain, sizeof plain - 1);
+    }
     return tls_result(t, tc, r, 1);
 }
 

@@ -266,3 +266,10 @@ int transport_shutdown_fd(int fd)
 {
     return shutdown(fd, SHUT_WR) < 0 ? -errno : 0;
 }
+
+ssize_t transport_send_clear(int fd, const void *p, size_t n)
+{
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+    return w < 0 ? -errno : w;
+}

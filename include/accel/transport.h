@@ -134,4 +134,9 @@ void transport_close_fd(int fd);
 /* Ends the sending side of socket <fd> (for a backend's own shutdown). 0 or a negative errno. */
 int transport_shutdown_fd(int fd);
 
+/* Writes <n> bytes of <p> to socket <fd> as they are, below any backend, without waiting (a
+ * backend's last word in the clear, e.g. TLS's answer to plain HTTP). Best effort: the bytes
+ * written, or a negative errno. */
+ssize_t transport_send_clear(int fd, const void *p, size_t n);
+
 #endif
