@@ -499,16 +499,26 @@ Test(disk, readers_run_alongside_the_writer)
     pthread_t th[4];
     char *p = pattern(700000, 13);
     char k[32];
-    int failed = -1;
+    int failed = -1, full = 0, failed_rc = 0;
 
     for (int i = 0; i < 4; i++) {
         rd[i] = (struct reader){.d = d, .stop = &stop, .p = p};
         cr_assert_eq(pthread_create(&th[i], NULL, reader_run, &rd[i]), 0);
     }
+    /* A reader that the scheduler stops inside its read keeps its snapshot's pages from being
+     * reused, so on a busy machine a put may find no room even after its eviction: -EFBIG, the
+     * store unchanged, as documented. Any other failure is a bug. */
     for (unsigned i = 0; i < 300 && failed < 0; i++) {
+        int rc;
+
         snprintf(k, sizeof(k), "r/%u", i % 50);
-        if (disk_put(d, k, strlen(k), p, 600000 + (i % 50) * 1000) != 0)
+        rc = disk_put(d, k, strlen(k), p, 600000 + (i % 50) * 1000);
+        if (rc == -EFBIG)
+            full++;
+        else if (rc != 0) {
             failed = (int)i;
+            failed_rc = rc;
+        }
         if (i % 40 == 39)
             disk_evict(d, 4u << 20);
         if (i % 70 == 69)
@@ -517,7 +527,8 @@ Test(disk, readers_run_alongside_the_writer)
     stop = 1;
     for (int i = 0; i < 4; i++)
         cr_assert_eq(pthread_join(th[i], NULL), 0);
-    cr_assert_eq(failed, -1, "put %d failed", failed);
+    cr_assert_eq(failed, -1, "put %d failed: %s", failed, strerror(-failed_rc));
+    cr_assert_lt(full, 150, "%d of 300 puts found no room", full);
     for (int i = 0; i < 4; i++) {
         cr_assert_eq(rd[i].bad, 0);
         cr_assert_gt(rd[i].gets, 0);
