@@ -356,11 +356,12 @@ static enum conn_state conn_handshake(struct conn *c)
         atomic_fetch_add_explicit(transport_tls_resumed(&c->t) ? &c->w->stats.tls_resumed
                                                                : &c->w->stats.tls_handshakes,
                                   1, memory_order_relaxed);
-        if (transport_tls_ktls(&c->t) & 1)
+        int ktls = transport_tls_ktls(&c->t) & 1;
+
+        if (ktls)
             atomic_fetch_add_explicit(&c->w->stats.tls_ktls, 1, memory_order_relaxed);
         log_debug("client %s: %s%s%s", c->ip, transport_tls_version(&c->t),
-                  transport_tls_resumed(&c->t) ? " (resumed)" : "",
-                  transport_tls_ktls(&c->t) & 1 ? " (kTLS)" : "");
+                  transport_tls_resumed(&c->t) ? " (resumed)" : "", ktls ? " (kTLS)" : "");
         return CONN_HEAD;
     }
     if (rc == -EAGAIN) {

@@ -295,18 +295,15 @@ static int load_cert(SSL_CTX *ctx, const struct conf *c, const struct conf_cert 
         int r = ERR_GET_REASON(ERR_peek_last_error());
 
         /* OpenSSL checks the pair as it loads the key: a good key for another certificate */
-        if (r == X509_R_KEY_VALUES_MISMATCH || r == X509_R_KEY_TYPE_MISMATCH) {
-            ERR_clear_error();
-            return tls_fail(err, errlen, "%s:%u: %s: %s: the key does not match the certificate %s",
-                            c->path, ct->line, what, ct->key, ct->cert);
-        }
-        return tls_fail(err, errlen, "%s:%u: %s: %s: not a PEM private key (%s)", c->path, ct->line,
-                        what, ct->key, ossl_reason("unreadable"));
+        if (r != X509_R_KEY_VALUES_MISMATCH && r != X509_R_KEY_TYPE_MISMATCH)
+            return tls_fail(err, errlen, "%s:%u: %s: %s: not a PEM private key (%s)", c->path,
+                            ct->line, what, ct->key, ossl_reason("unreadable"));
+        ERR_clear_error();
+    } else if (SSL_CTX_check_private_key(ctx) == 1) {
+        return 0;
     }
-    if (SSL_CTX_check_private_key(ctx) != 1)
-        return tls_fail(err, errlen, "%s:%u: %s: %s: the key does not match the certificate %s",
-                        c->path, ct->line, what, ct->key, ct->cert);
-    return 0;
+    return tls_fail(err, errlen, "%s:%u: %s: %s: the key does not match the certificate %s",
+                    c->path, ct->line, what, ct->key, ct->cert);
 }
 
 static SSL_CTX *server_ctx(const struct conf *c, struct tls_server *s, int first, char *err,
@@ -793,15 +790,15 @@ static int tls_handshake(struct transport *t)
     /* plain HTTP on a TLS port (OpenSSL knows a request line when it sees one): say so in the
      * clear, as nginx does, rather than leave the client with an empty reply */
     if (tc->srv != NULL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_HTTP_REQUEST) {
-        static const char plain[] =
-            "HTTP/1.1 400 Bad Request\r\n"
-            "Content-Type: text/plain\r\n"
-            "Content-Length: 65\r\n"
-            "Connection: close\r\n"
-            "\r\n"
+        static const char body[] =
             "This port speaks HTTPS: the plain HTTP request was not answered.\n";
+        char plain[256];
+        int n = snprintf(plain, sizeof plain,
+                         "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                         sizeof body - 1, body);
 
-        (void)transport_send_clear(t->fd, plain, sizeof plain - 1);
+        (void)transport_send_clear(t->fd, plain, (size_t)n);
     }
     return tls_result(t, tc, r, 1);
 }
