@@ -777,7 +777,8 @@ static enum lru_pick pick(struct obj *o, void *arg)
     }
     age = policy_current_age(o->date, o->age_value, o->t_req, o->t_resp, r->now);
     use = policy_use(obj_ttl(o), age, r->no_swr ? 0 : o->swr, o->cc_flags, &r->cc,
-                     lk->c->conf.ignore_client_no_cache);
+                     r->ignore_no_cache != 0 ? r->ignore_no_cache > 0
+                                             : lk->c->conf.ignore_client_no_cache);
     if (use == POLICY_FRESH || use == POLICY_STALE_OK) {
         lk->res = CACHE_HIT;
         return LRU_TAKE;

@@ -567,7 +567,7 @@ static int probe_origin(const struct conf *c, double *ms)
     int rc, connected;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    const struct conf_addr *a = &upstream_pick(&c->upstream)->addr;
+    const struct conf_addr *a = &c->default_upstream->servers[0].addr;
 
     rc = transport_connect(&t, &a->sa, a->salen, &connected);
     if (rc < 0)

@@ -109,13 +109,14 @@ enum conn_state conn_purge(struct conn *c)
     if (c->w->cache == NULL || conf->cache_memory == 0)
         return conn_fail(c, 405, "PURGE: there is no cache here (cache_memory 0)");
     if (host.len == 0)
-        host = span_of(c->tx.srv->host, strlen(c->tx.srv->host));
+        host = c->tx.dhost;
     /* the URL over both schemes: what came in over TLS and what came in plain */
     n = 0;
     for (int i = 0; i < 2; i++) {
         c->keybuf.off = c->keybuf.len = 0;
-        if (key_build(&c->keybuf, i == 0 ? "http" : "https", host, http_request_path(&c->req.head),
-                      &k) < 0)
+        if (route_key_build(route_match(conf, HTTP_GET, host, http_request_path(&c->req.head)),
+                            &c->keybuf, i == 0 ? "http" : "https", host,
+                            http_request_path(&c->req.head), &k) < 0)
             return conn_fail(c, 400, "PURGE: no host to purge for");
         n += cache_purge(c->w->cache, CACHE_PURGE_KEY, k.p, k.len, is_soft,
                          (int64_t)ev_now(c->w->loop));
@@ -135,12 +136,13 @@ enum conn_state conn_cache_start(struct conn *c)
     struct span host = c->tx.fwd.client_host;
     ev_tstamp now = ev_now(c->w->loop);
 
-    if (c->w->cache == NULL || conf->cache_memory == 0) {
+    if (c->w->cache == NULL || conf->cache_memory == 0 ||
+        (c->tx.route != NULL && !c->tx.route->cache)) {
         c->tx.cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_BYPASS};
         return conn_start_pass(c);
     }
     if (host.len == 0)
-        host = span_of(c->tx.srv->host, strlen(c->tx.srv->host));
+        host = c->tx.dhost;
     if (!c->tx.req_done) {
         /* A GET or HEAD without a body ends with its head: take that end now, so that
          * keep-alive is known whether the answer comes from the cache or the origin. */
@@ -153,7 +155,8 @@ enum conn_state conn_cache_start(struct conn *c)
     }
     parse_request_cc(c);
     c->keybuf.off = c->keybuf.len = 0;
-    if (key_build(&c->keybuf, conn_scheme(c), host, http_request_path(&c->req.head), &r.key) < 0) {
+    if (route_key_build(c->tx.route, &c->keybuf, conn_scheme(c), host,
+                        http_request_path(&c->req.head), &r.key) < 0) {
         c->tx.cs = (struct req_cache_status){.verdict = REQ_PASS, .fwd = REQ_FWD_BYPASS};
         return conn_start_pass(c);
     }
@@ -164,6 +167,7 @@ enum conn_state conn_cache_start(struct conn *c)
     r.now_ms = (uint64_t)(now * 1000.0);
     r.no_make = c->tx.head_req; /* a HEAD miss goes to the origin as HEAD, nothing is stored */
     r.no_swr = 0;
+    r.ignore_no_cache = c->tx.route == NULL ? 0 : c->tx.route->ignore_client_no_cache ? 1 : -1;
     c->tx.t_req = r.now;
     obj_unref(&c->tx.stale);
     c->tx.cres = cache_lookup(c->w->cache, &r, &c->tx.obj, &c->tx.stale);
@@ -532,7 +536,10 @@ static enum conn_state own(struct conn *c)
                           .stale = c->tx.stale,
                           .head = &c->req.head,
                           .fwd = &fwd,
-                          .srv = c->tx.srv,
+                          .up = c->tx.ug,
+                          .hash = c->tx.hash,
+                          .default_ttl =
+                              c->tx.route != NULL ? (int64_t)(c->tx.route->default_ttl / 1000) : -1,
                           .rcc = c->tx.rcc,
                           .t_req = c->tx.t_req,
                           .client = c->ip};

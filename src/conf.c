@@ -17,6 +17,8 @@
 #include "accel/conf.h"
 #include "accel/base.h"
 #include "accel/disk.h"
+#include "accel/http.h"
+#include "accel/upstream.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,6 +50,7 @@ struct pctx {
     char *err;
     size_t errlen;
     struct conf *c;
+    char *base; /* what set_num/size/duration/flag fill: the conf, or a route being read */
 };
 
 __attribute__((format(printf, 3, 4))) static void errf(char *err, size_t errlen, const char *fmt,
@@ -532,9 +535,9 @@ struct directive {
     uint64_t min, max; /* and the values they accept */
 };
 
-static void store(struct conf *c, const struct directive *d, uint64_t v)
+static void store(struct pctx *pc, const struct directive *d, uint64_t v)
 {
-    char *p = (char *)c + d->off;
+    char *p = pc->base + d->off;
 
     if (d->width == sizeof(uint64_t)) {
         uint64_t x = v;
@@ -573,7 +576,7 @@ static int set_num(struct pctx *pc, const struct directive *d, const struct stmt
     if (parse_digits(st->argv[1], &v, &end) < 0 || *end != '\0' || v < d->min || v > d->max)
         return fail(pc, st->line, "%s: expected a number from %" PRIu64 " to %" PRIu64 ", got %s",
                     d->name, d->min, d->max, quoted(q, sizeof q, st->argv[1]));
-    store(pc->c, d, v);
+    store(pc, d, v);
     return 0;
 }
 
@@ -583,7 +586,7 @@ static int set_size(struct pctx *pc, const struct directive *d, const struct stm
     uint64_t v;
 
     if (conf_parse_size(st->argv[1], &v) == 0 && v >= d->min && v <= d->max) {
-        store(pc->c, d, v);
+        store(pc, d, v);
         return 0;
     }
     quoted(q, sizeof q, st->argv[1]);
@@ -600,7 +603,7 @@ static int set_duration(struct pctx *pc, const struct directive *d, const struct
     char q[80];
 
     if (conf_parse_duration(st->argv[1], &v) == 0 && v >= d->min && v <= d->max) {
-        store(pc->c, d, v);
+        store(pc, d, v);
         return 0;
     }
     return fail(pc, st->line, "%s: expected a duration%s (as in \"30s\" or \"500ms\"), got %s",
@@ -612,7 +615,7 @@ static int set_flag(struct pctx *pc, const struct directive *d, const struct stm
     char q[80];
 
     if (strcmp(st->argv[1], "on") == 0 || strcmp(st->argv[1], "off") == 0) {
-        store(pc->c, d, st->argv[1][1] == 'n');
+        store(pc, d, st->argv[1][1] == 'n');
         return 0;
     }
     return fail(pc, st->line, "%s: expected \"on\" or \"off\", got %s", d->name,
@@ -670,27 +673,28 @@ static int set_listen(struct pctx *pc, const struct directive *d, const struct s
     return 0;
 }
 
-static int set_origin(struct pctx *pc, const struct directive *d, const struct stmt *st)
+/* A server address as users write it, "http[s]://host[:port][/]" or "host:port", into <srv>
+ * (its strings new; the other fields untouched). <what> names the directive in messages. */
+static int parse_server(struct pctx *pc, const char *what, unsigned line, const char *arg,
+                        struct conf_server *srv)
 {
-    struct conf *c = pc->c;
     struct conf_addr a;
     char why[256], q[80], hostport[300];
-    const char *s = st->argv[1], *slash;
+    const char *s = arg, *slash;
     size_t n = strlen(s), host_len;
     const char *host;
 
-    /* "http[s]://host[:port][/]" as users write it, or host:port. */
     unsigned tls = strncasecmp(s, "https://", 8) == 0;
     if (tls || strncasecmp(s, "http://", 7) == 0) {
         s += tls ? 8 : 7;
         slash = strchr(s, '/');
         n = slash ? (size_t)(slash - s) : strlen(s);
         if (slash != NULL && slash[1] != '\0')
-            return fail(pc, st->line, "%s: a path after the origin's host is not supported, got %s",
-                        d->name, quoted(q, sizeof q, st->argv[1]));
+            return fail(pc, line, "%s: a path after the origin's host is not supported, got %s",
+                        what, quoted(q, sizeof q, arg));
         if (n == 0 || n + 4 >= sizeof hostport)
-            return fail(pc, st->line, "%s: expected http://host[:port], got %s", d->name,
-                        quoted(q, sizeof q, st->argv[1]));
+            return fail(pc, line, "%s: expected http://host[:port], got %s", what,
+                        quoted(q, sizeof q, arg));
         /* no port: 80 ("host", "[v6]"; a colon outside brackets is the port's) */
         const char *rb = memchr(s, ']', n), *from = rb ? rb : s;
         const char *colon = memchr(from, ':', n - (size_t)(from - s));
@@ -706,13 +710,12 @@ static int set_origin(struct pctx *pc, const struct directive *d, const struct s
         host_len = n;
     }
     if (conf_parse_addr(s, &a, why, sizeof why) < 0)
-        return fail(pc, st->line, "%s: %s", d->name, why);
+        return fail(pc, line, "%s: %s", what, why);
     if (addr_is_any(&a))
-        return fail(pc, st->line, "%s: expected the host to connect to, got %s", d->name,
-                    quoted(q, sizeof q, st->argv[1]));
+        return fail(pc, line, "%s: expected the host to connect to, got %s", what,
+                    quoted(q, sizeof q, arg));
     if (addr_port(&a) == 0)
-        return fail(pc, st->line, "%s: port 0 is not allowed, got %s", d->name,
-                    quoted(q, sizeof q, st->argv[1]));
+        return fail(pc, line, "%s: port 0 is not allowed, got %s", what, quoted(q, sizeof q, arg));
     /* the name alone, for TLS: "[::1]:8443" -> "::1", "example.com:8443" -> "example.com" */
     const char *nb = host, *ne = host + host_len;
     if (host_len > 0 && host[0] == '[') {
@@ -725,16 +728,74 @@ static int set_origin(struct pctx *pc, const struct directive *d, const struct s
         if (colon != NULL && memchr(colon + 1, ':', (size_t)(ne - colon - 1)) == NULL)
             ne = colon;
     }
-    free(c->upstream.servers[0].name);
-    c->upstream.servers[0].name = xstrndup(nb, (size_t)(ne - nb));
-    c->upstream.servers[0].tls = tls;
-    c->origin_tls_line = st->line;
-    c->upstream.name = "origin";
-    c->upstream.servers[0].addr = a;
-    free(c->upstream.servers[0].host);
-    c->upstream.servers[0].host = xstrndup(host, host_len); /* for requests that have none */
-    c->upstream.n_servers = 1;
+    srv->name = xstrndup(nb, (size_t)(ne - nb));
+    srv->tls = tls;
+    srv->addr = a;
+    srv->host = xstrndup(host, host_len); /* for requests that have none */
+    srv->line = line;
+    if (tls && pc->c->origin_tls_line == 0)
+        pc->c->origin_tls_line = line;
     return 0;
+}
+
+/* A new upstream named <name> at the end of the list; NULL (after fail()) past the limit or
+ * when the name is taken. */
+static struct conf_upstream *upstream_add(struct pctx *pc, const char *name, unsigned line)
+{
+    struct conf *c = pc->c;
+    struct conf_upstream *u;
+    char q[80];
+
+    for (unsigned i = 0; i < c->n_upstreams; i++) {
+        if (strcmp(c->upstreams[i].name, name) == 0) {
+            fail(pc, line, "upstream %s is already defined (at line %u)", quoted(q, sizeof q, name),
+                 c->upstreams[i].line);
+            return NULL;
+        }
+    }
+    if (c->n_upstreams == CONF_MAX_UPSTREAMS) {
+        fail(pc, line, "too many upstreams (at most %d)", CONF_MAX_UPSTREAMS);
+        return NULL;
+    }
+    c->upstreams = xrealloc(c->upstreams, (c->n_upstreams + 1) * sizeof(*c->upstreams));
+    u = &c->upstreams[c->n_upstreams++];
+    memset(u, 0, sizeof(*u));
+    u->name = xstrndup(name, strlen(name));
+    u->line = line;
+    u->check_timeout = 2000;
+    u->check_rise = 2;
+    u->check_fall = 3;
+    return u;
+}
+
+static struct conf_server *server_add(struct pctx *pc, struct conf_upstream *u, unsigned line)
+{
+    struct conf_server *srv;
+
+    if (u->n_servers == CONF_MAX_SERVERS) {
+        fail(pc, line, "upstream \"%s\": too many servers (at most %d)", u->name, CONF_MAX_SERVERS);
+        return NULL;
+    }
+    u->servers = xrealloc(u->servers, (u->n_servers + 1) * sizeof(*u->servers));
+    srv = &u->servers[u->n_servers];
+    memset(srv, 0, sizeof(*srv));
+    srv->idx = u->n_servers++;
+    srv->weight = 1;
+    srv->max_fails = 3;
+    srv->fail_timeout = 10 * 1000;
+    return srv;
+}
+
+static int set_origin(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    struct conf_upstream *u = upstream_add(pc, "origin", st->line);
+    struct conf_server *srv;
+
+    if (u == NULL)
+        return -EINVAL;
+    srv = server_add(pc, u, st->line);
+    AN(srv);
+    return parse_server(pc, d->name, st->line, st->argv[1], srv);
 }
 
 /* <f> relative to the configuration file's directory, unless absolute; a new string. */
@@ -966,6 +1027,324 @@ static int set_admin(struct pctx *pc, const struct directive *d, const struct st
     return 0;
 }
 
+/* --- upstream NAME { server ...; balance ...; check ...; } ------------------------------------ */
+
+/* "key=value" options: <*val> points past the '=' when <arg> starts with "<key>=". */
+static int opt_is(const char *arg, const char *key, const char **val)
+{
+    size_t n = strlen(key);
+
+    if (strncmp(arg, key, n) != 0 || arg[n] != '=')
+        return 0;
+    *val = arg + n + 1;
+    return 1;
+}
+
+static int opt_num(const char *v, uint64_t min, uint64_t max, uint64_t *out)
+{
+    const char *end;
+
+    return parse_digits(v, out, &end) == 0 && *end == '\0' && *out >= min && *out <= max ? 0 : -1;
+}
+
+static int set_up_server(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    struct conf_upstream *u = (struct conf_upstream *)(void *)pc->base;
+    struct conf_server *srv = server_add(pc, u, st->line);
+    char q[80];
+    uint64_t v;
+    int rc;
+
+    if (srv == NULL)
+        return -EINVAL;
+    rc = parse_server(pc, d->name, st->line, st->argv[1], srv);
+    if (rc < 0)
+        return rc;
+    for (unsigned i = 2; i < st->argc; i++) {
+        const char *a = st->argv[i], *val;
+
+        if (strcmp(a, "backup") == 0) {
+            srv->backup = 1;
+        } else if (opt_is(a, "weight", &val)) {
+            if (opt_num(val, 1, 100, &v) < 0)
+                return fail(pc, st->line, "server: weight: expected a number from 1 to 100, got %s",
+                            quoted(q, sizeof q, val));
+            srv->weight = (unsigned)v;
+        } else if (opt_is(a, "max_conns", &val)) {
+            if (opt_num(val, 0, 1000000, &v) < 0)
+                return fail(pc, st->line,
+                            "server: max_conns: expected a number from 0 to 1000000, got %s",
+                            quoted(q, sizeof q, val));
+            srv->max_conns = (unsigned)v;
+        } else if (opt_is(a, "max_fails", &val)) {
+            if (opt_num(val, 0, 1000, &v) < 0)
+                return fail(pc, st->line,
+                            "server: max_fails: expected a number from 0 to 1000, got %s",
+                            quoted(q, sizeof q, val));
+            srv->max_fails = (unsigned)v;
+        } else if (opt_is(a, "fail_timeout", &val)) {
+            if (conf_parse_duration(val, &v) < 0 || v < 1 || v > 3600 * 1000)
+                return fail(pc, st->line,
+                            "server: fail_timeout: expected a duration from 1ms to 1h, got %s",
+                            quoted(q, sizeof q, val));
+            srv->fail_timeout = v;
+        } else {
+            return fail(pc, st->line,
+                        "server: unknown option %s (expected weight=N, max_conns=N, max_fails=N, "
+                        "fail_timeout=DURATION or backup)",
+                        quoted(q, sizeof q, a));
+        }
+    }
+    return 0;
+}
+
+static int set_up_balance(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    struct conf_upstream *u = (struct conf_upstream *)(void *)pc->base;
+    static const char *const names[] = {"round_robin", "least_conn", "hash"};
+    char q[80];
+
+    for (unsigned i = 0; i < countof(names); i++) {
+        if (strcmp(st->argv[1], names[i]) == 0) {
+            u->balance = (enum conf_balance)i;
+            return 0;
+        }
+    }
+    return fail(pc, st->line, "%s: expected round_robin, least_conn or hash, got %s", d->name,
+                quoted(q, sizeof q, st->argv[1]));
+}
+
+static int set_up_check(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    struct conf_upstream *u = (struct conf_upstream *)(void *)pc->base;
+    char q[80];
+    uint64_t v;
+
+    u->check_interval = 5000;
+    for (unsigned i = 1; i < st->argc; i++) {
+        const char *a = st->argv[i], *val;
+
+        if (opt_is(a, "interval", &val)) {
+            if (conf_parse_duration(val, &v) < 0 || v < 10 || v > 3600 * 1000)
+                return fail(pc, st->line,
+                            "%s: interval: expected a duration from 10ms to 1h, got %s", d->name,
+                            quoted(q, sizeof q, val));
+            u->check_interval = v;
+        } else if (opt_is(a, "timeout", &val)) {
+            if (conf_parse_duration(val, &v) < 0 || v < 1 || v > 3600 * 1000)
+                return fail(pc, st->line, "%s: timeout: expected a duration from 1ms to 1h, got %s",
+                            d->name, quoted(q, sizeof q, val));
+            u->check_timeout = v;
+        } else if (opt_is(a, "path", &val)) {
+            if (val[0] != '/' || strpbrk(val, " \t\r\n") != NULL || strlen(val) > 1024)
+                return fail(pc, st->line, "%s: path: expected a path starting with /, got %s",
+                            d->name, quoted(q, sizeof q, val));
+            free(u->check_path);
+            u->check_path = xstrndup(val, strlen(val));
+        } else if (opt_is(a, "expect", &val)) {
+            if (opt_num(val, 100, 599, &v) < 0)
+                return fail(pc, st->line, "%s: expect: expected a status from 100 to 599, got %s",
+                            d->name, quoted(q, sizeof q, val));
+            u->check_expect = (unsigned)v;
+        } else if (opt_is(a, "rise", &val) || opt_is(a, "fall", &val)) {
+            if (opt_num(val, 1, 100, &v) < 0)
+                return fail(pc, st->line, "%s: %.4s: expected a number from 1 to 100, got %s",
+                            d->name, a, quoted(q, sizeof q, val));
+            if (a[0] == 'r')
+                u->check_rise = (unsigned)v;
+            else
+                u->check_fall = (unsigned)v;
+        } else {
+            return fail(pc, st->line,
+                        "%s: unknown option %s (expected interval=, timeout=, path=, expect=, "
+                        "rise= or fall=)",
+                        d->name, quoted(q, sizeof q, a));
+        }
+    }
+    if (u->check_path == NULL)
+        u->check_path = xstrndup("/", 1);
+    return 0;
+}
+
+static const struct directive upstream_directives[] = {
+    {"server", set_up_server, 1, 7, DIR_REPEAT},
+    {"balance", set_up_balance, 1, 1},
+    {"check", set_up_check, 0, 6},
+};
+
+static int name_ok(const char *s)
+{
+    if (*s == '\0' || strlen(s) > 64)
+        return 0;
+    for (; *s != '\0'; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-' || *s == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static int set_upstream(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    unsigned seen[countof(upstream_directives)] = {0};
+    struct conf_upstream *u;
+    char q[80];
+    int rc;
+
+    if (!name_ok(st->argv[1]))
+        return fail(pc, st->line, "%s: expected a name (letters, digits, '_', '-', '.'), got %s",
+                    d->name, quoted(q, sizeof q, st->argv[1]));
+    u = upstream_add(pc, st->argv[1], st->line);
+    if (u == NULL)
+        return -EINVAL;
+    pc->base = (char *)u;
+    rc = apply(pc, upstream_directives, countof(upstream_directives), seen, st->block);
+    pc->base = (char *)pc->c;
+    if (rc < 0)
+        return rc;
+    u = &pc->c->upstreams[pc->c->n_upstreams - 1];
+    if (u->n_servers == 0)
+        return fail(pc, st->line, "upstream \"%s\": expected at least one \"server\"", u->name);
+    return 0;
+}
+
+/* --- route [NAME] { host ...; path ...; method ...; upstream NAME; cache on; ... } ------------ */
+
+static struct conf_route *cur_route(struct pctx *pc)
+{
+    return (struct conf_route *)(void *)pc->base;
+}
+
+static int add_words(struct pctx *pc, const struct stmt *st, char ***list, unsigned *n, int lower)
+{
+    char q[80];
+
+    if (*n + st->argc - 1 > CONF_MAX_MATCH)
+        return fail(pc, st->line, "%s: too many values (at most %d)", st->argv[0], CONF_MAX_MATCH);
+    *list = xrealloc(*list, (*n + st->argc - 1) * sizeof(**list));
+    for (unsigned i = 1; i < st->argc; i++) {
+        const char *a = st->argv[i];
+        char *w;
+
+        if (a[0] == '\0' || strpbrk(a, " \t\r\n") != NULL)
+            return fail(pc, st->line, "%s: expected a value, got %s", st->argv[0],
+                        quoted(q, sizeof q, a));
+        w = xstrndup(a, strlen(a));
+        if (lower) {
+            for (char *p = w; *p != '\0'; p++)
+                if (*p >= 'A' && *p <= 'Z')
+                    *p = (char)(*p - 'A' + 'a');
+        }
+        (*list)[(*n)++] = w;
+    }
+    return 0;
+}
+
+static int set_rt_host(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    struct conf_route *r = cur_route(pc);
+    char q[80];
+    int rc = add_words(pc, st, &r->hosts, &r->n_hosts, 1);
+
+    for (unsigned i = 0; rc == 0 && i < r->n_hosts; i++) {
+        const char *h = r->hosts[i], *star = strchr(h, '*');
+
+        if (star != NULL && !(strcmp(h, "*") == 0 || (star == h && h[1] == '.' && h[2] != '\0' &&
+                                                      strchr(h + 1, '*') == NULL)))
+            return fail(pc, st->line, "%s: expected a host name, \"*.domain\" or \"*\", got %s",
+                        d->name, quoted(q, sizeof q, h));
+    }
+    return rc;
+}
+
+static int set_rt_path(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    struct conf_route *r = cur_route(pc);
+    char q[80];
+
+    for (unsigned i = 1; i < st->argc; i++) {
+        if (st->argv[i][0] != '/')
+            return fail(pc, st->line, "%s: expected a path prefix starting with /, got %s", d->name,
+                        quoted(q, sizeof q, st->argv[i]));
+    }
+    return add_words(pc, st, &r->paths, &r->n_paths, 0);
+}
+
+static int set_rt_method(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    struct conf_route *r = cur_route(pc);
+    char q[80];
+
+    for (unsigned i = 1; i < st->argc; i++) {
+        int m = http_method_parse(st->argv[i]);
+
+        if (m < 0)
+            return fail(pc, st->line, "%s: expected a method in capitals (GET, POST...), got %s",
+                        d->name, quoted(q, sizeof q, st->argv[i]));
+        r->methods |= 1ull << m;
+    }
+    return 0;
+}
+
+static int set_rt_upstream(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    (void)d;
+    /* resolved once the whole file is read: an upstream may come after its routes */
+    free(cur_route(pc)->name_up);
+    cur_route(pc)->name_up = xstrndup(st->argv[1], strlen(st->argv[1]));
+    return 0;
+}
+
+#define RFIELD(m) offsetof(struct conf_route, m), sizeof(((struct conf_route *)0)->m)
+static const struct directive route_directives[] = {
+    {"host", set_rt_host, 1, CONF_MAX_MATCH, DIR_REPEAT},
+    {"path", set_rt_path, 1, CONF_MAX_MATCH, DIR_REPEAT},
+    {"method", set_rt_method, 1, CONF_MAX_MATCH, DIR_REPEAT},
+    {"upstream", set_rt_upstream, 1, 1},
+    {"cache", set_flag, 1, 1, 0, RFIELD(cache), 0, 1},
+    {"ignore_client_no_cache", set_flag, 1, 1, 0, RFIELD(ignore_client_no_cache), 0, 1},
+    {"default_ttl", set_duration, 1, 1, 0, RFIELD(default_ttl), 0, UINT64_MAX},
+    {"max_body_size", set_size, 1, 1, 0, RFIELD(max_body_size), 0, UINT64_MAX},
+};
+
+static int set_route(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    unsigned seen[countof(route_directives)] = {0};
+    struct conf *c = pc->c;
+    struct conf_route *r;
+    char q[80], name[32];
+    int rc;
+
+    if (st->argc == 2 && !name_ok(st->argv[1]))
+        return fail(pc, st->line, "%s: expected a name (letters, digits, '_', '-', '.'), got %s",
+                    d->name, quoted(q, sizeof q, st->argv[1]));
+    if (c->n_routes == CONF_MAX_ROUTES)
+        return fail(pc, st->line, "too many routes (at most %d)", CONF_MAX_ROUTES);
+    c->routes = xrealloc(c->routes, (c->n_routes + 1) * sizeof(*c->routes));
+    r = &c->routes[c->n_routes++];
+    memset(r, 0, sizeof(*r));
+    snprintf(name, sizeof name, "%u", c->n_routes);
+    r->name =
+        st->argc == 2 ? xstrndup(st->argv[1], strlen(st->argv[1])) : xstrndup(name, strlen(name));
+    r->line = st->line;
+    for (unsigned i = 0; i + 1 < c->n_routes; i++) {
+        if (strcmp(c->routes[i].name, r->name) == 0)
+            return fail(pc, st->line, "route %s is already defined (at line %u)",
+                        quoted(q, sizeof q, r->name), c->routes[i].line);
+    }
+    /* the global settings, until the block says otherwise (it may come before them: they are
+     * applied again at the end for what the block did not give) */
+    pc->base = (char *)r;
+    rc = apply(pc, route_directives, countof(route_directives), seen, st->block);
+    pc->base = (char *)c;
+    if (rc < 0)
+        return rc;
+    r->given = (seen[4] ? 1u : 0) | (seen[5] ? 2u : 0) | (seen[6] ? 4u : 0) | (seen[7] ? 8u : 0);
+    if (r->name_up == NULL)
+        return fail(pc, st->line, "route \"%s\": missing required directive \"upstream\"", r->name);
+    return 0;
+}
+
 int conf_parse_cidr(const char *s, struct conf_cidr *out)
 {
     char host[64];
@@ -1150,6 +1529,9 @@ static const struct directive conf_directives[] = {
     {"admin", set_admin, 0, 0, DIR_BLOCK},
     {"cache_policy", set_cache_policy, 1, 1},
     {"purge_allow", set_purge_allow, 1, CONF_MAX_CIDR},
+    {"upstream", set_upstream, 1, 1, DIR_BLOCK | DIR_REPEAT},
+    {"route", set_route, 0, 1, DIR_BLOCK | DIR_REPEAT},
+    {"no_route_status", set_num, 1, 1, 0, FIELD(no_route_status), 400, 599},
 };
 
 /* Applies the statements at <st> with the <n> directives of <tab>; <seen>[i] holds the line
@@ -1234,6 +1616,47 @@ static void conf_defaults(struct conf *c)
     c->tls_session_timeout = 3600 * 1000;
     c->tls_handshake_timeout = 10 * 1000;
     c->origin_tls_verify = 1;
+    c->no_route_status = 421;
+}
+
+/* After the whole file: routes find their upstreams, take the global cache settings they do not
+ * give themselves, and every upstream gets its run-time state. */
+static int finish_routing(struct pctx *pc)
+{
+    struct conf *c = pc->c;
+    char q[80];
+
+    c->default_upstream = &c->upstreams[0];
+    for (unsigned i = 0; i < c->n_upstreams; i++) {
+        if (strcmp(c->upstreams[i].name, "origin") == 0)
+            c->default_upstream = &c->upstreams[i];
+    }
+    c->max_body_size_any = c->max_body_size;
+    for (unsigned i = 0; i < c->n_routes; i++) {
+        struct conf_route *r = &c->routes[i];
+
+        for (unsigned j = 0; j < c->n_upstreams && r->up == NULL; j++) {
+            if (strcmp(c->upstreams[j].name, r->name_up) == 0)
+                r->up = &c->upstreams[j];
+        }
+        if (r->up == NULL)
+            return fail(pc, r->line, "route \"%s\": no upstream named %s", r->name,
+                        quoted(q, sizeof q, r->name_up));
+        if (!(r->given & 1))
+            r->cache = 1;
+        if (!(r->given & 2))
+            r->ignore_client_no_cache = c->ignore_client_no_cache;
+        if (!(r->given & 4))
+            r->default_ttl = c->default_ttl;
+        if (!(r->given & 8))
+            r->max_body_size = c->max_body_size;
+        if (c->max_body_size_any != 0 &&
+            (r->max_body_size == 0 || r->max_body_size > c->max_body_size_any))
+            c->max_body_size_any = r->max_body_size;
+    }
+    for (unsigned i = 0; i < c->n_upstreams; i++)
+        upstream_prepare(&c->upstreams[i]);
+    return 0;
 }
 
 /* --- API ------------------------------------------------------------------------------------- */
@@ -1258,6 +1681,7 @@ int conf_parse(const char *name, const char *text, size_t len, struct conf **out
     c->path = xstrndup(name, strlen(name));
     conf_defaults(c);
     pc.c = c;
+    pc.base = (char *)c;
 
     rc = parse_list(&pc, &lx, 0, 0, &top);
     if (rc < 0)
@@ -1269,12 +1693,14 @@ int conf_parse(const char *name, const char *text, size_t len, struct conf **out
     last_line = (len > 0 && text[len - 1] == '\n') ? lx.line - 1 : lx.line;
     if (c->n_listen == 0)
         rc = fail(&pc, last_line, "missing required directive \"listen\"");
-    else if (c->upstream.n_servers == 0)
+    else if (c->n_upstreams == 0)
         rc = fail(&pc, last_line, "missing required directive \"origin\"");
     else if (c->listen_tls != 0 && c->n_tls_certs == 0)
         rc = fail(&pc, last_line, "a \"listen ... tls\" needs a \"tls_certificate\"");
     else if (c->https_redirect && c->listen_tls == 0)
         rc = fail(&pc, last_line, "https_redirect needs a \"listen ... tls\" to redirect to");
+    else
+        rc = finish_routing(&pc);
 out:
     stmt_free(top);
     free(lx.word);
@@ -1349,10 +1775,32 @@ void conf_free(struct conf **cp)
         return;
     AN(atomic_load(&c->refs) <= 1); /* else: conf_unref() */
     free(c->path);
-    for (unsigned i = 0; i < c->upstream.n_servers; i++) {
-        free(c->upstream.servers[i].host);
-        free(c->upstream.servers[i].name);
+    for (unsigned i = 0; i < c->n_upstreams; i++) {
+        struct conf_upstream *u = &c->upstreams[i];
+
+        upstream_unprepare(u);
+        for (unsigned j = 0; j < u->n_servers; j++) {
+            free(u->servers[j].host);
+            free(u->servers[j].name);
+        }
+        free(u->servers);
+        free(u->name);
+        free(u->check_path);
     }
+    free(c->upstreams);
+    for (unsigned i = 0; i < c->n_routes; i++) {
+        struct conf_route *r = &c->routes[i];
+
+        for (unsigned j = 0; j < r->n_hosts; j++)
+            free(r->hosts[j]);
+        for (unsigned j = 0; j < r->n_paths; j++)
+            free(r->paths[j]);
+        free(r->hosts);
+        free(r->paths);
+        free(r->name);
+        free(r->name_up);
+    }
+    free(c->routes);
     for (unsigned i = 0; i < c->n_tls_certs; i++) {
         free(c->tls_certs[i].cert);
         free(c->tls_certs[i].key);
@@ -1392,4 +1840,15 @@ void conf_unref(const struct conf **cp)
         atomic_store(&c->refs, 1);
         conf_free(&c);
     }
+}
+
+const struct conf_server *conf_tls_server(const struct conf *c)
+{
+    for (unsigned i = 0; i < c->n_upstreams; i++) {
+        for (unsigned j = 0; j < c->upstreams[i].n_servers; j++) {
+            if (c->upstreams[i].servers[j].tls)
+                return &c->upstreams[i].servers[j];
+        }
+    }
+    return NULL;
 }

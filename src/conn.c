@@ -209,6 +209,7 @@ static void txn_end(struct conn *c)
 static void txn_begin(struct conn *c)
 {
     c->tx = (struct txn){.out_mark = c->t.bytes_out};
+    c->req.max_body = c->w->conf->max_body_size_any;
     c->n_ziov = 0;
     c->logreq.off = c->logreq.len = 0;
 }
@@ -376,14 +377,44 @@ static enum conn_state conn_handshake(struct conn *c)
     return CONN_WAIT;
 }
 
+/* Which route the request takes, its upstream and its limits. Returns 0, or -1 when it was
+ * answered (no route, a body too large for the route): the caller flushes that answer. */
+static int route_request(struct conn *c, enum conn_state *st)
+{
+    const struct conf *conf = conn_conf(c);
+    const struct http_head *h = &c->req.head;
+    struct span path = http_request_path(h);
+    const struct conf_server *first;
+    uint64_t limit;
+
+    c->tx.route = route_match(conf, h->method, c->tx.fwd.client_host, path);
+    if (conf->n_routes > 0 && c->tx.route == NULL) {
+        *st = conn_fail(c, conf->no_route_status, "no route for this host and path");
+        return -1;
+    }
+    c->tx.ug = route_upstream(conf, c->tx.route);
+    first = &c->tx.ug->servers[0];
+    c->tx.dhost = span_of(first->host, strlen(first->host));
+    if (c->tx.ug->balance == CONF_BALANCE_HASH)
+        c->tx.hash =
+            route_hash(c->tx.fwd.client_host.len > 0 ? c->tx.fwd.client_host : c->tx.dhost, path);
+    limit = c->tx.route != NULL ? c->tx.route->max_body_size : conf->max_body_size;
+    if (limit != 0 && (h->flags & HTTP_F_LENGTH) && h->content_length > limit) {
+        *st = conn_fail(c, 413, "body too large");
+        return -1;
+    }
+    c->req.max_body = limit; /* a chunked body is held to it as it comes */
+    return 0;
+}
+
 static enum conn_state conn_start(struct conn *c)
 {
     const struct conf *conf = conn_conf(c);
     struct http_head *h = &c->req.head;
     const struct field *expect;
+    enum conn_state st;
 
     atomic_fetch_add_explicit(&c->w->stats.requests, 1, memory_order_relaxed);
-    c->tx.srv = upstream_pick(upstream_route(conf, h));
     c->tx.v10 = h->vmajor == 1 && h->vminor == 0;
     c->tx.head_req = h->method == HTTP_HEAD;
     c->tx.has_body = (h->flags & HTTP_F_CHUNKED) || h->content_length > 0;
@@ -398,12 +429,14 @@ static enum conn_state conn_start(struct conn *c)
     c->tx.fwd.proto = conn_scheme(c);
     if (conf->https_redirect && !c->tls)
         return conn_redirect_https(c);
+    if (route_request(c, &st) < 0)
+        return st;
     if (conf->host_header != NULL)
         c->tx.fwd.host = span_of(conf->host_header, strlen(conf->host_header));
     else if (c->tx.fwd.client_host.len > 0)
         c->tx.fwd.host = c->tx.fwd.client_host;
     else
-        c->tx.fwd.host = span_of(c->tx.srv->host, strlen(c->tx.srv->host));
+        c->tx.fwd.host = c->tx.dhost;
     expect = http_find(h, "expect");
     if (expect != NULL && c->tx.has_body && !c->tx.v10 &&
         span_eq_ci(span_trim(expect->value), "100-continue"))
@@ -685,7 +718,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     case TM_ORIGIN:
         /* a busy object that stopped growing while this request delivers it */
-        log_error("origin %s: timed out in the middle of a response", c->tx.srv->addr.text);
+        log_error("upstream %s: timed out in the middle of a response", c->tx.ug->name);
         conn_close(c);
         return;
     }
@@ -706,7 +739,7 @@ static struct conn *conn_alloc(struct worker *w, const struct transport *t)
     c->in = xmalloc(c->in_cap);
     c->req.on_body = conn_on_req_body;
     c->req.ctx = c;
-    c->req.max_body = conf->max_body_size;
+    c->req.max_body = conf->max_body_size_any; /* the route's limit follows its head */
     http_parser_init(&c->req, 1, conf->max_headers, conf->max_uri_length);
     ev_io_init(&c->rio, on_client_readable, transport_fd(t), EV_READ);
     ev_io_init(&c->wio, on_client_writable, transport_fd(t), EV_WRITE);

@@ -23,6 +23,7 @@
 #include "accel/loop.h"
 #include "accel/policy.h"
 #include "accel/req.h"
+#include "accel/route.h"
 #include "accel/store.h"
 #include "accel/transport.h"
 #include "accel/upstream.h"
@@ -61,8 +62,11 @@ enum timer_mode {
  * It begins as one value and ends as one (txn_end releases what it holds), never field by
  * field. */
 struct txn {
-    const struct conf *conf;       /* the snapshot this request pinned */
-    const struct conf_server *srv; /* the origin server it goes to (in conf) */
+    const struct conf *conf;        /* the snapshot this request pinned */
+    const struct conf_route *route; /* the route it took (in conf), or NULL: none configured */
+    const struct conf_upstream *ug; /* the upstream it goes to (in conf) */
+    uint64_t hash;                  /* its place on the upstream's hash ring */
+    struct span dhost;              /* the Host when the client sent none: the first server's */
 
     /* the origin side: the fetch this request streams through (a pass), or the store it owns
      * until the response head (a miss) */

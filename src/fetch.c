@@ -34,8 +34,10 @@
 struct fetch {
     unsigned magic;
     struct worker *w;
-    const struct conf *conf;       /* pinned for the fetch's life */
-    const struct conf_server *srv; /* the server asked (in conf) */
+    const struct conf *conf;        /* pinned for the fetch's life */
+    const struct conf_upstream *ug; /* the group it goes to (in conf) */
+    const struct conf_server *srv;  /* the server of <ug> it uses now; NULL: none was up */
+    uint64_t hash;                  /* where it sits on a hash ring */
     const struct fetch_sink_ops *ops;
     void *ctx;
     struct origin_conn *up;
@@ -61,6 +63,9 @@ struct fetch {
     unsigned eof : 1;
     unsigned over : 1;    /* done, failed or cancelled: no more callbacks, freed at depth 0 */
     unsigned refused : 1; /* the sink refused a body piece (the parser's error is its why) */
+    unsigned counted : 1; /* <srv> counts it (upstream_release) */
+    unsigned moved : 1;   /* it went to another server after one failed */
+    unsigned final_status;
     int err;
     unsigned depth;
     double t_origin;
@@ -70,6 +75,7 @@ struct fetch {
 
 static void on_io(struct origin_conn *u, int revents);
 static void run(struct fetch *f);
+static void let_go(struct fetch *f, enum upstream_outcome o);
 
 /* Ended fetches kept per worker thread with their buffers (the 64 KiB input, the request, the
  * parser's header array): a miss or a pass allocates nothing once a few have run. */
@@ -114,6 +120,7 @@ static void fetch_free(struct fetch *f)
     CHECK_OBJ(f, FETCH_MAGIC);
     ev_timer_stop(w->loop, &f->timer);
     origin_close(&f->up);
+    let_go(f, UPSTREAM_NEUTRAL);
     if (f->prev != NULL)
         f->prev->next = f->next;
     else
@@ -132,6 +139,15 @@ static void fetch_free(struct fetch *f)
     buf_free(&f->out);
     free(f->in);
     free(f);
+}
+
+/* The server is done with the request: its outcome goes to the upstream's health. */
+static void let_go(struct fetch *f, enum upstream_outcome o)
+{
+    if (!f->counted)
+        return;
+    f->counted = 0;
+    upstream_release(f->ug, f->srv, o, ev_now(f->w->loop) - f->t_origin);
 }
 
 /* Leaves a callback section: frees the fetch when it ended inside. Returns 1 when freed. */
@@ -236,6 +252,7 @@ static void finish_ok(struct fetch *f)
                    !f->err && !f->body_open && !f->wdead && f->sent == f->out.len;
 
     stats_hist_observe(&w->stats.origin_time, ev_now(w->loop) - f->t_origin);
+    let_go(f, f->final_status >= 500 ? UPSTREAM_FAIL : UPSTREAM_OK);
     if (reusable)
         origin_put(&f->up);
     else
@@ -267,6 +284,35 @@ static void failed(struct fetch *f, unsigned status, const char *what)
             origin_close(&f->up);
         }
         what = "cannot connect to the origin";
+    }
+    let_go(f, f->refused ? UPSTREAM_NEUTRAL : UPSTREAM_FAIL);
+    if (f->srv != NULL && !f->started && !f->head_seen && !f->moved && f->ug->n_servers > 1 &&
+        (status != 504 || unconnected) && !f->body_open && !f->trimmed &&
+        (is_idempotent(f->method) || unconnected)) {
+        /* Nothing of the answer came, and the request may go again (idempotent, or never sent):
+         * once more on another server of the group. */
+        const struct conf_server *next = upstream_pick(f->ug, f->hash, f->srv);
+
+        if (next != NULL) {
+            log_limited(LOG_LVL_WARN, "origin moved", "origin %s: %s; trying %s instead",
+                        f->srv->addr.text, what, next->addr.text);
+            f->moved = 1;
+            f->srv = next;
+            f->counted = 1;
+            f->t_origin = ev_now(w->loop);
+            atomic_fetch_add_explicit(&w->stats.origin_retries, 1, memory_order_relaxed);
+            reset_response(f);
+            if (connect_origin(f) == 0 && write_out(f) == 0)
+                return; /* want() follows */
+            origin_close(&f->up);
+            let_go(f, UPSTREAM_FAIL);
+            what = "cannot connect to the origin";
+        }
+    }
+    if (f->srv == NULL) {
+        f->over = 1;
+        f->ops->fail(f->ctx, status, what);
+        return;
     }
     atomic_fetch_add_explicit(&w->stats.origin_errors, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(status == 504 ? &w->stats.origin_err_timeout
@@ -312,6 +358,7 @@ static int on_head(struct fetch *f)
         return f->over ? -1 : 0;
     }
     f->head_seen = 1;
+    f->final_status = h->status;
     do
         next = f->ops->head(f->ctx, f, h);
     while (next == FETCH_AGAIN && !f->over);
@@ -319,6 +366,7 @@ static int on_head(struct fetch *f)
         return -1;
     if (next == FETCH_STOP) {
         origin_close(&f->up);
+        let_go(f, f->final_status >= 500 ? UPSTREAM_FAIL : UPSTREAM_NEUTRAL);
         f->over = 1;
         return -1;
     }
@@ -513,13 +561,18 @@ static void on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
     (void)revents;
     CHECK_OBJ(f, FETCH_MAGIC);
     f->depth++;
-    f->retried = 1; /* a timeout is not retried */
-    failed(f, 504, "timed out");
+    if (f->srv == NULL) {
+        failed(f, 503, "no origin server is up");
+        leave(f);
+        return;
+    }
+    f->retried = 1; /* a timeout is not retried on the same server */
+    failed(f, 504, f->up != NULL && !f->up->connected ? "connect timed out" : "timed out");
     leave(f);
 }
 
-struct fetch *fetch_start(struct worker *w, const struct conf *conf, const struct conf_server *srv,
-                          const struct fetch_req *r, const struct fetch_sink_ops *ops, void *ctx)
+struct fetch *fetch_start(struct worker *w, const struct conf *conf, const struct fetch_req *r,
+                          const struct fetch_sink_ops *ops, void *ctx)
 {
     struct fetch *f = fetch_alloc();
     struct http_fwd fwd = *r->fwd;
@@ -528,7 +581,8 @@ struct fetch *fetch_start(struct worker *w, const struct conf *conf, const struc
     f->magic = FETCH_MAGIC;
     f->w = w;
     f->conf = conf_ref(conf);
-    f->srv = srv;
+    f->ug = r->up;
+    f->hash = r->hash;
     f->ops = ops;
     f->ctx = ctx;
     f->method = r->head->method;
@@ -561,13 +615,25 @@ struct fetch *fetch_start(struct worker *w, const struct conf *conf, const struc
             fwd.extra = cond;
     }
     http_write_request(&f->out, r->head, &fwd);
+    f->t_origin = ev_now(w->loop);
+    f->srv = upstream_pick(f->ug, f->hash, NULL);
+    if (f->srv == NULL) {
+        /* every server is out: the sink learns it from the loop, as of any failure, so that a
+         * stale copy can still stand in */
+        log_limited(LOG_LVL_ERROR, "no origin up", "upstream %s: no server is up (client %s)",
+                    f->ug->name, f->client);
+        atomic_fetch_add_explicit(&w->stats.origin_errors, 1, memory_order_relaxed);
+        f->timer.repeat = 0;
+        ev_timer_again(w->loop, &f->timer);
+        return f;
+    }
+    f->counted = 1;
     if (connect_origin(f) < 0) {
         atomic_fetch_add_explicit(&w->stats.origin_errors, 1, memory_order_relaxed);
         fetch_free(f);
         return NULL;
     }
     atomic_fetch_add_explicit(&w->stats.origin_requests, 1, memory_order_relaxed);
-    f->t_origin = ev_now(w->loop);
     (void)write_out(f); /* an error shows again on the write event, and is handled there */
     want(f);
     return f;
@@ -636,6 +702,7 @@ void fetch_cancel(struct fetch **fp)
         return;
     f->over = 1;
     origin_close(&f->up);
+    let_go(f, UPSTREAM_NEUTRAL);
     ev_timer_stop(f->w->loop, &f->timer);
     if (f->depth == 0)
         fetch_free(f);

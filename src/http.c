@@ -821,3 +821,14 @@ void http_date(long t, char out[30])
     strftime(out + 5, 25, "%d XXX %Y %H:%M:%S GMT", &tm);
     memcpy(out + 8, months[tm.tm_mon % 12], 3);
 }
+
+int http_method_parse(const char *name)
+{
+    for (int m = 0; m < 64; m++) {
+        const char *n = llhttp_method_name((llhttp_method_t)m);
+
+        if (n != NULL && strcmp(n, name) == 0)
+            return m;
+    }
+    return -1;
+}

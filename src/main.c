@@ -65,7 +65,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *s, int revents)
     /* The certificates and keys are read again from the files the configuration names; the
      * rest of the configuration reloads with issue #15. Connections keep the contexts they
      * started with. */
-    if (main_conf->listen_tls != 0 || main_conf->upstream.servers[0].tls) {
+    if (main_conf->listen_tls != 0 || conf_tls_server(main_conf) != NULL) {
         if (tls_reload(main_conf, err, sizeof err) < 0)
             log_error("SIGHUP: tls: %s; keeping the current certificates", err);
         else
@@ -159,10 +159,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (log_open(conf) < 0)
         return 1;
-    if (conf->upstream.servers[0].tls && !conf->origin_tls_verify)
+    if (conf_tls_server(conf) != NULL && !conf->origin_tls_verify)
         log_warn("origin_tls_verify off: the certificate of origin %s is not checked, so anyone "
                  "on the path to it can pose as it",
-                 conf->upstream.servers[0].addr.text);
+                 conf_tls_server(conf)->addr.text);
     if (conf->listen_tls != 0 && conf->tls_ktls && !tls_kernel_has_ktls())
         log_warn("tls_ktls on: this kernel has no TLS upper layer loaded (no \"tls\" in "
                  "/proc/sys/net/ipv4/tcp_available_ulp; modprobe tls), so records are encrypted in "
@@ -241,8 +241,12 @@ int main(int argc, char **argv)
             worker_join(workers[i]);
         return 1;
     }
-    log_info("accel ready: %u worker(s), origin %s", n_workers,
-             upstream_pick(&conf->upstream)->addr.text);
+    if (conf->n_upstreams == 1 && conf->upstreams[0].n_servers == 1)
+        log_info("accel ready: %u worker(s), origin %s", n_workers,
+                 conf->upstreams[0].servers[0].addr.text);
+    else
+        log_info("accel ready: %u worker(s), %u upstream(s), %u route(s)", n_workers,
+                 conf->n_upstreams, conf->n_routes);
     ev_run(loop, 0);
 
     admin_stop(&admin); /* first: it reads the workers' counters and the cache */

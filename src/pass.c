@@ -34,14 +34,18 @@ int conn_on_req_body(void *ctx, const char *p, size_t n)
 
 enum conn_state conn_start_pass(struct conn *c)
 {
-    struct fetch_req r = {
-        .head = &c->req.head, .fwd = &c->tx.fwd, .body = c->tx.has_body, .client = c->ip};
+    struct fetch_req r = {.head = &c->req.head,
+                          .fwd = &c->tx.fwd,
+                          .body = c->tx.has_body,
+                          .client = c->ip,
+                          .up = c->tx.ug,
+                          .hash = c->tx.hash};
 
     AZ(c->tx.f);
     c->tx.fwd.whole = 0;
     c->tx.fwd.gzip = 0;
     c->tx.fwd.extra = NULL;
-    c->tx.f = fetch_start(c->w, conn_conf(c), c->tx.srv, &r, &conn_pass_sink, c);
+    c->tx.f = fetch_start(c->w, conn_conf(c), &r, &conn_pass_sink, c);
     if (c->tx.f == NULL)
         return conn_fail(c, 502, "cannot connect to the origin");
     c->tx.req_kick = !c->tx.req_done;
@@ -176,7 +180,7 @@ static void invalidate_after(struct conn *c, const struct http_head *h)
         m == HTTP_TRACE || h->status < 200 || h->status >= 400)
         return;
     if (host.len == 0)
-        host = span_of(c->tx.srv->host, strlen(c->tx.srv->host));
+        host = c->tx.dhost;
     invalidate_uri(c, host, http_request_path(&c->req.head));
     if ((f = http_find(h, "location")) != NULL)
         invalidate_uri(c, host, f->value);

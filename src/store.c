@@ -16,7 +16,7 @@
 #include "accel/key.h"
 #include "accel/log.h"
 #include "accel/loop.h"
-#include "accel/upstream.h"
+#include "accel/route.h"
 
 #define STORE_MAGIC 0x73746f72u
 
@@ -28,6 +28,7 @@ struct store {
     const struct store_owner_ops *oops;
     void *owner;
     struct cc rcc;
+    struct policy_conf pol; /* the cache's, with the route's default_ttl */
     int has_auth;
     int64_t t_req;
     struct buf fbuf; /* the request's fields, copied: <fields> point into it */
@@ -260,7 +261,6 @@ static void revalidated(struct store *s, const struct http_head *h)
 {
     struct obj *o = s->obj, *old = s->stale;
     struct cache *cache = s->w->cache;
-    const struct cache_conf *cc = cache_conf_of(cache);
     int64_t now = (int64_t)ev_now(s->w->loop);
     struct span head = obj_head(old);
     const char *eol = memchr(head.p, '\n', head.len);
@@ -299,7 +299,7 @@ static void revalidated(struct store *s, const struct http_head *h)
             http_write_field(&hb, name, h->hdrs[j].value);
     }
     n = obj_split_fields(hb.p, hb.len, tmp, countof(tmp));
-    policy_response(&cc->policy, "GET", &s->rcc, 0, was.status, tmp, n, now, &pr);
+    policy_response(&s->pol, "GET", &s->rcc, 0, was.status, tmp, n, now, &pr);
     obj_meta_from_policy(&m, was.status, &pr, s->t_req, now);
     m.content_length = avail;
     m.identity_len = was.identity_len;
@@ -370,8 +370,7 @@ static enum fetch_next on_head(void *ctx, struct fetch *f, const struct http_hea
         store_free(s);
         return FETCH_STOP;
     }
-    policy_response(&cc->policy, "GET", &s->rcc, s->has_auth, h->status, h->hdrs, h->n_hdrs, now,
-                    &pr);
+    policy_response(&s->pol, "GET", &s->rcc, s->has_auth, h->status, h->hdrs, h->n_hdrs, now, &pr);
     if (pr.storable && len != OBJ_LEN_UNKNOWN && len > cc->max_object_size) {
         pr.storable = 0;
         pr.why = POLICY_TOO_LARGE;
@@ -499,8 +498,13 @@ struct store *store_start(struct worker *w, const struct conf *conf, const struc
 {
     struct store *s = xcalloc(1, sizeof(*s));
     const struct http_head *h = r->head;
-    struct fetch_req fr = {
-        .head = h, .fwd = r->fwd, .stale = r->stale, .body = 0, .client = r->client};
+    struct fetch_req fr = {.head = h,
+                           .fwd = r->fwd,
+                           .stale = r->stale,
+                           .body = 0,
+                           .client = r->client,
+                           .up = r->up,
+                           .hash = r->hash};
 
     s->magic = STORE_MAGIC;
     s->w = w;
@@ -513,6 +517,9 @@ struct store *store_start(struct worker *w, const struct conf *conf, const struc
     s->t_req = r->t_req;
     s->has_auth = http_find(h, "authorization") != NULL;
     s->max = cache_conf_of(w->cache)->max_object_size;
+    s->pol = cache_conf_of(w->cache)->policy;
+    if (r->default_ttl >= 0)
+        s->pol.default_ttl = r->default_ttl;
     /* The request's fields, for Vary: the client's buffer will not outlive the request. */
     if (h->n_hdrs > 0) {
         size_t total = 0;
@@ -532,7 +539,7 @@ struct store *store_start(struct worker *w, const struct conf *conf, const struc
         }
         s->n_fields = h->n_hdrs;
     }
-    if (fetch_start(w, conf, r->srv, &fr, &store_sink, s) == NULL) {
+    if (fetch_start(w, conf, &fr, &store_sink, s) == NULL) {
         cache_remove(w->cache, s->obj);
         obj_finish(s->obj, OBJ_FAILED);
         store_free(s);
@@ -565,11 +572,17 @@ void store_refresh(struct worker *w, const struct obj *stale)
     struct cache_req r;
     struct http_fwd fwd = {0};
     struct obj *o = NULL, *old = NULL;
+    const struct conf_route *route;
     size_t used;
     ev_tstamp now = ev_now(w->loop);
 
     if (sep == NULL || w->cache == NULL)
         return;
+    /* "NAME http://...": a route's name first (route_key_build); the lookup below routes again */
+    for (p = key.p; p < sep && *p != ' '; p++)
+        continue;
+    if (p < sep)
+        key = span_of(p + 1, (size_t)(end - p - 1));
     /* the scheme the stored answer was asked for: https keys refresh as https requests */
     scheme = sep - key.p == 5 && memcmp(key.p, "https", 5) == 0 ? "https" : "http";
     hp = sep + 3;
@@ -595,8 +608,12 @@ void store_refresh(struct worker *w, const struct obj *stale)
         http_parse(&parser, req.p, req.len, &used) != HTTP_EV_HEAD ||
         http_request_host(&parser.head, &fwd.client_host) < 0)
         goto out;
-    if (key_build(&keybuf, scheme, fwd.client_host, http_request_path(&parser.head), &r.key) < 0)
+    route = route_match(conf, HTTP_GET, fwd.client_host, http_request_path(&parser.head));
+    if ((conf->n_routes > 0 && route == NULL) || (route != NULL && !route->cache) ||
+        route_key_build(route, &keybuf, scheme, fwd.client_host, http_request_path(&parser.head),
+                        &r.key) < 0)
         goto out;
+    r.ignore_no_cache = route == NULL ? 0 : route->ignore_client_no_cache ? 1 : -1;
     r.fields = parser.head.hdrs;
     r.n_fields = parser.head.n_hdrs;
     policy_cc_init(&r.cc);
@@ -605,12 +622,15 @@ void store_refresh(struct worker *w, const struct obj *stale)
     r.no_make = 0;
     r.no_swr = 1;
     if (cache_lookup(w->cache, &r, &o, &old) == CACHE_MISS) {
-        const struct conf_server *srv = upstream_pick(upstream_route(conf, &parser.head));
+        const struct conf_upstream *up = route_upstream(conf, route);
         struct store_req sr = {.obj = o,
                                .stale = old,
                                .head = &parser.head,
                                .fwd = &fwd,
-                               .srv = srv,
+                               .up = up,
+                               .hash = route_hash(fwd.client_host, http_request_path(&parser.head)),
+                               .default_ttl =
+                                   route != NULL ? (int64_t)(route->default_ttl / 1000) : -1,
                                .rcc = r.cc,
                                .t_req = r.now,
                                .client = "-"};

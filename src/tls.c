@@ -429,8 +429,7 @@ static int origin_new(const struct conf *c, struct tls_origin **out, char *err, 
     unsigned any = 0;
 
     *out = NULL;
-    for (unsigned i = 0; i < c->upstream.n_servers; i++)
-        any |= c->upstream.servers[i].tls;
+    any = conf_tls_server(c) != NULL;
     if (!any)
         return 0;
     o = xcalloc(1, sizeof *o);

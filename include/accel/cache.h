@@ -51,8 +51,9 @@ struct cache_req {
     struct cc cc; /* the request's Cache-Control */
     int64_t now;  /* seconds */
     uint64_t now_ms;
-    int no_make; /* do not insert a busy object on a miss (HEAD) */
-    int no_swr;  /* a refresh itself: stale-while-revalidate does not apply */
+    int no_make;         /* do not insert a busy object on a miss (HEAD) */
+    int no_swr;          /* a refresh itself: stale-while-revalidate does not apply */
+    int ignore_no_cache; /* the route's ignore_client_no_cache: 1 on, -1 off, 0 the cache's */
 };
 
 struct cache_stats {

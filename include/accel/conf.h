@@ -49,6 +49,13 @@ struct conf_server {
     char *host;            /* as written, without a scheme: the Host of requests that have none */
     char *name;            /* the host alone, without the port: TLS's SNI and certificate name */
     unsigned tls;          /* origin https://: accel speaks TLS to it */
+    unsigned weight;       /* 1-100: its share of the group's requests (round robin, hash) */
+    unsigned max_conns;    /* connections to it at once, all workers together; 0: no limit */
+    unsigned max_fails;    /* consecutive failures that take it out; 0: never */
+    uint64_t fail_timeout; /* ms it stays out after max_fails */
+    unsigned backup;       /* used only while no other server of the group is available */
+    unsigned line;
+    unsigned idx; /* its index in its upstream */
 };
 
 /* A certificate and its private key (PEM files; the key may be in the certificate's file), and
@@ -60,13 +67,58 @@ struct conf_cert {
     unsigned line;
 };
 
-/* An upstream: what requests are routed to, a group of origin servers. For now the one that
- * the origin line makes, named "origin", with its one server (routing: issue #14). */
-#define CONF_MAX_SERVERS 1
+/* An upstream: a group of origin servers that requests are routed to, with how it balances
+ * them and checks their health. The "origin" line makes a group of one server named "origin".
+ * <rt> is the group's run-time state (health, connection counts, counters: src/upstream.c),
+ * made at load; it is the one part of an upstream that changes, through atomics. */
+#define CONF_MAX_UPSTREAMS 256
+#define CONF_MAX_SERVERS   256 /* per upstream */
+
+enum conf_balance {
+    CONF_BALANCE_RR = 0,     /* weighted round robin */
+    CONF_BALANCE_LEAST_CONN, /* fewest connections at once, weight breaking ties */
+    CONF_BALANCE_HASH,       /* consistent hashing on the cache key */
+};
+
+struct upstream_rt;
+
 struct conf_upstream {
-    const char *name;
-    struct conf_server servers[CONF_MAX_SERVERS];
+    char *name;
+    struct conf_server *servers;
     unsigned n_servers;
+    enum conf_balance balance;
+    unsigned line;
+    /* Active health checks (check ...): <check_interval> 0 when off. */
+    uint64_t check_interval; /* ms between two checks of a server */
+    uint64_t check_timeout;  /* ms a check may take */
+    char *check_path;        /* the GET a check sends */
+    unsigned check_expect;   /* the status that means healthy; 0: any 2xx or 3xx */
+    unsigned check_rise;     /* consecutive good checks that bring a server back */
+    unsigned check_fall;     /* consecutive bad checks that take it out */
+    struct upstream_rt *rt;
+};
+
+/* A route: which requests go to which upstream, and how they are cached. First match wins;
+ * a route with no host, path or method list matches everything. */
+#define CONF_MAX_ROUTES 1024
+#define CONF_MAX_MATCH  64 /* hosts, paths per route */
+
+struct conf_route {
+    char *name;   /* "route N" unless named: "route NAME { ... }" */
+    char **hosts; /* lowercased; "*.example.org" (any subdomain) or "*" */
+    unsigned n_hosts;
+    char **paths; /* prefixes */
+    unsigned n_paths;
+    uint64_t methods; /* bit (1 << HTTP_x) per method; 0: any */
+    const struct conf_upstream *up;
+    unsigned line;
+    /* Cache settings, each the global one unless the route gives it */
+    unsigned cache;                  /* 0: every request of the route passes */
+    unsigned ignore_client_no_cache; /* as the global directive */
+    uint64_t default_ttl;            /* ms */
+    uint64_t max_body_size;          /* bytes; 0: unlimited */
+    char *name_up;                   /* the upstream's name, as written */
+    unsigned given;                  /* bits: which of the four above the block gave */
 };
 
 struct conf {
@@ -78,9 +130,15 @@ struct conf {
     uint32_t listen_tls; /* bit i set: listen[i] speaks TLS ("listen ADDR tls") */
     unsigned workers;    /* >= 1; "auto" resolves to the number of online CPUs */
 
-    struct conf_upstream upstream; /* where requests go (see src/upstream.c) */
-    char *host_header;             /* NULL: pass the client's Host through; else send this one */
-    unsigned origin_keepalive;     /* idle origin connections kept per worker */
+    struct conf_upstream *upstreams; /* "origin" and upstream blocks, in the file's order */
+    unsigned n_upstreams;            /* >= 1 */
+    const struct conf_upstream *default_upstream; /* "origin", else the first upstream */
+    struct conf_route *routes;                    /* none: everything goes to the default */
+    unsigned n_routes;
+    unsigned no_route_status;   /* the answer to a request no route matches (421) */
+    uint64_t max_body_size_any; /* the largest max_body_size of any route, for the parser */
+    char *host_header;          /* NULL: pass the client's Host through; else send this one */
+    unsigned origin_keepalive;  /* idle origin connections kept per worker */
 
     /* Limits */
     size_t max_uri_length;         /* 414 past it */
@@ -190,6 +248,9 @@ void conf_unref(const struct conf **cp);
 
 /* Frees a conf nobody else holds (one reference: a conf just parsed). NULL is fine. */
 void conf_free(struct conf **cp);
+
+/* The first https:// server of any upstream of <c>, or NULL. */
+const struct conf_server *conf_tls_server(const struct conf *c);
 
 /* "30s", "500ms", "2m", "1h", "1d", "15" (seconds). Returns 0 and milliseconds in *<out>, or
  * -EINVAL. */

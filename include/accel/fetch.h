@@ -25,6 +25,7 @@ struct worker;
 struct fetch;
 struct conf;
 struct conf_server;
+struct conf_upstream;
 
 enum fetch_next {
     FETCH_GO = 0, /* go on: body bytes follow */
@@ -60,15 +61,20 @@ struct fetch_sink_ops {
 struct fetch_req {
     const struct http_head *head; /* the request; read during fetch_start() only */
     const struct http_fwd *fwd;
-    const struct obj *stale; /* a revalidation: its validators become If-None-Match / IMS */
-    int body;                /* a request body follows through fetch_body() */
-    const char *client;      /* the client's address, for the error log */
+    const struct obj *stale;        /* a revalidation: its validators become If-None-Match / IMS */
+    int body;                       /* a request body follows through fetch_body() */
+    const char *client;             /* the client's address, for the error log */
+    const struct conf_upstream *up; /* the group to send it to (routed) */
+    uint64_t hash;                  /* its place on the group's hash ring (route_hash) */
 };
 
-/* Starts <r> towards <srv> of <conf> (which the fetch pins), delivering into <ops>/<ctx>.
- * Returns NULL when not even a socket could be made (logged; the caller answers 502). */
-struct fetch *fetch_start(struct worker *w, const struct conf *conf, const struct conf_server *srv,
-                          const struct fetch_req *r, const struct fetch_sink_ops *ops, void *ctx);
+/* Starts <r> towards a server of r->up (upstream_pick) of <conf> (which the fetch pins),
+ * delivering into <ops>/<ctx>. When no server of the group is up, the sink gets fail() with
+ * 503 from the loop. A request that failed on one server before any byte of its answer is
+ * tried once on another when that is safe (idempotent, or never sent). Returns NULL when not
+ * even a socket could be made (logged; the caller answers 502). */
+struct fetch *fetch_start(struct worker *w, const struct conf *conf, const struct fetch_req *r,
+                          const struct fetch_sink_ops *ops, void *ctx);
 
 /* Hands the fetch to another sink (from inside head(), returning FETCH_AGAIN). */
 void fetch_set_sink(struct fetch *f, const struct fetch_sink_ops *ops, void *ctx);

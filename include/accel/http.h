@@ -175,6 +175,9 @@ void http_write_error(struct buf *b, unsigned status, const char *msg, const cha
 /* The reason phrase of <status> ("Bad Gateway"), "Unknown" when accel has none. */
 const char *http_reason(unsigned status);
 
+/* The llhttp method (HTTP_GET...) named <name> exactly ("GET"), or -1. */
+int http_method_parse(const char *name);
+
 /* Writes the IMF-fixdate for <t> ("Sun, 29 Nov 2026 19:37:29 GMT") into <out> (30 bytes). */
 void http_date(long t, char out[30]);
 

@@ -28,6 +28,7 @@ struct store;
 struct cache;
 struct conf;
 struct conf_server;
+struct conf_upstream;
 struct gz_enc;
 struct gz_dec;
 
@@ -74,14 +75,16 @@ struct store_owner_ops {
 };
 
 struct store_req {
-    struct obj *obj;               /* the busy object to fill (the store takes a reference) */
-    struct obj *stale;             /* the copy a conditional fetch revalidates, or NULL */
-    const struct http_head *head;  /* the request: its fields are copied (Vary) */
-    const struct http_fwd *fwd;    /* how to forward it */
-    const struct conf_server *srv; /* where to */
-    struct cc rcc;                 /* the request's Cache-Control */
-    int64_t t_req;                 /* when it came (seconds) */
-    const char *client;            /* for the logs */
+    struct obj *obj;                /* the busy object to fill (the store takes a reference) */
+    struct obj *stale;              /* the copy a conditional fetch revalidates, or NULL */
+    const struct http_head *head;   /* the request: its fields are copied (Vary) */
+    const struct http_fwd *fwd;     /* how to forward it */
+    const struct conf_upstream *up; /* where to */
+    uint64_t hash;                  /* its place on the upstream's hash ring */
+    int64_t default_ttl;            /* seconds for answers that say nothing; -1: the cache's */
+    struct cc rcc;                  /* the request's Cache-Control */
+    int64_t t_req;                  /* when it came (seconds) */
+    const char *client;             /* for the logs */
 };
 
 /* Starts filling r->obj through a fetch. <ops>/<owner> may be NULL (no owner). Returns the

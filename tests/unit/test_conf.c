@@ -81,8 +81,8 @@ Test(conf, defaults)
     cr_assert_eq(c->n_listen, 1);
     cr_assert_str_eq(c->listen[0].text, "127.0.0.1:0");
     cr_assert_eq(c->workers, cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned)cpus);
-    cr_assert_str_eq(c->upstream.servers[0].addr.text, "127.0.0.1:8080");
-    cr_assert_str_eq(c->upstream.servers[0].host, "127.0.0.1:8080");
+    cr_assert_str_eq(c->upstreams[0].servers[0].addr.text, "127.0.0.1:8080");
+    cr_assert_str_eq(c->upstreams[0].servers[0].host, "127.0.0.1:8080");
     cr_assert_null(c->host_header);
     cr_assert_eq(c->origin_keepalive, 256);
     cr_assert_eq(c->max_uri_length, 8 * 1024);
@@ -134,7 +134,7 @@ Test(conf, every_directive)
     cr_assert_eq(c->listen[1].sa.ss_family, AF_INET6);
     cr_assert_str_eq(c->listen[1].text, "[::1]:8081");
     cr_assert_eq(c->workers, 4);
-    cr_assert_eq(port_of(&c->upstream.servers[0].addr), 9000);
+    cr_assert_eq(port_of(&c->upstreams[0].servers[0].addr), 9000);
     cr_assert_str_eq(c->host_header, "example.com");
     cr_assert_eq(c->origin_keepalive, 0);
     cr_assert_eq(c->max_uri_length, 4096);
@@ -252,8 +252,8 @@ Test(conf, origin_host_is_kept_as_written)
 {
     struct conf *c = parse_ok("listen 8080\norigin localhost:8081\n");
 
-    cr_assert_str_eq(c->upstream.servers[0].host, "localhost:8081");
-    cr_assert_eq(port_of(&c->upstream.servers[0].addr), 8081);
+    cr_assert_str_eq(c->upstreams[0].servers[0].host, "localhost:8081");
+    cr_assert_eq(port_of(&c->upstreams[0].servers[0].addr), 8081);
     cr_assert_str_eq(c->listen[0].text, "0.0.0.0:8080");
     conf_free(&c);
 }
@@ -1152,17 +1152,17 @@ Test(conf, origin_as_an_http_url)
 {
     struct conf *c = parse_ok("listen 8080\norigin http://127.0.0.1:9/\n");
 
-    cr_assert_str_eq(c->upstream.servers[0].addr.text, "127.0.0.1:9");
-    cr_assert_str_eq(c->upstream.servers[0].host, "127.0.0.1:9");
+    cr_assert_str_eq(c->upstreams[0].servers[0].addr.text, "127.0.0.1:9");
+    cr_assert_str_eq(c->upstreams[0].servers[0].host, "127.0.0.1:9");
     conf_free(&c);
     c = parse_ok("listen 8080\norigin http://[::1]\n");
-    cr_assert_str_eq(c->upstream.servers[0].addr.text, "[::1]:80", "no port: 80");
-    cr_assert_str_eq(c->upstream.servers[0].host, "[::1]");
+    cr_assert_str_eq(c->upstreams[0].servers[0].addr.text, "[::1]:80", "no port: 80");
+    cr_assert_str_eq(c->upstreams[0].servers[0].host, "[::1]");
     conf_free(&c);
     c = parse_ok("listen 8080\norigin https://127.0.0.1\n");
-    cr_assert_str_eq(c->upstream.servers[0].addr.text, "127.0.0.1:443", "https, no port: 443");
-    cr_assert_eq(c->upstream.servers[0].tls, 1);
-    cr_assert_str_eq(c->upstream.servers[0].name, "127.0.0.1");
+    cr_assert_str_eq(c->upstreams[0].servers[0].addr.text, "127.0.0.1:443", "https, no port: 443");
+    cr_assert_eq(c->upstreams[0].servers[0].tls, 1);
+    cr_assert_str_eq(c->upstreams[0].servers[0].name, "127.0.0.1");
     conf_free(&c);
     expect_err("listen 8080\norigin http://127.0.0.1:9/app\n",
                "t.conf:2: origin: a path after the origin's host is not supported, got "
@@ -1220,8 +1220,8 @@ Test(conf, tls_directives)
     cr_assert_str_eq(c->origin_tls_cert.cert, "/etc/accel/c.pem");
     cr_assert_str_eq(c->tls_ciphers, "ECDHE+AESGCM");
     cr_assert_eq(c->tls_ktls, 1);
-    cr_assert_eq(c->upstream.servers[0].tls, 1);
-    cr_assert_str_eq(c->upstream.servers[0].name, "::1");
+    cr_assert_eq(c->upstreams[0].servers[0].tls, 1);
+    cr_assert_str_eq(c->upstreams[0].servers[0].name, "::1");
     conf_free(&c);
 
     c = parse_ok("listen 8080\norigin 127.0.0.1:9\n");
@@ -1232,7 +1232,7 @@ Test(conf, tls_directives)
     cr_assert_eq(c->tls_ktls, 0, "kTLS only when asked");
     cr_assert_eq(c->tls_handshake_timeout, 10000);
     cr_assert_eq(c->origin_tls_verify, 1, "origins are verified by default");
-    cr_assert_eq(c->upstream.servers[0].tls, 0);
+    cr_assert_eq(c->upstreams[0].servers[0].tls, 0);
     conf_free(&c);
 
     expect_err("listen 8443 tls\norigin 127.0.0.1:9\n",
