@@ -531,6 +531,7 @@ static void on_io(struct origin_conn *u, int revents)
             snprintf(f->why, sizeof f->why, "%s", transport_why(&u->t, rc));
             log_debug("origin connect failed: %s", f->why);
             failed(f, 502, f->why);
+            want(f); /* it may go on with another server */
             goto out;
         }
         revents |= EV_WRITE; /* up: the request goes out now */
@@ -568,6 +569,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
     }
     f->retried = 1; /* a timeout is not retried on the same server */
     failed(f, 504, f->up != NULL && !f->up->connected ? "connect timed out" : "timed out");
+    want(f);
     leave(f);
 }
 
@@ -623,8 +625,8 @@ struct fetch *fetch_start(struct worker *w, const struct conf *conf, const struc
         log_limited(LOG_LVL_ERROR, "no origin up", "upstream %s: no server is up (client %s)",
                     f->ug->name, f->client);
         atomic_fetch_add_explicit(&w->stats.origin_errors, 1, memory_order_relaxed);
-        f->timer.repeat = 0;
-        ev_timer_again(w->loop, &f->timer);
+        ev_timer_set(&f->timer, 0., 0.);
+        ev_timer_start(w->loop, &f->timer);
         return f;
     }
     f->counted = 1;
