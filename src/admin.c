@@ -420,6 +420,95 @@ static void sum_workers(const struct admin *a, struct stats_totals *t)
     stats_sum(each, n, t);
 }
 
+/* "upstreams": [...]: each group and each server's state and counters. Returns how many groups
+ * have no server up. */
+static unsigned upstreams_json(struct buf *b, const struct conf *c)
+{
+    static const char *const balance[] = {"round_robin", "least_conn", "hash"};
+    unsigned dead = 0;
+
+    buf_append_str(b, "\"upstreams\": [");
+    for (unsigned i = 0; i < c->n_upstreams; i++) {
+        const struct conf_upstream *u = &c->upstreams[i];
+        unsigned up = 0;
+
+        buf_append_str(b, i ? ", {\"name\": " : "{\"name\": ");
+        json_str(b, u->name, strlen(u->name));
+        buf_printf(b, ", \"balance\": \"%s\", \"checks\": %s, \"servers\": [", balance[u->balance],
+                   u->check_interval ? "true" : "false");
+        for (unsigned j = 0; j < u->n_servers; j++) {
+            const struct conf_server *s = &u->servers[j];
+            struct upstream_server_stats st;
+
+            upstream_server_stats(u, s, &st);
+            up += st.up;
+            buf_append_str(b, j ? ", {\"address\": " : "{\"address\": ");
+            json_str(b, s->addr.text, strlen(s->addr.text));
+            buf_printf(b,
+                       ", \"state\": \"%s\", \"backup\": %s, \"weight\": %u, \"active\": %u, "
+                       "\"requests\": %llu, \"failures\": %llu, \"downs\": %llu, "
+                       "\"mean_ms\": %.3f, \"checks\": %llu, \"check_failures\": %llu}",
+                       st.check_down   ? "down (checks)"
+                       : st.failed_out ? "down (failures)"
+                                       : "up",
+                       s->backup ? "true" : "false", s->weight, st.active,
+                       (unsigned long long)st.requests, (unsigned long long)st.failures,
+                       (unsigned long long)st.downs,
+                       st.completed ? (double)st.latency_us / 1000.0 / (double)st.completed : 0.0,
+                       (unsigned long long)st.checks, (unsigned long long)st.check_failures);
+        }
+        buf_append_str(b, "]}");
+        dead += up == 0;
+    }
+    buf_append_str(b, "]");
+    return dead;
+}
+
+static void upstreams_prom(struct buf *b, const struct conf *c)
+{
+    /* an entry without a type continues the family above it (a summary's _count) */
+    static const struct {
+        const char *name, *family, *type, *help;
+    } fam[] = {
+        {"upstream_requests_total", "upstream_requests_total", "counter",
+         "requests sent to each origin server"},
+        {"upstream_failures_total", "upstream_failures_total", "counter",
+         "connect errors, timeouts, broken and 5xx answers of each origin server"},
+        {"upstream_downs_total", "upstream_downs_total", "counter",
+         "times each origin server was taken out"},
+        {"upstream_up", "upstream_up", "gauge", "1 while the origin server takes requests"},
+        {"upstream_active", "upstream_active", "gauge", "requests on each origin server now"},
+        {"upstream_duration_seconds_sum", "upstream_duration_seconds", "summary",
+         "time each origin server took for the requests it completed"},
+        {"upstream_duration_seconds_count", NULL, NULL, NULL},
+    };
+
+    for (unsigned f = 0; f < countof(fam); f++) {
+        if (fam[f].type != NULL)
+            buf_printf(b, "# HELP accel_%s %s\n# TYPE accel_%s %s\n", fam[f].family, fam[f].help,
+                       fam[f].family, fam[f].type);
+        for (unsigned i = 0; i < c->n_upstreams; i++) {
+            const struct conf_upstream *u = &c->upstreams[i];
+
+            for (unsigned j = 0; j < u->n_servers; j++) {
+                struct upstream_server_stats st;
+                double v;
+
+                upstream_server_stats(u, &u->servers[j], &st);
+                v = f == 0   ? (double)st.requests
+                    : f == 1 ? (double)st.failures
+                    : f == 2 ? (double)st.downs
+                    : f == 3 ? (double)st.up
+                    : f == 4 ? (double)st.active
+                    : f == 5 ? (double)st.latency_us / 1e6
+                             : (double)st.completed;
+                buf_printf(b, "accel_%s{upstream=\"%s\",server=\"%s\"} %.17g\n", fam[f].name,
+                           u->name, u->servers[j].addr.text, v);
+            }
+        }
+    }
+}
+
 static void do_stats(struct aconn *ac)
 {
     struct stats_totals t;
@@ -456,11 +545,13 @@ static void do_stats(struct aconn *ac)
                    (unsigned long long)cs.disk_expired, cs.disk_reset ? "true" : "false");
     buf_printf(&b,
                "},\n  \"latency\": {\"request_count\": %llu, \"request_mean_ms\": %.3f, "
-               "\"origin_count\": %llu, \"origin_mean_ms\": %.3f}\n}\n",
+               "\"origin_count\": %llu, \"origin_mean_ms\": %.3f},\n  ",
                (unsigned long long)t.req_count,
                t.req_count ? (double)t.req_sum_us / 1000.0 / (double)t.req_count : 0.0,
                (unsigned long long)t.org_count,
                t.org_count ? (double)t.org_sum_us / 1000.0 / (double)t.org_count : 0.0);
+    (void)upstreams_json(&b, ac->a->conf);
+    buf_append_str(&b, "\n}\n");
     answer_json(ac, 200, &b);
     buf_free(&b);
 }
@@ -554,6 +645,7 @@ static void do_metrics(struct aconn *ac)
               t.req_b, t.req_sum_us, t.req_count);
     histogram(&b, "origin_duration_seconds", "time from an origin request to its answer's end",
               t.org_b, t.org_sum_us, t.org_count);
+    upstreams_prom(&b, ac->a->conf);
     answer(ac, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, &b);
     buf_free(&b);
 }
@@ -593,16 +685,24 @@ static void do_health(struct aconn *ac)
     struct buf b = {0};
     double ms = 0;
     int rc = probe_origin(ac->a->conf, &ms);
+    struct buf ub = {0};
+    unsigned dead = upstreams_json(&ub, ac->a->conf);
 
-    if (rc == 0)
+    /* the default upstream's first server is probed; every server's state is the upstreams' */
+    if (rc == 0 && dead == 0)
+        buf_printf(
+            &b, "{\"status\": \"ok\", \"origin\": \"reachable\", \"origin_connect_ms\": %.3f", ms);
+    else if (rc == 0)
         buf_printf(&b,
-                   "{\"status\": \"ok\", \"origin\": \"reachable\", \"origin_connect_ms\": %.3f}\n",
+                   "{\"status\": \"degraded\", \"origin\": \"reachable\", "
+                   "\"origin_connect_ms\": %.3f, \"error\": \"an upstream has no server up\"",
                    ms);
     else
-        buf_printf(&b,
-                   "{\"status\": \"degraded\", \"origin\": \"unreachable\", \"error\": \"%s\"}\n",
+        buf_printf(&b, "{\"status\": \"degraded\", \"origin\": \"unreachable\", \"error\": \"%s\"",
                    strerror(-rc));
-    answer_json(ac, rc == 0 ? 200 : 503, &b);
+    buf_printf(&b, ", %.*s}\n", (int)ub.len, ub.p);
+    buf_free(&ub);
+    answer_json(ac, rc == 0 && dead == 0 ? 200 : 503, &b);
     buf_free(&b);
 }
 

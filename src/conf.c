@@ -1323,7 +1323,8 @@ static int set_route(struct pctx *pc, const struct directive *d, const struct st
     c->routes = xrealloc(c->routes, (c->n_routes + 1) * sizeof(*c->routes));
     r = &c->routes[c->n_routes++];
     memset(r, 0, sizeof(*r));
-    snprintf(name, sizeof name, "%u", c->n_routes);
+    /* an unnamed route is "#N" (its place), a name no route can be given */
+    snprintf(name, sizeof name, "#%u", c->n_routes);
     r->name =
         st->argc == 2 ? xstrndup(st->argv[1], strlen(st->argv[1])) : xstrndup(name, strlen(name));
     r->line = st->line;

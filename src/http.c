@@ -824,11 +824,11 @@ void http_date(long t, char out[30])
 
 int http_method_parse(const char *name)
 {
-    for (int m = 0; m < 64; m++) {
-        const char *n = llhttp_method_name((llhttp_method_t)m);
-
-        if (n != NULL && strcmp(n, name) == 0)
-            return m;
-    }
+    /* llhttp_method_name() aborts on a number it does not know, so walk llhttp's own table */
+#define METHOD_IS(num, sym, text)                                                                  \
+    if (strcmp(#text, name) == 0)                                                                  \
+        return num;
+    HTTP_METHOD_MAP(METHOD_IS)
+#undef METHOD_IS
     return -1;
 }

@@ -73,19 +73,20 @@ const struct conf_route *route_match(const struct conf *c, int method, struct sp
 int route_key_build(const struct conf_route *r, struct buf *b, const char *scheme, struct span host,
                     struct span path, struct key *k)
 {
-    size_t at = b->len, plen;
+    /* counted from the pending bytes, as key_build() does: a reserve may compact the buffer */
+    size_t at = b->len - b->off, plen;
     int rc;
 
     if (r == NULL || r->methods == 0)
         return key_build(b, scheme, host, path, k);
     buf_printf(b, "%s ", r->name);
-    plen = b->len - at;
+    plen = b->len - b->off - at;
     rc = key_build(b, scheme, host, path, k);
     if (rc < 0) {
-        b->len = at;
+        b->len = b->off + at;
         return rc;
     }
-    k->p = b->p + at;
+    k->p = b->p + b->off + at;
     k->len += plen;
     k->hash = key_hash(k->p, k->len);
     return 0;

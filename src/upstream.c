@@ -1,7 +1,7 @@
 /* upstream.c - balancing an upstream's servers, their health and counters (see upstream.h).
  *
  * Round robin follows a schedule made at load: the smooth weighted order (nginx's), one entry
- * per unit of weight, so that weights 3:1 give a b a a, a b a a, ... and not a a a b. A shared
+ * per unit of weight, so that weights 3:1 give a a b a, a a b a, ... and not a a a b. A shared
  * counter walks it; an unavailable server's turn goes to the next entry. Least connections
  * takes the server with the fewest requests at once per unit of weight, starting the scan at a
  * rotating place so that ties spread. Hashing places each server on a ring at 20 points per
@@ -32,7 +32,7 @@ struct server_rt {
     atomic_ullong out_until; /* ms: out for failures until then */
     atomic_int check_down;   /* active checks hold it down */
     atomic_uint streak;      /* consecutive check results that disagree with its state */
-    atomic_ullong requests, failures, downs, latency_us, checks, check_failures;
+    atomic_ullong requests, failures, downs, latency_us, completed, checks, check_failures;
 };
 
 /* One tier of servers: the primaries, or the backups. */
@@ -276,6 +276,7 @@ void upstream_release(const struct conf_upstream *u, const struct conf_server *s
     AN(atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed) > 0);
     if (outcome == UPSTREAM_NEUTRAL)
         return;
+    atomic_fetch_add_explicit(&s->completed, 1, memory_order_relaxed);
     if (seconds > 0)
         atomic_fetch_add_explicit(&s->latency_us, (unsigned long long)(seconds * 1e6),
                                   memory_order_relaxed);
@@ -303,7 +304,7 @@ void upstream_check_result(const struct conf_upstream *u, const struct conf_serv
     atomic_fetch_add_explicit(&s->checks, 1, memory_order_relaxed);
     if (!ok)
         atomic_fetch_add_explicit(&s->check_failures, 1, memory_order_relaxed);
-    if (ok == !down) {
+    if (!!ok == !down) {
         atomic_store_explicit(&s->streak, 0, memory_order_relaxed);
         return;
     }
@@ -334,6 +335,7 @@ void upstream_server_stats(const struct conf_upstream *u, const struct conf_serv
     out->failures = atomic_load_explicit(&s->failures, memory_order_relaxed);
     out->downs = atomic_load_explicit(&s->downs, memory_order_relaxed);
     out->latency_us = atomic_load_explicit(&s->latency_us, memory_order_relaxed);
+    out->completed = atomic_load_explicit(&s->completed, memory_order_relaxed);
     out->checks = atomic_load_explicit(&s->checks, memory_order_relaxed);
     out->check_failures = atomic_load_explicit(&s->check_failures, memory_order_relaxed);
 }

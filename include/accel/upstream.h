@@ -29,6 +29,7 @@ struct upstream_server_stats {
     unsigned active;                    /* requests on it now */
     uint64_t requests, failures, downs; /* downs: times it was taken out */
     uint64_t latency_us;                /* summed over completed requests */
+    uint64_t completed;                 /* requests with an outcome (OK or FAIL) */
     uint64_t checks, check_failures;
 };
 

@@ -1244,3 +1244,359 @@ Test(conf, tls_directives)
     expect_err("listen 8080\norigin 127.0.0.1:9\ntls_min_version 1.1\n",
                "t.conf:3: tls_min_version: expected 1.2 or 1.3, got \"1.1\"");
 }
+
+/* --- upstreams, routes ------------------------------------------------------------------------ */
+
+#include "accel/http.h" /* HTTP_GET... for the routes' method bits */
+
+static const struct conf_upstream *upstream_named(const struct conf *c, const char *name)
+{
+    for (unsigned i = 0; i < c->n_upstreams; i++) {
+        if (strcmp(c->upstreams[i].name, name) == 0)
+            return &c->upstreams[i];
+    }
+    cr_assert_fail("no upstream \"%s\"", name);
+    return NULL;
+}
+
+Test(conf, upstream_block)
+{
+    struct conf *c =
+        parse_ok("listen 127.0.0.1:0\n"
+                 "upstream app {\n"
+                 "  server 127.0.0.1:81 weight=5 max_conns=10 max_fails=0 fail_timeout=30s\n"
+                 "  server 127.0.0.1:82 backup;\n"
+                 "  server [::1]:83 fail_timeout=250ms max_fails=7 backup weight=100\n"
+                 "  balance least_conn\n"
+                 "  check interval=2s timeout=500ms path=/health?x=1 expect=204 rise=4 fall=5\n"
+                 "}\n"
+                 "upstream other.1 { server 127.0.0.1:84; balance hash; }\n"
+                 "upstream rr { server 127.0.0.1:85; balance round_robin; check; }\n");
+    const struct conf_upstream *u = upstream_named(c, "app"), *o, *rr;
+    const struct conf_server *s = u->servers;
+
+    cr_assert_eq(c->n_upstreams, 3);
+    cr_assert_eq(u, &c->upstreams[0], "in the file's order");
+    cr_assert_eq(c->default_upstream, u, "no origin: the first upstream");
+    cr_assert_eq(u->line, 2);
+    cr_assert_eq(u->n_servers, 3);
+    cr_assert_eq(u->balance, CONF_BALANCE_LEAST_CONN);
+    cr_assert_str_eq(s[0].addr.text, "127.0.0.1:81");
+    cr_assert_str_eq(s[0].host, "127.0.0.1:81");
+    cr_assert_eq(s[0].weight, 5);
+    cr_assert_eq(s[0].max_conns, 10);
+    cr_assert_eq(s[0].max_fails, 0);
+    cr_assert_eq(s[0].fail_timeout, 30000);
+    cr_assert_eq(s[0].backup, 0);
+    cr_assert_eq(s[0].line, 3);
+    cr_assert_eq(s[0].idx, 0);
+    /* the defaults */
+    cr_assert_str_eq(s[1].addr.text, "127.0.0.1:82");
+    cr_assert_eq(s[1].weight, 1);
+    cr_assert_eq(s[1].max_conns, 0);
+    cr_assert_eq(s[1].max_fails, 3);
+    cr_assert_eq(s[1].fail_timeout, 10000);
+    cr_assert_eq(s[1].backup, 1);
+    cr_assert_eq(s[1].idx, 1);
+    cr_assert_eq(s[1].line, 4);
+    cr_assert_str_eq(s[2].addr.text, "[::1]:83");
+    cr_assert_eq(s[2].weight, 100);
+    cr_assert_eq(s[2].max_fails, 7);
+    cr_assert_eq(s[2].fail_timeout, 250);
+    cr_assert_eq(s[2].backup, 1);
+    cr_assert_eq(s[2].idx, 2);
+    cr_assert_eq(u->check_interval, 2000);
+    cr_assert_eq(u->check_timeout, 500);
+    cr_assert_str_eq(u->check_path, "/health?x=1");
+    cr_assert_eq(u->check_expect, 204);
+    cr_assert_eq(u->check_rise, 4);
+    cr_assert_eq(u->check_fall, 5);
+    cr_assert_not_null(u->rt, "its run-time state is made at load");
+
+    o = upstream_named(c, "other.1");
+    cr_assert_eq(o->balance, CONF_BALANCE_HASH);
+    cr_assert_eq(o->n_servers, 1);
+    cr_assert_eq(o->line, 9);
+    cr_assert_eq(o->check_interval, 0, "no check line: no active checks");
+    cr_assert_eq(o->check_timeout, 2000);
+    cr_assert_null(o->check_path);
+    cr_assert_eq(o->check_expect, 0);
+    cr_assert_eq(o->check_rise, 2);
+    cr_assert_eq(o->check_fall, 3);
+
+    rr = upstream_named(c, "rr");
+    cr_assert_eq(rr->balance, CONF_BALANCE_RR);
+    cr_assert_eq(rr->check_interval, 5000, "a bare check: every 5s");
+    cr_assert_str_eq(rr->check_path, "/");
+    cr_assert_eq(rr->check_expect, 0, "any 2xx or 3xx");
+    cr_assert_eq(rr->check_rise, 2);
+    cr_assert_eq(rr->check_fall, 3);
+    conf_free(&c);
+}
+
+Test(conf, default_upstream_is_origin_else_the_first)
+{
+    struct conf *c = parse_ok("listen 127.0.0.1:0\nupstream a { server 127.0.0.1:1; }\n"
+                              "origin 127.0.0.1:9\nupstream b { server 127.0.0.1:2; }\n");
+
+    cr_assert_eq(c->n_upstreams, 3);
+    cr_assert_str_eq(c->upstreams[1].name, "origin");
+    cr_assert_eq(c->default_upstream, &c->upstreams[1], "origin, wherever it is");
+    cr_assert_eq(c->upstreams[1].n_servers, 1);
+    conf_free(&c);
+    c = parse_ok("listen 127.0.0.1:0\nupstream b { server 127.0.0.1:2; }\n"
+                 "upstream a { server 127.0.0.1:1; }\n");
+    cr_assert_str_eq(c->default_upstream->name, "b");
+    cr_assert_eq(c->n_routes, 0);
+    cr_assert_null(c->routes);
+    conf_free(&c);
+    c = parse_ok("listen 127.0.0.1:0\nupstream origin { server 127.0.0.1:2; server 127.0.0.1:3; }\n"
+                 "upstream a { server 127.0.0.1:1; }\n");
+    cr_assert_eq(c->default_upstream, &c->upstreams[0], "an upstream block named origin");
+    cr_assert_eq(c->default_upstream->n_servers, 2);
+    conf_free(&c);
+}
+
+Test(conf, route_blocks)
+{
+    struct conf *c =
+        parse_ok(BASE "route api {\n"                       /* 3 */
+                      "  host API.Example.com *.cdn.test\n" /* 4 */
+                      "  host *\n"                          /* 5 */
+                      "  path /api /v1\n"                   /* 6 */
+                      "  method GET HEAD\n"                 /* 7 */
+                      "  upstream app\n"                    /* 8 */
+                      "  cache off\n"                       /* 9 */
+                      "  default_ttl 5s\n"                  /* 10 */
+                      "}\n"                                 /* 11 */
+                      "route {\n  upstream origin\n}\n"     /* 12-14 */
+                      "route static { path /s; upstream app; ignore_client_no_cache off; "
+                      "max_body_size 0; }\n"                      /* 15 */
+                      "upstream app { server 127.0.0.1:9001; }\n" /* after its routes */
+                      "default_ttl 1m\n"
+                      "ignore_client_no_cache on\n"
+                      "max_body_size 2m\n");
+    const struct conf_route *r = c->routes;
+    const struct conf_upstream *app = upstream_named(c, "app");
+
+    cr_assert_eq(c->n_routes, 3);
+    cr_assert_eq(c->default_upstream, upstream_named(c, "origin"));
+    cr_assert_eq(c->no_route_status, 421, "the default");
+
+    cr_assert_str_eq(r[0].name, "api");
+    cr_assert_eq(r[0].line, 3);
+    cr_assert_eq(r[0].n_hosts, 3, "host lines add up");
+    cr_assert_str_eq(r[0].hosts[0], "api.example.com", "lowercased");
+    cr_assert_str_eq(r[0].hosts[1], "*.cdn.test");
+    cr_assert_str_eq(r[0].hosts[2], "*");
+    cr_assert_eq(r[0].n_paths, 2);
+    cr_assert_str_eq(r[0].paths[0], "/api");
+    cr_assert_str_eq(r[0].paths[1], "/v1");
+    cr_assert_eq(r[0].methods, (1ull << HTTP_GET) | (1ull << HTTP_HEAD));
+    cr_assert_eq(r[0].up, app);
+    cr_assert_str_eq(r[0].name_up, "app");
+    /* given by the block */
+    cr_assert_eq(r[0].cache, 0);
+    cr_assert_eq(r[0].default_ttl, 5000);
+    /* the global ones, even those given after the block */
+    cr_assert_eq(r[0].ignore_client_no_cache, 1);
+    cr_assert_eq(r[0].max_body_size, 2u << 20);
+
+    cr_assert_str_eq(r[1].name, "#2", "an unnamed route is named by its place");
+    cr_assert_eq(r[1].line, 12);
+    cr_assert_eq(r[1].n_hosts, 0);
+    cr_assert_eq(r[1].n_paths, 0);
+    cr_assert_eq(r[1].methods, 0, "any method");
+    cr_assert_eq(r[1].up, c->default_upstream);
+    cr_assert_eq(r[1].cache, 1, "caching unless the route says off");
+    cr_assert_eq(r[1].default_ttl, 60000);
+    cr_assert_eq(r[1].ignore_client_no_cache, 1);
+    cr_assert_eq(r[1].max_body_size, 2u << 20);
+
+    cr_assert_str_eq(r[2].name, "static");
+    cr_assert_eq(r[2].line, 15);
+    cr_assert_eq(r[2].up, app);
+    cr_assert_eq(r[2].ignore_client_no_cache, 0, "off beats the global on");
+    cr_assert_eq(r[2].max_body_size, 0, "unlimited");
+    cr_assert_eq(r[2].default_ttl, 60000);
+    cr_assert_eq(r[2].cache, 1);
+    cr_assert_eq(c->max_body_size_any, 0, "one route takes any size");
+    conf_free(&c);
+}
+
+Test(conf, route_settings_default_to_the_globals)
+{
+    struct conf *c = parse_ok(BASE "route { upstream origin; }\n");
+
+    cr_assert_eq(c->routes[0].cache, 1);
+    cr_assert_eq(c->routes[0].default_ttl, c->default_ttl);
+    cr_assert_eq(c->routes[0].default_ttl, 0);
+    cr_assert_eq(c->routes[0].ignore_client_no_cache, 0);
+    cr_assert_eq(c->routes[0].max_body_size, 10u << 20);
+    cr_assert_eq(c->max_body_size_any, 10u << 20);
+    conf_free(&c);
+    c = parse_ok(BASE "route a { upstream origin; default_ttl 0; ignore_client_no_cache off; }\n"
+                      "default_ttl 10m\nignore_client_no_cache on\n");
+    cr_assert_eq(c->routes[0].default_ttl, 0, "a route's 0 is given, not inherited");
+    cr_assert_eq(c->routes[0].ignore_client_no_cache, 0);
+    cr_assert_eq(c->default_ttl, 600000);
+    conf_free(&c);
+}
+
+Test(conf, max_body_size_any_is_the_largest)
+{
+    struct conf *c = parse_ok(BASE "max_body_size 1m\n"
+                                   "route a { path /a; upstream origin; max_body_size 8m; }\n"
+                                   "route b { path /b; upstream origin; max_body_size 512k; }\n"
+                                   "route c { upstream origin; }\n");
+
+    cr_assert_eq(c->routes[0].max_body_size, 8u << 20);
+    cr_assert_eq(c->routes[1].max_body_size, 512u << 10);
+    cr_assert_eq(c->routes[2].max_body_size, 1u << 20);
+    cr_assert_eq(c->max_body_size_any, 8u << 20);
+    conf_free(&c);
+    c = parse_ok(BASE "max_body_size 1m\nroute b { upstream origin; max_body_size 4k; }\n");
+    cr_assert_eq(c->max_body_size_any, 1u << 20, "the global one when it is larger");
+    conf_free(&c);
+    c = parse_ok(BASE "max_body_size 3m\n");
+    cr_assert_eq(c->max_body_size_any, 3u << 20, "no routes: the global one");
+    conf_free(&c);
+    c = parse_ok(BASE "max_body_size 0\nroute b { upstream origin; max_body_size 4k; }\n");
+    cr_assert_eq(c->max_body_size_any, 0, "the global one is unlimited");
+    conf_free(&c);
+}
+
+Test(conf, no_route_status)
+{
+    struct conf *c = parse_ok(BASE "no_route_status 404\n");
+
+    cr_assert_eq(c->no_route_status, 404);
+    conf_free(&c);
+    expect_err(BASE "no_route_status 399\n",
+               "t.conf:3: no_route_status: expected a number from 400 to 599, got \"399\"");
+    expect_err(BASE "no_route_status 600\n",
+               "t.conf:3: no_route_status: expected a number from 400 to 599, got \"600\"");
+    expect_err(BASE "no_route_status 404\nno_route_status 421\n",
+               "t.conf:4: duplicate directive \"no_route_status\" (first at line 3)");
+}
+
+Test(conf, upstream_errors)
+{
+    expect_err(BASE "upstream u {\n  server 127.0.0.1:1 slow\n}\n",
+               "t.conf:4: server: unknown option \"slow\" (expected weight=N, max_conns=N, "
+               "max_fails=N, fail_timeout=DURATION or backup)");
+    expect_err(BASE "upstream u { server 127.0.0.1:1 weights=2; }\n",
+               "t.conf:3: server: unknown option \"weights=2\" (expected weight=N, max_conns=N, "
+               "max_fails=N, fail_timeout=DURATION or backup)");
+    expect_err(BASE "upstream u {\n  server 127.0.0.1:1 weight=0\n}\n",
+               "t.conf:4: server: weight: expected a number from 1 to 100, got \"0\"");
+    expect_err(BASE "upstream u { server 127.0.0.1:1 weight=101; }\n",
+               "t.conf:3: server: weight: expected a number from 1 to 100, got \"101\"");
+    expect_err(BASE "upstream u { server 127.0.0.1:1 weight=; }\n",
+               "t.conf:3: server: weight: expected a number from 1 to 100, got \"\"");
+    expect_err(BASE "upstream u { server 127.0.0.1:1 weight=2x; }\n",
+               "t.conf:3: server: weight: expected a number from 1 to 100, got \"2x\"");
+    expect_err(BASE "upstream u { server 127.0.0.1:1 max_conns=-1; }\n",
+               "t.conf:3: server: max_conns: expected a number from 0 to 1000000, got \"-1\"");
+    expect_err(BASE "upstream u { server 127.0.0.1:1 max_fails=1001; }\n",
+               "t.conf:3: server: max_fails: expected a number from 0 to 1000, got \"1001\"");
+    expect_err(BASE "upstream u { server 127.0.0.1:1 fail_timeout=0; }\n",
+               "t.conf:3: server: fail_timeout: expected a duration from 1ms to 1h, got \"0\"");
+    expect_err(BASE "upstream u { server 127.0.0.1:1 fail_timeout=2h; }\n",
+               "t.conf:3: server: fail_timeout: expected a duration from 1ms to 1h, got \"2h\"");
+    expect_err(BASE "upstream u { server; }\n",
+               "t.conf:3: server: expected from 1 to 7 arguments, got 0");
+    expect_err(BASE "upstream u { server 127.0.0.1:1; }\nupstream u { server 127.0.0.1:2; }\n",
+               "t.conf:4: upstream \"u\" is already defined (at line 3)");
+    expect_err(BASE "upstream origin { server 127.0.0.1:2; }\n",
+               "t.conf:3: upstream \"origin\" is already defined (at line 2)");
+    expect_err("listen 127.0.0.1:0\nupstream origin { server 127.0.0.1:2; }\norigin 127.0.0.1:9\n",
+               "t.conf:3: upstream \"origin\" is already defined (at line 2)");
+    expect_err(BASE "upstream empty {\n  balance hash\n}\n",
+               "t.conf:3: upstream \"empty\": expected at least one \"server\"");
+    expect_err(BASE "upstream empty {\n}\n",
+               "t.conf:3: upstream \"empty\": expected at least one \"server\"");
+    expect_err(BASE "upstream a/b { server 127.0.0.1:1; }\n",
+               "t.conf:3: upstream: expected a name (letters, digits, '_', '-', '.'), got \"a/b\"");
+    expect_err(BASE "upstream u\n", "t.conf:3: upstream: expected a \"{ ... }\" block");
+    expect_err(BASE "upstream u { server 127.0.0.1:1; balance random; }\n",
+               "t.conf:3: balance: expected round_robin, least_conn or hash, got \"random\"");
+    expect_err(BASE "upstream u { server 127.0.0.1:1; balance hash; balance hash; }\n",
+               "t.conf:3: duplicate directive \"balance\" (first at line 3)");
+    expect_err(BASE "upstream u { server 127.0.0.1:1; weight 2; }\n",
+               "t.conf:3: unknown directive \"weight\"");
+}
+
+Test(conf, check_errors)
+{
+    expect_err(BASE "upstream u { server 127.0.0.1:1; check interval=5ms; }\n",
+               "t.conf:3: check: interval: expected a duration from 10ms to 1h, got \"5ms\"");
+    expect_err(BASE "upstream u { server 127.0.0.1:1; check timeout=0; }\n",
+               "t.conf:3: check: timeout: expected a duration from 1ms to 1h, got \"0\"");
+    expect_err(BASE "upstream u { server 127.0.0.1:1; check path=health; }\n",
+               "t.conf:3: check: path: expected a path starting with /, got \"health\"");
+    expect_err(BASE "upstream u { server 127.0.0.1:1; check expect=600; }\n",
+               "t.conf:3: check: expect: expected a status from 100 to 599, got \"600\"");
+    expect_err(BASE "upstream u { server 127.0.0.1:1; check rise=0; }\n",
+               "t.conf:3: check: rise: expected a number from 1 to 100, got \"0\"");
+    expect_err(BASE "upstream u { server 127.0.0.1:1; check fall=101; }\n",
+               "t.conf:3: check: fall: expected a number from 1 to 100, got \"101\"");
+    expect_err(BASE "upstream u { server 127.0.0.1:1; check port=80; }\n",
+               "t.conf:3: check: unknown option \"port=80\" (expected interval=, timeout=, path=, "
+               "expect=, rise= or fall=)");
+    expect_err(BASE "upstream u { server 127.0.0.1:1; check; check; }\n",
+               "t.conf:3: duplicate directive \"check\" (first at line 3)");
+}
+
+Test(conf, route_errors)
+{
+    expect_err(BASE "route r { upstream nope; }\n",
+               "t.conf:3: route \"r\": no upstream named \"nope\"");
+    expect_err(BASE "route {\n  host a.test\n  upstream nope\n}\n",
+               "t.conf:3: route \"#1\": no upstream named \"nope\"");
+    expect_err(BASE "route r {\n  host a.test\n}\n",
+               "t.conf:3: route \"r\": missing required directive \"upstream\"");
+    expect_err(BASE "route { }\n",
+               "t.conf:3: route \"#1\": missing required directive \"upstream\"");
+    expect_err(BASE "route r { host a*.test; upstream origin; }\n",
+               "t.conf:3: host: expected a host name, \"*.domain\" or \"*\", got \"a*.test\"");
+    expect_err(BASE "route r { host *.; upstream origin; }\n",
+               "t.conf:3: host: expected a host name, \"*.domain\" or \"*\", got \"*.\"");
+    expect_err(BASE "route r { host *example.org; upstream origin; }\n",
+               "t.conf:3: host: expected a host name, \"*.domain\" or \"*\", got \"*example.org\"");
+    expect_err(BASE "route r { host *.a.*.org; upstream origin; }\n",
+               "t.conf:3: host: expected a host name, \"*.domain\" or \"*\", got \"*.a.*.org\"");
+    expect_err(BASE "route r {\n  host ok.test\n  host **\n  upstream origin\n}\n",
+               "t.conf:5: host: expected a host name, \"*.domain\" or \"*\", got \"**\"");
+    expect_err(BASE "route r { path api; upstream origin; }\n",
+               "t.conf:3: path: expected a path prefix starting with /, got \"api\"");
+    expect_err(BASE "route r { path /a *; upstream origin; }\n",
+               "t.conf:3: path: expected a path prefix starting with /, got \"*\"");
+    expect_err(BASE "route r { upstream origin; }\nroute r { upstream origin; }\n",
+               "t.conf:4: route \"r\" is already defined (at line 3)");
+    expect_err(BASE "route r { upstream origin; upstream origin; }\n",
+               "t.conf:3: duplicate directive \"upstream\" (first at line 3)");
+    expect_err(BASE "route r { upstream origin; proxy on; }\n",
+               "t.conf:3: unknown directive \"proxy\"");
+    expect_err(BASE "route r { upstream origin; cache yes; }\n",
+               "t.conf:3: cache: expected \"on\" or \"off\", got \"yes\"");
+    expect_err(BASE "route r { upstream origin; default_ttl soon; }\n",
+               "t.conf:3: default_ttl: expected a duration (as in \"30s\" or \"500ms\"), got "
+               "\"soon\"");
+    expect_err(BASE "route r { upstream origin; max_body_size lots; }\n",
+               "t.conf:3: max_body_size: expected a size (bytes, or with a k, m or g suffix), got "
+               "\"lots\"");
+    expect_err(BASE "route r/1 { upstream origin; }\n",
+               "t.conf:3: route: expected a name (letters, digits, '_', '-', '.'), got \"r/1\"");
+    expect_err(BASE "route r\n", "t.conf:3: route: expected a \"{ ... }\" block");
+    expect_err(BASE "route r { upstream; }\n", "t.conf:3: upstream: expected 1 argument, got 0");
+}
+
+/* a name that is no method is an error, not an abort inside llhttp */
+Test(conf, route_method_errors)
+{
+    expect_err(BASE "route r { method get; upstream origin; }\n",
+               "t.conf:3: method: expected a method in capitals (GET, POST...), got \"get\"");
+    expect_err(BASE "route r { method GET FETCH; upstream origin; }\n",
+               "t.conf:3: method: expected a method in capitals (GET, POST...), got \"FETCH\"");
+}
