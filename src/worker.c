@@ -107,15 +107,22 @@ int worker_bind_all(struct worker **ws, unsigned n, char *err, size_t errlen)
         struct conf_addr a = c->listen[j];
         char text[96];
 
-        if (sa_port(&a.sa) != 0) {
-            /* SO_REUSEPORT would let a second accel on the same address come up silently and
-             * take a share of the traffic to its own cache: a socket of our own without it
-             * finds any listener there first. (Two starts at the very same moment could
-             * still both pass: the probe is closed before the group binds.) */
-            int probe = bind_one(&a, 0, err, errlen);
-            if (probe < 0)
-                return -EADDRINUSE;
-            transport_close_fd(probe);
+        /* SO_REUSEPORT would let a second accel on the same address come up silently and take a
+         * share of the traffic to its own cache: a socket of our own without it finds any
+         * listener there first. For port 0 it asks the kernel for a port no socket holds, and
+         * the group binds that one: a shared bind to port 0 itself might be given a port the
+         * group of another process of this user listens on. (Two starts at the very same
+         * moment could still both pass: the probe is closed before the group binds.) */
+        int probe = bind_one(&a, 0, err, errlen), rc = 0;
+
+        if (probe < 0)
+            return -EADDRINUSE;
+        if (sa_port(&a.sa) == 0)
+            rc = transport_local_addr(probe, &a.sa, &a.salen);
+        transport_close_fd(probe);
+        if (rc < 0) {
+            snprintf(err, errlen, "getsockname: %s", strerror(-rc));
+            return rc;
         }
         for (unsigned i = 0; i < n; i++) {
             int fd = bind_one(&a, 1, err, errlen);
@@ -123,14 +130,6 @@ int worker_bind_all(struct worker **ws, unsigned n, char *err, size_t errlen)
                 return -EADDRINUSE;
             ws[i]->lfd[j] = fd;
             ws[i]->n_listen = j + 1;
-            if (i == 0) {
-                /* Port 0: the kernel chose one; every other worker must share it. */
-                int rc = transport_local_addr(fd, &a.sa, &a.salen);
-                if (rc < 0) {
-                    snprintf(err, errlen, "getsockname: %s", strerror(-rc));
-                    return rc;
-                }
-            }
         }
         addr_port_text(&a.sa, text, sizeof(text));
         if (c->listen_tls & (1u << j)) {

@@ -20,19 +20,28 @@ TestSuite(lifecycle, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60);
 static struct e2e_origin *origin;
 static struct e2e_accel *accel;
 
-/* Waits up to <ms> until connecting to <port> is refused; returns 1 when it is. */
-static int wait_refused(int port, int ms)
+/* Waits up to <ms> until connecting to <port> is refused; returns 1 when it is, else 0 with
+ * how many connects went through and the last other error in <why>. */
+static int wait_refused(int port, int ms, char *why, size_t len)
 {
     uint64_t deadline = e2e_now_ms() + (uint64_t)ms;
+    unsigned accepted = 0;
+    int last = 0;
 
     while (e2e_now_ms() < deadline) {
         struct e2e_client *c = e2e_client_new(port);
 
+        if (c == NULL && errno == ECONNREFUSED)
+            return 1;
         if (c == NULL)
-            return errno == ECONNREFUSED;
+            last = errno; /* e.g. a reset from a backlog being closed: try again */
+        else
+            accepted++;
         e2e_client_free(&c);
         e2e_sleep_ms(20);
     }
+    snprintf(why, len, "%u connect(s) went through in %d ms, last error: %s", accepted, ms,
+             last != 0 ? strerror(last) : "none");
     return 0;
 }
 
@@ -42,6 +51,7 @@ Test(lifecycle, sigterm_drains_inflight_request)
     struct e2e_resp r;
     struct e2e_hold *h;
     struct e2e_action a = {.pattern_len = 4 * MiB};
+    char why[128];
     int rc;
 
     e2e_start("drain_timeout 30s", &origin, &accel);
@@ -54,7 +64,8 @@ Test(lifecycle, sigterm_drains_inflight_request)
     cr_assert_eq(e2e_hold_wait(h, 1, E2E_TIMEOUT_MS), 0, "the request never reached the origin");
 
     cr_assert_eq(e2e_accel_signal(accel, SIGTERM), 0);
-    cr_assert(wait_refused(accel->port, 5000), "accel still accepts connections after SIGTERM");
+    cr_assert(wait_refused(accel->port, 5000, why, sizeof why),
+              "accel still accepts connections after SIGTERM: %s", why);
     cr_assert(e2e_accel_alive(accel), "accel exited with a request in flight");
 
     e2e_hold_release(h);
