@@ -481,6 +481,10 @@ static void upstreams_prom(struct buf *b, const struct conf *c)
         {"upstream_duration_seconds_sum", "upstream_duration_seconds", "summary",
          "time each origin server took for the requests it completed"},
         {"upstream_duration_seconds_count", NULL, NULL, NULL},
+        {"upstream_checks_total", "upstream_checks_total", "counter",
+         "active health checks of each origin server"},
+        {"upstream_check_failures_total", "upstream_check_failures_total", "counter",
+         "active health checks of each origin server that failed"},
     };
 
     for (unsigned f = 0; f < countof(fam); f++) {
@@ -501,7 +505,9 @@ static void upstreams_prom(struct buf *b, const struct conf *c)
                     : f == 3 ? (double)st.up
                     : f == 4 ? (double)st.active
                     : f == 5 ? (double)st.latency_us / 1e6
-                             : (double)st.completed;
+                    : f == 6 ? (double)st.completed
+                    : f == 7 ? (double)st.checks
+                             : (double)st.check_failures;
                 buf_printf(b, "accel_%s{upstream=\"%s\",server=\"%s\"} %.17g\n", fam[f].name,
                            u->name, u->servers[j].addr.text, v);
             }

@@ -16,6 +16,7 @@
 #include "accel/cache.h"
 #include "accel/conf.h"
 #include "accel/disk.h"
+#include "accel/health.h"
 #include "accel/log.h"
 #include "accel/obj.h"
 #include "accel/tls.h"
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
     struct conf *conf = NULL;
     struct cache *cache = NULL;
     struct admin *admin = NULL;
+    struct health *health = NULL;
     struct ev_loop *loop;
     ev_signal sig_term, sig_int, sig_usr1, sig_hup;
 
@@ -241,6 +243,8 @@ int main(int argc, char **argv)
             worker_join(workers[i]);
         return 1;
     }
+    if (health_start(conf, &health, err, sizeof(err)) < 0)
+        log_error("%s: servers are not checked", err);
     if (conf->n_upstreams == 1 && conf->upstreams[0].n_servers == 1)
         log_info("accel ready: %u worker(s), origin %s", n_workers,
                  conf->upstreams[0].servers[0].addr.text);
@@ -250,6 +254,7 @@ int main(int argc, char **argv)
     ev_run(loop, 0);
 
     admin_stop(&admin); /* first: it reads the workers' counters and the cache */
+    health_stop(&health);
 
     for (unsigned i = 0; i < n_workers; i++)
         worker_join(workers[i]);

@@ -296,7 +296,7 @@ void upstream_release(const struct conf_upstream *u, const struct conf_server *s
     }
 }
 
-void upstream_check_result(const struct conf_upstream *u, const struct conf_server *srv, int ok)
+int upstream_check_result(const struct conf_upstream *u, const struct conf_server *srv, int ok)
 {
     struct server_rt *s = &u->rt->s[srv->idx];
     int down = atomic_load_explicit(&s->check_down, memory_order_relaxed);
@@ -306,18 +306,22 @@ void upstream_check_result(const struct conf_upstream *u, const struct conf_serv
         atomic_fetch_add_explicit(&s->check_failures, 1, memory_order_relaxed);
     if (!!ok == !down) {
         atomic_store_explicit(&s->streak, 0, memory_order_relaxed);
-        return;
+        return 0;
     }
     /* a result against its state: <fall> of them take it down, <rise> bring it back */
     if (atomic_fetch_add_explicit(&s->streak, 1, memory_order_relaxed) + 1 >=
         (down ? u->check_rise : u->check_fall)) {
         atomic_store_explicit(&s->streak, 0, memory_order_relaxed);
         atomic_store_explicit(&s->check_down, !down, memory_order_relaxed);
-        if (!down)
+        if (!down) {
             atomic_fetch_add_explicit(&s->downs, 1, memory_order_relaxed);
-        else
-            atomic_store_explicit(&s->out_until, 0, memory_order_relaxed);
+            return -1;
+        }
+        atomic_store_explicit(&s->out_until, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->fails, 0, memory_order_relaxed);
+        return 1;
     }
+    return 0;
 }
 
 void upstream_server_stats(const struct conf_upstream *u, const struct conf_server *srv,

@@ -49,8 +49,9 @@ const struct conf_server *upstream_pick(const struct conf_upstream *u, uint64_t 
 void upstream_release(const struct conf_upstream *u, const struct conf_server *s,
                       enum upstream_outcome outcome, double seconds);
 
-/* An active check of <s> ended: <ok> or not. Applies rise and fall. */
-void upstream_check_result(const struct conf_upstream *u, const struct conf_server *s, int ok);
+/* An active check of <s> ended: <ok> or not. Applies rise and fall. Returns -1 when this result
+ * took the server down, 1 when it brought it back, 0 when its state did not change. */
+int upstream_check_result(const struct conf_upstream *u, const struct conf_server *s, int ok);
 
 void upstream_server_stats(const struct conf_upstream *u, const struct conf_server *s,
                            struct upstream_server_stats *out);

@@ -117,6 +117,9 @@ struct e2e_origin;
 /* Starts an origin on 127.0.0.1:0 with its accept thread; fails the test on error. Without a
  * handler or queued actions it answers every request 200 "hello". */
 struct e2e_origin *e2e_origin_start(void);
+/* The same on 127.0.0.1:<port>, e.g. the port of an origin stopped earlier (a server that comes
+ * back); fails the test when the port is taken. */
+struct e2e_origin *e2e_origin_start_port(int port);
 int e2e_origin_port(const struct e2e_origin *o);
 /* Sets the handler <fn>: called on an origin thread for each complete request, in arrival order
  * per connection, with <arg>; it fills <act> (zeroed on entry) and must not call Criterion

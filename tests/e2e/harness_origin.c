@@ -806,7 +806,7 @@ static void *accept_main(void *arg)
 /* ---- lifecycle
  * ------------------------------------------------------------------------------------ */
 
-static struct e2e_origin *origin_start(SSL_CTX *ctx)
+static struct e2e_origin *origin_start(SSL_CTX *ctx, int port)
 {
     struct e2e_origin *o = e2e_xmalloc(sizeof(*o));
     struct sockaddr_in sin = {.sin_family = AF_INET};
@@ -827,8 +827,9 @@ static struct e2e_origin *origin_start(SSL_CTX *ctx)
     cr_assert(o->lfd >= 0, "origin socket: %s", strerror(errno));
     setsockopt(o->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert(bind(o->lfd, (struct sockaddr *)&sin, sizeof(sin)) == 0, "origin bind: %s",
-              strerror(errno));
+    sin.sin_port = htons((uint16_t)port);
+    cr_assert(bind(o->lfd, (struct sockaddr *)&sin, sizeof(sin)) == 0, "origin bind to port %d: %s",
+              port, strerror(errno));
     cr_assert(listen(o->lfd, 512) == 0, "origin listen: %s", strerror(errno));
     getsockname(o->lfd, (struct sockaddr *)&sin, &sl);
     o->port = ntohs(sin.sin_port);
@@ -839,7 +840,12 @@ static struct e2e_origin *origin_start(SSL_CTX *ctx)
 
 struct e2e_origin *e2e_origin_start(void)
 {
-    return origin_start(NULL);
+    return origin_start(NULL, 0);
+}
+
+struct e2e_origin *e2e_origin_start_port(int port)
+{
+    return origin_start(NULL, port);
 }
 
 /* The reason at the top of the OpenSSL error queue, for a failure message. */
@@ -871,7 +877,7 @@ struct e2e_origin *e2e_origin_start_tls(const char *cert, const char *key, const
         SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(client_ca));
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     }
-    return origin_start(ctx);
+    return origin_start(ctx, 0);
 }
 
 unsigned e2e_origin_nhandshake_fail(struct e2e_origin *o)

@@ -659,6 +659,24 @@ Test(balance, checks_fall_and_rise)
     conf_free(&c);
 }
 
+Test(balance, check_result_says_when_the_state_changed)
+{
+    struct conf *c = parse(HEAD "upstream u {\n server 127.0.0.1:1\n server 127.0.0.1:2\n"
+                                " check fall=2 rise=2\n}\n");
+    const struct conf_upstream *u = up_named(c, "u");
+    const struct conf_server *s = &u->servers[0];
+
+    cr_assert_eq(upstream_check_result(u, s, 1), 0, "good while up: no change");
+    cr_assert_eq(upstream_check_result(u, s, 0), 0, "the first bad one");
+    cr_assert_eq(upstream_check_result(u, s, 0), -1, "the second takes it down");
+    cr_assert_eq(upstream_check_result(u, s, 0), 0, "bad while down: no change");
+    cr_assert_eq(upstream_check_result(u, s, 1), 0, "the first good one");
+    cr_assert_eq(upstream_check_result(u, s, 1), 1, "the second brings it back");
+    cr_assert_eq(upstream_check_result(u, s, 1), 0);
+    cr_assert_eq(upstream_check_result(u, &u->servers[1], 0), 0, "each server its own count");
+    conf_free(&c);
+}
+
 Test(balance, checks_hold_down_even_a_lone_server)
 {
     struct conf *c = parse(HEAD "upstream u {\n server 127.0.0.1:1\n check fall=1 rise=1\n}\n");
