@@ -1429,6 +1429,61 @@ static int set_purge_allow(struct pctx *pc, const struct directive *d, const str
     return 0;
 }
 
+/* allow RANGE... | all; deny RANGE... | all: appended in the file's order */
+static int set_acl(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    struct conf *c = pc->c;
+    char q[80];
+
+    for (unsigned i = 1; i < st->argc; i++) {
+        const char *a = st->argv[i];
+        unsigned k = strcmp(a, "all") == 0 ? 2 : 1;
+
+        if (c->n_acl + k > CONF_MAX_CIDR)
+            return fail(pc, st->line, "%s: at most %d ranges in all allow and deny lines", d->name,
+                        CONF_MAX_CIDR);
+        if (k == 2) {
+            AZ(conf_parse_cidr("0.0.0.0/0", &c->acl[c->n_acl]));
+            AZ(conf_parse_cidr("::/0", &c->acl[c->n_acl + 1]));
+        } else if (conf_parse_cidr(a, &c->acl[c->n_acl]) < 0) {
+            return fail(pc, st->line,
+                        "%s: expected address ranges like 10.0.0.0/8 or ::1/128, or all, got %s",
+                        d->name, quoted(q, sizeof q, a));
+        }
+        for (unsigned j = 0; j < k; j++)
+            c->acl_allow[c->n_acl++] = d->name[0] == 'a';
+    }
+    return 0;
+}
+
+int conf_acl_allows(const struct conf *c, const struct sockaddr *sa)
+{
+    for (unsigned i = 0; i < c->n_acl; i++)
+        if (conf_cidr_match(&c->acl[i], 1, sa))
+            return c->acl_allow[i];
+    return 1;
+}
+
+/* deny_method METHOD... | none */
+static int set_deny_method(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    char q[80];
+
+    pc->c->deny_methods = 0;
+    if (st->argc == 2 && strcmp(st->argv[1], "none") == 0)
+        return 0;
+    for (unsigned i = 1; i < st->argc; i++) {
+        int m = http_method_parse(st->argv[i]);
+
+        if (m < 0)
+            return fail(pc, st->line,
+                        "%s: expected methods in capitals (TRACE, DELETE...) or none, got %s",
+                        d->name, quoted(q, sizeof q, st->argv[i]));
+        pc->c->deny_methods |= 1ull << m;
+    }
+    return 0;
+}
+
 static int set_cache_policy(struct pctx *pc, const struct directive *d, const struct stmt *st)
 {
     char q[80];
@@ -1530,6 +1585,10 @@ static const struct directive conf_directives[] = {
     {"admin", set_admin, 0, 0, DIR_BLOCK},
     {"cache_policy", set_cache_policy, 1, 1},
     {"purge_allow", set_purge_allow, 1, CONF_MAX_CIDR},
+    {"allow", set_acl, 1, CONF_MAX_CIDR, DIR_REPEAT},
+    {"deny", set_acl, 1, CONF_MAX_CIDR, DIR_REPEAT},
+    {"deny_method", set_deny_method, 1, CONF_MAX_MATCH},
+    {"deny_status", set_num, 1, 1, 0, FIELD(deny_status), 400, 599},
     {"upstream", set_upstream, 1, 1, DIR_BLOCK | DIR_REPEAT},
     {"route", set_route, 0, 1, DIR_BLOCK | DIR_REPEAT},
     {"no_route_status", set_num, 1, 1, 0, FIELD(no_route_status), 400, 599},
@@ -1618,6 +1677,8 @@ static void conf_defaults(struct conf *c)
     c->tls_handshake_timeout = 10 * 1000;
     c->origin_tls_verify = 1;
     c->no_route_status = 421;
+    c->deny_methods = 1ull << HTTP_TRACE; /* it would echo credentials back (XST) */
+    c->deny_status = 403;
 }
 
 /* After the whole file: routes find their upstreams, take the global cache settings they do not

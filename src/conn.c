@@ -423,6 +423,10 @@ static enum conn_state conn_start(struct conn *c)
         return conn_fail(c, 400, "missing or invalid Host");
     if (h->method == HTTP_CONNECT)
         return conn_fail(c, 405, "CONNECT is not supported by a reverse proxy");
+    if ((conf->deny_methods >> h->method) & 1)
+        return conn_fail(c, conf->deny_status, "this method is refused here (deny_method)");
+    if (!conf_acl_allows(conf, (const struct sockaddr *)&c->peer))
+        return conn_fail(c, conf->deny_status, "access denied for this address (allow/deny)");
     if ((h->flags & HTTP_F_TE) && !(h->flags & HTTP_F_CHUNKED))
         return conn_fail(c, 400, "unsupported Transfer-Encoding");
     c->tx.fwd.client_ip = c->ip;

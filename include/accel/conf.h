@@ -184,6 +184,14 @@ struct conf {
     struct conf_cidr purge_allow[CONF_MAX_CIDR]; /* who may send PURGE to the main listener */
     unsigned n_purge_allow;
 
+    /* Filters, before routing: "allow" and "deny" lines in the file's order, the first range
+     * that holds the client's address decides (none: allowed); methods refused. */
+    struct conf_cidr acl[CONF_MAX_CIDR];
+    unsigned char acl_allow[CONF_MAX_CIDR]; /* acl[i] allows (1) or denies (0) */
+    unsigned n_acl;
+    uint64_t deny_methods; /* bit (1 << HTTP_x); TRACE by default */
+    unsigned deny_status;  /* the answer to a request a filter refuses (403) */
+
     /* TLS toward clients (src/tls.c): the certificates, the first the default, the others
      * chosen by the name a client asks for (SNI) */
     struct conf_cert tls_certs[CONF_MAX_CERTS];
@@ -224,6 +232,8 @@ struct conf {
 /* 1 if <sa> (AF_INET or AF_INET6; an IPv4-mapped IPv6 address counts as IPv4) is inside one
  * of the <n> ranges of <list>. */
 int conf_cidr_match(const struct conf_cidr *list, unsigned n, const struct sockaddr *sa);
+/* 1 when the allow/deny rules of <c> let the client at <sa> in. */
+int conf_acl_allows(const struct conf *c, const struct sockaddr *sa);
 
 /* "10.0.0.0/8", "127.0.0.1" (/32), "::1/128", "fd00::/8". Returns 0 and fills *<out>, or
  * -EINVAL. */

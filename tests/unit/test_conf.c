@@ -1600,3 +1600,55 @@ Test(conf, route_method_errors)
     expect_err(BASE "route r { method GET FETCH; upstream origin; }\n",
                "t.conf:3: method: expected a method in capitals (GET, POST...), got \"FETCH\"");
 }
+
+Test(conf, filters_allow_deny_in_order)
+{
+    struct conf *c = parse_ok(BASE "allow 10.0.0.0/8 ::1\ndeny all\n");
+    struct sockaddr_in in = {.sin_family = AF_INET};
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+
+    cr_assert_eq(c->n_acl, 4, "two ranges, and all is two more");
+    in.sin_addr.s_addr = htonl(0x0a010203); /* 10.1.2.3 */
+    cr_assert(conf_acl_allows(c, (struct sockaddr *)&in));
+    in.sin_addr.s_addr = htonl(0x0b000001); /* 11.0.0.1 */
+    cr_assert_not(conf_acl_allows(c, (struct sockaddr *)&in), "deny all");
+    in6.sin6_addr = in6addr_loopback;
+    cr_assert(conf_acl_allows(c, (struct sockaddr *)&in6));
+    in6.sin6_addr.s6_addr[0] = 0x20;
+    cr_assert_not(conf_acl_allows(c, (struct sockaddr *)&in6));
+    conf_free(&c);
+    /* the first range that holds the address decides */
+    c = parse_ok(BASE "deny 10.9.0.0/16\nallow 10.0.0.0/8\ndeny all\n");
+    in.sin_addr.s_addr = htonl(0x0a090001);
+    cr_assert_not(conf_acl_allows(c, (struct sockaddr *)&in));
+    in.sin_addr.s_addr = htonl(0x0a080001);
+    cr_assert(conf_acl_allows(c, (struct sockaddr *)&in));
+    conf_free(&c);
+    /* none given: everyone */
+    c = parse_ok(BASE);
+    cr_assert_eq(c->n_acl, 0);
+    cr_assert(conf_acl_allows(c, (struct sockaddr *)&in));
+    cr_assert_eq(c->deny_status, 403);
+    conf_free(&c);
+    expect_err(BASE "deny 300.1.1.1\n", "t.conf:3: deny: expected address ranges like "
+                                        "10.0.0.0/8 or ::1/128, or all, got \"300.1.1.1\"");
+    expect_err(BASE "deny_status 302\n",
+               "t.conf:3: deny_status: expected a number from 400 to 599, got \"302\"");
+}
+
+Test(conf, filters_deny_method)
+{
+    struct conf *c = parse_ok(BASE);
+
+    cr_assert_eq(c->deny_methods, 1ull << HTTP_TRACE, "TRACE is refused by default");
+    conf_free(&c);
+    c = parse_ok(BASE "deny_method DELETE PATCH\n");
+    cr_assert_eq(c->deny_methods, (1ull << HTTP_DELETE) | (1ull << HTTP_PATCH),
+                 "the list replaces");
+    conf_free(&c);
+    c = parse_ok(BASE "deny_method none\n");
+    cr_assert_eq(c->deny_methods, 0);
+    conf_free(&c);
+    expect_err(BASE "deny_method trace\n", "t.conf:3: deny_method: expected methods in capitals "
+                                           "(TRACE, DELETE...) or none, got \"trace\"");
+}
