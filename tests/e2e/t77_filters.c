@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 TestSuite(filters, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60);
@@ -64,6 +65,7 @@ Test(filters, deny_by_address)
     struct e2e_origin *o;
     struct e2e_accel *a;
     struct e2e_resp r;
+    char *line;
 
     e2e_start("deny 127.0.0.0/8\n", &o, &a);
     e2e_get(a, "/x", NULL, &r);
@@ -71,7 +73,9 @@ Test(filters, deny_by_address)
     cr_assert_lt(r.body_len, 512);
     e2e_resp_free(&r);
     cr_assert_eq(e2e_origin_nreqs(o), 0, "a denied client reached the origin");
-    cr_assert_not_null(e2e_wait_line(a->error_log, "access denied for this address", 2000));
+    line = e2e_wait_line(a->error_log, "access denied for this address", 2000);
+    cr_assert_not_null(line, "no refusal in %s", a->error_log);
+    free(line);
 }
 
 Test(filters, allow_then_deny_all_the_first_match_wins)
