@@ -1484,6 +1484,47 @@ static int set_deny_method(struct pctx *pc, const struct directive *d, const str
     return 0;
 }
 
+/* rate_limit N/s|N/m [burst=B] [table=K] | off */
+static int set_rate_limit(struct pctx *pc, const struct directive *d, const struct stmt *st)
+{
+    struct conf *c = pc->c;
+    const char *a = st->argv[1], *p, *val;
+    char q[80];
+    uint64_t n, v;
+
+    if (st->argc == 2 && strcmp(a, "off") == 0) {
+        c->rate_limit = 0;
+        return 0;
+    }
+    if (parse_digits(a, &n, &p) < 0 || n < 1 || n > 1000000 ||
+        (strcmp(p, "/s") != 0 && strcmp(p, "/m") != 0))
+        return fail(pc, st->line,
+                    "%s: expected a rate such as 10/s or 300/m (1 to 1000000), or off, got %s",
+                    d->name, quoted(q, sizeof q, a));
+    c->rate_limit = p[1] == 's' ? (double)n : (double)n / 60;
+    c->rate_burst = c->rate_limit < 1 ? 1 : (unsigned)c->rate_limit;
+    c->rate_table = 10000;
+    for (unsigned i = 2; i < st->argc; i++) {
+        a = st->argv[i];
+        if (opt_is(a, "burst", &val)) {
+            if (opt_num(val, 1, 1000000, &v) < 0)
+                return fail(pc, st->line, "%s: burst: expected a number from 1 to 1000000, got %s",
+                            d->name, quoted(q, sizeof q, val));
+            c->rate_burst = (unsigned)v;
+        } else if (opt_is(a, "table", &val)) {
+            if (opt_num(val, 1, 10000000, &v) < 0)
+                return fail(pc, st->line,
+                            "%s: table: expected a number of addresses from 1 to 10000000, got %s",
+                            d->name, quoted(q, sizeof q, val));
+            c->rate_table = (unsigned)v;
+        } else {
+            return fail(pc, st->line, "%s: unknown option %s (expected burst= or table=)", d->name,
+                        quoted(q, sizeof q, a));
+        }
+    }
+    return 0;
+}
+
 static int set_cache_policy(struct pctx *pc, const struct directive *d, const struct stmt *st)
 {
     char q[80];
@@ -1589,6 +1630,7 @@ static const struct directive conf_directives[] = {
     {"deny", set_acl, 1, CONF_MAX_CIDR, DIR_REPEAT},
     {"deny_method", set_deny_method, 1, CONF_MAX_MATCH},
     {"deny_status", set_num, 1, 1, 0, FIELD(deny_status), 400, 599},
+    {"rate_limit", set_rate_limit, 1, 3},
     {"upstream", set_upstream, 1, 1, DIR_BLOCK | DIR_REPEAT},
     {"route", set_route, 0, 1, DIR_BLOCK | DIR_REPEAT},
     {"no_route_status", set_num, 1, 1, 0, FIELD(no_route_status), 400, 599},

@@ -40,6 +40,7 @@
 #include "accel/fetch.h"
 #include "accel/key.h"
 #include "accel/log.h"
+#include "accel/ratelimit.h"
 #include "accel/tls.h"
 #include "conn_int.h"
 
@@ -304,6 +305,25 @@ static void copy_for_log(struct conn *c)
     buf_append(&c->logreq, "", 1);
 }
 
+/* Before accel answers a request itself: a request without a body is read to its end (the
+ * connection can go on); one with a body is not read, so the connection closes after the
+ * answer. */
+static void end_bodyless(struct conn *c)
+{
+    size_t used;
+
+    if (c->tx.req_done)
+        return;
+    if (c->tx.has_body) {
+        c->tx.close_after = 1;
+        return;
+    }
+    if (http_parse(&c->req, c->in + c->in_pos, 0, &used) == HTTP_EV_DONE) {
+        c->tx.req_done = 1;
+        c->tx.req_ka = (c->req.head.flags & HTTP_F_KEEPALIVE) != 0;
+    }
+}
+
 /* https_redirect: the same URL over https, on the TLS listener's port. */
 static enum conn_state conn_redirect_https(struct conn *c)
 {
@@ -326,16 +346,7 @@ static enum conn_state conn_redirect_https(struct conn *c)
     }
     if (port != 443)
         snprintf(portbuf, sizeof portbuf, ":%u", port);
-    if (!c->tx.req_done && c->tx.has_body)
-        c->tx.close_after = 1; /* its body is not read */
-    else if (!c->tx.req_done) {
-        size_t used;
-
-        if (http_parse(&c->req, c->in + c->in_pos, 0, &used) == HTTP_EV_DONE) {
-            c->tx.req_done = 1;
-            c->tx.req_ka = (h->flags & HTTP_F_KEEPALIVE) != 0;
-        }
-    }
+    end_bodyless(c);
     c->tx.status = st;
     buf_printf(&c->out,
                "HTTP/1.1 %u %s\r\nDate: %s\r\nLocation: https://%.*s%s%.*s\r\n"
@@ -415,6 +426,7 @@ static enum conn_state conn_start(struct conn *c)
     enum conn_state st;
 
     atomic_fetch_add_explicit(&c->w->stats.requests, 1, memory_order_relaxed);
+    c->tx.head_done = 1;
     c->tx.v10 = h->vmajor == 1 && h->vminor == 0;
     c->tx.head_req = h->method == HTTP_HEAD;
     c->tx.has_body = (h->flags & HTTP_F_CHUNKED) || h->content_length > 0;
@@ -427,6 +439,14 @@ static enum conn_state conn_start(struct conn *c)
         return conn_fail(c, conf->deny_status, "this method is refused here (deny_method)");
     if (!conf_acl_allows(conf, (const struct sockaddr *)&c->peer))
         return conn_fail(c, conf->deny_status, "access denied for this address (allow/deny)");
+    if (c->w->rl != NULL) {
+        c->tx.retry_after =
+            ratelimit_take(c->w->rl, (const struct sockaddr *)&c->peer, ev_now(c->w->loop));
+        if (c->tx.retry_after > 0) {
+            atomic_fetch_add_explicit(&c->w->stats.rate_limited, 1, memory_order_relaxed);
+            return conn_fail(c, 429, "too many requests from this address (rate_limit)");
+        }
+    }
     if ((h->flags & HTTP_F_TE) && !(h->flags & HTTP_F_CHUNKED))
         return conn_fail(c, 400, "unsupported Transfer-Encoding");
     c->tx.fwd.client_ip = c->ip;
@@ -460,6 +480,10 @@ static enum conn_state conn_error(struct conn *c)
     if (st / 100 == 4)
         atomic_fetch_add_explicit(&c->w->stats.bad_requests, 1, memory_order_relaxed);
     fetch_cancel(&c->tx.f);
+    /* A refusal after a good head (a filter, the rate limit, no route) keeps the connection
+     * when the request had no body; a malformed one never does. */
+    if (c->tx.head_done && st != 400 && st != 408 && st != 413 && st != 414 && st != 431)
+        end_bodyless(c);
     /* Unless the whole request was read, the rest of the input cannot be trusted. */
     if (!c->tx.req_done || st == 400 || st == 408 || st == 413 || st == 414 || st == 431)
         c->tx.close_after = 1;
@@ -469,7 +493,7 @@ static enum conn_state conn_error(struct conn *c)
     if (c->t.bytes_out == c->tx.out_mark)
         c->out.off = c->out.len = 0; /* drop a queued 100 Continue; never half an answer */
     http_write_error(&c->out, st, c->tx.err_msg ? c->tx.err_msg : http_reason(st),
-                     worker_date(c->w), c->tx.close_after, c->tx.head_req);
+                     worker_date(c->w), c->tx.close_after, c->tx.head_req, c->tx.retry_after);
     c->tx.resp_done = 1;
     return CONN_FLUSH;
 }

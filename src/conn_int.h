@@ -77,6 +77,7 @@ struct txn {
     struct http_fwd fwd;
 
     unsigned head_started : 1; /* a byte of the request arrived */
+    unsigned head_done : 1;    /* the head parsed well (conn_start() ran) */
     unsigned req_done : 1;     /* the whole request was read */
     unsigned req_ka : 1;       /* the client wants keep-alive */
     unsigned v10 : 1;          /* HTTP/1.0 client */
@@ -88,6 +89,7 @@ struct txn {
     unsigned close_after : 1;
     unsigned req_kick : 1; /* parse once more even without new bytes (after a head) */
     unsigned err_status;
+    unsigned retry_after; /* seconds, for a 429's Retry-After (0: none) */
     const char *err_msg;
     unsigned status, up_status;
     uint64_t resp_body_out;

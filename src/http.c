@@ -740,14 +740,17 @@ void http_write_body_end(struct buf *b, int chunked)
 }
 
 void http_write_error(struct buf *b, unsigned status, const char *msg, const char *date, int close,
-                      int head_only)
+                      int head_only, unsigned retry_after)
 {
     size_t n = strlen(msg) + 1;
 
     buf_printf(b,
                "HTTP/1.1 %u %s\r\nDate: %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-               "Cache-Control: no-store\r\n%s\r\n",
-               status, http_reason(status), date, n, close ? "Connection: close\r\n" : "");
+               "Cache-Control: no-store\r\n",
+               status, http_reason(status), date, n);
+    if (retry_after > 0)
+        buf_printf(b, "Retry-After: %u\r\n", retry_after);
+    buf_append_str(b, close ? "Connection: close\r\n\r\n" : "\r\n");
     if (!head_only) {
         buf_append_str(b, msg);
         buf_append_str(b, "\n");
@@ -787,6 +790,8 @@ const char *http_reason(unsigned status)
         return "URI Too Long";
     case 416:
         return "Range Not Satisfiable";
+    case 429:
+        return "Too Many Requests";
     case 431:
         return "Request Header Fields Too Large";
     case 500:

@@ -27,6 +27,7 @@
 #include "accel/log.h"
 #include "accel/obj.h"
 #include "accel/origin.h"
+#include "accel/ratelimit.h"
 #include "accel/transport.h"
 
 #define ACCEPT_BATCH 64
@@ -54,6 +55,8 @@ struct worker **worker_create(const struct conf *c, unsigned n, struct cache *ca
         w->id = i;
         w->conf = conf_ref(c);
         w->cache = cache;
+        if (c->rate_limit > 0)
+            w->rl = ratelimit_new(c->rate_limit, c->rate_burst, c->rate_table);
         w->max_conns = c->max_connections / n;
         if (w->max_conns == 0)
             w->max_conns = 1;
@@ -301,6 +304,7 @@ void worker_join_free(struct worker **wp)
     }
     for (unsigned j = 0; j < w->n_listen; j++)
         transport_close_fd(w->lfd[j]);
+    ratelimit_free(&w->rl);
     conf_unref(&w->conf);
     w->magic = 0;
     free(w);

@@ -191,6 +191,10 @@ struct conf {
     unsigned n_acl;
     uint64_t deny_methods; /* bit (1 << HTTP_x); TRACE by default */
     unsigned deny_status;  /* the answer to a request a filter refuses (403) */
+    /* rate_limit: requests a second per client address (0: none), the burst and the table size
+     * (each worker counts on its own, see accel/ratelimit.h) */
+    double rate_limit;
+    unsigned rate_burst, rate_table;
 
     /* TLS toward clients (src/tls.c): the certificates, the first the default, the others
      * chosen by the name a client asks for (SNI) */

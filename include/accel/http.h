@@ -168,9 +168,10 @@ void http_write_body1(struct buf *b, int chunked, const void *p, size_t n);
 void http_write_body_end(struct buf *b, int chunked);
 
 /* Appends a complete small answer of accel's own: <status> with a text/plain body that says
- * <msg>. With <close>, "Connection: close". <head_only> omits the body (HEAD request). */
+ * <msg>. With <close>, "Connection: close". <head_only> omits the body (HEAD request). A
+ * <retry_after> above 0 adds "Retry-After: <retry_after>" (seconds). */
 void http_write_error(struct buf *b, unsigned status, const char *msg, const char *date, int close,
-                      int head_only);
+                      int head_only, unsigned retry_after);
 
 /* The reason phrase of <status> ("Bad Gateway"), "Unknown" when accel has none. */
 const char *http_reason(unsigned status);

@@ -20,6 +20,7 @@ struct cache;
 struct conn;
 struct fetch;
 struct origin_pool;
+struct ratelimit;
 
 struct worker {
     unsigned magic;
@@ -31,6 +32,7 @@ struct worker {
     struct cache *cache;   /* shared by every worker; NULL: no caching */
     struct fetch *fetches; /* fetches filling busy objects on this loop */
     struct conn *waiting;  /* conns waiting for busy objects to grow */
+    struct ratelimit *rl;  /* rate_limit's buckets for this worker; NULL: no limit */
 
     int lfd[CONF_MAX_LISTEN];
     ev_io lio[CONF_MAX_LISTEN];

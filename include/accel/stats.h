@@ -19,6 +19,8 @@
     X(responses_4xx, "responses_total", "code=\"4xx\"", "counter", "")                             \
     X(responses_5xx, "responses_total", "code=\"5xx\"", "counter", "")                             \
     X(bad_requests, "bad_requests_total", "", "counter", "malformed or refused requests")          \
+    X(rate_limited, "rate_limited_total", "", "counter",                                           \
+      "requests refused with 429 by rate_limit")                                                   \
     X(tls_handshakes, "tls_handshakes_total", "kind=\"full\"", "counter",                          \
       "TLS handshakes with clients completed, by kind")                                            \
     X(tls_resumed, "tls_handshakes_total", "kind=\"resumed\"", "counter", "")                      \

@@ -178,10 +178,10 @@ struct e2e_accel {
     char stderr_path[128];
 };
 
-/* Writes <dir>/accel.conf (listen 127.0.0.1:0, workers 2, origin 127.0.0.1:<origin_port> unless
- * <origin_port> is -1, the logs in <dir>, then <extra>, which may be NULL), runs ACCEL_BIN -c in
- * its own process group and waits up to 10 s for "accel ready" in the error log. Fails the test on
- * error. */
+/* Writes <dir>/accel.conf (listen 127.0.0.1:0, workers 2 unless <extra> has a workers line, origin
+ * 127.0.0.1:<origin_port> unless <origin_port> is -1, the logs in <dir>, then <extra>, which may be
+ * NULL), runs ACCEL_BIN -c in its own process group and waits up to 10 s for "accel ready" in the
+ * error log. Fails the test on error. */
 struct e2e_accel *e2e_accel_start(const char *extra, int origin_port);
 /* Sends SIGTERM and waits up to <ms>; returns the exit status (0-255), 128+signal when
  * killed by a signal, or -ETIMEDOUT (the process is then left running). */
@@ -243,6 +243,9 @@ struct e2e_client {
  * <rcvbuf> > 0 sets SO_RCVBUF before connecting. */
 struct e2e_client *e2e_client_new(int port);
 struct e2e_client *e2e_client_new_rcvbuf(int port, int rcvbuf);
+/* Connects to 127.0.0.1:<port> from the loopback address <src> ("127.0.0.2"): another
+ * client address on the same machine. */
+struct e2e_client *e2e_client_new_from(int port, const char *src);
 void e2e_client_free(struct e2e_client **cp);
 /* Opens <n> connections to <port> into <out>; fails the test when one cannot be opened. */
 void e2e_clients_open(int port, unsigned n, struct e2e_client **out);
@@ -293,6 +296,12 @@ char *e2e_client_read_all(struct e2e_client *c, size_t *len, int ms);
 /* One request on a new connection: sends <req>, reads the response with <flags>, frees the
  * client. Returns 0 or the e2e_client_read() error. */
 int e2e_request(int port, const char *req, struct e2e_resp *r, unsigned flags);
+/* GET <path> from the admin API on 127.0.0.1:<port> with "Authorization: Bearer <token>";
+ * fails the test without a complete answer. */
+void e2e_admin_get(int port, const char *token, const char *path, struct e2e_resp *r);
+/* The value of the line of a /metrics answer <text> that starts with <series>
+ * ("accel_requests_total" or "name{labels}") and a space, or -1 when there is none. */
+double e2e_metric(const char *text, const char *series);
 
 /* ---- TLS ----------------------------------------------------------------------------------- */
 

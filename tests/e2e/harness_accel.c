@@ -166,6 +166,7 @@ struct e2e_accel *e2e_accel_start(const char *extra, int origin_port)
     char *argv[4];
     char *ready, *listen_line, *p;
     uint64_t deadline;
+    int own_workers;
 
     memset(a, 0, sizeof(*a));
     snprintf(a->dir, sizeof(a->dir), "%s", dir);
@@ -174,14 +175,18 @@ struct e2e_accel *e2e_accel_start(const char *extra, int origin_port)
     snprintf(a->stderr_path, sizeof(a->stderr_path), "%s/stderr.log", dir);
     if (origin_port >= 0)
         snprintf(origin_line, sizeof(origin_line), "origin 127.0.0.1:%d\n", origin_port);
+    /* two workers unless <extra> says how many */
+    own_workers = extra != NULL &&
+                  (strncmp(extra, "workers ", 8) == 0 || strstr(extra, "\nworkers ") != NULL);
     snprintf(conf, sizeof(conf),
              "listen 127.0.0.1:0\n"
-             "workers 2\n"
+             "%s"
              "%s"
              "error_log %s debug\n"
              "access_log %s\n"
              "%s\n",
-             origin_line, a->error_log, a->access_log, extra ? extra : "");
+             own_workers ? "" : "workers 2\n", origin_line, a->error_log, a->access_log,
+             extra ? extra : "");
     e2e_write_file(dir, "accel.conf", conf, a->conf, sizeof(a->conf));
 
     argv[0] = "accel";
@@ -238,6 +243,32 @@ int e2e_accel_admin_port(struct e2e_accel *a, int ms)
     port = strtol(strstr(line, needle) + strlen(needle), NULL, 10);
     free(line);
     return port > 0 && port < 65536 ? (int)port : -1;
+}
+
+void e2e_admin_get(int port, const char *token, const char *path, struct e2e_resp *r)
+{
+    char req[1024];
+    int rc;
+
+    snprintf(req, sizeof req,
+             "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n", path, token);
+    rc = e2e_request(port, req, r, 0);
+    cr_assert_eq(rc, 0, "admin GET %s: rc %d", path, rc);
+}
+
+double e2e_metric(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    const char *p = text;
+
+    while (p != NULL) {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+        p = strchr(p, '\n');
+        if (p != NULL)
+            p++;
+    }
+    return -1;
 }
 
 int e2e_accel_wait_exit(struct e2e_accel *a, int ms)

@@ -8,6 +8,7 @@
  * A struct e2e_resp owns its parser, so a body can be read in several steps (slow clients). */
 #include "harness_int.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,9 +34,10 @@ static int resp_settings_ready;
 
 /* ---- connections ----------------------------------------------------------------------------- */
 
-struct e2e_client *e2e_client_new_rcvbuf(int port, int rcvbuf)
+/* A client to 127.0.0.1:<port>; from <src> (an IPv4 address) when it is not NULL. */
+static struct e2e_client *client_new(int port, int rcvbuf, const char *src)
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET};
+    struct sockaddr_in sin = {.sin_family = AF_INET}, from = {.sin_family = AF_INET};
     struct e2e_client *c;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1, e;
@@ -44,6 +46,13 @@ struct e2e_client *e2e_client_new_rcvbuf(int port, int rcvbuf)
         return NULL;
     if (rcvbuf > 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    if (src != NULL && (inet_pton(AF_INET, src, &from.sin_addr) != 1 ||
+                        bind(fd, (struct sockaddr *)&from, sizeof(from)) != 0)) {
+        e = errno;
+        close(fd);
+        errno = e;
+        return NULL;
+    }
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sin.sin_port = htons((uint16_t)port);
     if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
@@ -60,9 +69,19 @@ struct e2e_client *e2e_client_new_rcvbuf(int port, int rcvbuf)
     return c;
 }
 
+struct e2e_client *e2e_client_new_rcvbuf(int port, int rcvbuf)
+{
+    return client_new(port, rcvbuf, NULL);
+}
+
 struct e2e_client *e2e_client_new(int port)
 {
-    return e2e_client_new_rcvbuf(port, 0);
+    return client_new(port, 0, NULL);
+}
+
+struct e2e_client *e2e_client_new_from(int port, const char *src)
+{
+    return client_new(port, 0, src);
 }
 
 void e2e_client_free(struct e2e_client **cp)

@@ -271,28 +271,6 @@ Test(health, every_server_checked_down_is_a_503)
 
 #define TOKEN "e2e-health-token-0123456789abcdef"
 
-static void admin_get(int port, const char *path, struct e2e_resp *r)
-{
-    char req[512];
-    int rc;
-
-    snprintf(req, sizeof req,
-             "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN "\r\n\r\n", path);
-    rc = e2e_request(port, req, r, 0);
-    cr_assert_eq(rc, 0, "admin GET %s: rc %d", path, rc);
-}
-
-/* The value of the metric line that starts with <series> ("name{labels}"), or -1. */
-static double metric(const char *text, const char *series)
-{
-    char needle[256];
-    const char *p;
-
-    snprintf(needle, sizeof needle, "\n%s ", series);
-    p = strstr(text, needle);
-    return p != NULL ? strtod(p + strlen(needle), NULL) : -1;
-}
-
 Test(health, the_admin_api_shows_what_the_checks_found)
 {
     const char *dir = e2e_tmpdir();
@@ -321,7 +299,7 @@ Test(health, the_admin_api_shows_what_the_checks_found)
     free(line);
     cr_assert_eq(wait_checks(srvs[0].o, 2, 3000), 0);
 
-    admin_get(aport, "/stats", &r);
+    e2e_admin_get(aport, TOKEN, "/stats", &r);
     cr_assert_eq(r.status, 200);
     snprintf(want, sizeof want, "\"address\": \"127.0.0.1:%d\", \"state\": \"down (checks)\"", p1);
     cr_assert_not_null(strstr(r.body, want), "no %s in %s", want, r.body);
@@ -329,34 +307,34 @@ Test(health, the_admin_api_shows_what_the_checks_found)
     cr_assert_not_null(strstr(r.body, want), "no %s in %s", want, r.body);
     e2e_resp_free(&r);
 
-    admin_get(aport, "/metrics", &r);
+    e2e_admin_get(aport, TOKEN, "/metrics", &r);
     cr_assert_eq(r.status, 200);
     snprintf(series, sizeof series, "accel_upstream_up{upstream=\"app\",server=\"127.0.0.1:%d\"}",
              p1);
-    cr_assert_eq(metric(r.body, series), 0, "%s", series);
+    cr_assert_eq(e2e_metric(r.body, series), 0, "%s", series);
     snprintf(series, sizeof series, "accel_upstream_up{upstream=\"app\",server=\"127.0.0.1:%d\"}",
              p0);
-    cr_assert_eq(metric(r.body, series), 1, "%s", series);
+    cr_assert_eq(e2e_metric(r.body, series), 1, "%s", series);
     snprintf(series, sizeof series,
              "accel_upstream_checks_total{upstream=\"app\",server=\"127.0.0.1:%d\"}", p0);
-    cr_assert_geq(metric(r.body, series), 2, "%s", series);
+    cr_assert_geq(e2e_metric(r.body, series), 2, "%s", series);
     snprintf(series, sizeof series,
              "accel_upstream_check_failures_total{upstream=\"app\",server=\"127.0.0.1:%d\"}", p1);
-    cr_assert_geq(metric(r.body, series), 1, "%s", series);
+    cr_assert_geq(e2e_metric(r.body, series), 1, "%s", series);
     snprintf(series, sizeof series,
              "accel_upstream_check_failures_total{upstream=\"app\",server=\"127.0.0.1:%d\"}", p0);
-    cr_assert_eq(metric(r.body, series), 0, "%s", series);
+    cr_assert_eq(e2e_metric(r.body, series), 0, "%s", series);
     e2e_resp_free(&r);
 
     /* one up: healthy; none up: degraded */
-    admin_get(aport, "/health", &r);
+    e2e_admin_get(aport, TOKEN, "/health", &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
     e2e_resp_free(&r);
     atomic_store(&srvs[0].status, 500);
     line = log_line(a, "server 127.0.0.1:%d is down", p0, 3000);
     cr_assert_not_null(line);
     free(line);
-    admin_get(aport, "/health", &r);
+    e2e_admin_get(aport, TOKEN, "/health", &r);
     cr_assert_eq(r.status, 503, "%s", r.body);
     cr_assert_not_null(strstr(r.body, "an upstream has no server up"), "%s", r.body);
     e2e_resp_free(&r);

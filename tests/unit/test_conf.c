@@ -1652,3 +1652,37 @@ Test(conf, filters_deny_method)
     expect_err(BASE "deny_method trace\n", "t.conf:3: deny_method: expected methods in capitals "
                                            "(TRACE, DELETE...) or none, got \"trace\"");
 }
+
+Test(conf, rate_limit)
+{
+    struct conf *c = parse_ok(BASE);
+
+    cr_assert_eq(c->rate_limit, 0, "no limit by default");
+    conf_free(&c);
+    c = parse_ok(BASE "rate_limit 20/s\n");
+    cr_assert_eq(c->rate_limit, 20);
+    cr_assert_eq(c->rate_burst, 20, "the burst is one second's worth by default");
+    cr_assert_eq(c->rate_table, 10000);
+    conf_free(&c);
+    c = parse_ok(BASE "rate_limit 30/m burst=5 table=64\n");
+    cr_assert_float_eq(c->rate_limit, 0.5, 1e-9);
+    cr_assert_eq(c->rate_burst, 5);
+    cr_assert_eq(c->rate_table, 64);
+    conf_free(&c);
+    c = parse_ok(BASE "rate_limit 6/m\n");
+    cr_assert_eq(c->rate_burst, 1, "a rate under one a second still lets one through");
+    conf_free(&c);
+    c = parse_ok(BASE "rate_limit off\n");
+    cr_assert_eq(c->rate_limit, 0);
+    conf_free(&c);
+    expect_err(BASE "rate_limit 10\n", "t.conf:3: rate_limit: expected a rate such as 10/s or "
+                                       "300/m (1 to 1000000), or off, got \"10\"");
+    expect_err(BASE "rate_limit 0/s\n", "t.conf:3: rate_limit: expected a rate such as 10/s or "
+                                        "300/m (1 to 1000000), or off, got \"0/s\"");
+    expect_err(BASE "rate_limit 10/s burst=0\n",
+               "t.conf:3: rate_limit: burst: expected a number from 1 to 1000000, got \"0\"");
+    expect_err(BASE "rate_limit 10/s table=x\n", "t.conf:3: rate_limit: table: expected a number "
+                                                 "of addresses from 1 to 10000000, got \"x\"");
+    expect_err(BASE "rate_limit 10/s slow\n",
+               "t.conf:3: rate_limit: unknown option \"slow\" (expected burst= or table=)");
+}

@@ -345,11 +345,25 @@ Test(http, error_answer_has_length_and_close)
 {
     struct buf b = {0};
 
-    http_write_error(&b, 502, "boom", "D", 1, 0);
+    http_write_error(&b, 502, "boom", "D", 1, 0, 0);
     buf_append(&b, "", 1);
     cr_assert_str_eq(b.p, "HTTP/1.1 502 Bad Gateway\r\nDate: D\r\nContent-Type: text/plain\r\n"
                           "Content-Length: 5\r\nCache-Control: no-store\r\n"
                           "Connection: close\r\n\r\nboom\n");
+    buf_free(&b);
+}
+
+Test(http, error_answer_with_retry_after)
+{
+    struct buf b = {0};
+
+    http_write_error(&b, 429, "slow down", "D", 0, 1, 7);
+    buf_append(&b, "", 1);
+    cr_assert_str_eq(b.p,
+                     "HTTP/1.1 429 Too Many Requests\r\nDate: D\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: 10\r\nCache-Control: no-store\r\n"
+                     "Retry-After: 7\r\n\r\n",
+                     "HEAD: no body; the length the GET would have");
     buf_free(&b);
 }
 
