@@ -164,6 +164,11 @@ static void invalidate_uri(struct conn *c, struct span host, struct span uri)
     mine.p = c->keybuf.p; /* the buffer may have moved */
     if (k.len < origin_len || memcmp(k.p, mine.p, origin_len) != 0 || k.p[origin_len] != '/')
         return;
+    /* the key a GET of it is stored under: a method route puts its name first */
+    c->keybuf.off = c->keybuf.len = 0;
+    if (route_key_build(route_match(conn_conf(c), HTTP_GET, auth, path), &c->keybuf, conn_scheme(c),
+                        auth, path, &k) < 0)
+        return;
     if (cache_invalidate(c->w->cache, &k))
         log_debug("invalidated %.*s", (int)k.len, k.p);
 }

@@ -401,3 +401,34 @@ Test(routing, a_method_route_keeps_its_own_cache_keys)
     cr_assert_eq(get(a, "h", "/cached", NULL, body, sizeof body), 200);
     cr_assert_eq(e2e_origin_nreqs(org[0]), 1, "the GET is a hit");
 }
+
+Test(routing, an_unsafe_request_invalidates_a_method_routes_object)
+{
+    char conf[1024];
+    struct e2e_accel *a;
+    struct e2e_resp r;
+
+    start_origins(1);
+    name_origins(1);
+    snprintf(conf, sizeof conf,
+             "upstream a { server 127.0.0.1:%d; }\n"
+             "route reads { method GET HEAD; upstream a; }\n"
+             "route { upstream a; }\n",
+             e2e_origin_port(org[0]));
+    a = e2e_accel_start(conf, -1);
+    cr_assert_eq(get(a, "h.test", "/cached-doc", NULL, NULL, 0), 200);
+    cr_assert_eq(get(a, "h.test", "/cached-doc", NULL, NULL, 0), 200);
+    cr_assert_eq(e2e_origin_nreqs(org[0]), 1, "the second GET was a hit");
+    cr_assert_eq(e2e_request(a->port,
+                             "POST /cached-doc HTTP/1.1\r\nHost: h.test\r\n"
+                             "Content-Length: 2\r\n\r\nhi",
+                             &r, 0),
+                 0);
+    cr_assert_eq(r.status, 200);
+    e2e_resp_free(&r);
+    cr_assert_eq(e2e_origin_nreqs(org[0]), 2);
+    /* RFC 9111 §4.4: the POST's success removed the stored answer the GET route keeps under
+     * its own name */
+    cr_assert_eq(get(a, "h.test", "/cached-doc", NULL, NULL, 0), 200);
+    cr_assert_eq(e2e_origin_nreqs(org[0]), 3, "a stale object was served after the POST");
+}
